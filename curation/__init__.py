@@ -1,0 +1,1 @@
+"""Pure text logic for curation. Never imports Apache Beam."""

@@ -1,0 +1,1 @@
+"""Apache Beam wiring: one composite PTransform per stage."""

@@ -1,0 +1,140 @@
+"""Every pyarrow schema Winnow writes or reads, declared once.
+
+Each Parquet file carries `winnow.schema` (which table) and
+`winnow.schema_version` in its schema metadata, so readers can tell a curated
+file from a foreign one and refuse versions they do not understand.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+META_SCHEMA = b"winnow.schema"
+META_VERSION = b"winnow.schema_version"
+
+DOCUMENTS = "documents"
+REJECTED = "rejected"
+ERRORS = "errors"
+DUPLICATES = "duplicates"
+
+# Signal kinds as declared by curation steps (curation never imports pyarrow types).
+SIGNAL_TYPES: dict[str, pa.DataType] = {
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "str": pa.string(),
+}
+
+# Columns shared by every table that describes one input record.
+IDENTITY_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("id", pa.string(), nullable=False),  # stable hash, see curation.ids
+    pa.field("url", pa.string()),
+    pa.field("domain", pa.string()),
+    pa.field("warc_record_id", pa.string()),
+    pa.field("warc_date", pa.string()),  # as written in the archive (ISO 8601 for WARC)
+    pa.field("source", pa.string()),  # input file the record came from
+)
+
+TEXT_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("text", pa.string()),
+    pa.field("language", pa.string()),
+    pa.field("language_score", pa.float32()),
+)
+
+REJECTION_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("detail", pa.string()),
+)
+
+ERROR_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("url", pa.string()),
+    pa.field("warc_record_id", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("error_type", pa.string(), nullable=False),
+    pa.field("error_message", pa.string()),
+    pa.field("traceback", pa.string()),
+)
+
+DEDUP_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("cluster_id", pa.string()),
+)
+
+DUPLICATE_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("url", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("kind", pa.string(), nullable=False),  # "exact" or "near"
+    pa.field("cluster_id", pa.string(), nullable=False),
+    pa.field("representative_id", pa.string(), nullable=False),
+)
+
+
+def signal_fields(signals: Iterable[tuple[str, str]]) -> list[pa.Field]:
+    """pyarrow fields for `(column, kind)` pairs declared by curation steps."""
+    fields = []
+    for name, kind in signals:
+        if kind not in SIGNAL_TYPES:
+            raise ValueError(f"signal {name!r} has unknown kind {kind!r}; expected one of {sorted(SIGNAL_TYPES)}")
+        fields.append(pa.field(name, SIGNAL_TYPES[kind]))
+    return fields
+
+
+def _with_meta(fields: Sequence[pa.Field], table: str) -> pa.Schema:
+    names = [f.name for f in fields]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"duplicate column names in {table} schema: {duplicated}")
+    return pa.schema(list(fields), metadata={META_SCHEMA: table.encode(), META_VERSION: SCHEMA_VERSION.encode()})
+
+
+def document_schema(signals: Iterable[tuple[str, str]] = (), with_cluster: bool = False) -> pa.Schema:
+    """Kept documents: identity, text, language, then one column per signal."""
+    extra = list(DEDUP_FIELDS) if with_cluster else []
+    return _with_meta([*IDENTITY_FIELDS, *TEXT_FIELDS, *extra, *signal_fields(signals)], DOCUMENTS)
+
+
+def rejected_schema(signals: Iterable[tuple[str, str]] = ()) -> pa.Schema:
+    """Rejected records: the document columns (text may be null) plus stage, reason, detail."""
+    return _with_meta([*IDENTITY_FIELDS, *REJECTION_FIELDS, *TEXT_FIELDS, *signal_fields(signals)], REJECTED)
+
+
+def error_schema() -> pa.Schema:
+    """Records whose processing raised: identity plus the exception."""
+    return _with_meta(list(ERROR_FIELDS), ERRORS)
+
+
+def duplicates_schema() -> pa.Schema:
+    """Every document removed by dedup, with its cluster and surviving representative."""
+    return _with_meta(list(DUPLICATE_FIELDS), DUPLICATES)
+
+
+class SchemaMismatch(ValueError):
+    """A Parquet file is not a Winnow table of the expected kind or version."""
+
+
+def check_table_schema(schema: pa.Schema, expected_table: str, path: str, required: Sequence[str] = ()) -> None:
+    """Raise SchemaMismatch naming `path` when `schema` is not a readable Winnow `expected_table`.
+
+    Files without Winnow metadata are accepted when they have the `required`
+    columns, so users can feed Parquet written by other tools.
+    """
+    meta = schema.metadata or {}
+    table = meta.get(META_SCHEMA)
+    version = meta.get(META_VERSION)
+    if table is not None and table.decode() != expected_table:
+        raise SchemaMismatch(f"{path}: is a Winnow {table.decode()!r} table, expected {expected_table!r}")
+    if version is not None and version.decode() != SCHEMA_VERSION:
+        raise SchemaMismatch(
+            f"{path}: schema version {version.decode()} is not supported (this Winnow reads version {SCHEMA_VERSION})"
+        )
+    missing = [c for c in required if c not in schema.names]
+    if missing:
+        raise SchemaMismatch(f"{path}: missing required column(s) {missing}; found {schema.names}")
+    for name in required:
+        if name in ("text", "id", "url") and not pa.types.is_string(schema.field(name).type) and not pa.types.is_large_string(schema.field(name).type):
+            raise SchemaMismatch(f"{path}: column {name!r} has type {schema.field(name).type}, expected string")

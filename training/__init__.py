@@ -1,0 +1,1 @@
+"""Tokenizer, token shards, model, trainer and evaluation. Never imports Apache Beam."""

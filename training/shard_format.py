@@ -1,0 +1,105 @@
+"""The token shard file format: a 64-byte header followed by raw tokens.
+
+Layout (little-endian):
+
+    offset  size  field
+    0       8     magic b"WINNOWTK"
+    8       4     format version (uint32, currently 1)
+    12      4     bytes per token (uint32: 2 for uint16, 4 for uint32)
+    16      8     token count (uint64)
+    24      8     document count (uint64)
+    32      32    reserved, zero
+    64      ...   token_count tokens of the stated width
+
+Documents are separated by the end-of-text token, appended after each one.
+The header lets a reader reject a truncated or foreign file before it trains
+on garbage, and the flat token array memory-maps without copying.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MAGIC = b"WINNOWTK"
+FORMAT_VERSION = 1
+HEADER_BYTES = 64
+_HEADER = struct.Struct("<8sIIQQ32x")
+assert _HEADER.size == HEADER_BYTES
+_DTYPES = {2: np.dtype("<u2"), 4: np.dtype("<u4")}
+
+
+class ShardFormatError(ValueError):
+    """A file is not a valid Winnow token shard; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ShardHeader:
+    version: int
+    token_bytes: int
+    token_count: int
+    document_count: int
+
+    @property
+    def dtype(self) -> np.dtype:
+        return _DTYPES[self.token_bytes]
+
+
+def dtype_for_vocab(vocab_size: int) -> np.dtype:
+    """uint16 while every id fits, uint32 beyond 65,536 ids."""
+    return _DTYPES[2] if vocab_size <= 2**16 else _DTYPES[4]
+
+
+def write_shard(path: str | os.PathLike, tokens: np.ndarray, document_count: int) -> ShardHeader:
+    """Write `tokens` atomically: a crash leaves no file that looks complete."""
+    tokens = np.ascontiguousarray(tokens)
+    if tokens.dtype.itemsize not in _DTYPES or tokens.dtype.kind != "u":
+        raise ValueError(f"tokens must be uint16 or uint32, got {tokens.dtype}")
+    tokens = tokens.astype(_DTYPES[tokens.dtype.itemsize], copy=False)
+    header = ShardHeader(FORMAT_VERSION, tokens.dtype.itemsize, int(tokens.size), int(document_count))
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(_HEADER.pack(MAGIC, header.version, header.token_bytes, header.token_count, header.document_count))
+        f.write(tokens.tobytes())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return header
+
+
+def read_header(path: str | os.PathLike) -> ShardHeader:
+    """Parse and validate the header and the file size against it."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            raw = f.read(HEADER_BYTES)
+    except OSError as exc:
+        raise ShardFormatError(f"{path}: cannot read token shard: {exc}") from exc
+    if len(raw) < HEADER_BYTES:
+        raise ShardFormatError(f"{path}: {size} bytes is shorter than the {HEADER_BYTES}-byte shard header")
+    magic, version, token_bytes, token_count, document_count = _HEADER.unpack(raw)
+    if magic != MAGIC:
+        raise ShardFormatError(f"{path}: not a Winnow token shard (magic {magic!r}, expected {MAGIC!r})")
+    if version != FORMAT_VERSION:
+        raise ShardFormatError(f"{path}: shard format version {version} is not supported (expected {FORMAT_VERSION})")
+    if token_bytes not in _DTYPES:
+        raise ShardFormatError(f"{path}: unsupported token width {token_bytes} bytes")
+    expected = HEADER_BYTES + token_count * token_bytes
+    if size != expected:
+        raise ShardFormatError(
+            f"{path}: file is {size} bytes but its header promises {token_count} tokens ({expected} bytes): truncated or corrupt"
+        )
+    return ShardHeader(version, token_bytes, token_count, document_count)
+
+
+def open_shard(path: str | os.PathLike) -> np.memmap:
+    """Memory-map a validated shard's tokens (read-only)."""
+    header = read_header(path)
+    if header.token_count == 0:
+        return np.zeros(0, dtype=header.dtype)  # np.memmap refuses empty maps
+    return np.memmap(path, dtype=header.dtype, mode="r", offset=HEADER_BYTES, shape=(header.token_count,))

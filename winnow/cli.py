@@ -1,0 +1,65 @@
+"""The `winnow` command. Subcommands register from small modules that import
+their heavy dependencies (Beam, torch) only when the subcommand runs, so that
+`winnow train` never imports Beam and `winnow curate` never imports torch."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from winnow import __version__
+
+# Each module defines `register(subparsers) -> None`; handlers are set with
+# `parser.set_defaults(handler=fn)` where fn(args) -> int (exit status).
+COMMAND_MODULES = (
+    "winnow.pipelines.commands",  # curate, dedup
+    "winnow.commands",  # sample-warc, inspect, recipes
+    "winnow.training.cli_data",  # tokenizer train, tokenize
+    "winnow.training.cli_model",  # train, evaluate, generate, export
+    "winnow.runner_cli",  # run, report, ablate
+)
+
+
+class UserError(Exception):
+    """An error caused by the user's input; printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="winnow",
+        description="Curate web archives into a pre-training corpus, then train and evaluate a model on it.",
+    )
+    parser.add_argument("--version", action="version", version=f"winnow {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # a command group not built yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help()
+        return 2
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        print(f"winnow {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
