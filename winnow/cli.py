@@ -12,11 +12,14 @@ from winnow import __version__
 # Each module defines `register(subparsers) -> None`; handlers are set with
 # `parser.set_defaults(handler=fn)` where fn(args) -> int (exit status).
 COMMAND_MODULES = (
-    "winnow.pipelines.commands",  # curate, dedup
+    "winnow.pipelines.commands",  # curate
+    "winnow.pipelines.dedup_command",  # dedup
     "winnow.commands",  # sample-warc, inspect, recipes
     "winnow.training.cli_data",  # tokenizer train, tokenize
-    "winnow.training.cli_model",  # train, evaluate, generate, export
-    "winnow.runner_cli",  # run, report, ablate
+    "winnow.training.cli_model",  # train
+    "winnow.training.cli_eval",  # evaluate, generate, export
+    "winnow.runner_cli",  # run, ablate
+    "winnow.report_cli",  # report
 )
 
 

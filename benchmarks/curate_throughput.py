@@ -1,0 +1,130 @@
+"""Curation throughput: `winnow curate --recipe extract` vs a bare FastWARC + trafilatura loop.
+
+Both sides read the same WARC files with the same number of worker processes,
+in one invocation of this script. The bare loop is the limit for this stage:
+it reads every record with FastWARC, and extracts every HTTP 200 HTML response
+with trafilatura using the same settings as the `extract` recipe, with no
+language ID, no accounting and no output. Winnow does all of that plus
+language ID, per-document timeouts and writing Parquet.
+
+    .venv/bin/python benchmarks/curate_throughput.py --workers 2 --pages 3000
+
+Prints records/s for each and the ratio (target: winnow >= 0.85x the bare loop).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_WARC = (REPO / ".." / "shared" / "data" / "warc").resolve()
+
+
+def _bare_worker(path: str) -> tuple[int, int]:
+    """Read one file with FastWARC and extract every 200 HTML response with trafilatura."""
+    import trafilatura
+    from fastwarc.stream_io import FileStream, GZipStream
+    from fastwarc.warc import ArchiveIterator
+
+    from winnow.curation.extract import ExtractConfig, trafilatura_kwargs
+
+    kwargs = trafilatura_kwargs(ExtractConfig())
+    records = extracted = 0
+    raw = FileStream(path, "rb")
+    stream = GZipStream(raw) if path.endswith(".gz") else raw
+    for record in ArchiveIterator(stream, parse_http=True):
+        records += 1
+        headers = record.http_headers
+        if headers is None or headers.status_code != 200:
+            continue
+        if "html" not in (headers.get("Content-Type") or "").lower():
+            continue
+        html = record.reader.read().decode("utf-8", errors="replace")
+        if trafilatura.extract(html, **kwargs):
+            extracted += 1
+    return records, extracted
+
+
+def split_sample(path: Path, parts: int, out_dir: Path) -> list[Path]:
+    """Split one gzip-per-record WARC into `parts` files so both sides can use every worker."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.warcwriter import WARCWriter
+
+    files = [out_dir / f"part-{i}.warc.gz" for i in range(parts)]
+    handles = [open(f, "wb") for f in files]
+    writers = [WARCWriter(h, gzip=True) for h in handles]
+    with open(path, "rb") as stream:
+        try:
+            for index, record in enumerate(ArchiveIterator(stream)):
+                writers[index % parts].write_record(record)
+        except Exception:
+            pass  # the sample ends with a deliberately truncated record
+    for h in handles:
+        h.close()
+    return files
+
+
+def run_bare(files: list[Path], workers: int) -> dict:
+    started = time.perf_counter()
+    with mp.get_context("spawn").Pool(workers) as pool:
+        results = pool.map(_bare_worker, [str(f) for f in files], chunksize=1)
+    wall = time.perf_counter() - started
+    records = sum(r for r, _ in results)
+    return {"records": records, "extracted": sum(e for _, e in results), "wall_s": wall, "records_per_s": records / wall}
+
+
+def run_winnow(files: list[Path], workers: int, out: Path) -> dict:
+    cmd = [
+        str(REPO / ".venv" / "bin" / "winnow"), "curate", "--recipe", "extract", "--output", str(out), "--overwrite",
+        f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing",
+    ]
+    for f in files:
+        cmd += ["--input", str(f)]
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    stats = json.loads((out / "stats.json").read_text())
+    return {"records": stats["records_in"], "kept": stats["kept"], "wall_s": wall, "records_per_s": stats["records_in"] / wall, "accounting_ok": stats["accounting"]["ok"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--pages", type=int, default=3000, help="article pages in the generated sample WARC")
+    parser.add_argument("--with-shared", action="store_true", help="add ../shared/data/warc/*.warc.gz (WARC files only)")
+    args = parser.parse_args()
+
+    from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+
+    work = Path(tempfile.mkdtemp(prefix="winnow-bench-"))
+    try:
+        sample = work / "sample.warc.gz"
+        write_sample_warc(sample, SampleSpec(pages=args.pages, seed=7))
+        files = split_sample(sample, args.workers * 2, work)
+        if args.with_shared and SHARED_WARC.is_dir():
+            files += sorted(p for p in SHARED_WARC.glob("*.warc.gz") if "wat" not in p.name and "wet" not in p.name)
+        size_mb = sum(f.stat().st_size for f in files) / 1e6
+        print(f"input: {len(files)} WARC files, {size_mb:.1f} MB compressed; workers: {args.workers}; cpu: {os.cpu_count()} cores")
+        bare = run_bare(files, args.workers)
+        print(f"bare FastWARC+trafilatura : {bare['records']:>6} records in {bare['wall_s']:6.1f} s = {bare['records_per_s']:7.1f} records/s")
+        winnow = run_winnow(files, args.workers, work / "out")
+        print(f"winnow curate (extract)   : {winnow['records']:>6} records in {winnow['wall_s']:6.1f} s = {winnow['records_per_s']:7.1f} records/s"
+              f" (accounting ok: {winnow['accounting_ok']})")
+        ratio = winnow["records_per_s"] / bare["records_per_s"]
+        print(f"ratio winnow / bare: {ratio:.2f}x (target >= 0.85x)")
+        print(json.dumps({"bare": bare, "winnow": winnow, "ratio": ratio}))
+        return 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,526 @@
+"""Reading web archives (WARC, ARC, WET; gzip or plain) into flat records.
+
+`iter_archive` turns one archive stream into exactly one item per archive
+record: an `ArchiveRecord`, or a `ReadFailure` for a record (or the rest of the
+file) that could not be read. It never raises for bad input.
+
+Design choices:
+
+* WARC files are framed by FastWARC (fast, streamed decompression) with its
+  HTTP parser switched off: FastWARC's parser only accepts CRLF header lines,
+  so on LF-only header blocks (the ClueWeb09 quirk) it swallows half the body
+  into the headers and reports a wrong Content-Type. We split the HTTP header
+  block ourselves (CRLF or LF), which costs a few microseconds per record.
+* ARC files are read with warcio (`arc2warc=True`); FastWARC cannot read ARC.
+* Memory is bounded: at most `max_payload_bytes` (+ a bounded HTTP header
+  allowance) of a record body is read; the rest is skipped in streamed chunks
+  and the record is marked `payload_truncated`.
+* Errors: a record whose body ends before its declared Content-Length
+  (truncated gzip member or file) yields a `ReadFailure` for that record.
+  Garbage between records, a corrupt gzip member or an unparsable header stops
+  the file with one `ReadFailure`: we stop rather than resync because neither
+  reader can resume mid-stream, and every record read before still comes out.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+DEFAULT_MAX_PAYLOAD_BYTES = 10_000_000
+# HTTP header blocks longer than this are treated as malformed (FastWARC uses 32 KiB).
+MAX_HTTP_HEADER_BYTES = 64 * 1024
+# Enough decompressed bytes to recognise the archive format.
+_SNIFF_BYTES = 64
+
+ERROR_EMPTY_FILE = "EmptyFile"
+ERROR_NOT_AN_ARCHIVE = "NotAnArchive"
+ERROR_TRUNCATED_GZIP = "TruncatedGzip"
+ERROR_TRUNCATED_RECORD = "TruncatedRecord"
+ERROR_MALFORMED_RECORD = "MalformedRecord"
+ERROR_CORRUPT_GZIP = "CorruptGzip"
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_WARC_MAGIC = b"WARC/"
+_ARC_MAGIC = b"filedesc://"
+# Record types whose body can become a document; other bodies are skipped unread.
+_PAYLOAD_TYPES = frozenset({"response", "resource", "conversion"})
+
+
+@dataclass(frozen=True)
+class ArchiveRecord:
+    """One archive record, flattened; see the module docstring for the payload rules."""
+
+    source: str
+    offset: int | None
+    record_type: str
+    warc_record_id: str
+    url: str
+    date: str
+    http_status: int | None
+    content_type: str | None
+    identified_payload_type: str | None
+    payload: bytes
+    payload_truncated: bool
+    content_length: int
+    content_encoding: str | None = None  # HTTP Content-Encoding as declared (informational)
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    """A record, or the rest of a file, that could not be parsed."""
+
+    source: str
+    offset: int | None
+    warc_record_id: str
+    url: str
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class HttpHead:
+    """The parts of an HTTP response header block we use."""
+
+    status: int | None
+    content_type: str | None
+    content_encoding: str | None
+    transfer_encoding: str | None
+    body_offset: int
+
+
+def open_archive(path: str) -> BinaryIO:
+    """Open a local archive file for `iter_archive` (the pipeline passes Beam streams instead)."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"archive file not found: {path}") from exc
+    except IsADirectoryError as exc:
+        raise IsADirectoryError(f"archive path is a directory, not a file: {path}") from exc
+
+
+class _ReplayStream(io.RawIOBase):
+    """A read-only stream that returns `prefix` and then the rest of `inner`.
+
+    Lets us sniff the first bytes of a non-seekable stream (Beam's GCS reader,
+    a pipe) and still hand the whole stream to the archive reader.
+    """
+
+    def __init__(self, prefix: bytes, inner: BinaryIO):
+        self._prefix = prefix
+        self._inner = inner
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        # FastWARC asks for the start position once; it never seeks backwards.
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if (whence == io.SEEK_CUR and offset == 0) or (whence == io.SEEK_SET and offset == self._pos):
+            return self._pos
+        raise io.UnsupportedOperation("archive streams are read forwards only")
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        if self._prefix:
+            n = min(len(view), len(self._prefix))
+            view[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            self._pos += n
+            return n
+        chunk = self._inner.read(len(view))
+        if not chunk:
+            return 0
+        view[: len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+
+def _read_up_to(stream: BinaryIO, n: int) -> bytes:
+    """Read n bytes unless the stream ends first (raw streams may return short reads)."""
+    parts = []
+    remaining = n
+    while remaining > 0:
+        chunk = stream.read(remaining)
+        if not chunk:
+            break
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
+def _sniff_format(head: bytes) -> tuple[str, str]:
+    """Return (format, error message); format is "warc", "arc" or "" with the message saying why."""
+    if not head:
+        return "", "file is empty"
+    if head[:2] == _GZIP_MAGIC:
+        decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            inner = decomp.decompress(head, _SNIFF_BYTES)
+        except zlib.error as exc:
+            return "", f"gzip header is corrupt ({exc})"
+        if not inner and not decomp.eof:
+            return "", "gzip stream is truncated before any archive data"
+    else:
+        inner = head
+    if inner.startswith(_WARC_MAGIC):
+        return "warc", ""
+    if inner.startswith(_ARC_MAGIC):
+        return "arc", ""
+    return "", f"does not start with 'WARC/' or 'filedesc://' (first bytes {inner[:16]!r})"
+
+
+def iter_archive(
+    stream: BinaryIO, source: str, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+) -> Iterator[ArchiveRecord | ReadFailure]:
+    """Yield one `ArchiveRecord` or `ReadFailure` per record of a WARC/ARC/WET stream.
+
+    `source` names the file in every item. Never raises for bad archive bytes:
+    an empty file, a non-archive, a truncated or corrupt gzip member and a
+    malformed record all come out as `ReadFailure`.
+    """
+    if max_payload_bytes < 0:
+        raise ValueError(f"max_payload_bytes must be >= 0, got {max_payload_bytes} (reading {source})")
+    # 4 KiB of compressed input is enough to decompress the first few bytes of any member.
+    head = _read_up_to(stream, 4096)
+    fmt, why = _sniff_format(head)
+    if not fmt:
+        error = ERROR_EMPTY_FILE if not head else ERROR_NOT_AN_ARCHIVE
+        yield ReadFailure(source, 0, "", "", error, f"{source}: not a WARC/ARC archive: {why}")
+        return
+    # Unbuffered on purpose: both readers buffer themselves.
+    replay = _ReplayStream(head, stream)
+    gzipped = head[:2] == _GZIP_MAGIC
+    if fmt == "warc":
+        yield from _iter_warc(replay, source, max_payload_bytes, gzipped)
+    else:
+        yield from _iter_arc(replay, source, max_payload_bytes, gzipped)
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def _header_end(block: bytes) -> tuple[int, int]:
+    """(end of header lines, start of body) for a CRLF or LF-only header block; (-1, -1) if none."""
+    crlf = block.find(b"\r\n\r\n")
+    lf = block.find(b"\n\n")
+    if crlf < 0 and lf < 0:
+        return -1, -1
+    if lf < 0 or (0 <= crlf < lf):
+        return crlf, crlf + 4
+    return lf, lf + 2
+
+
+def parse_http_head(block: bytes, complete: bool) -> HttpHead | None:
+    """Parse an HTTP response header block at the start of `block`.
+
+    `complete` says `block` is the whole record body, so a header block without
+    a blank line ends at the end of the body (an empty-bodied response).
+    Returns None when `block` does not start with an HTTP status line or the
+    header block does not end within MAX_HTTP_HEADER_BYTES.
+    """
+    if not block.startswith(b"HTTP/"):
+        return None
+    end, body = _header_end(block[: MAX_HTTP_HEADER_BYTES + 4])
+    if end < 0:
+        if not complete or len(block) > MAX_HTTP_HEADER_BYTES:
+            return None
+        end = body = len(block)
+    lines = block[:end].decode("latin-1").replace("\r\n", "\n").split("\n")
+    parts = lines[0].split(None, 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() and len(parts[1]) == 3 else None
+    headers: dict[str, str] = {}
+    last_key = ""
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and last_key:
+            # Obsolete line folding: a continuation of the previous header.
+            headers[last_key] += " " + line.strip()
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        last_key = key.strip().lower()
+        # The first occurrence wins, as browsers do for Content-Type.
+        headers.setdefault(last_key, value.strip())
+    return HttpHead(
+        status=status,
+        content_type=headers.get("content-type") or None,
+        content_encoding=headers.get("content-encoding") or None,
+        transfer_encoding=headers.get("transfer-encoding") or None,
+        body_offset=body,
+    )
+
+
+def _dechunk(body: bytes) -> bytes | None:
+    """Undo HTTP chunked transfer coding; None when `body` is not chunked after all."""
+    out = []
+    pos = 0
+    while True:
+        eol = body.find(b"\n", pos)
+        if eol < 0:
+            # Truncated body: keep what we decoded so far.
+            return b"".join(out) if out else None
+        size_field = body[pos:eol].split(b";", 1)[0].strip()
+        try:
+            size = int(size_field, 16)
+        except ValueError:
+            return b"".join(out) if out else None
+        if size == 0:
+            return b"".join(out)
+        start = eol + 1
+        out.append(body[start : start + size])
+        pos = start + size
+        if body[pos : pos + 2] == b"\r\n":
+            pos += 2
+        elif body[pos : pos + 1] == b"\n":
+            pos += 1
+
+
+def _decode_content(body: bytes, head: HttpHead, limit: int) -> tuple[bytes, bool]:
+    """Undo chunking and gzip/deflate content coding when the bytes really are coded.
+
+    Many archives (Common Crawl, ClueWeb) store decoded bodies but keep the
+    original headers, so the header alone is not trusted. Decompression is
+    bounded by `limit` output bytes (gzip bombs); returns (bytes, truncated).
+    """
+    if head.transfer_encoding and "chunked" in head.transfer_encoding.lower():
+        dechunked = _dechunk(body)
+        if dechunked is not None:
+            body = dechunked
+    coding = (head.content_encoding or "").lower()
+    if body[:2] == _GZIP_MAGIC and ("gzip" in coding or "deflate" in coding):
+        return _bounded_inflate(body, 16 + zlib.MAX_WBITS, limit)
+    if "deflate" in coding and body[:1] == b"\x78":
+        return _bounded_inflate(body, zlib.MAX_WBITS, limit)
+    return body, False
+
+
+def _bounded_inflate(body: bytes, wbits: int, limit: int) -> tuple[bytes, bool]:
+    decomp = zlib.decompressobj(wbits)
+    try:
+        out = decomp.decompress(body, limit + 1)
+    except zlib.error:
+        # Not really compressed (or corrupt): the raw bytes go on and triage judges them.
+        return body, False
+    if len(out) > limit:
+        return out[:limit], True
+    return out, False
+
+
+# --------------------------------------------------------------------------- WARC
+
+
+def _is_reader_error(exc: BaseException) -> bool:
+    """True for errors caused by bad bytes; interpreter exits and interrupts pass through.
+
+    FastWARC reports some stream problems as a Rust panic, which pyo3 raises as
+    `PanicException`, a BaseException subclass that cannot be imported by name.
+    """
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+
+
+def _iter_warc(
+    stream: BinaryIO, source: str, max_payload_bytes: int, gzipped: bool
+) -> Iterator[ArchiveRecord | ReadFailure]:
+    from fastwarc.warc import ArchiveIterator
+
+    last_offset: int | None = 0
+    records = None
+    while True:
+        try:
+            if records is None:
+                records = iter(ArchiveIterator(stream, parse_http=False))
+            record = next(records)
+        except StopIteration:
+            return
+        except BaseException as exc:  # FastWARC raises OSError, or a Rust panic (a BaseException)
+            if not _is_reader_error(exc):
+                raise
+            error = ERROR_CORRUPT_GZIP if "gzip" in str(exc).lower() else ERROR_MALFORMED_RECORD
+            yield ReadFailure(
+                source, None, "", "", error,
+                f"{source}: cannot read past the record at offset {last_offset}: "
+                f"{type(exc).__name__}: {exc}; stopped reading this file",
+            )
+            return
+        last_offset = record.stream_pos
+        item = _warc_item(record, source, max_payload_bytes, gzipped)
+        yield item
+        if isinstance(item, ReadFailure) and item.error_type in (ERROR_TRUNCATED_GZIP, ERROR_TRUNCATED_RECORD):
+            # The stream ended inside this record; nothing further can follow.
+            return
+
+
+def _warc_item(record, source: str, max_payload_bytes: int, gzipped: bool) -> ArchiveRecord | ReadFailure:
+    headers = record.headers
+    record_id = headers.get("WARC-Record-ID") or ""
+    url = (headers.get("WARC-Target-URI") or "").strip().strip("<>")
+    offset = record.stream_pos
+    raw_length = headers.get("Content-Length")
+    if raw_length is None or not raw_length.strip().isdigit():
+        return ReadFailure(
+            source, offset, record_id, url, ERROR_MALFORMED_RECORD,
+            f"{source}: record at offset {offset} has missing or invalid Content-Length {raw_length!r}",
+        )
+    content_length = int(raw_length)
+    record_type = (headers.get("WARC-Type") or "").strip().lower() or "unknown"
+    reader = record.reader
+    wants_payload = record_type in _PAYLOAD_TYPES
+    is_http = wants_payload and "application/http" in (headers.get("Content-Type") or "").lower()
+    budget = max_payload_bytes + (MAX_HTTP_HEADER_BYTES if is_http else 0) + 1 if wants_payload else 0
+    try:
+        block = _read_up_to(reader, min(budget, content_length))
+        skipped = reader.consume()
+    except BaseException as exc:  # a decompression error inside this record
+        if not _is_reader_error(exc):
+            raise
+        return ReadFailure(
+            source, offset, record_id, url, ERROR_CORRUPT_GZIP if gzipped else ERROR_MALFORMED_RECORD,
+            f"{source}: record at offset {offset} could not be read: {type(exc).__name__}: {exc}",
+        )
+    available = len(block) + skipped
+    if available < content_length:
+        return ReadFailure(
+            source, offset, record_id, url, ERROR_TRUNCATED_GZIP if gzipped else ERROR_TRUNCATED_RECORD,
+            f"{source}: record at offset {offset} declares Content-Length {content_length} "
+            f"but the {'gzip ' if gzipped else ''}stream ends after {available} bytes",
+        )
+    whole_block_read = len(block) == content_length
+    http_status = None
+    content_type = headers.get("Content-Type")
+    content_encoding = None
+    payload = block
+    truncated = not whole_block_read
+    if is_http or (record_type == "response" and block.startswith(b"HTTP/")):
+        head = parse_http_head(block, complete=whole_block_read)
+        if head is None:
+            if block.startswith(b"HTTP/"):
+                return ReadFailure(
+                    source, offset, record_id, url, ERROR_MALFORMED_RECORD,
+                    f"{source}: record at offset {offset}: HTTP header block has no end "
+                    f"within {MAX_HTTP_HEADER_BYTES} bytes",
+                )
+            # application/http content type but no status line: keep the raw block.
+        else:
+            http_status = head.status
+            content_type = head.content_type
+            content_encoding = head.content_encoding
+            payload, inflated_truncated = _decode_content(block[head.body_offset :], head, max_payload_bytes)
+            truncated = truncated or inflated_truncated
+    if len(payload) > max_payload_bytes:
+        payload = payload[:max_payload_bytes]
+        truncated = True
+    return ArchiveRecord(
+        source=source,
+        offset=offset,
+        record_type=record_type,
+        warc_record_id=record_id,
+        url=url,
+        date=headers.get("WARC-Date") or "",
+        http_status=http_status,
+        content_type=content_type,
+        identified_payload_type=(headers.get("WARC-Identified-Payload-Type") or "").strip() or None,
+        payload=payload if wants_payload else b"",
+        payload_truncated=truncated if wants_payload else False,
+        content_length=content_length,
+        content_encoding=content_encoding,
+    )
+
+
+# --------------------------------------------------------------------------- ARC
+
+
+def _iter_arc(
+    stream: BinaryIO, source: str, max_payload_bytes: int, gzipped: bool
+) -> Iterator[ArchiveRecord | ReadFailure]:
+    from warcio.archiveiterator import ArchiveIterator
+
+    iterator = ArchiveIterator(stream, arc2warc=True)
+    records = iter(iterator)
+    offset: int | None = 0
+    while True:
+        try:
+            record = next(records)
+            item = _arc_item(record, source, max_payload_bytes, gzipped)
+            # warcio knows the offset only once the record is read to its end.
+            offset = iterator.get_record_offset()
+            item = dataclasses.replace(item, offset=offset)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001 - warcio raises many types on bad bytes; all end the file
+            error = ERROR_TRUNCATED_GZIP if isinstance(exc, EOFError) and gzipped else ERROR_MALFORMED_RECORD
+            if isinstance(exc, zlib.error):
+                error = ERROR_CORRUPT_GZIP
+            yield ReadFailure(
+                source, offset, "", "", error,
+                f"{source}: cannot read ARC record at or after offset {offset}: "
+                f"{type(exc).__name__}: {exc}; stopped reading this file",
+            )
+            return
+        yield item
+        if isinstance(item, ReadFailure):
+            return
+
+
+def _arc_item(record, source: str, max_payload_bytes: int, gzipped: bool) -> ArchiveRecord | ReadFailure:
+    rec_headers = record.rec_headers
+    url = rec_headers.get_header("WARC-Target-URI") or ""
+    record_type = (record.rec_type or "unknown").lower()
+    declared = rec_headers.get_header("Content-Length") or "0"
+    content_length = int(declared) if declared.isdigit() else 0
+    http = record.http_headers
+    http_status = None
+    content_type = rec_headers.get_header("Content-Type")
+    content_encoding = None
+    if http is not None and http.protocol.upper().startswith("HTTP/"):
+        code = http.get_statuscode()
+        http_status = int(code) if code and code.isdigit() else None
+        content_type = http.get_header("Content-Type") or None
+        content_encoding = http.get_header("Content-Encoding") or None
+    wants_payload = record_type in _PAYLOAD_TYPES
+    body = b""
+    truncated = False
+    if wants_payload:
+        body = _read_up_to(record.raw_stream, max_payload_bytes + 1)
+        truncated = len(body) > max_payload_bytes
+        if http_status is not None:
+            head = HttpHead(
+                http_status, content_type, content_encoding,
+                http.get_header("Transfer-Encoding") if http is not None else None, 0,
+            )
+            body, inflated_truncated = _decode_content(body, head, max_payload_bytes)
+            truncated = truncated or inflated_truncated
+        body = body[:max_payload_bytes]
+    # Drain the rest in bounded chunks; warcio's reader shrinks `limit` as it reads,
+    # so a positive limit afterwards means the file ended inside this record.
+    while record.raw_stream.read(1 << 16):
+        pass
+    missing = getattr(record.raw_stream, "limit", 0)
+    if missing > 0:
+        return ReadFailure(
+            source, None, "", url, ERROR_TRUNCATED_GZIP if gzipped else ERROR_TRUNCATED_RECORD,
+            f"{source}: ARC record for {url} declares {content_length} bytes "
+            f"but the {'gzip ' if gzipped else ''}stream ends {missing} bytes early",
+        )
+    return ArchiveRecord(
+        source=source,
+        offset=None,
+        record_type=record_type,
+        # ARC has no record ids (warcio invents random ones): ids derive from url+date instead.
+        warc_record_id="",
+        url=url,
+        date=rec_headers.get_header("WARC-Date") or "",
+        http_status=http_status,
+        content_type=content_type,
+        identified_payload_type=None,
+        payload=body,
+        payload_truncated=truncated,
+        content_length=content_length,
+        content_encoding=content_encoding,
+    )

@@ -1,0 +1,107 @@
+"""FineWeb's own quality rules (Penedo et al. 2024), as step `fineweb`.
+
+Lines are the non-blank lines of the text. The newline-per-word rule is a word
+rule, so documents in scripts without spaces skip it (recorded in a signal).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from winnow.curation.filters import text_units as tu
+from winnow.curation.types import Document, Step, StepResult, StepSpec
+
+FINEWEB_EMPTY = "fineweb_empty"
+FINEWEB_FEW_LINES_END_IN_PUNCT = "fineweb_few_lines_end_in_punct"
+FINEWEB_TOO_MANY_SHORT_LINES = "fineweb_too_many_short_lines"
+FINEWEB_TOO_MUCH_TEXT_IN_DUPLICATE_LINES = "fineweb_too_much_text_in_duplicate_lines"
+FINEWEB_TOO_MANY_NEWLINES_PER_WORD = "fineweb_too_many_newlines_per_word"
+
+REASONS = (
+    FINEWEB_EMPTY,
+    FINEWEB_FEW_LINES_END_IN_PUNCT,
+    FINEWEB_TOO_MANY_SHORT_LINES,
+    FINEWEB_TOO_MUCH_TEXT_IN_DUPLICATE_LINES,
+    FINEWEB_TOO_MANY_NEWLINES_PER_WORD,
+)
+
+SIGNALS: tuple[tuple[str, str], ...] = (
+    ("fineweb_line_punct_ratio", "float"),  # [0, 1]
+    ("fineweb_short_line_ratio", "float"),  # [0, 1]
+    ("fineweb_dup_line_char_ratio", "float"),  # [0, 1]
+    ("fineweb_newline_word_ratio", "float"),  # >= 0 (newlines / max(words, 1))
+    ("fineweb_word_rules_skipped", "bool"),
+)
+
+
+@dataclass(frozen=True)
+class FineWebConfig:
+    """FineWeb's published thresholds; None disables a rule."""
+
+    min_line_punct_ratio: float | None = 0.12
+    short_line_max_chars: int = 30
+    max_short_line_ratio: float | None = 0.67
+    max_dup_line_char_ratio: float | None = 0.01
+    max_newline_word_ratio: float | None = 0.3
+
+    def __post_init__(self) -> None:
+        if self.short_line_max_chars < 0:
+            raise ValueError(f"short_line_max_chars must be >= 0, got {self.short_line_max_chars}")
+
+
+def fineweb_signals(text: str, language: str, short_line_max_chars: int) -> tuple[int, dict[str, float | bool]]:
+    """(number of non-blank lines, every fineweb signal)."""
+    line_list = [line for line in text.split("\n") if line.strip()]
+    n_lines = len(line_list)
+    per_line = max(n_lines, 1)
+    punct = sum(1 for line in line_list if line.rstrip().endswith(tu.TERMINAL_PUNCTUATION))
+    short = sum(1 for line in line_list if len(line) <= short_line_max_chars)
+    _, dup_chars = tu.duplicate_stats(line_list)
+    # Newlines are not text: FineWeb measures duplicate characters against the rest.
+    non_newline_chars = len(text) - text.count("\n")
+    skipped = tu.is_spaceless(text, language)
+    n_words = 0 if skipped else len(tu.words(text))
+    return n_lines, {
+        "fineweb_line_punct_ratio": punct / per_line,
+        "fineweb_short_line_ratio": short / per_line,
+        "fineweb_dup_line_char_ratio": min(1.0, dup_chars / non_newline_chars) if non_newline_chars else 0.0,
+        "fineweb_newline_word_ratio": 0.0 if skipped else text.count("\n") / max(n_words, 1),
+        "fineweb_word_rules_skipped": skipped,
+    }
+
+
+def build(config: FineWebConfig) -> Step:
+    """The fineweb step: all signals, then the rules in FineWeb's order."""
+    def step(doc: Document) -> StepResult:
+        n_lines, s = fineweb_signals(doc.text, doc.language, config.short_line_max_chars)
+        if n_lines == 0:
+            return StepResult(s, reason=FINEWEB_EMPTY, detail="no non-blank lines")
+        value = s["fineweb_line_punct_ratio"]
+        if config.min_line_punct_ratio is not None and value < config.min_line_punct_ratio:
+            return StepResult(s, FINEWEB_FEW_LINES_END_IN_PUNCT, detail=f"{value:.3f} < {config.min_line_punct_ratio}")
+        value = s["fineweb_short_line_ratio"]
+        if config.max_short_line_ratio is not None and value > config.max_short_line_ratio:
+            return StepResult(s, FINEWEB_TOO_MANY_SHORT_LINES, detail=f"{value:.3f} > {config.max_short_line_ratio}")
+        value = s["fineweb_dup_line_char_ratio"]
+        if config.max_dup_line_char_ratio is not None and value > config.max_dup_line_char_ratio:
+            return StepResult(
+                s, FINEWEB_TOO_MUCH_TEXT_IN_DUPLICATE_LINES, detail=f"{value:.3f} > {config.max_dup_line_char_ratio}"
+            )
+        value = s["fineweb_newline_word_ratio"]
+        if config.max_newline_word_ratio is not None and not s["fineweb_word_rules_skipped"]:
+            if value > config.max_newline_word_ratio:
+                return StepResult(
+                    s, FINEWEB_TOO_MANY_NEWLINES_PER_WORD, detail=f"{value:.3f} > {config.max_newline_word_ratio}"
+                )
+        return StepResult(s)
+
+    return step
+
+
+FINEWEB_STEP = StepSpec(
+    name="fineweb",
+    config_type=FineWebConfig,
+    build=build,
+    signals=SIGNALS,
+    reasons=REASONS,
+    description="FineWeb custom rules: line punctuation, short lines, duplicate-line characters, newlines per word.",
+)

@@ -1,0 +1,52 @@
+"""`winnow curate`. Beam is imported only when the command runs."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from winnow.pipelines.options_cli import add_curate_cli_arguments
+
+    parser = subparsers.add_parser(
+        "curate",
+        help="curate web archives into Parquet (Apache Beam)",
+        description=(
+            "Read WARC/ARC/WET files, extract main text, identify language, apply the recipe's filters and "
+            "write documents/, rejected/, errors/ as Parquet plus stats.json. Any other flag is passed to "
+            "Apache Beam (e.g. --runner=DataflowRunner --project P --region R --temp_location gs://B/tmp)."
+        ),
+    )
+    add_curate_cli_arguments(parser)
+    parser.add_argument("--overwrite", action="store_true", help="replace results already in --output")
+    parser.set_defaults(handler=_curate, accepts_extra=True)
+
+
+def _curate(args: argparse.Namespace) -> int:
+    from winnow.cli import UserError
+    from winnow.curation.config import RecipeError
+    from winnow.pipelines.outputs import OutputExists
+    from winnow.pipelines.run_curate import CurateInputError, run_curate
+    from winnow.pipelines.report import print_curate_summary
+
+    if not args.inputs or not args.output:
+        raise UserError("--input and --output are required")
+    try:
+        stats = run_curate(
+            inputs=args.inputs,
+            output=args.output,
+            recipe=args.recipe,
+            beam_args=args.extra,
+            lid_model=args.lid_model,
+            max_payload_bytes=args.max_payload_bytes,
+            keep_rejected_text=args.rejected_text == "keep",
+            output_shards=args.output_shards,
+            overwrite=args.overwrite,
+        )
+    except (RecipeError, OutputExists, CurateInputError) as exc:
+        raise UserError(str(exc)) from exc
+    if stats is None:
+        print(f"pipeline submitted; results will appear under {args.output}", file=sys.stderr)
+        return 0
+    print_curate_summary(stats, args.output)
+    return 0 if stats["accounting"]["ok"] else 1

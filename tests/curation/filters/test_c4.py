@@ -1,0 +1,120 @@
+"""c4: line cleaning (edits the text) and one document per page-rejection reason."""
+from __future__ import annotations
+
+import pytest
+
+from winnow.curation.filters import c4
+
+from .helpers import CLEAN_LINES, CLEAN_TEXT, run
+
+PAPER = {"filter_no_terminal_punct": True, "min_words_per_line": 5, "min_sentences": 3, "max_page_length": 190_000}
+
+
+def test_clean_text_is_kept_unchanged():
+    result = run("c4", CLEAN_TEXT)
+    assert result.kept
+    assert result.text is None  # nothing edited
+    assert result.signals["c4_lines_removed"] == 0
+    assert result.signals["c4_sentence_count"] == 10
+
+
+def test_line_rules_edit_the_text_and_count_what_they_removed():
+    noisy = [
+        CLEAN_LINES[0],
+        "Please enable JavaScript to view the comments powered by Disqus.",
+        CLEAN_LINES[1] + "[1]",
+        "This site uses cookies to improve your experience.",
+        "Share this",  # 2 words
+        CLEAN_LINES[2] + "[edit]",
+        "",
+        *CLEAN_LINES[3:],
+    ]
+    text = "\n".join(noisy)
+    result = run("c4", text)
+    assert result.kept
+    assert result.text == CLEAN_TEXT
+    s = result.signals
+    assert s["c4_lines_removed_javascript"] == 1
+    assert s["c4_lines_removed_policy"] == 1
+    assert s["c4_lines_removed_too_few_words"] == 1
+    assert s["c4_citations_removed"] == 2
+    assert s["c4_lines_removed"] == 3
+    assert s["c4_chars_removed"] == len(text) - len(CLEAN_TEXT)
+
+
+def test_terminal_punctuation_rule_is_off_in_fineweb_and_on_in_the_paper():
+    lines = [*CLEAN_LINES, "Read the full story on our partner site", "And then they all went home..."]
+    text = "\n".join(lines)
+    fineweb = run("c4", text)
+    assert fineweb.kept and fineweb.text is None
+    paper = run("c4", text, **PAPER)
+    assert paper.kept
+    assert paper.text == CLEAN_TEXT
+    assert paper.signals["c4_lines_removed_no_terminal_punct"] == 2
+
+
+def test_min_words_per_line_differs_between_paper_and_fineweb():
+    text = CLEAN_TEXT + "\nIt rained all day."  # 4 words
+    assert run("c4", text).text is None
+    assert run("c4", text, **PAPER).text == CLEAN_TEXT
+
+
+def assert_trips_only(text: str, reason: str, field: str, disabled=None, **extra) -> dict:
+    result = run("c4", text, **extra)
+    assert result.reason == reason, (result.reason, result.detail)
+    assert result.text is None
+    relaxed = run("c4", text, **{**extra, field: disabled})
+    assert relaxed.kept, (relaxed.reason, relaxed.detail)
+    return dict(result.signals)
+
+
+def test_no_lines_left():
+    result = run("c4", "Home\nAbout us\nContact\n\n")
+    assert result.reason == c4.C4_NO_LINES_LEFT
+    assert result.signals["c4_lines_removed"] == 3
+    assert result.signals["c4_lines_removed_too_few_words"] == 3
+
+
+def test_too_few_sentences():
+    text = "\n".join(CLEAN_LINES[:4])
+    signals = assert_trips_only(text, c4.C4_TOO_FEW_SENTENCES, "min_sentences")
+    assert signals["c4_sentence_count"] == 4
+    # The paper's 3 sentences keep it.
+    assert run("c4", text, **PAPER).kept
+
+
+def test_lorem_ipsum():
+    text = CLEAN_TEXT + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit."
+    signals = assert_trips_only(text, c4.C4_LOREM_IPSUM, "drop_lorem_ipsum", disabled=False)
+    assert signals["c4_has_lorem_ipsum"] is True
+
+
+def test_curly_bracket():
+    text = CLEAN_TEXT + "\nThe config looked like {debug: true} in the old days."
+    signals = assert_trips_only(text, c4.C4_CURLY_BRACKET, "drop_curly_bracket", disabled=False)
+    assert signals["c4_has_curly_bracket"] is True
+
+
+def test_curly_bracket_on_a_removed_line_does_not_drop_the_page():
+    assert run("c4", CLEAN_TEXT + "\n}").kept
+
+
+def test_word_too_long():
+    text = CLEAN_TEXT + "\nThe token " + "a" * 1001 + " was pasted here."
+    signals = assert_trips_only(text, c4.C4_WORD_TOO_LONG, "max_word_length")
+    assert signals["c4_max_word_length"] == 1001
+
+
+def test_page_too_long():
+    copies = 190_000 // len(CLEAN_TEXT) + 1
+    text = "\n".join([CLEAN_TEXT] * copies)
+    assert len(text) > 190_000
+    result = run("c4", text, **PAPER)
+    assert result.reason == c4.C4_PAGE_TOO_LONG
+    assert run("c4", text, **{**PAPER, "max_page_length": None}).kept
+    assert run("c4", text).kept  # FineWeb has no page-length cap
+
+
+@pytest.mark.parametrize("reason", c4.REASONS)
+def test_every_reason_is_a_named_prefixed_constant(reason):
+    assert reason.startswith("c4_")

@@ -1,0 +1,59 @@
+"""fineweb: one document per rejection reason."""
+from __future__ import annotations
+
+import pytest
+
+from winnow.curation.filters import fineweb
+
+from .helpers import CLEAN_LINES, CLEAN_TEXT, run
+
+
+def assert_trips_only(text: str, reason: str, field: str) -> dict:
+    result = run("fineweb", text)
+    assert result.reason == reason, (result.reason, result.detail)
+    relaxed = run("fineweb", text, **{field: None})
+    assert relaxed.kept, (relaxed.reason, relaxed.detail)
+    return dict(result.signals)
+
+
+def test_clean_text_is_kept():
+    result = run("fineweb", CLEAN_TEXT)
+    assert result.kept
+    assert result.signals["fineweb_line_punct_ratio"] == 1.0
+    assert result.signals["fineweb_newline_word_ratio"] == pytest.approx(9 / 160)
+
+
+def test_empty():
+    result = run("fineweb", " \n\n \t\n")
+    assert result.reason == fineweb.FINEWEB_EMPTY
+
+
+def test_few_lines_end_in_punctuation():
+    # 8 long lines, 1 of them terminated: 1/8 = 0.125 passes, 1/9 = 0.111 fails.
+    lines = [line.rstrip(".") for line in CLEAN_LINES[:9]]
+    lines[0] += "."
+    signals = assert_trips_only("\n".join(lines), fineweb.FINEWEB_FEW_LINES_END_IN_PUNCT, "min_line_punct_ratio")
+    assert signals["fineweb_line_punct_ratio"] == pytest.approx(1 / 9)
+    assert run("fineweb", "\n".join(lines[:8])).kept
+
+
+def test_too_many_short_lines():
+    # 3 long lines and 7 short ones that each add several words (the newline rule stays quiet).
+    short = [f"Chapter {i} has short words." for i in range(7)]
+    text = "\n".join([*CLEAN_LINES[:3], *short])
+    signals = assert_trips_only(text, fineweb.FINEWEB_TOO_MANY_SHORT_LINES, "max_short_line_ratio")
+    assert signals["fineweb_short_line_ratio"] == pytest.approx(0.7)
+
+
+def test_too_much_text_in_duplicate_lines():
+    text = CLEAN_TEXT + "\n" + CLEAN_LINES[0]
+    signals = assert_trips_only(text, fineweb.FINEWEB_TOO_MUCH_TEXT_IN_DUPLICATE_LINES, "max_dup_line_char_ratio")
+    assert signals["fineweb_dup_line_char_ratio"] == pytest.approx(len(CLEAN_LINES[0]) / (len(text) - 10))
+
+
+def test_too_many_newlines_per_word():
+    # Long terminated lines of few long words: more than 0.3 newlines per word.
+    lines = [f"Interdisciplinary {w}-internationalization." for w in ("alpha", "beta", "gamma", "delta", "omega")]
+    text = "\n\n".join(lines)
+    signals = assert_trips_only(text, fineweb.FINEWEB_TOO_MANY_NEWLINES_PER_WORD, "max_newline_word_ratio")
+    assert signals["fineweb_newline_word_ratio"] == pytest.approx(8 / 10)

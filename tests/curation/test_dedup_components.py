@@ -1,0 +1,80 @@
+"""Large-star/small-star rounds against the union-find reference."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from winnow.curation.components import (
+    is_unsettled,
+    large_star,
+    small_star,
+    star_components,
+    union_find_components,
+)
+
+
+def _graphs(seed: int) -> dict[str, list[tuple[int, int]]]:
+    rng = random.Random(seed)
+    chain = [(i, i + 1) for i in range(300)]
+    rng.shuffle(chain)
+    # Node labels in a random order along the chain: the worst case for min-propagation.
+    perm = list(range(301))
+    rng.shuffle(perm)
+    shuffled_chain = [(perm[u], perm[v]) for u, v in chain]
+    star = [(1000, i) for i in range(50)] + [(i, 2000) for i in range(50, 90)]
+    clique = [(u, v) for u in range(20) for v in range(u + 1, 20)]
+    small = [(3 * i, 3 * i + 1) for i in range(100)] + [(3 * i + 1, 3 * i + 2) for i in range(0, 100, 2)]
+    random_sparse = [(rng.randrange(500), rng.randrange(500)) for _ in range(400)]
+    return {
+        "chain": chain,
+        "shuffled_chain": shuffled_chain,
+        "stars": star,
+        "clique": clique,
+        "many_small": small,
+        "random_sparse": random_sparse,
+        "mixed": shuffled_chain + [(u + 10_000, v + 10_000) for u, v in clique] + small,
+    }
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", sorted(_graphs(0)))
+def test_star_rounds_match_union_find(name: str, seed: int) -> None:
+    edges = _graphs(seed)[name]
+    labels, rounds = star_components(edges, max_rounds=40)
+    reference = union_find_components(edges)
+    # Self-loops only appear in the reference (they carry no edge for the rounds).
+    expected = {n: label for n, label in reference.items() if any(n in e and e[0] != e[1] for e in edges)}
+    assert labels == expected
+    assert all(label == min(n for n in expected if expected[n] == label) for label in labels.values())
+    assert 1 <= rounds <= 40
+
+
+def test_long_chain_needs_enough_rounds() -> None:
+    rng = random.Random(5)
+    perm = list(range(2000))
+    rng.shuffle(perm)
+    edges = [(perm[i], perm[i + 1]) for i in range(1999)]
+    with pytest.raises(RuntimeError, match="increase max_rounds"):
+        star_components(edges, max_rounds=2)
+    labels, rounds = star_components(edges, max_rounds=40)
+    assert set(labels.values()) == {0}
+    assert rounds > 2
+
+
+def test_isolated_nodes_keep_their_own_label_in_reference() -> None:
+    labels = union_find_components([(5, 3), (3, 9)], nodes=[1, 7, 3])
+    assert labels == {1: 1, 7: 7, 3: 3, 5: 3, 9: 3}
+
+
+def test_no_edges_converges_immediately() -> None:
+    assert star_components([], max_rounds=1) == ({}, 0)
+
+
+def test_star_steps() -> None:
+    # Large-star: larger neighbours of 5 are linked to the minimum of {5} and its neighbours.
+    assert large_star(5, [2, 7, 9]) == [(7, 2), (9, 2)]
+    assert large_star(1, [7, 9]) == [(7, 1), (9, 1)]
+    # Small-star: 5 and its smaller neighbours are linked to the smallest of them.
+    assert small_star(5, [2, 3]) == [(3, 2), (5, 2)]
+    assert is_unsettled(5, [2, 7]) and not is_unsettled(5, [2]) and not is_unsettled(1, [5, 7])

@@ -1,0 +1,130 @@
+"""Normalisation, exact keys, MinHash signatures (vs true Jaccard and datasketch) and config."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
+
+from winnow.curation.config import RecipeError
+from winnow.curation.minhash import (
+    MinHashConfig,
+    MinHasher,
+    band_keys,
+    estimated_jaccard,
+    exact_text_key,
+    exact_url_key,
+    minhash_config_from_mapping,
+    normalize_text,
+    normalize_url,
+    shingle_hashes,
+    shingle_set,
+    signature_from_bytes,
+    signature_to_bytes,
+    true_jaccard,
+)
+
+VOCAB = [f"w{i}" for i in range(3000)]
+
+
+def test_normalisation_lowercases_strips_punctuation_diacritics_and_whitespace() -> None:
+    assert normalize_text("  Héllo,\tWÖRLD!\n\n Ça  va? ") == "hello world ca va"
+    assert normalize_text("naïve café — «déjà vu»") == "naive cafe deja vu"
+    assert normalize_text("...!?") == ""
+
+
+def test_exact_keys() -> None:
+    assert exact_text_key("Hello, world!") == exact_text_key("hello   WORLD")
+    assert exact_text_key("hello world") != exact_text_key("hello worlds")
+    assert len(exact_text_key("x").split(":")[1]) == 32  # 128 bits
+    assert normalize_url("https://WWW.Example.com:443/a/b/#frag") == "example.com/a/b"
+    assert exact_url_key("http://example.com/a/") == exact_url_key("https://www.example.com/a")
+    assert exact_url_key("") is None and exact_url_key(None) is None
+
+
+def test_config_validation_and_threshold_derivation() -> None:
+    with pytest.raises(ValueError, match="exceeds num_perm"):
+        MinHashConfig(bands=15, rows=8)
+    with pytest.raises(ValueError, match="threshold"):
+        MinHashConfig(threshold=1.5)
+    with pytest.raises(ValueError, match="num_perm"):
+        MinHashConfig(num_perm=0)
+    for threshold, num_perm in [(0.5, 112), (0.72, 112), (0.85, 128), (0.3, 64)]:
+        config = MinHashConfig(num_perm=num_perm, threshold=threshold)
+        assert (config.bands, config.rows) == _optimal_param(threshold, num_perm, 0.5, 0.5)
+    assert MinHashConfig().detection_probability(0.8) == pytest.approx(0.924, abs=0.001)
+
+
+def test_config_from_recipe_mapping_names_the_key() -> None:
+    config = minhash_config_from_mapping({"num_perm": 128, "bands": 16, "rows": 8, "urls": True}, "recipe x, dedup")
+    assert (config.num_perm, config.bands, config.urls) == (128, 16, True)
+    with pytest.raises(RecipeError, match="recipe x, dedup.*nperm"):
+        minhash_config_from_mapping({"nperm": 3}, "recipe x, dedup")
+    with pytest.raises(RecipeError, match="exceeds num_perm"):
+        minhash_config_from_mapping({"bands": 20}, "recipe x, dedup")
+
+
+def test_short_and_empty_documents() -> None:
+    hasher = MinHasher(MinHashConfig())
+    assert hasher.signature("") is None
+    assert hasher.signature(" ?! ") is None
+    # Fewer words than the shingle size: the whole text is one shingle.
+    assert shingle_hashes(["a", "b"], 5).shape == (1,)
+    short = hasher.signature("Two words")
+    assert short is not None and short.shape == (112,)
+    assert np.array_equal(short, hasher.signature("two, WORDS!"))
+    assert estimated_jaccard(short, hasher.signature("two other")) < 0.2
+
+
+def test_signature_is_deterministic_per_seed_and_roundtrips_bytes() -> None:
+    text = " ".join(random.Random(0).choices(VOCAB, k=300))
+    a = MinHasher(MinHashConfig(seed=1)).signature(text)
+    assert np.array_equal(a, MinHasher(MinHashConfig(seed=1)).signature(text))
+    assert not np.array_equal(a, MinHasher(MinHashConfig(seed=2)).signature(text))
+    assert np.array_equal(signature_from_bytes(signature_to_bytes(a)), a)
+    keys = band_keys(a, 14, 8)
+    assert [k[0] for k in keys] == list(range(14))
+    assert keys == band_keys(a.copy(), 14, 8)
+
+
+def test_signature_of_a_union_is_the_elementwise_min() -> None:
+    # MinHash's defining property, across the internal chunk boundary (2048 shingles).
+    hasher = MinHasher(MinHashConfig(num_perm=16, bands=4, rows=4))
+    hashes = shingle_hashes(random.Random(3).choices(VOCAB, k=10_000), 5)
+    parts = [hashes[:3001], hashes[3001:7777], hashes[7777:]]
+    expected = np.min(np.stack([hasher.signature_of_hashes(p) for p in parts]), axis=0)
+    assert np.array_equal(hasher.signature_of_hashes(hashes), expected)
+    assert np.array_equal(hasher.signature_of_hashes(hashes[::-1]), expected)
+
+
+def _pair(rng: random.Random, edit_rate: float) -> tuple[str, str]:
+    base = rng.choices(VOCAB, k=rng.randrange(150, 400))
+    edited = [rng.choice(VOCAB) if rng.random() < edit_rate else w for w in base]
+    return " ".join(base), " ".join(edited)
+
+
+def test_jaccard_estimates_agree_with_truth_and_with_datasketch() -> None:
+    num_perm = 128
+    hasher = MinHasher(MinHashConfig(num_perm=num_perm))
+    rng = random.Random(42)
+    ours, theirs, truth = [], [], []
+    for i in range(150):
+        a, b = _pair(rng, edit_rate=rng.choice([0.0, 0.02, 0.05, 0.1, 0.2, 0.4]))
+        sa, sb = shingle_set(a, 5), shingle_set(b, 5)
+        truth.append(true_jaccard(sa, sb))
+        ours.append(estimated_jaccard(hasher.signature(a), hasher.signature(b)))
+        ma, mb = MinHash(num_perm=num_perm, seed=i), MinHash(num_perm=num_perm, seed=i)
+        ma.update_batch([" ".join(s).encode() for s in sa])
+        mb.update_batch([" ".join(s).encode() for s in sb])
+        theirs.append(ma.jaccard(mb))
+    ours, theirs, truth = map(np.array, (ours, theirs, truth))
+    sigma = np.sqrt(np.maximum(truth * (1 - truth), 0.01) / num_perm)
+    # Every estimate within 4.5 standard errors; no bias; same error scale as datasketch.
+    assert np.all(np.abs(ours - truth) <= 4.5 * sigma)
+    assert abs(np.mean(ours - truth)) < 0.01
+    our_err, their_err = np.mean(np.abs(ours - truth)), np.mean(np.abs(theirs - truth))
+    assert our_err < 0.03 and their_err < 0.03
+    assert our_err < 1.5 * their_err + 0.005
+    assert np.mean(np.abs(ours - theirs)) < 0.04

@@ -1,0 +1,123 @@
+"""`run_curate` end to end: the sample WARC's labels, and every file in ../shared/data/warc."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+from winnow.pipelines.outputs import OutputExists
+from winnow.pipelines.run_curate import CurateInputError, run_curate
+
+IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def read_table(output: Path, name: str) -> list[dict]:
+    files = sorted((output / name).glob("*.parquet"))
+    rows: list[dict] = []
+    for f in files:
+        rows.extend(pq.read_table(f).to_pylist())
+    return rows
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("sample")
+    warc = work / "sample.warc.gz"
+    labels_path = write_sample_warc(warc, SampleSpec(pages=40, seed=3))
+    output = work / "out"
+    # multi_processing with two workers: proves every DoFn and record pickles across processes.
+    stats = run_curate([str(warc)], str(output), recipe="extract", beam_args=["--direct_num_workers=2"])
+    labels = [json.loads(line) for line in Path(labels_path).read_text().splitlines()]
+    return stats, output, labels
+
+
+def test_sample_accounting_and_stats(sample_run):
+    stats, output, labels = sample_run
+    assert stats["records_in"] == len(labels)
+    assert stats["accounting"]["ok"], stats["accounting"]
+    assert stats["records_in"] == stats["kept"] + stats["rejected_total"] + stats["errors"]
+    on_disk = json.loads((output / "stats.json").read_text())
+    assert on_disk["kept"] == stats["kept"] and on_disk["wall_time_s"] > 0
+    assert set(on_disk["languages"]) >= {"en", "de", "fr"}
+    assert on_disk["metrics"]["records_in"] == stats["records_in"]
+
+
+def test_sample_outcomes_match_labels(sample_run):
+    _, output, labels = sample_run
+    kept = {r["warc_record_id"]: r for r in read_table(output, "documents")}
+    rejected = {r["warc_record_id"]: r for r in read_table(output, "rejected")}
+    errors = read_table(output, "errors")
+    expected_errors = [l for l in labels if l["expect"]["outcome"] == "error"]
+    assert len(errors) == len(expected_errors)
+    assert all(e["stage"] == "read" for e in errors)
+    mismatches = []
+    for label in labels:
+        expect = label["expect"]
+        rid = label["warc_record_id"]
+        if expect["outcome"] == "kept":
+            if rid not in kept:
+                mismatches.append((label["category"], label["url"], "expected kept", rejected.get(rid, {}).get("reason")))
+            elif label.get("language") and kept[rid]["language"] != label["language"]:
+                mismatches.append((label["category"], label["url"], "language", kept[rid]["language"]))
+        elif expect["outcome"] == "rejected":
+            got = rejected.get(rid)
+            if got is None or (got["stage"], got["reason"]) != (expect["stage"], expect["reason"]):
+                mismatches.append((label["category"], label["url"], expect, got and (got["stage"], got["reason"])))
+    assert not mismatches, mismatches
+
+
+def test_sample_documents_are_clean(sample_run):
+    _, output, _ = sample_run
+    docs = read_table(output, "documents")
+    schema = pq.read_schema(next((output / "documents").glob("*.parquet")))
+    assert schema.metadata[b"winnow.schema_version"] == b"1"
+    for doc in docs:
+        assert doc["text"].strip()
+        assert "cookies" not in doc["text"].lower() or doc["language"] != "en"
+        assert doc["id"] and doc["domain"] and doc["source"].endswith("sample.warc.gz")
+        assert 0.0 <= doc["language_score"] <= 1.0
+
+
+def test_refuses_existing_output(sample_run):
+    _, output, _ = sample_run
+    with pytest.raises(OutputExists, match="--overwrite"):
+        run_curate(["unused.warc.gz"], str(output), beam_args=IN_MEMORY)
+
+
+def test_input_matching_nothing_is_a_clear_error(tmp_path):
+    with pytest.raises(CurateInputError, match="matches no file"):
+        run_curate([str(tmp_path / "nothing-*.warc.gz")], str(tmp_path / "out"), beam_args=IN_MEMORY)
+
+
+@pytest.mark.slow
+def test_every_shared_warc_is_accounted_for(shared_data, tmp_path):
+    """The accounting identity holds on every real archive, and every 200 HTML page is kept or rejected."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    files = sorted((shared_data / "warc").glob("*"))
+    output = tmp_path / "out"
+    stats = run_curate([str(f) for f in files], str(output), recipe="extract", beam_args=["--direct_num_workers=2"])
+    assert stats["accounting"]["ok"], stats["accounting"]
+    kept = {r["warc_record_id"] for r in read_table(output, "documents")}
+    rejected = {r["warc_record_id"]: r["reason"] for r in read_table(output, "rejected")}
+    errored = {r["warc_record_id"] for r in read_table(output, "errors")}
+    html_pages = []
+    for path in files:
+        if not path.name.endswith(".warc.gz") or "wat" in path.name or "wet" in path.name or "clipped" in path.name:
+            continue
+        with open(path, "rb") as stream:
+            for record in ArchiveIterator(stream):
+                if record.rec_type != "response" or record.http_headers is None:
+                    continue
+                if record.http_headers.get_statuscode() == "200" and "html" in (record.http_headers.get_header("Content-Type") or ""):
+                    html_pages.append(record.rec_headers.get_header("WARC-Record-ID"))
+    assert len(html_pages) > 150
+    missing = [rid for rid in html_pages if rid not in kept and rid not in rejected and rid not in errored]
+    assert not missing
+    assert len([rid for rid in html_pages if rid in kept]) >= 0.6 * len(html_pages)
+    # The ClueWeb quirk file's 29 EUC-JP pages come out as Japanese text.
+    docs = [r for r in read_table(output, "documents") if "clueweb" in r["source"]]
+    assert len(docs) >= 20 and all(d["language"] == "ja" for d in docs)

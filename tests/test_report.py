@@ -1,0 +1,378 @@
+"""Tests for winnow.report: the HTML run report and summary.json."""
+from __future__ import annotations
+
+import base64
+import json
+import math
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from winnow import schemas
+from winnow.cli import main as cli_main
+from winnow.report import (
+    ABLATE_RESULTS,
+    CURATE_STATS,
+    DEDUP_STATS,
+    REPORT_FILE,
+    STATUS_ERROR,
+    STATUS_NOT_RUN,
+    STATUS_OK,
+    SUMMARY_FILE,
+    ReportInputError,
+    write_report,
+)
+
+SIGNALS = [("gopher_quality_word_count", "int"), ("fineweb_line_punct_ratio", "float")]
+ALL_SECTIONS = ("overview", "curation", "languages", "signals", "dedup", "tokens", "training",
+                "evaluation", "generations", "ablation", "samples")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+XSS = "<script>alert(1)</script>"
+
+
+# --------------------------------------------------------------------------- fake run directory
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _identity(i: int, prefix: str) -> dict:
+    return {"id": f"{prefix}{i}", "url": f"https://example.org/{prefix}/{i}", "domain": "example.org",
+            "warc_record_id": f"<urn:uuid:{prefix}{i}>", "warc_date": "2024-01-01T00:00:00Z", "source": "s.warc.gz"}
+
+
+def _write_curate(curate: Path) -> None:
+    kept = [{**_identity(i, "k"), "text": f"Kept document number {i}. It has sentences.", "language": "en",
+             "language_score": 0.95, "gopher_quality_word_count": 100 + 10 * i, "fineweb_line_punct_ratio": 0.9}
+            for i in range(8)]
+    kept[0]["text"] = f"Hello {XSS} & goodbye"
+    rejected = [
+        {**_identity(0, "r"), "stage": "gopher_quality", "reason": "gopher_quality_too_few_words", "detail": "12 < 50",
+         "text": "too short", "language": "en", "language_score": 0.9, "gopher_quality_word_count": 12,
+         "fineweb_line_punct_ratio": None},
+        {**_identity(1, "r"), "stage": "fineweb_line", "reason": "fineweb_line_punct_ratio_low", "detail": "0.05 < 0.12",
+         "text": "no punctuation here", "language": "en", "language_score": 0.9, "gopher_quality_word_count": 80,
+         "fineweb_line_punct_ratio": 0.05},
+        {**_identity(2, "r"), "stage": "triage", "reason": "not_html", "detail": None, "text": None,
+         "language": None, "language_score": None, "gopher_quality_word_count": None, "fineweb_line_punct_ratio": None},
+    ]
+    for folder, rows, schema in (("documents", kept, schemas.document_schema(SIGNALS)),
+                                 ("rejected", rejected, schemas.rejected_schema(SIGNALS))):
+        (curate / folder).mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), curate / folder / "part-00000.parquet", compression="zstd")
+    _write_json(curate / "stats.json", {
+        "recipe": "fineweb", "records_in": 12, "kept": 8, "rejected_total": 3, "errors": 1,
+        "rejected": {"fineweb_line": {"fineweb_line_punct_ratio_low": 1}, "gopher_quality": {"gopher_quality_too_few_words": 1},
+                     "triage": {"not_html": 1}},
+        "errors_by_stage": {"extract": {"ValueError": 1}},
+        "languages": {"en": 7, "de": 1},
+        "stage_order": ["read", "triage", "decode", "extract", "language", "gopher_quality", "fineweb_line"],
+        "accounting": {"ok": True, "unaccounted": 0}, "wall_time_s": 1.5,
+    })
+
+
+def _write_full_run(run: Path) -> None:
+    _write_json(run / "run.json", {"recipe": "fineweb", "stages": {
+        stage: {"status": "ran", "wall_s": 1.0 + i} for i, stage in
+        enumerate(("curate", "dedup", "tokenizer", "tokenize", "train", "evaluate"))}})
+    _write_curate(run / "curate")
+    _write_json(run / DEDUP_STATS, {"documents_in": 8, "kept": 6, "exact_duplicates": 1, "near_duplicates": 1,
+                                    "clusters": 7, "largest_cluster": 2, "cluster_size_histogram": {"1": 6, "2": 1},
+                                    "accounting": {"ok": True}})
+    _write_json(run / "tokenizer/report.json", {"vocab_size": 512, "bytes_per_token": 3.25})
+    _write_json(run / "tokens/manifest.json", {
+        "format": "winnow-token-shards", "version": 1, "dtype": "uint16",
+        "tokenizer": {"file": "tokenizer.json", "sha256": "0" * 64, "vocab_size": 512, "eot_token": "<|endoftext|>", "eot_id": 0},
+        "splits": {"train": {"tokens": 1000, "documents": 5, "utf8_bytes": 4000, "shards": [{"file": "train-x-00000.bin"}]},
+                   "val": {"tokens": 200, "documents": 1, "utf8_bytes": 700, "shards": [{"file": "val-x-00000.bin"}]}},
+    })
+    metrics = [{"step": s, "split": "train", "loss": 6.0 - 0.1 * s, "lr": 1e-3, "tokens_seen": 64 * s, "tokens_per_s": 5000.0}
+               for s in range(1, 21)]
+    metrics.insert(10, {"step": 10, "split": "val", "val_loss": 5.2, "val_bpb": 2.1, "val_perplexity": 181.3})
+    metrics.append({"step": 20, "split": "val", "val_loss": 4.5, "val_bpb": 1.85, "val_perplexity": 90.0})
+    (run / "train").mkdir()
+    (run / "train/metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics), encoding="utf-8")
+    (run / "train/config.yaml").write_text("model:\n  d_model: 64\n", encoding="utf-8")
+    _write_json(run / "evaluate/results.json", {
+        "val": {"loss": 4.5, "perplexity": 90.0, "bits_per_byte": 1.85, "tokens": 200, "bytes": 700},
+        "text": {"loss": 4.9, "perplexity": 134.3, "bits_per_byte": 2.02, "tokens": 300, "bytes": 1000, "source": "held.txt"},
+        "tasks": {"tiny_mc": {"acc": 0.375, "acc_norm": 0.5, "n": 8}},
+        "generations": [{"prompt": "The river", "completion": f" flows {XSS}"}],
+    })
+    _write_json(run / ABLATE_RESULTS, {"budget_tokens": 10000, "eval_text": "held.txt", "recipes": {
+        "fineweb": {"runs": [{"seed": 0, "val_bpb": 1.9, "tasks": {"tiny_mc": {"acc": 0.4, "acc_norm": 0.5}}},
+                             {"seed": 1, "val_bpb": 2.1, "tasks": {"tiny_mc": {"acc": 0.5, "acc_norm": 0.5}}}],
+                    "documents": 8, "tokens": 1000},
+        "extract": {"runs": [{"seed": 0, "val_bpb": 2.4}, {"seed": 1, "val_bpb": 2.6}], "mean_bpb": 2.5, "std_bpb": 0.1414,
+                    "documents": 12, "tokens": 1500},
+    }})
+
+
+@pytest.fixture
+def full_run(tmp_path: Path) -> Path:
+    run = tmp_path / "run"
+    _write_full_run(run)
+    return run
+
+
+# --------------------------------------------------------------------------- HTML inspection
+
+
+class _PageParser(HTMLParser):
+    """Collects what the checks need and verifies tags are balanced."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input", "source", "col", "area", "base", "wbr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.problems: list[str] = []
+        self.section_ids: list[str] = []
+        self.attrs: list[tuple[str, str, str]] = []  # (tag, attribute, value)
+        self.text: list[str] = []
+        self.script_tags = 0
+
+    def handle_starttag(self, tag, attrs):
+        values = dict(attrs)
+        for name in ("src", "href"):
+            if name in values:
+                self.attrs.append((tag, name, values[name] or ""))
+        if tag == "section":
+            self.section_ids.append(values.get("id", ""))
+        if tag == "script":
+            self.script_tags += 1
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.problems.append(f"unexpected </{tag}> with open {self.stack[-3:]}")
+            return
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _parse(page: str) -> _PageParser:
+    parser = _PageParser()
+    parser.feed(page)
+    parser.close()
+    return parser
+
+
+def _section_text(page: str, key: str) -> str:
+    start = page.index(f'<section id="{key}">')
+    return page[start:page.index("</section>", start)]
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_full_run_html_is_well_formed_and_self_contained(full_run: Path):
+    report_path, summary_path = write_report(full_run)
+    assert report_path == full_run / REPORT_FILE and summary_path == full_run / SUMMARY_FILE
+    page = report_path.read_text(encoding="utf-8")
+    parsed = _parse(page)
+    assert parsed.problems == []
+    assert parsed.stack == [], f"unclosed tags: {parsed.stack}"
+    assert parsed.section_ids == list(ALL_SECTIONS)
+    assert parsed.script_tags == 0
+    images = [v for tag, name, v in parsed.attrs if tag == "img"]
+    # funnel, languages, 2 signals, dedup, loss curve, ablation
+    assert len(images) == 7
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG_MAGIC)
+    for tag, name, value in parsed.attrs:
+        assert not value.startswith(("http:", "https:", "//")), f"external {name} on <{tag}>: {value}"
+        if tag == "a":
+            assert value.startswith("#")
+    assert "<link" not in page and "@import" not in page
+
+
+def test_document_and_generation_text_is_escaped(full_run: Path):
+    report_path, _ = write_report(full_run)
+    page = report_path.read_text(encoding="utf-8")
+    assert XSS not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in _section_text(page, "samples")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in _section_text(page, "generations")
+    assert XSS in "".join(_parse(page).text)  # the reader sees the text literally
+
+
+def test_summary_has_the_numbers(full_run: Path):
+    _, summary_path = write_report(full_run)
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    s = summary["sections"]
+    assert all(s[k]["status"] == STATUS_OK for k in ALL_SECTIONS), {k: s[k] for k in ALL_SECTIONS if s[k]["status"] != STATUS_OK}
+    assert s["overview"]["recipe"] == "fineweb"
+    assert s["overview"]["total_wall_s"] == pytest.approx(sum(1.0 + i for i in range(6)))
+
+    funnel = {f["stage"]: f for f in s["curation"]["funnel"]}
+    assert [f["stage"] for f in s["curation"]["funnel"]][:3] == ["read", "triage", "decode"]
+    assert funnel["read"]["in"] == 12
+    assert funnel["triage"]["rejected"] == 1 and funnel["triage"]["out"] == 11
+    assert funnel["extract"]["errors"] == 1 and funnel["extract"]["out"] == 10
+    assert s["curation"]["funnel"][-1]["out"] == s["curation"]["kept"] == 8
+    assert s["curation"]["reasons"]["gopher_quality"] == [["gopher_quality_too_few_words", 1]]
+    assert s["languages"]["languages"] == {"en": 7, "de": 1}
+    assert s["languages"]["shares"]["de"] == pytest.approx(1 / 8)
+
+    words = s["signals"]["signals"]["gopher_quality_word_count"]
+    assert words["kept"]["n"] == 8 and words["kept"]["p50"] == pytest.approx(135.0)
+    assert words["rejected"]["n"] == 2  # the triage rejection has no signals
+    assert sum(words["histogram"]["kept"]) == 8 and sum(words["histogram"]["rejected"]) == 2
+    assert s["signals"]["signals"]["fineweb_line_punct_ratio"]["rejected"]["p50"] == pytest.approx(0.05)
+    assert s["signals"]["signals_total"] == 2
+
+    assert s["dedup"]["near_duplicates"] == 1 and s["dedup"]["cluster_size_histogram"] == {"1": 6, "2": 1}
+    assert s["dedup"]["removed_fraction"] == pytest.approx(2 / 8)
+    assert s["tokens"]["splits"]["train"]["bytes_per_token"] == pytest.approx(4.0)
+    assert s["tokens"]["splits"]["val"]["tokens"] == 200
+    assert s["tokens"]["tokenizer"] == {"vocab_size": 512, "heldout_bytes_per_token": 3.25}
+    assert s["training"]["final_train"]["loss"] == pytest.approx(4.0)
+    assert s["training"]["final_train"]["step"] == 20
+    assert s["training"]["final_val"]["val_bpb"] == pytest.approx(1.85)
+    assert not any(k.startswith("_") for k in s["training"])  # curves stay out of the JSON
+    assert s["evaluation"]["language_modelling"]["text"]["bits_per_byte"] == pytest.approx(2.02)
+    assert s["evaluation"]["tasks"]["tiny_mc"] == {"acc": 0.375, "acc_norm": 0.5, "n": 8}
+    assert s["generations"]["generations"][0]["prompt"] == "The river"
+
+    fineweb = s["ablation"]["recipes"]["fineweb"]
+    assert fineweb["mean_bpb"] == pytest.approx(2.0)
+    assert fineweb["std_bpb"] == pytest.approx(math.sqrt(0.02))  # sample std of 1.9, 2.1
+    assert fineweb["task_acc_mean"]["tiny_mc"] == pytest.approx(0.45)
+    assert s["ablation"]["recipes"]["extract"]["mean_bpb"] == 2.5  # given values win over recomputation
+
+    assert [r["reason"] for r in s["samples"]["rejected"]] == [
+        "gopher_quality_too_few_words", "fineweb_line_punct_ratio_low", "not_html"]
+    assert len(s["samples"]["kept"]) == 3
+
+
+def test_numbers_in_summary_appear_in_html(full_run: Path):
+    report_path, _ = write_report(full_run)
+    page = report_path.read_text(encoding="utf-8")
+    assert "gopher_quality_too_few_words" in _section_text(page, "curation")
+    assert "1.85" in _section_text(page, "evaluation") and "0.375" in _section_text(page, "evaluation")
+    assert "4,000" in _section_text(page, "tokens")
+
+
+def test_only_curate_renders_not_run_for_the_rest(tmp_path: Path):
+    run = tmp_path / "run"
+    _write_curate(run / "curate")
+    report_path, summary_path = write_report(run)
+    sections = json.loads(summary_path.read_text())["sections"]
+    present = {"curation", "languages", "signals", "samples"}
+    assert {k for k, v in sections.items() if v["status"] == STATUS_OK} == present
+    assert all(sections[k]["status"] == STATUS_NOT_RUN for k in ALL_SECTIONS if k not in present)
+    page = report_path.read_text(encoding="utf-8")
+    assert _parse(page).problems == []
+    for key in ("dedup", "training", "ablation", "overview"):
+        assert "not run" in _section_text(page, key)
+
+
+def test_empty_run_dir_renders_every_section_not_run(tmp_path: Path):
+    report_path, summary_path = write_report(tmp_path)
+    sections = json.loads(summary_path.read_text())["sections"]
+    assert [sections[k]["status"] for k in ALL_SECTIONS] == [STATUS_NOT_RUN] * len(ALL_SECTIONS)
+    assert _parse(report_path.read_text()).section_ids == list(ALL_SECTIONS)
+
+
+def test_corrupt_json_shows_an_error_naming_the_file(full_run: Path):
+    (full_run / DEDUP_STATS).write_text('{"documents_in": 3,', encoding="utf-8")
+    (full_run / "train/metrics.jsonl").write_text('{"step": 1, "split": "train", "loss": 5}\nnot json\n', encoding="utf-8")
+    _write_json(full_run / CURATE_STATS, {"records_in": "many", "kept": 1})
+    report_path, summary_path = write_report(full_run)
+    sections = json.loads(summary_path.read_text())["sections"]
+    assert sections["dedup"]["status"] == STATUS_ERROR and str(full_run / DEDUP_STATS) in sections["dedup"]["error"]
+    assert sections["training"]["status"] == STATUS_ERROR and "line 2" in sections["training"]["error"]
+    assert sections["curation"]["status"] == STATUS_ERROR and "records_in" in sections["curation"]["error"]
+    assert sections["evaluation"]["status"] == STATUS_OK  # one bad file does not take the others down
+    page = report_path.read_text(encoding="utf-8")
+    assert "dedup/stats.json" in _section_text(page, "dedup")
+
+
+def test_wrongly_shaped_json_is_an_error_not_a_crash(full_run: Path):
+    _write_json(full_run / "evaluate/results.json", ["not", "an", "object"])
+    _write_json(full_run / ABLATE_RESULTS, {"recipes": {"x": {"runs": [{"seed": 0, "val_bpb": "low"}]}}})
+    _, summary_path = write_report(full_run)
+    sections = json.loads(summary_path.read_text())["sections"]
+    assert sections["evaluation"]["status"] == STATUS_ERROR and "expected a JSON object" in sections["evaluation"]["error"]
+    assert sections["ablation"]["status"] == STATUS_ERROR and "val_bpb" in sections["ablation"]["error"]
+
+
+def test_corrupt_parquet_is_an_error_naming_the_file(full_run: Path):
+    bad = full_run / "curate/rejected/part-00001.parquet"
+    bad.write_bytes(b"not parquet at all")
+    _, summary_path = write_report(full_run)
+    sections = json.loads(summary_path.read_text())["sections"]
+    assert sections["signals"]["status"] == STATUS_ERROR and str(bad) in sections["signals"]["error"]
+    assert sections["curation"]["status"] == STATUS_OK
+
+
+def test_nan_metrics_become_null_in_summary(full_run: Path):
+    with (full_run / "train/metrics.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write('{"step": 21, "split": "train", "loss": NaN, "lr": 0.001, "tokens_seen": 1, "tokens_per_s": 1.0}\n')
+    _, summary_path = write_report(full_run)
+    text = summary_path.read_text()
+    assert "NaN" not in text
+    assert json.loads(text)["sections"]["training"]["final_train"]["loss"] is None
+
+
+def test_skipped_stage_note_from_run_json(full_run: Path):
+    shutil.rmtree(full_run / "dedup")
+    run = json.loads((full_run / "run.json").read_text())
+    run["stages"]["dedup"] = {"status": "failed", "wall_s": 0.1, "error": "out of memory"}
+    _write_json(full_run / "run.json", run)
+    report_path, summary_path = write_report(full_run)
+    dedup = json.loads(summary_path.read_text())["sections"]["dedup"]
+    assert dedup["status"] == STATUS_NOT_RUN and dedup["note"] == "stage dedup failed: out of memory"
+    assert "out of memory" in _section_text(report_path.read_text(), "dedup")
+
+
+def test_missing_run_dir_raises_with_its_name(tmp_path: Path):
+    with pytest.raises(ReportInputError, match="nope"):
+        write_report(tmp_path / "nope")
+
+
+def test_cli_prints_paths(full_run: Path, capsys):
+    assert cli_main(["report", str(full_run)]) == 0
+    out = capsys.readouterr().out
+    assert f"report: {full_run / REPORT_FILE}" in out and f"summary: {full_run / SUMMARY_FILE}" in out
+
+
+def test_cli_rejects_missing_dir(tmp_path: Path, capsys):
+    assert cli_main(["report", str(tmp_path / "absent")]) == 2
+    assert "absent" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_headless_browser_renders_the_page(full_run: Path, tmp_path: Path):
+    browser = shutil.which("chromium")
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium) so the page cannot be rendered headless")
+    from PIL import Image
+
+    report_path, _ = write_report(full_run)
+    shot = tmp_path / "shot.png"
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+               f"--screenshot={shot}", "--window-size=1200,3000", report_path.resolve().as_uri()]
+    try:
+        subprocess.run(command, check=False, capture_output=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail("chromium did not finish rendering within 90 s")
+    assert shot.is_file(), "chromium wrote no screenshot"
+    with Image.open(shot) as image:
+        assert image.size == (1200, 3000)
+        colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colors is None or len(colors) > 50, "the screenshot is (nearly) blank"

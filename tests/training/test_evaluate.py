@@ -1,0 +1,185 @@
+"""Exact evaluation: loss, perplexity and bits per byte against a hand
+computation, token directories, raw text and the `winnow evaluate` command."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tests.training.evaluate_helpers import CORPUS, make_model, make_tokenizer, write_run, write_token_dir
+from winnow.cli import main
+from winnow.training.data import TokenDataError
+from winnow.training.evaluate import (
+    encode_documents,
+    evaluate_split,
+    evaluate_text,
+    evaluate_tokens,
+    iter_text_source,
+)
+
+SEQ_LEN = 8
+
+
+def hand_loss_sum(model, tokens: np.ndarray, seq_len: int) -> float:
+    """Each target predicted by its own forward pass over the window context
+    it has under the stride-seq_len rule, log-softmax written out by hand."""
+    total = 0.0
+    with torch.no_grad():
+        for i in range(1, len(tokens)):
+            window_start = ((i - 1) // seq_len) * seq_len
+            context = torch.tensor(tokens[window_start:i], dtype=torch.long)[None]
+            logits = model(context)[0][0, -1].double()
+            log_probs = logits - torch.log(torch.exp(logits - logits.max()).sum()) - logits.max()
+            total -= float(log_probs[int(tokens[i])])
+    return total
+
+
+@pytest.fixture(scope="module")
+def tokenizer_and_path(tmp_path_factory):
+    return make_tokenizer(tmp_path_factory.mktemp("tok"))
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer_and_path):
+    return make_model(tokenizer_and_path[0].get_vocab_size())
+
+
+def test_evaluate_tokens_matches_hand_computation(model):
+    tokens = np.random.default_rng(0).integers(0, model.config.vocab_size, size=37).astype(np.uint16)
+    result = evaluate_tokens(model, tokens, SEQ_LEN, batch_size=3, device="cpu")
+    expected = hand_loss_sum(model, tokens, SEQ_LEN)
+    assert result.tokens == len(tokens) - 1
+    assert result.loss_sum_nats == pytest.approx(expected, rel=1e-5)
+    assert result.loss == pytest.approx(expected / (len(tokens) - 1), rel=1e-5)
+    assert result.perplexity == pytest.approx(math.exp(expected / (len(tokens) - 1)), rel=1e-5)
+
+
+def test_evaluate_tokens_is_independent_of_batching_and_sharding(model):
+    tokens = np.random.default_rng(1).integers(0, model.config.vocab_size, size=50).astype(np.uint16)
+    whole = evaluate_tokens(model, tokens, SEQ_LEN, batch_size=16, device="cpu")
+    one_by_one = evaluate_tokens(model, tokens, SEQ_LEN, batch_size=1, device="cpu")
+    pieces = evaluate_tokens(model, [tokens[:5], tokens[5:5], tokens[5:29], tokens[29:]], SEQ_LEN, 4, "cpu")
+    assert one_by_one.loss_sum_nats == pytest.approx(whole.loss_sum_nats, rel=1e-5)
+    assert pieces.loss_sum_nats == pytest.approx(whole.loss_sum_nats, rel=1e-5)
+    assert whole.tokens == one_by_one.tokens == pieces.tokens == 49
+
+
+def test_max_tokens_caps_predicted_tokens(model):
+    tokens = np.random.default_rng(2).integers(0, model.config.vocab_size, size=40).astype(np.uint16)
+    capped = evaluate_tokens(model, tokens, SEQ_LEN, 2, "cpu", max_tokens=10)
+    assert capped.tokens == 10
+    assert capped.loss_sum_nats == pytest.approx(hand_loss_sum(model, tokens[:11], SEQ_LEN), rel=1e-5)
+
+
+def test_evaluation_restores_training_mode(model):
+    model.train()
+    try:
+        evaluate_tokens(model, np.arange(20, dtype=np.uint16), SEQ_LEN, 2, "cpu")
+        assert model.training
+    finally:
+        model.eval()
+
+
+def test_evaluate_split_is_exact_and_agrees_with_text(tmp_path, tokenizer_and_path, model):
+    tokenizer, tokenizer_path = tokenizer_and_path
+    val_docs = [CORPUS[0], CORPUS[2], CORPUS[3]]
+    manifest = write_token_dir(
+        tmp_path / "tokens", tokenizer, tokenizer_path, {"train": [[CORPUS[1]]], "val": [val_docs[:2], val_docs[2:]]}
+    )
+    result = evaluate_split(model, tmp_path / "tokens", "val", SEQ_LEN, batch_size=4, device="cpu")
+    val = manifest["splits"]["val"]
+    assert result["exact"] is True
+    assert result["tokens"] == val["tokens"]  # the leading EOT makes every split token a prediction
+    assert result["bytes"] == val["utf8_bytes"]
+    assert result["bits_per_byte"] == pytest.approx(result["loss_sum_nats"] / (math.log(2) * val["utf8_bytes"]))
+
+    stream, _, _ = encode_documents(tokenizer, val_docs)
+    assert result["loss_sum_nats"] == pytest.approx(hand_loss_sum(model, stream, SEQ_LEN), rel=1e-5)
+    text = evaluate_text(model, tokenizer, val_docs, SEQ_LEN, batch_size=4, device="cpu")
+    for key in ("loss", "perplexity", "bits_per_byte", "tokens", "bytes"):
+        assert text[key] == pytest.approx(result[key], rel=1e-6)
+    assert text["documents"] == 3
+
+    partial = evaluate_split(model, tmp_path / "tokens", "val", SEQ_LEN, 4, "cpu", max_tokens=10)
+    assert partial["exact"] is False and partial["tokens"] == 10
+    assert partial["bytes"] == pytest.approx(val["utf8_bytes"] * 10 / val["tokens"])
+
+
+def test_evaluate_split_errors_name_the_directory(tmp_path, tokenizer_and_path, model):
+    with pytest.raises(TokenDataError, match="manifest"):
+        evaluate_split(model, tmp_path, "val")
+    tokenizer, tokenizer_path = tokenizer_and_path
+    write_token_dir(tmp_path / "tokens", tokenizer, tokenizer_path, {"train": [[CORPUS[1]]], "val": []})
+    with pytest.raises(TokenDataError, match="empty"):
+        evaluate_split(model, tmp_path / "tokens", "val")
+
+
+def test_text_max_tokens_stops_after_whole_documents(tokenizer_and_path, model):
+    tokenizer, _ = tokenizer_and_path
+    first = len(tokenizer.encode(CORPUS[0]).ids) + 1
+    result = evaluate_text(model, tokenizer, CORPUS, SEQ_LEN, 4, "cpu", max_tokens=first)
+    assert result["documents"] == 1
+    assert result["bytes"] == len(CORPUS[0].encode("utf-8"))
+    assert result["tokens"] == first
+
+
+def test_literal_end_of_text_in_a_document_is_plain_text(tokenizer_and_path):
+    tokenizer, _ = tokenizer_and_path
+    tokens, _, _ = encode_documents(tokenizer, ["a <|endoftext|> b"])
+    eot = tokenizer.token_to_id("<|endoftext|>")
+    assert list(tokens).count(eot) == 2  # the leading one and the one after the document
+    assert tokenizer.encode_special_tokens is False  # the caller's tokenizer is left as it was
+
+
+def test_txt_source_is_one_document(tmp_path):
+    path = tmp_path / "held-out.txt"
+    path.write_text("First paragraph.\n\nSecond paragraph.\n", encoding="utf-8")
+    assert list(iter_text_source(str(path))) == ["First paragraph.\n\nSecond paragraph.\n"]
+    with pytest.raises(ValueError, match="no such text file"):
+        list(iter_text_source(str(tmp_path / "missing.txt")))
+
+
+def test_evaluate_command_writes_table_and_json(tmp_path, tokenizer_and_path, model, capsys):
+    tokenizer, tokenizer_path = tokenizer_and_path
+    run = write_run(tmp_path / "run", model, tokenizer_path)
+    write_token_dir(tmp_path / "tokens", tokenizer, tokenizer_path, {"train": [[CORPUS[1]]], "val": [[CORPUS[0]]]})
+    text = tmp_path / "held-out.txt"
+    text.write_text(CORPUS[2], encoding="utf-8")
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"ctx": "The cat sat on the", "endings": ["mat.", "sea."], "label": 0}) + "\n")
+    out = tmp_path / "results.json"
+    status = main(["evaluate", "--run", str(run), "--data", str(tmp_path / "tokens"), "--tasks", str(tasks),
+                   "builtin:copy", "--json", str(out), "--device", "cpu"])
+    assert status == 0
+    results = json.loads(out.read_text())
+    direct = evaluate_split(model, tmp_path / "tokens", "val", device="cpu")
+    assert results["data"]["loss"] == pytest.approx(direct["loss"], rel=1e-6)
+    assert set(results["tasks"]) == {"tasks", "builtin:copy"}
+    assert results["tasks"]["builtin:copy"]["examples"] == 200
+    printed = capsys.readouterr().out
+    assert "bits/byte" in printed and "acc_norm" in printed
+
+    assert main(["evaluate", "--run", str(run), "--text", str(text), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["text"]["bytes"] == len(CORPUS[2].encode("utf-8"))
+
+
+def test_evaluate_command_user_errors(tmp_path, tokenizer_and_path, model, capsys):
+    tokenizer, tokenizer_path = tokenizer_and_path
+    run = write_run(tmp_path / "run", model, tokenizer_path)
+    assert main(["evaluate", "--run", str(run)]) == 2
+    assert "nothing to evaluate" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(tmp_path / "nope"), "--tasks", "builtin:copy"]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(run), "--tasks", "builtin:nope"]) == 2
+    assert "unknown built-in task" in capsys.readouterr().err
+
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    other_tok = other_dir / "tokenizer.json"
+    other_tok.write_text(tokenizer_path.read_text() + "\n", encoding="utf-8")  # same vocabulary, another file
+    write_token_dir(tmp_path / "tokens", tokenizer, other_tok, {"val": [[CORPUS[0]]]})
+    assert main(["evaluate", "--run", str(run), "--data", str(tmp_path / "tokens")]) == 2
+    assert "another tokenizer" in capsys.readouterr().err

@@ -1,0 +1,146 @@
+"""`winnow tokenizer train`, `winnow tokenize` and `winnow tokenize merge`.
+
+Handlers import tokenizers, numpy and pyarrow only when they run, so that
+`winnow --help` stays fast; nothing here ever imports Beam.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from winnow.cli import UserError
+
+MB = 1e6
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    tokenizer = subparsers.add_parser("tokenizer", help="train a byte-level BPE tokenizer on curated Parquet")
+    actions = tokenizer.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
+    train = actions.add_parser("train", help="train tokenizer.json from documents/*.parquet")
+    train.add_argument("--input", nargs="+", required=True, metavar="DIR_OR_GLOB", help="curation output dir, glob or Parquet file(s)")
+    train.add_argument("--vocab-size", type=_positive_int, required=True, help="vocabulary size including special tokens")
+    train.add_argument("--output", required=True, help="path of the tokenizer.json to write")
+    train.add_argument("--sample-bytes", type=_positive_int, default=None, help="train on a deterministic sample of at most this many bytes")
+    train.add_argument("--special-tokens", nargs="+", default=None, metavar="TOKEN", help="special tokens, the end-of-text token first (default <|endoftext|>)")
+    train.add_argument("--min-frequency", type=_positive_int, default=2, help="minimum pair frequency for a merge (default 2)")
+    train.add_argument("--heldout-fraction", type=_fraction, default=0.01, help="documents held out to measure bytes/token (default 0.01, same rule as tokenize's val split)")
+    train.add_argument("--seed", type=int, default=0, help="seed of the byte sample")
+    train.set_defaults(handler=_train_tokenizer)
+
+    tokenize = subparsers.add_parser(
+        "tokenize",
+        help="encode curated Parquet into token shards (or `tokenize merge` token directories)",
+        description="Encode documents into token shards. `winnow tokenize merge --input DIR... --output DIR` merges "
+        "directories encoded from disjoint inputs.",
+    )
+    # Not argparse-required: `tokenize merge ...` hands its own arguments to the merge parser.
+    tokenize.add_argument("--input", nargs="+", metavar="DIR_OR_GLOB", help="curation output dir, glob or Parquet file(s)")
+    tokenize.add_argument("--tokenizer", help="tokenizer.json to encode with")
+    tokenize.add_argument("--output", help="token directory to create")
+    tokenize.add_argument("--val-fraction", type=_fraction, default=0.01, help="fraction of documents (by id hash) in the val split (default 0.01)")
+    tokenize.add_argument("--workers", type=_positive_int, default=None, help="encoding processes (default: one per core, at most one per file)")
+    tokenize.add_argument("--shard-tokens", type=_positive_int, default=2**24, help="tokens per shard (default 2^24)")
+    tokenize.add_argument("--overwrite", action="store_true", help="replace an existing token directory")
+    tokenize.set_defaults(handler=_tokenize)
+    tokenize_actions = tokenize.add_subparsers(dest="tokenize_action", metavar="[merge]")
+    merge = tokenize_actions.add_parser("merge", help="merge token directories encoded from disjoint inputs")
+    merge.add_argument("--input", nargs="+", required=True, dest="merge_inputs", metavar="DIR", help="token directories")
+    merge.add_argument("--output", required=True, dest="merge_output", metavar="DIR", help="merged token directory to create")
+    merge.add_argument("--overwrite", action="store_true", dest="merge_overwrite", help="replace an existing directory")
+    merge.set_defaults(handler=_merge)
+
+
+def _print_manifest_summary(manifest: dict, output: str, seconds: float) -> None:
+    from winnow.training.tokens import summarize
+
+    totals = summarize(manifest)
+    bpt = f"{totals['bytes_per_token']:.3f}" if totals["bytes_per_token"] else "n/a"
+    val = manifest["splits"]["val"]
+    print(
+        f"{output}: {totals['tokens']:,} tokens in {totals['shards']} shard(s) from {totals['documents']:,} documents "
+        f"({totals['utf8_bytes'] / MB:.1f} MB, {bpt} bytes/token; val {val['documents']:,} docs / {val['tokens']:,} tokens; "
+        f"{totals['documents_skipped_empty']:,} empty skipped) in {seconds:.1f} s"
+    )
+
+
+def _train_tokenizer(args: argparse.Namespace) -> int:
+    from winnow.training.parquet_text import ParquetInputError
+    from winnow.training.tokenizer import TokenizerConfig, train_tokenizer
+
+    kwargs = {} if args.special_tokens is None else {"special_tokens": tuple(args.special_tokens)}
+    try:
+        config = TokenizerConfig(
+            vocab_size=args.vocab_size,
+            min_frequency=args.min_frequency,
+            sample_bytes=args.sample_bytes,
+            heldout_fraction=args.heldout_fraction,
+            seed=args.seed,
+            show_progress=sys.stderr.isatty(),
+            **kwargs,
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    try:
+        report = train_tokenizer(args.input, config, args.output)
+    except ParquetInputError as exc:
+        raise UserError(str(exc)) from exc
+    bpt = f"{report.bytes_per_token:.3f} bytes/token on {report.heldout_documents:,} held-out docs" if report.bytes_per_token else "no held-out docs"
+    print(
+        f"{report.output_path}: vocab {report.vocab_size:,} trained on {report.documents_trained:,} documents "
+        f"({report.bytes_trained / MB:.1f} MB; {report.documents_skipped_empty:,} empty skipped, "
+        f"{report.documents_not_sampled:,} outside the sample); {bpt}; {report.seconds:.1f} s"
+    )
+    return 0
+
+
+def _tokenize(args: argparse.Namespace) -> int:
+    from winnow.training.parquet_text import ParquetInputError
+    from winnow.training.shard_format import ShardFormatError
+    from winnow.training.tokens import TokenDirError, tokenize_corpus
+
+    missing = [flag for flag, value in (("--input", args.input), ("--tokenizer", args.tokenizer), ("--output", args.output)) if not value]
+    if missing:
+        raise UserError(f"missing {', '.join(missing)} (usage: winnow tokenize --input DIR --tokenizer tokenizer.json --output DIR)")
+    started = time.perf_counter()
+    try:
+        manifest = tokenize_corpus(
+            args.input,
+            args.tokenizer,
+            args.output,
+            val_fraction=args.val_fraction,
+            workers=args.workers,
+            shard_tokens=args.shard_tokens,
+            overwrite=args.overwrite,
+        )
+    except (ParquetInputError, TokenDirError, ShardFormatError) as exc:
+        raise UserError(str(exc)) from exc
+    _print_manifest_summary(manifest, args.output, time.perf_counter() - started)
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from winnow.training.shard_format import ShardFormatError
+    from winnow.training.tokens import TokenDirError, merge_manifests
+
+    started = time.perf_counter()
+    try:
+        manifest = merge_manifests(args.merge_inputs, args.merge_output, overwrite=args.merge_overwrite)
+    except (TokenDirError, ShardFormatError) as exc:
+        raise UserError(str(exc)) from exc
+    _print_manifest_summary(manifest, args.merge_output, time.perf_counter() - started)
+    return 0

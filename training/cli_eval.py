@@ -1,0 +1,251 @@
+"""`winnow evaluate`, `winnow generate`, `winnow export` and `winnow make-tasks`.
+
+Handlers import torch and the model code only when they run, so importing
+this module (as `winnow --help` does) imports neither torch nor Beam.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from winnow.cli import UserError
+
+DEVICES = ("auto", "cpu", "cuda")
+BUILTIN_TASK_PREFIX = "builtin:"  # --tasks builtin:copy generates a task instead of reading a file
+DEFAULT_BUILTIN_EXAMPLES = 200
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="loss, perplexity, bits per byte and multiple-choice accuracy of a trained run",
+        description="Evaluate a run's latest checkpoint on a token directory's split (exact), raw text "
+        "(Parquet dir/glob/file, or a .txt file read as one document) and multiple-choice task files.",
+    )
+    evaluate.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory written by `winnow train`")
+    source = evaluate.add_mutually_exclusive_group()
+    source.add_argument("--data", metavar="TOKENS_DIR", help="token directory (winnow tokenize) to evaluate a split of")
+    source.add_argument("--text", metavar="PARQUET_OR_TXT", help="curated Parquet dir/glob/file, or a .txt file (one document)")
+    evaluate.add_argument("--split", default="val", choices=("train", "val"), help="split of --data (default val)")
+    evaluate.add_argument(
+        "--tasks",
+        nargs="+",
+        default=[],
+        metavar="FILE.jsonl",
+        help=f"multiple-choice task files (HellaSwag/ARC/PIQA layouts), or {BUILTIN_TASK_PREFIX}copy for the built-in copy task",
+    )
+    evaluate.add_argument("--max-tokens", type=_positive_int, default=None, help="evaluate at most about this many tokens")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=8, help="sequences per forward pass (default 8)")
+    evaluate.add_argument("--seq-len", type=_positive_int, default=None, help="window length (default: the model's max_seq_len)")
+    evaluate.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda when available")
+    evaluate.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
+    evaluate.set_defaults(handler=_evaluate)
+
+    generate = subparsers.add_parser("generate", help="sample text from a trained run")
+    generate.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory written by `winnow train`")
+    generate.add_argument("--prompt", default="", help="text to continue (default: start a new document)")
+    generate.add_argument("--max-new-tokens", type=_positive_int, default=100, help="default 100")
+    generate.add_argument("--temperature", type=_non_negative_float, default=0.8, help="0 = greedy (default 0.8)")
+    generate.add_argument("--top-k", type=_positive_int, default=None, help="sample among the k most likely tokens")
+    generate.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
+    generate.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda when available")
+    generate.set_defaults(handler=_generate)
+
+    export = subparsers.add_parser("export", help="export a run as a Hugging Face LlamaForCausalLM folder")
+    export.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory written by `winnow train`")
+    export.add_argument("--output", required=True, metavar="DIR", help="folder to create (must not exist, or be empty)")
+    export.set_defaults(handler=_export)
+
+    tasks = subparsers.add_parser(
+        "make-tasks",
+        help="generate a synthetic multiple-choice task file (sentence completion from text, or copy)",
+    )
+    tasks.add_argument("--kind", choices=("sentences", "copy"), default="sentences", help="default sentences")
+    tasks.add_argument("--text", metavar="PARQUET_OR_TXT", help="held-out text for --kind sentences")
+    tasks.add_argument("--output", required=True, metavar="FILE.jsonl", help="task file to write")
+    tasks.add_argument("--examples", type=_positive_int, default=DEFAULT_BUILTIN_EXAMPLES, help="default 200")
+    tasks.add_argument("--choices", type=_positive_int, default=4, help="endings per example (default 4)")
+    tasks.add_argument("--seed", type=int, default=0, help="default 0")
+    tasks.set_defaults(handler=_make_tasks)
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available")
+    return name
+
+
+def _load_run(run_dir: str, device: str) -> tuple[Any, Any, Any]:
+    from winnow.training.checkpoint import CheckpointError, load_model_for_inference
+
+    if not Path(run_dir).is_dir():
+        raise UserError(f"--run {run_dir}: no such run directory")
+    try:
+        return load_model_for_inference(run_dir, device=device)
+    except CheckpointError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _load_tasks(specs: list[str]) -> list[tuple[str, list]]:
+    from winnow.training.mc_tasks import load_mc_tasks, synthetic_task
+
+    loaded = []
+    for spec in specs:
+        try:
+            if spec.startswith(BUILTIN_TASK_PREFIX):
+                name = spec[len(BUILTIN_TASK_PREFIX) :]
+                loaded.append((spec, synthetic_task(name, DEFAULT_BUILTIN_EXAMPLES)))
+            else:
+                loaded.append((Path(spec).stem, load_mc_tasks(spec)))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    return loaded
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    if not (args.data or args.text or args.tasks):
+        raise UserError("nothing to evaluate: give --data TOKENS_DIR, --text PARQUET_OR_TXT and/or --tasks FILE.jsonl")
+    tasks = _load_tasks(args.tasks)  # before the model loads: a bad task file fails fast
+    device = _device(args.device)
+    model, config, tokenizer = _load_run(args.run, device)
+    if args.seq_len and args.seq_len > config.max_seq_len:
+        raise UserError(f"--seq-len {args.seq_len} exceeds the model's max_seq_len {config.max_seq_len}")
+
+    from winnow.training.evaluate import evaluate_multiple_choice, evaluate_split, evaluate_text, iter_text_source
+
+    results: dict[str, Any] = {"run": str(Path(args.run).resolve()), "model": config.to_dict()}
+    try:
+        if args.data:
+            _check_same_tokenizer(args.run, args.data)
+            results["data"] = evaluate_split(
+                model, args.data, args.split, args.seq_len, args.batch_size, device, args.max_tokens
+            )
+        if args.text:
+            texts = iter_text_source(args.text)
+            results["text"] = {"source": args.text, **evaluate_text(
+                model, tokenizer, texts, args.seq_len, args.batch_size, device, args.max_tokens
+            )}
+        if tasks:
+            results["tasks"] = {
+                name: evaluate_multiple_choice(model, tokenizer, examples, args.batch_size, device)
+                for name, examples in tasks
+            }
+    except ValueError as exc:  # TokenDataError, ParquetInputError, unreadable text: the message names the input
+        raise UserError(str(exc)) from None
+    _print_results(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+    return 0
+
+
+def _check_same_tokenizer(run_dir: str, token_dir: str) -> None:
+    """Shards encoded with another tokenizer would be scored as nonsense."""
+    from winnow.training.data import read_manifest, sha256_file
+
+    manifest = read_manifest(token_dir)
+    run_sha = sha256_file(Path(run_dir) / "tokenizer.json")
+    if manifest["tokenizer"]["sha256"] != run_sha:
+        raise UserError(
+            f"--data {token_dir}: its shards were made with another tokenizer than the run's "
+            f"({str(manifest['tokenizer']['sha256'])[:12]}... vs {run_sha[:12]}...); use --text to compare across tokenizers"
+        )
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:,.4f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _print_results(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    lm = [(k, results[k]) for k in ("data", "text") if k in results]
+    if lm:
+        table = Table(title="Language modelling")
+        for column in ("source", "loss", "perplexity", "bits/byte", "tokens", "bytes", "exact"):
+            table.add_column(column, justify="left" if column == "source" else "right")
+        for _, row in lm:
+            table.add_row(
+                str(row["source"]), _fmt(row["loss"]), _fmt(row["perplexity"]), _fmt(row["bits_per_byte"]),
+                _fmt(row["tokens"]), _fmt(float(row["bytes"]) if not row["exact"] else int(row["bytes"])), _fmt(row["exact"]),
+            )
+        console.print(table)
+    if "tasks" in results:
+        table = Table(title="Multiple choice")
+        for column in ("task", "examples", "acc", "acc_norm", "acc_token_norm", "chance"):
+            table.add_column(column, justify="left" if column == "task" else "right")
+        for name, row in results["tasks"].items():
+            table.add_row(name, *(_fmt(row[c]) for c in ("examples", "acc", "acc_norm", "acc_token_norm", "chance")))
+        console.print(table)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    device = _device(args.device)
+    model, _, tokenizer = _load_run(args.run, device)
+    from winnow.training.generate import generate
+
+    result = generate(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.seed)
+    sys.stdout.write(args.prompt + result.text + "\n")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from winnow.training.checkpoint import CheckpointError
+    from winnow.training.export import export_hf
+
+    if not Path(args.run).is_dir():
+        raise UserError(f"--run {args.run}: no such run directory")
+    try:
+        out = export_hf(args.run, args.output)
+    except FileExistsError as exc:
+        raise UserError(str(exc)) from None
+    except CheckpointError as exc:
+        raise UserError(str(exc)) from None
+    print(f"{out}: Hugging Face LlamaForCausalLM folder (load with AutoModelForCausalLM.from_pretrained)")
+    return 0
+
+
+def _make_tasks(args: argparse.Namespace) -> int:
+    from winnow.training.mc_tasks import copy_tasks, sentence_completion_tasks, write_mc_tasks
+
+    try:
+        if args.kind == "copy":
+            examples = copy_tasks(args.examples, args.choices, seed=args.seed)
+        else:
+            if not args.text:
+                raise UserError("--kind sentences needs --text PARQUET_OR_TXT (held-out text to cut sentences from)")
+            from winnow.training.evaluate import iter_text_source
+
+            examples = sentence_completion_tasks(iter_text_source(args.text), args.examples, args.choices, args.seed)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    count = write_mc_tasks(examples, args.output)
+    print(f"{args.output}: {count} {args.kind} examples with {args.choices} endings each")
+    return 0

@@ -1,0 +1,118 @@
+"""`winnow train`. Importing this module imports neither torch nor Beam: the
+handler imports the trainer when it runs."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from winnow.cli import UserError
+
+# CLI flag destinations that map 1:1 to train-config keys (flat YAML keys).
+CONFIG_FLAGS = (
+    "model",
+    "max_steps",
+    "max_tokens",
+    "batch_size",
+    "seq_len",
+    "tokens_per_step",
+    "lr",
+    "schedule",
+    "warmup_steps",
+    "eval_every",
+    "checkpoint_every",
+    "seed",
+    "device",
+    "compile",
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a GPT on a token directory",
+        description=(
+            "Train a Llama-style GPT on the train split of a token directory (winnow tokenize). "
+            "Flags override --config YAML keys, which override defaults. "
+            "Run under torchrun for data-parallel training."
+        ),
+    )
+    p.add_argument("--data", required=True, type=Path, help="token directory with manifest.json")
+    p.add_argument("--model", help="preset (tiny, small, gpt2-124m) or a YAML file of model config keys")
+    p.add_argument("--output", required=True, type=Path, help="run directory to write")
+    p.add_argument("--config", type=Path, help="YAML train config; keys are these flags with underscores")
+    steps = p.add_mutually_exclusive_group()
+    steps.add_argument("--max-steps", type=int, help="optimizer steps to train for")
+    steps.add_argument("--max-tokens", type=int, help="train tokens to train for (rounded up to whole steps)")
+    p.add_argument("--batch-size", type=int, help="sequences per micro-batch per process")
+    p.add_argument("--seq-len", type=int, help="tokens per sequence (default: the model's max_seq_len)")
+    p.add_argument("--tokens-per-step", type=int, help="tokens per optimizer step; reached by gradient accumulation")
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--schedule", choices=("cosine", "wsd"), help="warmup + cosine, or warmup-stable-decay")
+    p.add_argument("--warmup-steps", type=int)
+    p.add_argument("--eval-every", type=int, help="steps between validation passes (0: never)")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (one is always written at the end)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
+    existing.add_argument("--overwrite", action="store_true", help="replace an existing run directory's outputs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run_train)
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The train-config keys given on the command line (unset flags are None)."""
+    return {key: getattr(args, key) for key in CONFIG_FLAGS if getattr(args, key, None) is not None}
+
+
+def _resumed_config(run_dir: Path) -> Any:
+    """The train config recorded in RUN_DIR/config.yaml, or None for a fresh run."""
+    import yaml
+
+    from winnow.training.config import train_config_from_mapping
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        recorded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserError(f"{path}: cannot read the run's config: {exc}") from exc
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("train"), dict):
+        raise UserError(f"{path}: has no 'train' mapping; not a winnow run config")
+    return train_config_from_mapping(recorded["train"], source=str(path))
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from winnow.training.config import ConfigError, load_train_config, train_config_from_mapping
+    from winnow.training.data import TokenDataError
+    from winnow.training.checkpoint import CheckpointError
+    from winnow.training.trainer import NonFiniteLossError, TrainError, train
+
+    if not args.data.is_dir():
+        raise UserError(f"--data {args.data}: no such token directory")
+    try:
+        # Resuming continues with the run's own config unless YAML or flags change it.
+        config = _resumed_config(args.output) if args.resume else None
+        if args.config:
+            config = load_train_config(args.config, base=config)
+        overrides = flag_overrides(args)
+        if "max_steps" in overrides or "max_tokens" in overrides:
+            # A flag picks the run length; it replaces the other form from the YAML.
+            overrides.setdefault("max_steps", None)
+            overrides.setdefault("max_tokens", None)
+        config = train_config_from_mapping(overrides, source="command line", base=config)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from exc
+    try:
+        result = train(config, args.data, args.output, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    except NonFiniteLossError as exc:
+        print(f"winnow train: {exc}")
+        return 1
+    except (TrainError, TokenDataError, CheckpointError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+    last = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
+    print(f"trained to step {result.final_step} ({result.tokens_seen:,} tokens){last}; run directory {result.run_dir}")
+    return 0

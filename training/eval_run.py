@@ -1,0 +1,97 @@
+"""Evaluate a finished training run as `winnow run` and `winnow ablate` need it.
+
+One call gives the validation split's loss/perplexity/bits-per-byte, optional
+bits-per-byte on a held-out text, multiple-choice accuracies and a few sample
+generations, as one JSON-ready dict (written to evaluate/results.json).
+
+Task specs in the `tasks` list:
+    path/to/file.jsonl     a HellaSwag-layout task file
+    builtin:copy           the built-in copy task
+    sentences:val          sentence completion generated from the run's own
+                           validation documents (never trained on)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+EVALUATE_KEYS = ("text", "tasks", "prompts", "max_new_tokens", "temperature", "top_k", "seed", "max_tokens", "task_examples", "batch_size")
+DEFAULT_PROMPTS = ("The", "In the")
+
+
+class EvaluateSectionError(ValueError):
+    """The recipe's evaluate section is invalid; the message names the key."""
+
+
+def validation_texts(token_dir: str | Path, limit: int = 400) -> list[str]:
+    """Texts of the documents the tokenize stage put in the validation split."""
+    from winnow.training.parquet_text import in_validation, iter_text_batches, resolve_parquet_inputs
+    from winnow.training.tokens import load_manifest
+
+    manifest = load_manifest(token_dir)
+    fraction = manifest["split"]["val_fraction"]
+    paths = [s["path"] for s in manifest.get("sources", [])]
+    texts: list[str] = []
+    for batch in iter_text_batches(resolve_parquet_inputs(paths), columns=("id", "text")):
+        for doc_id, text in zip(batch.column("id").to_pylist(), batch.column("text").to_pylist()):
+            if doc_id and text and text.strip() and in_validation(doc_id, fraction):
+                texts.append(text)
+                if len(texts) >= limit:
+                    return texts
+    return texts
+
+
+def _task_sets(specs: list[str], token_dir: Path, examples: int, source: str) -> list[tuple[str, list]]:
+    from winnow.training.mc_tasks import load_mc_tasks, sentence_completion_tasks, synthetic_task
+
+    sets = []
+    for spec in specs:
+        if spec.startswith("builtin:"):
+            sets.append((spec.split(":", 1)[1], synthetic_task(spec.split(":", 1)[1], examples)))
+        elif spec == "sentences:val":
+            texts = validation_texts(token_dir)
+            if not texts:
+                raise EvaluateSectionError(f"{source}: task sentences:val needs validation documents, and the split is empty")
+            sets.append(("sentences_val", sentence_completion_tasks(texts, n_examples=examples)))
+        else:
+            sets.append((Path(spec).stem, load_mc_tasks(spec)))
+    return sets
+
+
+def evaluate_run(run_dir: str | Path, token_dir: str | Path, section: dict[str, Any], source: str = "evaluate") -> dict[str, Any]:
+    import torch
+
+    from winnow.training.checkpoint import load_model_for_inference
+    from winnow.training.evaluate import evaluate_multiple_choice, evaluate_split, evaluate_text, iter_text_source
+    from winnow.training.generate import generate
+
+    unknown = sorted(set(section) - set(EVALUATE_KEYS))
+    if unknown:
+        raise EvaluateSectionError(f"{source}: unknown key(s) {unknown}; valid keys are {list(EVALUATE_KEYS)}")
+    token_dir = Path(token_dir)
+    model, config, tokenizer = load_model_for_inference(run_dir, device="cpu")
+    batch_size = int(section.get("batch_size", 8))
+    results: dict[str, Any] = {"model": {"params": model.num_params(), "n_layer": config.n_layer, "d_model": config.d_model}}
+    with torch.no_grad():
+        results["val"] = evaluate_split(model, token_dir, "val", batch_size=batch_size, max_tokens=section.get("max_tokens"))
+        if section.get("text"):
+            text_result = evaluate_text(model, tokenizer, iter_text_source(section["text"]), batch_size=batch_size, max_tokens=section.get("max_tokens"))
+            results["text"] = {**text_result, "source": section["text"]}
+        tasks = list(section.get("tasks") or [])
+        if tasks:
+            results["tasks"] = {}
+            for name, examples in _task_sets(tasks, token_dir, int(section.get("task_examples", 200)), source):
+                scored = evaluate_multiple_choice(model, tokenizer, examples)
+                results["tasks"][name] = {k: v for k, v in scored.items() if isinstance(v, (int, float, str))}
+        prompts = list(section.get("prompts") or DEFAULT_PROMPTS)
+        results["generations"] = []
+        for i, prompt in enumerate(prompts):
+            out = generate(
+                model, tokenizer, prompt,
+                max_new_tokens=int(section.get("max_new_tokens", 40)),
+                temperature=float(section.get("temperature", 0.8)),
+                top_k=section.get("top_k", 40),
+                seed=int(section.get("seed", 0)) + i,
+            )
+            results["generations"].append({"prompt": prompt, "completion": out.text})
+    return results

@@ -1,0 +1,385 @@
+"""Exact language-model evaluation: loss, perplexity and bits per byte.
+
+Every number here is a sum over each predicted token exactly once, never an
+average of per-batch averages, so a split evaluated in pieces or with another
+batch size gives the same answer.
+
+Windows: the token stream is cut into windows of `seq_len + 1` tokens with a
+stride of `seq_len`; a window's first token is context only and its other
+`seq_len` tokens are predicted, so consecutive windows share one token and
+every token after the first is predicted once. The last window may be short;
+it is padded and the padding is ignored (target -100).
+
+Bits per byte divides the summed loss in nats by ln 2 times the UTF-8 bytes of
+the document texts, which makes models with different tokenizers comparable.
+For that to be exact every token of every document must be predicted, so
+`evaluate_split` and `evaluate_text` start the stream with an end-of-text token
+(the token that precedes every document but the first in a shard anyway): then
+the number of predicted tokens equals the split's token count in the manifest.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from winnow.training.data import TokenDataError, load_split
+from winnow.training.model import IGNORE_INDEX
+from winnow.training.parquet_text import is_blank
+from winnow.training.shard_format import open_shard
+from winnow.training.tokenizer import EOT_TOKEN
+
+# Texts are tokenized this many documents at a time (encode_batch is parallel).
+TEXT_ENCODE_BATCH = 256
+
+
+@dataclass(frozen=True)
+class TokenEval:
+    loss: float  # mean nats per predicted token
+    tokens: int  # predicted tokens
+    loss_sum_nats: float
+    perplexity: float
+
+
+class _TokenStream:
+    """Several 1-D token arrays (e.g. memory-mapped shards) read as one,
+    without concatenating them into memory."""
+
+    def __init__(self, parts: Sequence[np.ndarray]):
+        self.parts = [p for p in parts if len(p)]
+        self.starts = np.cumsum([0] + [len(p) for p in self.parts])
+        self.size = int(self.starts[-1])
+
+    def slice(self, start: int, stop: int) -> np.ndarray:
+        """Tokens [start, stop) as int64."""
+        stop = min(stop, self.size)
+        out = np.empty(max(stop - start, 0), dtype=np.int64)
+        filled = 0
+        first = max(int(np.searchsorted(self.starts, start, side="right")) - 1, 0)
+        for i in range(first, len(self.parts)):
+            part_start = int(self.starts[i])
+            if part_start >= stop:
+                break
+            lo, hi = max(start, part_start), min(stop, int(self.starts[i + 1]))
+            if lo < hi:
+                out[filled : filled + hi - lo] = self.parts[i][lo - part_start : hi - part_start]
+                filled += hi - lo
+        return out
+
+
+def _as_stream(tokens: np.ndarray | Sequence[np.ndarray]) -> _TokenStream:
+    if isinstance(tokens, np.ndarray):
+        if tokens.ndim != 1:
+            raise ValueError(f"tokens must be a 1-D array, got shape {tokens.shape}")
+        return _TokenStream([tokens])
+    return _TokenStream(list(tokens))
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def evaluate_tokens(
+    model: nn.Module,
+    tokens: np.ndarray | Sequence[np.ndarray],
+    seq_len: int,
+    batch_size: int,
+    device: torch.device | str | None = None,
+    max_tokens: int | None = None,
+) -> TokenEval:
+    """Summed next-token loss over a token stream, every predicted token once.
+
+    `tokens` is a 1-D array or a sequence of them read as one stream (shards).
+    `max_tokens` caps the number of predicted tokens (the first `max_tokens`
+    + 1 tokens are read). The model is put in eval mode and restored after.
+    """
+    if seq_len <= 0 or batch_size <= 0:
+        raise ValueError(f"seq_len and batch_size must be positive, got {seq_len} and {batch_size}")
+    stream = _as_stream(tokens)
+    usable = stream.size if max_tokens is None else min(stream.size, max_tokens + 1)
+    device = torch.device(device) if device is not None else _model_device(model)
+    was_training = model.training
+    model.eval()
+    loss_sum = 0.0
+    predicted = 0
+    starts = list(range(0, max(usable - 1, 0), seq_len))
+    try:
+        for b in range(0, len(starts), batch_size):
+            batch_starts = starts[b : b + batch_size]
+            x = torch.zeros((len(batch_starts), seq_len), dtype=torch.long)
+            y = torch.full((len(batch_starts), seq_len), IGNORE_INDEX, dtype=torch.long)
+            for row, start in enumerate(batch_starts):
+                window = torch.from_numpy(stream.slice(start, min(start + seq_len + 1, usable)))
+                n = len(window) - 1  # predicted tokens in this window
+                x[row, :n] = window[:-1]
+                y[row, :n] = window[1:]
+                predicted += n
+            # Right padding cannot change earlier positions under causal attention.
+            width = int((y != IGNORE_INDEX).sum(dim=1).max())
+            _, loss = model(x[:, :width].to(device), y[:, :width].to(device), reduction="sum")
+            loss_sum += float(loss)
+    finally:
+        model.train(was_training)
+    mean = loss_sum / predicted if predicted else float("nan")
+    return TokenEval(loss=mean, tokens=predicted, loss_sum_nats=loss_sum, perplexity=_perplexity(mean))
+
+
+def _perplexity(mean_loss: float) -> float:
+    if math.isnan(mean_loss):
+        return float("nan")
+    return math.exp(mean_loss) if mean_loss < 700 else float("inf")  # exp overflows past ~709
+
+
+def bits_per_byte(loss_sum_nats: float, utf8_bytes: float) -> float:
+    """Summed loss in nats over the bytes it covers, in bits per byte."""
+    return loss_sum_nats / (math.log(2) * utf8_bytes) if utf8_bytes > 0 else float("nan")
+
+
+def _summary(result: TokenEval, utf8_bytes: float, exact: bool) -> dict[str, Any]:
+    return {
+        "loss": result.loss,
+        "perplexity": result.perplexity,
+        "bits_per_byte": bits_per_byte(result.loss_sum_nats, utf8_bytes),
+        "tokens": result.tokens,
+        "bytes": utf8_bytes,
+        "loss_sum_nats": result.loss_sum_nats,
+        "exact": exact,
+    }
+
+
+def evaluate_split(
+    model: nn.Module,
+    token_dir: str | Path,
+    split: str = "val",
+    seq_len: int | None = None,
+    batch_size: int = 8,
+    device: torch.device | str | None = None,
+    max_tokens: int | None = None,
+) -> dict[str, Any]:
+    """Loss, perplexity and bits per byte over one split of a token directory.
+
+    Exact over the whole split (`exact: True`); with `max_tokens` the bytes
+    are the split's bytes scaled by the fraction of its tokens evaluated, an
+    approximation (`exact: False`).
+    """
+    info = load_split(token_dir, split)
+    shards = [open_shard(path) for path in info.paths]
+    held = sum(len(s) for s in shards)
+    if held != info.tokens:
+        raise TokenDataError(f"{info.directory}: split {split!r} lists {info.tokens} tokens but its shards hold {held}")
+    if info.tokens == 0:
+        raise TokenDataError(f"{info.directory}: split {split!r} is empty; nothing to evaluate")
+    seq_len = seq_len or model.config.max_seq_len
+    # The leading end-of-text makes the split's first token a prediction too.
+    stream = [np.array([info.eot_id], dtype=np.int64), *shards]
+    result = evaluate_tokens(model, stream, seq_len, batch_size, device, max_tokens)
+    exact = result.tokens == info.tokens
+    utf8_bytes = info.utf8_bytes if exact else info.utf8_bytes * result.tokens / info.tokens
+    return {"source": f"{info.directory}:{split}", **_summary(result, utf8_bytes, exact)}
+
+
+def eot_id_of(tokenizer: Any) -> int:
+    """The end-of-text id of a `tokenizers.Tokenizer`."""
+    eot_id = tokenizer.token_to_id(EOT_TOKEN)
+    if eot_id is None:
+        raise ValueError(f"the tokenizer has no {EOT_TOKEN!r} token")
+    return int(eot_id)
+
+
+@contextmanager
+def literal_special_tokens(tokenizer: Any) -> Iterator[Any]:
+    """Encode special-token text found in documents as plain text, as
+    `winnow tokenize` does, so a page quoting "<|endoftext|>" is no boundary."""
+    previous = tokenizer.encode_special_tokens
+    tokenizer.encode_special_tokens = True
+    try:
+        yield tokenizer
+    finally:
+        tokenizer.encode_special_tokens = previous
+
+
+def encode_documents(tokenizer: Any, texts: Iterable[str], max_tokens: int | None = None) -> tuple[np.ndarray, int, int]:
+    """Tokenize like the shards: EOT first, then each document followed by EOT.
+
+    Returns (tokens, utf8_bytes, documents). With `max_tokens`, stops after
+    the document that reaches it, so the result is still whole documents.
+    """
+    eot_id = eot_id_of(tokenizer)
+    pieces = [np.array([eot_id], dtype=np.int64)]
+    total = utf8_bytes = documents = 0
+    for batch in _batched(texts, TEXT_ENCODE_BATCH):
+        with literal_special_tokens(tokenizer):
+            encodings = tokenizer.encode_batch(batch, add_special_tokens=False)
+        for text, encoding in zip(batch, encodings):
+            ids = np.asarray(encoding.ids + [eot_id], dtype=np.int64)
+            pieces.append(ids)
+            total += len(ids)
+            utf8_bytes += len(text.encode("utf-8"))
+            documents += 1
+            if max_tokens is not None and total >= max_tokens:
+                return np.concatenate(pieces), utf8_bytes, documents
+    return np.concatenate(pieces), utf8_bytes, documents
+
+
+def _batched(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for text in texts:
+        if not isinstance(text, str):
+            raise ValueError(f"texts must be strings, got {type(text).__name__}")
+        batch.append(text)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def evaluate_text(
+    model: nn.Module,
+    tokenizer: Any,
+    texts: Iterable[str],
+    seq_len: int | None = None,
+    batch_size: int = 8,
+    device: torch.device | str | None = None,
+    max_tokens: int | None = None,
+) -> dict[str, Any]:
+    """Loss, perplexity and bits per byte of raw texts, tokenized on the fly.
+
+    Each text is one document. Bits per byte use the texts' own UTF-8 bytes,
+    so the number compares across tokenizers. With `max_tokens` evaluation
+    stops after the document that reaches the limit; the result is exact over
+    the documents it covers (`documents` says how many).
+    """
+    tokens, utf8_bytes, documents = encode_documents(tokenizer, texts, max_tokens)
+    if documents == 0:
+        raise ValueError("no texts to evaluate")
+    seq_len = seq_len or model.config.max_seq_len
+    result = evaluate_tokens(model, tokens, seq_len, batch_size, device)
+    return {**_summary(result, utf8_bytes, True), "documents": documents}
+
+
+def iter_text_source(spec: str) -> Iterator[str]:
+    """Documents from a .txt file or a Parquet file/dir/glob of curated documents.
+
+    A .txt file is read as ONE document (the whole file), so its bits per
+    byte are over exactly the file's bytes, whatever its paragraph layout.
+    Parquet input yields the `text` column, one document per row.
+    """
+    path = Path(spec)
+    if path.suffix == ".txt":
+        if not path.is_file():
+            raise ValueError(f"{spec}: no such text file")
+        try:
+            yield path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{spec}: not UTF-8 text: {exc}") from exc
+        return
+    from winnow.training.parquet_text import iter_texts, resolve_parquet_inputs
+
+    # Blank documents are skipped, as `winnow tokenize` skips them.
+    yield from (text for text in iter_texts(resolve_parquet_inputs(spec)) if not is_blank(text))
+
+
+def continuation_text(context: str, ending: str) -> str:
+    """The scored continuation: the ending, with one separating space unless
+    the context ends, or the ending starts, with whitespace (lm-eval-harness
+    scores " " + ending after a context the same way)."""
+    if not context or context[-1].isspace() or ending[:1].isspace():
+        return ending
+    return " " + ending
+
+
+@torch.no_grad()
+def continuation_logprobs(
+    model: nn.Module,
+    requests: Sequence[tuple[Sequence[int], Sequence[int]]],
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
+) -> list[float]:
+    """Sum of log p(continuation tokens | context tokens) for each
+    (context_ids, continuation_ids) request, in batches.
+
+    Sequences longer than the model's window keep their last max_seq_len + 1
+    tokens: the continuation is always scored, the oldest context is dropped.
+    """
+    max_len = model.config.max_seq_len
+    device = torch.device(device) if device is not None else _model_device(model)
+    rows = []
+    for context, continuation in requests:
+        if not continuation:
+            raise ValueError("a continuation must have at least one token")
+        seq = (list(context) + list(continuation))[-(max_len + 1) :]
+        rows.append((seq, min(len(continuation), len(seq) - 1)))
+    # Longest first so each batch pads to similar lengths.
+    order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))
+    out = [0.0] * len(rows)
+    was_training = model.training
+    model.eval()
+    try:
+        for b in range(0, len(order), batch_size):
+            batch = order[b : b + batch_size]
+            width = len(rows[batch[0]][0]) - 1
+            x = torch.zeros((len(batch), width), dtype=torch.long)
+            y = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+            for r, i in enumerate(batch):
+                seq, scored = rows[i]
+                n = len(seq) - 1
+                x[r, :n] = torch.tensor(seq[:-1])
+                y[r, n - scored : n] = torch.tensor(seq[-scored:])
+            _, nats = model(x.to(device), y.to(device), reduction="none")  # (B, T), 0 where ignored
+            for r, i in enumerate(batch):
+                out[i] = -float(nats[r].sum())
+    finally:
+        model.train(was_training)
+    return out
+
+
+def evaluate_multiple_choice(
+    model: nn.Module,
+    tokenizer: Any,
+    examples: Sequence[Any],
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
+) -> dict[str, Any]:
+    """Accuracy on multiple-choice examples (mc_tasks.MCExample).
+
+    Each ending is scored by the log-likelihood of its tokens after the
+    context (the context starts with end-of-text, as documents do in
+    training). `acc` picks the highest sum, `acc_norm` the highest sum per
+    UTF-8 byte of the continuation (lm-eval-harness's acc_norm) and
+    `acc_token_norm` the highest mean per token. Ties go to the first ending.
+    """
+    if not examples:
+        raise ValueError("no multiple-choice examples to evaluate")
+    eot_id = eot_id_of(tokenizer)
+    requests, spans = [], []
+    with literal_special_tokens(tokenizer):
+        for ex in examples:
+            context_ids = [eot_id] + tokenizer.encode(ex.context, add_special_tokens=False).ids
+            start = len(requests)
+            for ending in ex.endings:
+                text = continuation_text(ex.context, ending)
+                ids = tokenizer.encode(text, add_special_tokens=False).ids
+                requests.append((context_ids, ids, len(text.encode("utf-8"))))
+            spans.append((start, len(requests)))
+    logprobs = continuation_logprobs(model, [(c, t) for c, t, _ in requests], batch_size, device)
+    hits = {"acc": 0, "acc_norm": 0, "acc_token_norm": 0}
+    for ex, (start, stop) in zip(examples, spans):
+        scores = logprobs[start:stop]
+        per_byte = [s / requests[start + k][2] for k, s in enumerate(scores)]
+        per_token = [s / len(requests[start + k][1]) for k, s in enumerate(scores)]
+        for name, values in (("acc", scores), ("acc_norm", per_byte), ("acc_token_norm", per_token)):
+            hits[name] += int(max(range(len(values)), key=values.__getitem__) == ex.label)
+    n = len(examples)
+    return {
+        "examples": n,
+        **{name: count / n for name, count in hits.items()},
+        "chance": sum(1 / len(ex.endings) for ex in examples) / n,
+    }

@@ -1,0 +1,203 @@
+"""Multiple-choice tasks: a loader for local JSONL files and a generator of
+small synthetic task sets the project makes itself.
+
+The canonical row is HellaSwag's layout, one JSON object per line:
+
+    {"ctx": "A man is sitting on a roof. He", "endings": ["starts ...", ...], "label": 2}
+
+`context`/`choices`/`gold` are accepted as aliases, and so are the native
+layouts of ARC (`question.stem`, `question.choices[].text`, `answerKey`) and
+PIQA (`goal`, `sol1`, `sol2`, `label`), so real benchmark files can be pointed
+at directly. No torch here: scoring lives in `evaluate.py`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+CONTEXT_KEYS = ("ctx", "context")
+ENDINGS_KEYS = ("endings", "choices")
+LABEL_KEYS = ("label", "gold")
+MIN_ENDINGS = 2
+
+# Synthetic sentence completion: sentences with at least this many words, cut
+# at a point that leaves at least MIN_SPLIT_WORDS on each side.
+MIN_SENTENCE_WORDS = 6
+MIN_SPLIT_WORDS = 3
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+# Built-in vocabulary for the copy task, which needs no corpus at all.
+COPY_WORDS = (
+    "apple river stone cloud lamp forest violin harbor candle meadow engine pepper "
+    "window garden rocket silver island marble pencil thunder basket mirror tiger "
+    "lantern orbit velvet canyon bridge copper falcon glacier"
+).split()
+
+
+@dataclass(frozen=True)
+class MCExample:
+    context: str
+    endings: tuple[str, ...]
+    label: int  # index of the correct ending
+
+
+def load_mc_tasks(path: str | Path) -> list[MCExample]:
+    """Read a JSONL task file; errors name the file and the 1-based line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read task file: {exc}") from exc
+    examples = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+        try:
+            examples.append(parse_row(row))
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: {exc}") from None
+    if not examples:
+        raise ValueError(f"{path}: no tasks in the file")
+    return examples
+
+
+def parse_row(row: Any) -> MCExample:
+    """One task row in any accepted layout."""
+    if not isinstance(row, dict):
+        raise ValueError(f"a task row must be a JSON object, got {type(row).__name__}")
+    if isinstance(row.get("question"), dict) and "answerKey" in row:
+        return _parse_arc(row)
+    if "goal" in row and "sol1" in row:
+        return _check(row["goal"], [row["sol1"], row["sol2"]] if "sol2" in row else None, row.get("label"))
+    return _check(_first(row, CONTEXT_KEYS), _first(row, ENDINGS_KEYS), _first(row, LABEL_KEYS))
+
+
+def _first(row: dict, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if key in row:
+            return row[key]
+    raise ValueError(f"missing key {' or '.join(repr(k) for k in keys)}")
+
+
+def _parse_arc(row: dict) -> MCExample:
+    choices = row["question"].get("choices")
+    if not isinstance(choices, list) or not all(isinstance(c, dict) and "text" in c for c in choices):
+        raise ValueError("ARC row: question.choices must be a list of objects with 'text'")
+    letters = [str(c.get("label")) for c in choices]
+    answer = str(row["answerKey"])
+    if answer not in letters:
+        raise ValueError(f"ARC row: answerKey {answer!r} is not one of the choice labels {letters}")
+    return _check(row["question"].get("stem"), [c["text"] for c in choices], letters.index(answer))
+
+
+def _check(context: Any, endings: Any, label: Any) -> MCExample:
+    if not isinstance(context, str):
+        raise ValueError(f"context must be a string, got {type(context).__name__}")
+    if not isinstance(endings, list) or len(endings) < MIN_ENDINGS or not all(isinstance(e, str) for e in endings):
+        raise ValueError(f"endings must be a list of at least {MIN_ENDINGS} strings")
+    if not all(e.strip() for e in endings):
+        raise ValueError("every ending must be a non-empty string (an empty one has no likelihood to compare)")
+    if isinstance(label, str) and label.strip().isdigit():  # some HellaSwag exports store "2"
+        label = int(label)
+    if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < len(endings):
+        raise ValueError(f"label must be an integer index into the {len(endings)} endings, got {label!r}")
+    return MCExample(context, tuple(endings), label)
+
+
+def write_mc_tasks(examples: Iterable[MCExample], path: str | Path) -> int:
+    """Write tasks in the canonical layout; returns the number written."""
+    count = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for ex in examples:
+            f.write(json.dumps({"ctx": ex.context, "endings": list(ex.endings), "label": ex.label}) + "\n")
+            count += 1
+    return count
+
+
+def sentence_completion_tasks(
+    texts: Iterable[str], n_examples: int = 200, n_choices: int = 4, seed: int = 0
+) -> list[MCExample]:
+    """Complete a sentence from held-out text: the context is the text before
+    the sentence plus its first words, the correct ending is the rest of the
+    sentence, and the distractors are the second halves of other sentences.
+
+    Deterministic for the same texts and seed. A model that learned the
+    language (and uses its context) beats the 1/n_choices chance.
+    """
+    if n_choices < MIN_ENDINGS:
+        raise ValueError(f"n_choices must be at least {MIN_ENDINGS}")
+    rng = random.Random(seed)
+    candidates = []  # (preceding text, first words, rest)
+    for text in texts:
+        sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+        for i, sentence in enumerate(sentences):
+            words = sentence.split()
+            if len(words) < MIN_SENTENCE_WORDS:
+                continue
+            cut = rng.randint(MIN_SPLIT_WORDS, len(words) - MIN_SPLIT_WORDS)
+            previous = " ".join(sentences[i - 1].split()) + " " if i else ""
+            candidates.append((previous + " ".join(words[:cut]), " ".join(words[cut:])))
+    if len(candidates) < n_choices:
+        raise ValueError(f"the texts hold {len(candidates)} usable sentences; need at least {n_choices}")
+    rng.shuffle(candidates)
+    pool = list(dict.fromkeys(ending for _, ending in candidates))  # distinct endings, in a seeded order
+    if len(pool) < n_choices:
+        raise ValueError(f"the texts hold {len(pool)} distinct sentence endings; need at least {n_choices}")
+    examples = []
+    for context, ending in candidates[:n_examples]:
+        # One spare draw, so the distractors stay distinct after dropping the true ending.
+        distractors = [e for e in rng.sample(pool, n_choices) if e != ending][: n_choices - 1]
+        examples.append(_with_distractors(rng, context, ending, distractors))
+    return examples
+
+
+def copy_tasks(n_examples: int = 200, n_choices: int = 4, list_words: int = 6, seed: int = 0) -> list[MCExample]:
+    """Repeat a word list: the context states a list and starts repeating it;
+    the correct ending finishes the repetition, the distractors finish it with
+    the same words in another order. Needs no corpus; a model that copies from
+    its context (an induction head) solves it, one that does not is at chance.
+    """
+    shown = list_words // 2
+    if math.factorial(list_words - shown) - 1 < n_choices - 1:
+        raise ValueError(
+            f"list_words={list_words} leaves too few orders of the remaining words for {n_choices} choices"
+        )
+    rng = random.Random(seed)
+    examples = []
+    for _ in range(n_examples):
+        words = rng.sample(COPY_WORDS, list_words)
+        context = "Repeat the list: " + " ".join(words) + ". Again: " + " ".join(words[:shown])
+        rest = words[shown:]
+        distractors: list[str] = []
+        while len(distractors) < n_choices - 1:
+            shuffled = rng.sample(rest, len(rest))
+            candidate = " ".join(shuffled) + "."
+            if shuffled != rest and candidate not in distractors:
+                distractors.append(candidate)
+        examples.append(_with_distractors(rng, context, " ".join(rest) + ".", distractors))
+    return examples
+
+
+def _with_distractors(rng: random.Random, context: str, correct: str, distractors: list[str]) -> MCExample:
+    endings = [correct, *distractors]
+    rng.shuffle(endings)
+    return MCExample(context, tuple(endings), endings.index(correct))
+
+
+SYNTHETIC_TASKS = ("copy",)  # built-in task names accepted by `winnow evaluate --tasks`
+
+
+def synthetic_task(name: str, n_examples: int = 200, seed: int = 0) -> list[MCExample]:
+    """A built-in task by name (see SYNTHETIC_TASKS)."""
+    if name == "copy":
+        return copy_tasks(n_examples=n_examples, seed=seed)
+    raise ValueError(f"unknown built-in task {name!r}; known: {', '.join(SYNTHETIC_TASKS)}")

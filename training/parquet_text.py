@@ -1,0 +1,169 @@
+"""Stream documents out of curated Parquet without loading a corpus into memory.
+
+Used by the tokenizer trainer, `winnow tokenize` and `winnow evaluate --text`.
+Every error names the file it is about, so a bad shard among hundreds is easy
+to find.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+
+from winnow.schemas import DOCUMENTS, SchemaMismatch, check_table_schema
+
+DEFAULT_COLUMNS = ("id", "text")
+DEFAULT_BATCH_ROWS = 4096
+_GLOB_CHARS = frozenset("*?[")
+
+
+class ParquetInputError(ValueError):
+    """An input path matches nothing, or a Parquet file is unreadable or has the wrong columns."""
+
+
+@dataclass(frozen=True)
+class TextBatch:
+    """One record batch of one file, restricted to the requested columns."""
+
+    path: str
+    batch: pa.RecordBatch
+
+    @property
+    def num_rows(self) -> int:
+        return self.batch.num_rows
+
+    def column(self, name: str) -> list:
+        """The column as Python values (None for nulls)."""
+        return self.batch.column(name).to_pylist()
+
+
+def _expand_one(spec: str) -> list[str]:
+    if any(c in spec for c in _GLOB_CHARS):
+        matches = [p for p in glob.glob(spec, recursive=True) if os.path.isfile(p)]
+        if not matches:
+            raise ParquetInputError(f"{spec}: glob matches no files")
+        return matches
+    if os.path.isdir(spec):
+        # A curation output directory keeps kept documents under documents/;
+        # a bare directory of Parquet files is accepted too.
+        documents = sorted(glob.glob(os.path.join(spec, DOCUMENTS, "*.parquet")))
+        if documents:
+            return documents
+        direct = sorted(glob.glob(os.path.join(spec, "*.parquet")))
+        if direct:
+            return direct
+        raise ParquetInputError(f"{spec}: directory has no {DOCUMENTS}/*.parquet and no *.parquet files")
+    if os.path.isfile(spec):
+        return [spec]
+    raise ParquetInputError(f"{spec}: no such file or directory")
+
+
+def resolve_parquet_inputs(spec: str | Sequence[str]) -> list[str]:
+    """Absolute, sorted, de-duplicated Parquet paths for a directory, glob or file (or several).
+
+    A directory means its `documents/*.parquet` (a curation output), else its
+    `*.parquet`. Raises ParquetInputError naming the spec that matched nothing.
+    """
+    specs = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
+    if not specs:
+        raise ParquetInputError("no input given: expected a directory, glob or Parquet file")
+    paths: set[str] = set()
+    for one in specs:
+        paths.update(os.path.abspath(p) for p in _expand_one(os.fspath(one)))
+    return sorted(paths)
+
+
+def open_parquet(path: str, columns: Sequence[str] = DEFAULT_COLUMNS, table: str = DOCUMENTS) -> pq.ParquetFile:
+    """Open `path` and check it has the string `columns`; errors name the file."""
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise ParquetInputError(f"{path}: not a readable Parquet file: {exc}") from exc
+    try:
+        check_table_schema(parquet.schema_arrow, table, path, required=tuple(columns))
+    except SchemaMismatch as exc:
+        raise ParquetInputError(str(exc)) from exc
+    return parquet
+
+
+def check_parquet_inputs(paths: Iterable[str], columns: Sequence[str] = DEFAULT_COLUMNS, table: str = DOCUMENTS) -> dict[str, int]:
+    """Validate every file's footer and columns up front; returns rows per file.
+
+    Reading only footers is cheap, and failing before any work starts beats
+    failing an hour into a run on the last shard.
+    """
+    rows = {}
+    for path in paths:
+        rows[path] = open_parquet(path, columns, table).metadata.num_rows
+    return rows
+
+
+def iter_text_batches(
+    paths: Iterable[str],
+    columns: Sequence[str] = DEFAULT_COLUMNS,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    table: str = DOCUMENTS,
+) -> Iterator[TextBatch]:
+    """Yield record batches of at most `batch_rows` rows, file by file, in the given order.
+
+    Only the requested columns are read. A file that turns out to be corrupt
+    part-way raises ParquetInputError naming it.
+    """
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
+    for path in paths:
+        parquet = open_parquet(path, columns, table)
+        try:
+            # One thread per reader: callers parallelise over files themselves.
+            for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns), use_threads=False):
+                yield TextBatch(path, batch)
+        except (pa.ArrowException, OSError) as exc:
+            raise ParquetInputError(f"{path}: corrupt Parquet data: {exc}") from exc
+        finally:
+            parquet.close()
+
+
+def iter_texts(paths: Iterable[str], batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[str]:
+    """Every non-null `text` value, in file order (for callers that need no ids)."""
+    for batch in iter_text_batches(paths, columns=("text",), batch_rows=batch_rows):
+        yield from (t for t in batch.column("text") if t is not None)
+
+
+# --- Which documents go where -------------------------------------------------
+# Decisions hash the document id, never its position, so they do not change
+# when inputs are re-ordered, re-sharded or extended with more data.
+
+SPLIT_BUCKETS = 1_000_000
+SPLIT_RULE = "xxh3_64(id) % 1000000 < val_fraction * 1000000"
+
+
+def is_blank(text: str | None) -> bool:
+    """Null, empty and whitespace-only documents carry nothing to learn or encode."""
+    # isspace() is False for "", and unlike strip() it never copies the text.
+    return not text or text.isspace()
+
+
+def require_id(doc_id: str | None, path: str) -> str:
+    if doc_id is None:
+        raise ParquetInputError(f"{path}: a document has a null id; ids decide the train/validation split")
+    return doc_id
+
+
+def split_bucket(doc_id: str) -> int:
+    """The document's bucket in [0, SPLIT_BUCKETS) under SPLIT_RULE."""
+    return xxhash.xxh3_64_intdigest(doc_id.encode("utf-8", "surrogatepass")) % SPLIT_BUCKETS
+
+
+def in_validation(doc_id: str, val_fraction: float) -> bool:
+    """True when SPLIT_RULE puts the document in the validation split."""
+    return split_bucket(doc_id) < val_fraction * SPLIT_BUCKETS
+
+
+def sample_key(doc_id: str, seed: int = 0) -> int:
+    """A uniform 64-bit key per (document, seed), independent of the split hash."""
+    return xxhash.xxh3_64_intdigest(doc_id.encode("utf-8", "surrogatepass"), seed=seed + 1)

@@ -1,0 +1,189 @@
+"""`winnow inspect PATH`: describe a Parquet file or a Winnow output directory.
+
+Reads only the columns it needs, batch by batch, so it works on outputs larger
+than memory. Corrupt or foreign files are named in a one-line error.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+TABLES = ("documents", "rejected", "errors", "duplicates")
+PERCENTILES = (0, 10, 50, 90, 100)
+IDENTITY_COLUMNS = {
+    "id", "url", "domain", "warc_record_id", "warc_date", "source", "text", "language", "language_score",
+    "stage", "reason", "detail", "error_type", "error_message", "traceback", "cluster_id", "kind", "representative_id",
+}
+SAMPLE_CHARS = 240
+
+
+class InspectError(ValueError):
+    """The path is missing, corrupt or not a Parquet/Winnow output; the message names it."""
+
+
+def parquet_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*.parquet") if not p.name.startswith("."))
+    raise InspectError(f"{path}: no such file or directory")
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InspectError(f"{path}: not a readable Parquet file ({exc})") from exc
+
+
+def iter_column(files: list[Path], column: str) -> Iterator[pa.Array]:
+    for f in files:
+        pf = open_parquet(f)
+        if column not in pf.schema_arrow.names:
+            continue
+        try:
+            for batch in pf.iter_batches(columns=[column], batch_size=8192):
+                yield batch.column(0)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InspectError(f"{f}: corrupt Parquet data in column {column!r} ({exc})") from exc
+
+
+def percentiles(values: np.ndarray) -> dict[str, float]:
+    if values.size == 0:
+        return {}
+    return {f"p{q}": float(np.percentile(values, q)) for q in PERCENTILES} | {"mean": float(values.mean())}
+
+
+def describe_table(files: list[Path], sample: int = 3) -> dict[str, Any]:
+    """Rows, schema, languages, text length percentiles, signal percentiles, samples."""
+    if not files:
+        return {"files": 0, "rows": 0}
+    first = open_parquet(files[0])
+    schema = first.schema_arrow
+    rows = sum(open_parquet(f).metadata.num_rows for f in files)
+    out: dict[str, Any] = {
+        "files": len(files),
+        "rows": rows,
+        "schema": [f"{field.name}: {field.type}" for field in schema],
+        "schema_metadata": {k.decode(): v.decode() for k, v in (schema.metadata or {}).items() if k.startswith(b"winnow")},
+    }
+    if "language" in schema.names:
+        languages: Counter[str] = Counter()
+        for chunk in iter_column(files, "language"):
+            languages.update(x if x else "(none)" for x in chunk.to_pylist())
+        out["languages"] = dict(languages.most_common())
+    if "text" in schema.names:
+        lengths = [pc.utf8_length(chunk).to_numpy(zero_copy_only=False) for chunk in iter_column(files, "text")]
+        values = np.concatenate(lengths).astype(float) if lengths else np.zeros(0)
+        out["text_chars"] = percentiles(values[~np.isnan(values)])
+    for key in ("reason", "error_type", "kind"):
+        if key in schema.names:
+            counter: Counter[str] = Counter()
+            stage_col = "stage" if "stage" in schema.names else None
+            for f in files:
+                table = open_parquet(f).read(columns=[c for c in (stage_col, key) if c])
+                pairs = zip(table.column(stage_col).to_pylist(), table.column(key).to_pylist()) if stage_col else (
+                    (None, v) for v in table.column(key).to_pylist()
+                )
+                counter.update(f"{s}/{v}" if s else str(v) for s, v in pairs)
+            out[f"by_{key}"] = dict(counter.most_common())
+    signal_columns = [
+        f.name for f in schema
+        if f.name not in IDENTITY_COLUMNS and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type))
+    ]
+    signals = {}
+    for name in signal_columns:
+        chunks = [c.cast(pa.float64()).to_numpy(zero_copy_only=False) for c in iter_column(files, name)]
+        values = np.concatenate(chunks) if chunks else np.zeros(0)
+        values = values[~np.isnan(values)]
+        if values.size:
+            signals[name] = percentiles(values)
+    if signals:
+        out["signals"] = signals
+    out["samples"] = _samples(files[0], sample)
+    return out
+
+
+def _samples(path: Path, n: int) -> list[dict[str, Any]]:
+    pf = open_parquet(path)
+    wanted = [c for c in ("id", "url", "language", "stage", "reason", "error_type", "error_message", "text") if c in pf.schema_arrow.names]
+    if not wanted or pf.metadata.num_rows == 0:
+        return []
+    batch = next(pf.iter_batches(columns=wanted, batch_size=max(n, 1)))
+    samples = []
+    for row in batch.to_pylist()[:n]:
+        if isinstance(row.get("text"), str):
+            text = " ".join(row["text"].split())
+            row["text"] = text[:SAMPLE_CHARS] + ("…" if len(text) > SAMPLE_CHARS else "")
+        samples.append(row)
+    return samples
+
+
+def funnel(stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """Documents entering and leaving each stage, in pipeline order, with the top reasons."""
+    order = stats.get("stage_order") or list(stats.get("rejected", {}))
+    remaining = stats.get("records_in", 0) - sum((stats.get("errors_by_stage", {}).get("read") or {}).values())
+    rows = []
+    for stage in order:
+        rejected = stats.get("rejected", {}).get(stage, {})
+        errored = sum((stats.get("errors_by_stage", {}).get(stage) or {}).values()) if stage != "read" else 0
+        out = remaining - sum(rejected.values()) - errored
+        top = sorted(rejected.items(), key=lambda kv: -kv[1])[:3]
+        rows.append({"stage": stage, "in": remaining, "out": out, "rejected": sum(rejected.values()), "errors": errored, "top_reasons": dict(top)})
+        remaining = out
+    return rows
+
+
+def signal_comparison(documents: list[Path], rejected: list[Path]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per signal: percentiles among kept vs rejected documents."""
+    kept = describe_signals(documents)
+    dropped = describe_signals(rejected)
+    return {name: {"kept": kept.get(name, {}), "rejected": dropped.get(name, {})} for name in sorted(set(kept) | set(dropped))}
+
+
+def describe_signals(files: list[Path]) -> dict[str, dict[str, float]]:
+    if not files:
+        return {}
+    schema = open_parquet(files[0]).schema_arrow
+    out = {}
+    for f in schema:
+        if f.name in IDENTITY_COLUMNS or not (pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type)):
+            continue
+        chunks = [c.cast(pa.float64()).to_numpy(zero_copy_only=False) for c in iter_column(files, f.name)]
+        values = np.concatenate(chunks) if chunks else np.zeros(0)
+        values = values[~np.isnan(values)]
+        if values.size:
+            out[f.name] = percentiles(values)
+    return out
+
+
+def inspect_path(path: str | Path, sample: int = 3) -> dict[str, Any]:
+    path = Path(path)
+    if path.is_dir() and any((path / t).is_dir() for t in TABLES) or (path / "stats.json").is_file():
+        report: dict[str, Any] = {"path": str(path), "kind": "output directory"}
+        stats_file = path / "stats.json"
+        if stats_file.is_file():
+            try:
+                stats = json.loads(stats_file.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise InspectError(f"{stats_file}: not valid JSON ({exc})") from exc
+            report["stats"] = stats
+            if "rejected" in stats and "records_in" in stats:
+                report["funnel"] = funnel(stats)
+        tables = {t: parquet_files(path / t) for t in TABLES if (path / t).is_dir()}
+        report["tables"] = {t: describe_table(files, sample) for t, files in tables.items()}
+        if tables.get("documents") is not None and tables.get("rejected") is not None:
+            report["signals_kept_vs_rejected"] = signal_comparison(tables["documents"], tables["rejected"])
+        return report
+    files = parquet_files(path)
+    if not files:
+        raise InspectError(f"{path}: no Parquet files found")
+    return {"path": str(path), "kind": "parquet", "table": describe_table(files, sample)}

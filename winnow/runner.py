@@ -1,0 +1,423 @@
+"""`winnow run`: every stage from web archive to evaluated model, resumable.
+
+Stages run in order into one run directory:
+
+    input      the recipe's archives, or the embedded sample WARC generated on the fly
+    curate     Beam: extraction, language, filters            -> curate/
+    dedup      Beam: exact + MinHash near-duplicate removal   -> dedup/
+    tokenizer  byte-level BPE on the curated text             -> tokenizer/
+    tokenize   token shards with a stable train/val split      -> tokens/
+    train      GPT pre-training with checkpoints               -> train/
+    evaluate   val loss/ppl/bpb, text bpb, tasks, generations -> evaluate/
+    report     report.html + summary.json
+
+Each stage records a manifest in `stages/<stage>.json` with its fingerprint:
+a hash of its recipe section, its upstream fingerprints, its input files and
+the Winnow version. A stage whose fingerprint matches a complete manifest is
+skipped; a changed setting re-runs that stage and, through the fingerprints,
+everything downstream. An interrupted training run resumes from its last
+checkpoint when its fingerprint still matches.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from winnow import __version__
+
+STAGES = ("input", "curate", "dedup", "tokenizer", "tokenize", "train", "evaluate", "report")
+DEMO_RECIPE = "demo"
+COMPLETE = "complete"
+RUNNING = "running"
+
+
+class RunError(RuntimeError):
+    """A stage cannot run (bad section, missing upstream output); the message names it."""
+
+
+@dataclass
+class RunContext:
+    recipe_spec: str
+    run_dir: Path
+    beam_args: list[str]
+    sections: dict[str, Any]
+    recipe_name: str
+    recipe_fingerprint: str
+    input_override: list[str] | None = None
+    progress: bool = True
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.run_dir / stage
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def file_fingerprint(path: str) -> dict[str, Any]:
+    """Content hash for local files; for remote ones the path (their runner sees them)."""
+    if "://" in path or not os.path.isfile(path):
+        return {"path": path}
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"path": os.path.abspath(path), "sha256": digest.hexdigest()}
+
+
+def expand_inputs(patterns: Sequence[str]) -> list[str]:
+    import glob
+
+    out: list[str] = []
+    for pattern in patterns:
+        if "://" in pattern:
+            out.append(pattern)
+            continue
+        matches = sorted(glob.glob(pattern))
+        if not matches:
+            raise RunError(f"input {pattern!r} matches no file")
+        out.extend(matches)
+    return out
+
+
+# ---------------------------------------------------------------- manifests
+
+
+def manifest_path(ctx: RunContext, stage: str) -> Path:
+    return ctx.run_dir / "stages" / f"{stage}.json"
+
+
+def read_manifest(ctx: RunContext, stage: str) -> dict[str, Any] | None:
+    path = manifest_path(ctx, stage)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None  # a torn manifest means the stage did not complete
+
+
+def write_manifest(ctx: RunContext, stage: str, manifest: dict[str, Any]) -> None:
+    path = manifest_path(ctx, stage)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- stages
+
+
+def stage_input(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Resolve the archives; generate the embedded sample when the recipe names none."""
+    section = ctx.sections.get("input") or {}
+    if ctx.input_override:
+        paths = expand_inputs(ctx.input_override)
+        return {"paths": paths}, {"files": len(paths)}
+    if "paths" in section:
+        paths = expand_inputs(section["paths"] if isinstance(section["paths"], list) else [section["paths"]])
+        return {"paths": paths}, {"files": len(paths)}
+    from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+
+    sample = section.get("sample") or {}
+    unknown = set(sample) - {"pages", "seed"}
+    if unknown:
+        raise RunError(f"recipe section input.sample: unknown key(s) {sorted(unknown)}; valid: pages, seed")
+    out = ctx.stage_dir("input")
+    out.mkdir(parents=True, exist_ok=True)
+    warc = out / "sample.warc.gz"
+    labels = write_sample_warc(warc, SampleSpec(pages=int(sample.get("pages", 240)), seed=int(sample.get("seed", 0))))
+    return {"paths": [str(warc)], "labels": str(labels)}, {"files": 1, "generated": True}
+
+
+def input_paths(ctx: RunContext) -> list[str]:
+    manifest = read_manifest(ctx, "input")
+    if not manifest or manifest.get("status") != COMPLETE:
+        raise RunError("stage 'input' has not completed; run without --from to resolve inputs first")
+    return manifest["outputs"]["paths"]
+
+
+def stage_curate(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    from winnow.pipelines.run_curate import run_curate
+
+    out = ctx.stage_dir("curate")
+    stats = run_curate(input_paths(ctx), str(out), recipe=ctx.recipe_spec, beam_args=ctx.beam_args, overwrite=True)
+    if stats is None:
+        raise RunError("curation did not finish (a runner that does not wait cannot feed the next stages)")
+    if not stats["accounting"]["ok"]:
+        raise RunError(f"curation accounting failed: {stats['accounting']}")
+    if stats["kept"] == 0:
+        raise RunError("curation kept no document; nothing to train on (see curate/rejected)")
+    counts = {k: stats[k] for k in ("records_in", "kept", "rejected_total", "errors")}
+    return {"documents": str(out)}, counts
+
+
+def documents_dir(ctx: RunContext) -> str:
+    """The corpus the training stages read: dedup's output when dedup ran, else curation's."""
+    dedup = read_manifest(ctx, "dedup")
+    if dedup and dedup.get("status") == COMPLETE and dedup["outputs"].get("documents"):
+        return dedup["outputs"]["documents"]
+    return str(ctx.stage_dir("curate"))
+
+
+def stage_dedup(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    section = ctx.sections.get("dedup")
+    if section is None or section is False:
+        return {"documents": None, "disabled": True}, {}
+    from winnow.pipelines.dedup import minhash_config_from_mapping, run_dedup
+
+    config = minhash_config_from_mapping(section or {}, f"recipe {ctx.recipe_name}, section dedup")
+    out = ctx.stage_dir("dedup")
+    if out.exists():
+        shutil.rmtree(out)
+    stats = run_dedup(str(ctx.stage_dir("curate")), str(out), config, ctx.beam_args)
+    counts = {k: stats.get(k) for k in ("documents_in", "kept", "exact_duplicates", "near_duplicates", "clusters")}
+    return {"documents": str(out)}, counts
+
+
+def stage_tokenizer(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    from winnow.training.tokenizer import TokenizerConfig, train_tokenizer
+
+    section = dict(ctx.sections.get("tokenizer") or {})
+    config = _dataclass_from(TokenizerConfig, section, "tokenizer")
+    out = ctx.stage_dir("tokenizer")
+    out.mkdir(parents=True, exist_ok=True)
+    report = train_tokenizer(documents_dir(ctx), config, out / "tokenizer.json")
+    info = report.to_dict()
+    (out / "report.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return {"tokenizer": str(out / "tokenizer.json")}, {"vocab_size": info["vocab_size"], "bytes_per_token": info["bytes_per_token"]}
+
+
+def stage_tokenize(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    from winnow.training.tokens import summarize, tokenize_corpus
+
+    section = dict(ctx.sections.get("tokenize") or {})
+    allowed = {"val_fraction", "workers", "shard_tokens"}
+    unknown = set(section) - allowed
+    if unknown:
+        raise RunError(f"recipe section tokenize: unknown key(s) {sorted(unknown)}; valid: {sorted(allowed)}")
+    out = ctx.stage_dir("tokens")
+    manifest = tokenize_corpus(documents_dir(ctx), str(ctx.stage_dir("tokenizer") / "tokenizer.json"), str(out), overwrite=True, **section)
+    summary = summarize(manifest)
+    return {"tokens": str(out)}, {k: v for k, v in summary.items() if isinstance(v, (int, float, str))}
+
+
+def train_config(ctx: RunContext):
+    from winnow.training.config import ConfigError, TrainConfig, train_config_from_mapping
+
+    model = ctx.sections.get("model", "tiny")
+    if isinstance(model, dict):
+        ctx.run_dir.mkdir(parents=True, exist_ok=True)
+        model_file = ctx.run_dir / "model.yaml"
+        import yaml
+
+        model_file.write_text(yaml.safe_dump(model), encoding="utf-8")
+        model = str(model_file)
+    try:
+        return train_config_from_mapping(dict(ctx.sections.get("train") or {}), f"recipe {ctx.recipe_name}, section train", TrainConfig(model=model))
+    except ConfigError as exc:
+        raise RunError(str(exc)) from exc
+
+
+def stage_train(ctx: RunContext, resume: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    from winnow.training.trainer import train
+
+    out = ctx.stage_dir("train")
+    result = train(train_config(ctx), ctx.stage_dir("tokens"), out, resume=resume, overwrite=not resume, progress=ctx.progress)
+    counts = {k: v for k, v in vars(result).items() if isinstance(v, (int, float, str)) or v is None}
+    return {"run": str(out)}, counts
+
+
+def stage_evaluate(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    from winnow.training.eval_run import evaluate_run
+
+    section = dict(ctx.sections.get("evaluate") or {})
+    out = ctx.stage_dir("evaluate")
+    out.mkdir(parents=True, exist_ok=True)
+    results = evaluate_run(ctx.stage_dir("train"), ctx.stage_dir("tokens"), section, source=f"recipe {ctx.recipe_name}, section evaluate")
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    val = results.get("val", {})
+    return {"results": str(out / "results.json")}, {"val_loss": val.get("loss"), "val_bpb": val.get("bits_per_byte")}
+
+
+def stage_report(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    from winnow.report import write_report
+
+    html, summary = write_report(ctx.run_dir)
+    return {"report": str(html), "summary": str(summary)}, {}
+
+
+def _dataclass_from(cls: type, section: dict[str, Any], name: str):
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(section) - fields
+    if unknown:
+        raise RunError(f"recipe section {name}: unknown key(s) {sorted(unknown)}; valid: {sorted(fields)}")
+    if "special_tokens" in section and isinstance(section["special_tokens"], list):
+        section["special_tokens"] = tuple(section["special_tokens"])
+    try:
+        return cls(**section)
+    except (TypeError, ValueError) as exc:
+        raise RunError(f"recipe section {name}: {exc}") from exc
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def stage_settings(ctx: RunContext, stage: str) -> Any:
+    """The part of the recipe a stage's output depends on."""
+    s = ctx.sections
+    if stage == "input":
+        return {"input": s.get("input"), "override": ctx.input_override}
+    if stage == "curate":
+        return ctx.recipe_fingerprint
+    if stage == "train":
+        return {"model": s.get("model", "tiny"), "train": s.get("train")}
+    return s.get(stage)
+
+
+def fingerprint(ctx: RunContext, stage: str, upstream: str | None) -> str:
+    inputs: Any = None
+    if stage == "curate":
+        inputs = [file_fingerprint(p) for p in input_paths(ctx)]
+    return _hash({"stage": stage, "settings": stage_settings(ctx, stage), "upstream": upstream, "inputs": inputs, "version": __version__})
+
+
+def _say(ctx: RunContext, message: str) -> None:
+    if ctx.progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def run_stages(
+    ctx: RunContext,
+    from_stage: str | None = None,
+    until_stage: str | None = None,
+) -> dict[str, Any]:
+    """Run the stages in order, skipping the ones whose manifest matches."""
+    for name in (from_stage, until_stage):
+        if name is not None and name not in STAGES:
+            raise RunError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
+    first = STAGES.index(from_stage) if from_stage else 0
+    last = STAGES.index(until_stage) if until_stage else len(STAGES) - 1
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    run_info: dict[str, Any] = {"recipe": ctx.recipe_name, "recipe_spec": ctx.recipe_spec, "version": __version__, "stages": {}}
+    previous = _load_run_info(ctx)
+    upstream: str | None = None
+    for index, stage in enumerate(STAGES):
+        if index > last:
+            break
+        fp = fingerprint(ctx, stage, upstream)
+        ctx.fingerprints[stage] = fp
+        manifest = read_manifest(ctx, stage)
+        matches = manifest is not None and manifest.get("fingerprint") == fp
+        if index < first:
+            if not (manifest and manifest.get("status") == COMPLETE):
+                raise RunError(f"--from {from_stage}: stage {stage!r} before it has not completed")
+            ctx.fingerprints[stage] = upstream = manifest["fingerprint"]
+            run_info["stages"][stage] = previous.get(stage, {"status": "skipped"}) | {"status": "skipped"}
+            continue
+        forced = from_stage is not None and index >= first
+        if matches and manifest.get("status") == COMPLETE and not forced and stage != "report":
+            _say(ctx, f"[{stage}] up to date, skipped ({_brief(manifest.get('counts'))})")
+            run_info["stages"][stage] = {"status": "skipped", "wall_s": manifest.get("wall_s"), "counts": manifest.get("counts")}
+            upstream = fp
+            continue
+        resume = stage == "train" and matches and manifest.get("status") == RUNNING and _has_checkpoint(ctx)
+        _say(ctx, f"[{stage}] {'resuming' if resume else 'running'} ...")
+        write_manifest(ctx, stage, {"stage": stage, "status": RUNNING, "fingerprint": fp, "started": time.time()})
+        started = time.time()
+        try:
+            outputs, counts = _run_stage(ctx, stage, resume)
+        except Exception as exc:
+            run_info["stages"][stage] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            _write_run_info(ctx, run_info)
+            raise
+        wall = time.time() - started
+        write_manifest(
+            ctx,
+            stage,
+            {"stage": stage, "status": COMPLETE, "fingerprint": fp, "version": __version__, "settings_hash": _hash(stage_settings(ctx, stage)),
+             "upstream": upstream, "outputs": outputs, "counts": counts, "wall_s": round(wall, 3), "finished": time.time()},
+        )
+        status = "disabled" if outputs.get("disabled") else "ran"
+        run_info["stages"][stage] = {"status": status, "wall_s": round(wall, 3), "counts": counts}
+        _say(ctx, f"[{stage}] {'disabled by the recipe' if status == 'disabled' else 'done'} in {wall:.1f} s ({_brief(counts)})")
+        upstream = fp
+    _write_run_info(ctx, run_info)
+    return run_info
+
+
+def _run_stage(ctx: RunContext, stage: str, resume: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    handlers: dict[str, Callable[[], tuple[dict[str, Any], dict[str, Any]]]] = {
+        "input": lambda: stage_input(ctx),
+        "curate": lambda: stage_curate(ctx),
+        "dedup": lambda: stage_dedup(ctx),
+        "tokenizer": lambda: stage_tokenizer(ctx),
+        "tokenize": lambda: stage_tokenize(ctx),
+        "train": lambda: stage_train(ctx, resume),
+        "evaluate": lambda: stage_evaluate(ctx),
+        "report": lambda: stage_report(ctx),
+    }
+    return handlers[stage]()
+
+
+def _has_checkpoint(ctx: RunContext) -> bool:
+    return (ctx.stage_dir("train") / "checkpoints" / "latest.json").is_file()
+
+
+def _brief(counts: dict[str, Any] | None) -> str:
+    if not counts:
+        return "-"
+    parts = []
+    for k, v in counts.items():
+        if isinstance(v, float):
+            parts.append(f"{k} {v:.4g}")
+        elif v is not None:
+            parts.append(f"{k} {v}")
+    return ", ".join(parts[:6])
+
+
+def _load_run_info(ctx: RunContext) -> dict[str, Any]:
+    path = ctx.run_dir / "run.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("stages", {})
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _write_run_info(ctx: RunContext, info: dict[str, Any]) -> None:
+    path = ctx.run_dir / "run.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_context(recipe_spec: str | None, run_dir: str | Path, beam_args: Sequence[str] = (), input_override: Sequence[str] | None = None, progress: bool = True) -> RunContext:
+    from winnow.curation.recipe import load_recipe
+
+    spec = recipe_spec or DEMO_RECIPE
+    recipe = load_recipe(spec)
+    sections = dict(recipe.sections)
+    beam_options = sections.get("beam_options") or []
+    if not isinstance(beam_options, list) or not all(isinstance(x, str) for x in beam_options):
+        raise RunError(f"recipe {recipe.name}: beam_options must be a list of strings like '--direct_num_workers=2'")
+    return RunContext(
+        recipe_spec=spec,
+        run_dir=Path(run_dir),
+        beam_args=list(beam_options) + list(beam_args),
+        sections=sections,
+        recipe_name=recipe.name,
+        recipe_fingerprint=recipe.curation_fingerprint(),
+        input_override=list(input_override) if input_override else None,
+        progress=progress,
+    )
