@@ -330,7 +330,7 @@ def _iter_warc(
 ) -> Iterator[ArchiveRecord | ReadFailure]:
     from fastwarc.warc import ArchiveIterator
 
-    last_offset: int | None = 0
+    last_offset: int | None = None
     records = None
     while True:
         try:
@@ -343,9 +343,10 @@ def _iter_warc(
             if not _is_reader_error(exc):
                 raise
             error = ERROR_CORRUPT_GZIP if "gzip" in str(exc).lower() else ERROR_MALFORMED_RECORD
+            where = "at the start" if last_offset is None else f"after the record at offset {last_offset}"
             yield ReadFailure(
                 source, None, "", "", error,
-                f"{source}: cannot read past the record at offset {last_offset}: "
+                f"{source}: unreadable data {where} (bad record header, garbage or corrupt gzip member): "
                 f"{type(exc).__name__}: {exc}; stopped reading this file",
             )
             return

@@ -18,7 +18,6 @@ from collections.abc import Hashable, Iterable
 from typing import TypeVar
 
 Node = TypeVar("Node", bound=Hashable)
-Edge = tuple
 
 
 def large_star(node: Node, neighbours: Iterable[Node]) -> list[tuple[Node, Node]]:

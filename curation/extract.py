@@ -11,8 +11,11 @@ already imported trafilatura, so a restart costs milliseconds, not an import.
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import threading
+import types
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +32,10 @@ EXTRACT_REASONS = (NO_MAIN_TEXT, EXTRACTION_TIMEOUT, HTML_TOO_LARGE, EXTRACTION_
 _REPLY_TEXT = b"T"
 _REPLY_NONE = b"N"
 _REPLY_ERROR = b"E"
+# Sent once by a child when it is ready: the time it takes to start must not
+# count against the first document's timeout, or a slow start would time out,
+# restart, and time out again.
+_READY = b"R"
 # Parent -> child: url and html travel in one message, split at the first NUL
 # (URLs never contain a raw NUL; we strip it from them to be sure).
 _SEPARATOR = b"\x00"
@@ -75,10 +82,14 @@ def _run_trafilatura(html: str, url: str, kwargs: dict[str, Any]) -> str | None:
     return trafilatura.extract(html, url=url or None, **kwargs)
 
 
-def _child_main(conn, kwargs: dict[str, Any]) -> None:
+ExtractFunction = Callable[[str, str, dict[str, Any]], "str | None"]
+
+
+def _child_main(conn, kwargs: dict[str, Any], function: ExtractFunction) -> None:
     """Child loop: receive `url NUL html`, reply with a tagged UTF-8 text; exit on EOF."""
     import trafilatura  # noqa: F401 - imported before the first request so it is not timed
 
+    conn.send_bytes(_READY)
     while True:
         try:
             message = conn.recv_bytes()
@@ -86,12 +97,35 @@ def _child_main(conn, kwargs: dict[str, Any]) -> None:
             return
         url, _, html = message.partition(_SEPARATOR)
         try:
-            text = _run_trafilatura(html.decode("utf-8", "replace"), url.decode("utf-8", "replace"), kwargs)
+            text = function(html.decode("utf-8", "replace"), url.decode("utf-8", "replace"), kwargs)
         except Exception as exc:  # noqa: BLE001 - reported to the parent as EXTRACTION_CRASHED
             reply = _REPLY_ERROR + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
         else:
             reply = _REPLY_NONE if text is None else _REPLY_TEXT + text.encode("utf-8", "surrogatepass")
         conn.send_bytes(reply)
+
+
+def _preload_modules() -> list[str]:
+    """Modules the forkserver imports once, so that each (re)started child is a cheap fork.
+
+    Besides trafilatura this includes the main module: multiprocessing
+    re-imports it in every child, and in a Beam worker (`python -m
+    apache_beam.runners.worker.sdk_worker_main`) that would cost seconds of
+    imports per restart. With the main module preloaded its imports are cached.
+    """
+    modules = ["trafilatura", __name__]
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name and not spec.name.endswith("__main__"):
+        modules.append(spec.name)
+    elif spec is None and main is not None:
+        # A script is re-run in each child (Python 3.11's forkserver ignores a
+        # "__main__" preload), so preload what its globals came from instead.
+        for value in list(vars(main).values()):
+            name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+            if isinstance(name, str) and name not in ("__main__", "builtins") and name not in modules:
+                modules.append(name)
+    return modules
 
 
 def _context():
@@ -103,7 +137,7 @@ def _context():
     with _PRELOAD_LOCK:
         if not _preloaded:
             # Only effective before the forkserver starts; later children import it themselves.
-            ctx.set_forkserver_preload(["trafilatura", __name__])
+            ctx.set_forkserver_preload(_preload_modules())
             _preloaded = True
     return ctx
 
@@ -111,12 +145,28 @@ def _context():
 class _Child:
     """One extraction worker process and its pipe."""
 
-    def __init__(self, kwargs: dict[str, Any]):
+    def __init__(self, kwargs: dict[str, Any], function: ExtractFunction):
         ctx = _context()
         self.conn, child_conn = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_child_main, args=(child_conn, kwargs), daemon=True)
+        self.process = ctx.Process(target=_child_main, args=(child_conn, kwargs, function), daemon=True)
         self.process.start()
         child_conn.close()
+        self.ready = False
+
+    def wait_ready(self) -> str | None:
+        """Wait for the child's ready message; returns why it failed, or None."""
+        if self.ready:
+            return None
+        try:
+            if not self.conn.poll(_STARTUP_TIMEOUT_S):
+                return f"extraction process did not start within {_STARTUP_TIMEOUT_S} s"
+            message = self.conn.recv_bytes()
+        except (OSError, EOFError) as exc:
+            return f"extraction process died while starting (exit code {self.process.exitcode}): {exc}"
+        if message != _READY:
+            return f"extraction process sent {message[:20]!r} instead of its ready message"
+        self.ready = True
+        return None
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -134,18 +184,24 @@ class _Child:
 
 
 class Extractor:
-    """trafilatura extraction with a per-document time bound; build once per worker."""
+    """trafilatura extraction with a per-document time bound; build once per worker.
 
-    def __init__(self, config: ExtractConfig):
+    `extract_fn(html, url, trafilatura_kwargs) -> text | None` replaces the
+    trafilatura call (tests use it to simulate hangs and crashes); it must be a
+    module-level function so the child process can import it.
+    """
+
+    def __init__(self, config: ExtractConfig, extract_fn: ExtractFunction | None = None):
         self.config = config
         self._kwargs = trafilatura_kwargs(config)
+        self._function = extract_fn or _run_trafilatura
         self._child: _Child | None = None
         self._lock = threading.Lock()
         self.restarts = 0  # children replaced after a timeout or crash (for metrics)
         if config.timeout_s is None:
             import trafilatura  # noqa: F401 - load once here, not on the first document
         else:
-            self._child = _Child(self._kwargs)
+            self._child = _Child(self._kwargs, self._function)
 
     def extract(self, html: str, url: str = "") -> str | Rejection:
         """The main text of `html`, or a Rejection with stage "extract"."""
@@ -156,7 +212,7 @@ class Extractor:
             )
         if self.config.timeout_s is None:
             try:
-                text = _run_trafilatura(html, url, self._kwargs)
+                text = self._function(html, url, self._kwargs)
             except Exception as exc:  # noqa: BLE001 - becomes a Rejection the pipeline records
                 return Rejection(STAGE_EXTRACT, EXTRACTION_CRASHED, f"{type(exc).__name__}: {exc}")
             return self._judge(text)
@@ -178,6 +234,10 @@ class Extractor:
             self._restart()
         child = self._child
         assert child is not None, "extraction child must exist after a restart"
+        failure = child.wait_ready()
+        if failure:
+            self._restart()
+            return Rejection(STAGE_EXTRACT, EXTRACTION_CRASHED, failure)
         try:
             child.conn.send_bytes(message)
             ready = child.conn.poll(self.config.timeout_s)
@@ -206,7 +266,7 @@ class Extractor:
         if self._child is not None:
             self._child.kill()
             self.restarts += 1
-        self._child = _Child(self._kwargs)
+        self._child = _Child(self._kwargs, self._function)
 
     def close(self) -> None:
         """Stop the child process; the Extractor can still be used (it restarts one)."""

@@ -10,15 +10,14 @@ normalised text is empty has no signature and is only exact-deduplicated.
 
 Hashing: each word is hashed once with xxh3_64; n-gram hashes are combined from
 the word hashes with numpy, then each of `num_perm` permutations maps every
-shingle hash through `mix(a_i * h + b_i mod 2**64)` (a_i odd, so the affine map
-is a bijection of the 64-bit space; the xor-shift/multiply finaliser spreads the
-low bits into the high ones) and keeps the minimum. All permutations of all
+shingle hash through `y ^ (y >> 32)` with `y = a_i * h + b_i mod 2**64` (a_i odd,
+so both steps are bijections of the 64-bit space; the xor-shift folds the strong
+high bits into the weak low ones) and keeps the minimum. All permutations of all
 shingles are one vectorised numpy expression per chunk of shingles.
 """
 from __future__ import annotations
 
 import functools
-import sys
 import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -31,7 +30,7 @@ _NGRAM_MULT = np.uint64(0x9E3779B97F4A7C15)
 # splitmix64 finaliser constants (Steele et al.): good avalanche for 64-bit keys.
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
-_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_S30, _S27, _S31, _S32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32)
 # Bound the (num_perm x shingles) work matrix so very long documents stay in cache-sized pieces.
 _SHINGLE_CHUNK = 2048
 
@@ -112,22 +111,43 @@ def optimal_bands_rows(threshold: float, num_perm: int) -> tuple[int, int]:
     return best
 
 
-@functools.cache
-def _strip_table() -> dict[int, None]:
-    # Built once per process: every Unicode punctuation (P*) and non-spacing mark (Mn, what
-    # NFKD splits diacritics into) maps to deletion.
-    return {
-        cp: None
-        for cp in range(sys.maxunicode + 1)
-        if (cat := unicodedata.category(chr(cp)))[0] == "P" or cat == "Mn"
-    }
+# ASCII: punctuation (Unicode category P*) deleted and the control characters that str.split()
+# treats as whitespace turned into spaces, both by one bytes.translate.
+_ASCII_DELETE = bytes(c for c in range(128) if unicodedata.category(chr(c))[0] == "P")
+_ASCII_TABLE = bytes(0x20 if c < 128 and chr(c).isspace() else c for c in range(256))
+
+
+@functools.lru_cache(maxsize=65536)
+def _non_ascii_replacement(char: str) -> bytes | None:
+    """What a non-ASCII character becomes: deleted (punctuation, or a combining mark that NFKD
+    split off a letter), a space (Unicode whitespace), or kept (None)."""
+    category = unicodedata.category(char)
+    if category[0] == "P" or category == "Mn":
+        return b""
+    if char.isspace():
+        return b" "
+    return None
+
+
+def normalized_word_bytes(text: str) -> list[bytes]:
+    """Words of `text` lowercased, without punctuation or diacritics, as UTF-8 bytes.
+
+    Works on bytes: one C-level translate for ASCII, then one replace per distinct non-ASCII
+    character that must go (UTF-8 is self-synchronising, so a replace never cuts a character).
+    """
+    if text.isascii():
+        return text.lower().encode("ascii").translate(_ASCII_TABLE, _ASCII_DELETE).split()
+    text = unicodedata.normalize("NFKD", text).lower()
+    data = text.encode("utf-8", "surrogatepass").translate(_ASCII_TABLE, _ASCII_DELETE)
+    for char in set(text):
+        if char > "\x7f" and (replacement := _non_ascii_replacement(char)) is not None:
+            data = data.replace(char.encode("utf-8", "surrogatepass"), replacement)
+    return data.split()
 
 
 def normalize_words(text: str) -> list[str]:
     """Words of `text` lowercased, without punctuation or diacritics."""
-    if not text.isascii():
-        text = unicodedata.normalize("NFKD", text)
-    return text.lower().translate(_strip_table()).split()
+    return [w.decode("utf-8", "surrogatepass") for w in normalized_word_bytes(text)]
 
 
 def normalize_text(text: str) -> str:
@@ -137,7 +157,7 @@ def normalize_text(text: str) -> str:
 
 def exact_text_key(text: str) -> str:
     """128-bit hex key of the normalised text: equal keys mean equal normalised texts."""
-    return KEY_TEXT + ":" + xxhash.xxh3_128_hexdigest(normalize_text(text).encode("utf-8", "surrogatepass"))
+    return KEY_TEXT + ":" + xxhash.xxh3_128_hexdigest(b" ".join(normalized_word_bytes(text)))
 
 
 def normalize_url(url: str | None) -> str:
@@ -170,12 +190,15 @@ def _mix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> _S31)
 
 
-def shingle_hashes(words: list[str], ngram: int) -> np.ndarray:
+def shingle_hashes(words: list[str] | list[bytes], ngram: int) -> np.ndarray:
     """64-bit hashes of the word n-grams (one hash of all words when there are fewer than `ngram`)."""
     if not words:
         return np.empty(0, dtype=np.uint64)
-    # One encode of the whole text, then split: cheaper than encoding word by word.
-    encoded = " ".join(words).encode("utf-8", "surrogatepass").split(b" ")
+    if isinstance(words[0], str):
+        # One encode of the whole text, then split: cheaper than encoding word by word.
+        encoded = " ".join(words).encode("utf-8", "surrogatepass").split(b" ")
+    else:
+        encoded = words
     word_hashes = np.fromiter(map(xxhash.xxh3_64_intdigest, encoded), dtype=np.uint64, count=len(encoded))
     n = min(ngram, len(words))
     count = len(words) - n + 1
@@ -202,13 +225,16 @@ class MinHasher:
         signature = np.full(self.config.num_perm, np.iinfo(np.uint64).max, dtype=np.uint64)
         for start in range(0, hashes.size, _SHINGLE_CHUNK):
             chunk = hashes[np.newaxis, start : start + _SHINGLE_CHUNK]  # (1, shingles)
-            permuted = _mix64(self._a * chunk + self._b)  # (num_perm, shingles)
+            permuted = self._a * chunk  # (num_perm, shingles); in-place from here to avoid copies
+            permuted += self._b
+            # Fold the high half into the low half: the affine map's low bits are weak.
+            permuted ^= permuted >> _S32
             np.minimum(signature, permuted.min(axis=1), out=signature)
         return signature
 
     def signature(self, text: str) -> np.ndarray | None:
         """uint64[num_perm] MinHash of `text`'s shingles, or None when the normalised text is empty."""
-        return self.signature_of_hashes(shingle_hashes(normalize_words(text), self.config.ngram))
+        return self.signature_of_hashes(shingle_hashes(normalized_word_bytes(text), self.config.ngram))
 
 
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:

@@ -40,9 +40,10 @@ _HTML_SNIFF_PREFIXES = (
     b"<h1", b"<div", b"<font", b"<table", b"<a ", b"<style", b"<p>", b"<br", b"<b>",
 )
 # Magic numbers of formats that are often served with a wrong text/html type.
+# Only signatures that no text page starts with (no short ASCII ones like "BM").
 _BINARY_MAGIC = (
-    b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"%PDF", b"PK\x03\x04", b"\x1f\x8b", b"BM", b"RIFF",
-    b"\x00\x00\x01\x00", b"OggS", b"ID3", b"\xd0\xcf\x11\xe0", b"7z\xbc\xaf", b"Rar!", b"\x7fELF", b"CWS", b"FWS",
+    b"\x89PNG", b"GIF87a", b"GIF89a", b"\xff\xd8\xff", b"%PDF-", b"PK\x03\x04", b"\x1f\x8b", b"\x00\x00\x01\x00",
+    b"OggS\x00", b"\xd0\xcf\x11\xe0", b"7z\xbc\xaf", b"Rar!\x1a", b"\x7fELF",
 )
 _SNIFF_BYTES = 1024
 _BINARY_SAMPLE_BYTES = 8192
@@ -59,6 +60,10 @@ _DETECT_SAMPLE_BYTES = 64 * 1024
 _CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27))
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,512}?charset\s*=\s*["']?\s*([a-zA-Z0-9_.:\-]+)""", re.IGNORECASE)
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_SURROGATE_FREE_CODECS = (
+    "utf-8", "utf-16", "utf-32", "cp", "iso8859", "euc", "gb", "big5", "shift_jis", "koi8", "mac", "latin",
+    "ascii", "iso2022", "johab", "hz", "tis",
+)
 # Browsers (WHATWG Encoding) read these labels as the superset encoding; so do we.
 _CHARSET_SUPERSETS = {
     "ascii": "cp1252", "latin_1": "cp1252", "iso8859_1": "cp1252", "iso8859_9": "cp1254",
@@ -173,11 +178,15 @@ def _is_single_byte(codec: str) -> bool:
     return codec.startswith(_SINGLE_BYTE_PREFIXES)
 
 
-def _clean(text: str) -> str:
-    """Drop NULs and lone surrogates, which break Parquet writers and tokenizers downstream."""
+def _clean(text: str, charset: str) -> str:
+    """Drop NULs and lone surrogates, which break Parquet writers and tokenizers downstream.
+
+    The common codecs never produce lone surrogates, so only the rest (utf-7,
+    escape codecs, whatever detection returns) pay for the scan.
+    """
     if "\x00" in text:
         text = text.replace("\x00", "")
-    if _SURROGATES.search(text):
+    if not charset.startswith(_SURROGATE_FREE_CODECS) and _SURROGATES.search(text):
         text = _SURROGATES.sub("", text)
     return text
 
@@ -267,7 +276,7 @@ def _triage_text(record: ArchiveRecord, config: TriageConfig) -> Decoded | Rejec
     text = _try_decode(record.payload, _UTF8, MAX_REPLACEMENT_FRACTION)
     if text is None:
         return Rejection(STAGE_DECODE, UNDECODABLE, "conversion record is not valid UTF-8")
-    return Decoded(KIND_TEXT, _clean(text), _UTF8)
+    return Decoded(KIND_TEXT, _clean(text, _UTF8), _UTF8)
 
 
 def triage(record: ArchiveRecord, config: TriageConfig) -> Decoded | Rejection:
@@ -275,6 +284,8 @@ def triage(record: ArchiveRecord, config: TriageConfig) -> Decoded | Rejection:
 
     Checks, in order: record type, HTTP status, size, emptiness, HTML-ness,
     binary bytes, decoding. The first failing check gives the Rejection.
+    Only `response` records and WET `conversion` records can become documents;
+    `resource` records (crawler logs, arguments) are rejected as not_response.
     """
     if record.record_type == "conversion":
         return _triage_text(record, config)
@@ -307,4 +318,4 @@ def triage(record: ArchiveRecord, config: TriageConfig) -> Decoded | Rejection:
             f"no charset decodes the body (declared {charset_param(record.content_type) or meta_charset(payload) or 'none'})",
         )
     text, charset = decoded
-    return Decoded(KIND_HTML, _clean(text), charset)
+    return Decoded(KIND_HTML, _clean(text, charset), charset)

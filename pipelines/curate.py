@@ -220,7 +220,7 @@ def read_failure_row(failure: ReadFailure) -> dict[str, Any]:
         "source": failure.source,
         "stage": STAGE_READ,
         "error_type": failure.error_type,
-        "error_message": failure.message if failure.offset is None else f"{failure.message} (at byte offset {failure.offset})",
+        "error_message": failure.message if failure.offset is None or "offset" in failure.message else f"{failure.message} (at byte offset {failure.offset})",
         "traceback": None,
     }
 

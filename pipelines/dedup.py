@@ -48,7 +48,6 @@ from winnow.curation.minhash import (
     signature_to_bytes,
 )
 
-log = logging.getLogger(__name__)
 
 NAMESPACE = "dedup"
 # Counter names (Metrics.counter(NAMESPACE, ...)) and summary keys.
@@ -86,41 +85,54 @@ class DedupError(RuntimeError):
 # --------------------------------------------------------------------------- options
 
 
+def add_dedup_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--input`, `--output` and the MinHash flags; flags another component already declared
+    (the curate options also define --input/--output) are left to it."""
+
+    def add(*args: Any, **kwargs: Any) -> None:
+        if any(a in parser._option_string_actions for a in args if a.startswith("--")):
+            return
+        parser.add_argument(*args, **kwargs)
+
+    defaults = MinHashConfig()
+    add("--input", help="curated output directory with documents/*.parquet")
+    add("--output", help="directory for documents/, duplicates/ and stats.json")
+    add("--ngram", type=int, default=defaults.ngram, help="words per shingle")
+    add("--num-perm", dest="num_perm", type=int, default=defaults.num_perm, help="MinHash permutations")
+    add("--bands", type=int, default=defaults.bands, help="LSH bands")
+    add("--rows", type=int, default=defaults.rows, help="rows per LSH band")
+    add("--threshold", type=float, default=None, help="derive bands x rows for this Jaccard threshold")
+    add("--verify-threshold", dest="verify_threshold", type=float, default=None,
+        help="drop candidate pairs whose estimated Jaccard is below this")
+    add("--max-rounds", dest="max_rounds", type=int, default=defaults.max_rounds,
+        help="connected-components rounds before failing")
+    add("--minhash-seed", dest="minhash_seed", type=int, default=defaults.seed, help="permutation seed")
+    add("--dedup-urls", dest="dedup_urls", action="store_true", help="also drop documents with equal normalised URLs")
+    add("--no-exact", dest="no_exact", action="store_true", help="skip exact dedup on the normalised text")
+
+
+def minhash_config_from_namespace(ns: Any) -> MinHashConfig:
+    """MinHashConfig from parsed `add_dedup_arguments` flags (an argparse namespace or DedupOptions)."""
+    return MinHashConfig(
+        ngram=ns.ngram, num_perm=ns.num_perm, bands=ns.bands, rows=ns.rows, threshold=ns.threshold,
+        seed=ns.minhash_seed, verify_threshold=ns.verify_threshold, max_rounds=ns.max_rounds,
+        exact=not ns.no_exact, urls=ns.dedup_urls,
+    )
+
+
 class DedupOptions(PipelineOptions):
-    """`--input DIR --output DIR` plus MinHash settings, for `python -m winnow.pipelines.dedup`."""
+    """`--input DIR --output DIR` plus MinHash settings as Beam pipeline options."""
 
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
-        def add(*args: Any, **kwargs: Any) -> None:
-            # Another PipelineOptions subclass (e.g. the curate stage's) may already define
-            # --input/--output; both mean the same thing, so reuse theirs.
-            try:
-                parser.add_argument(*args, **kwargs)
-            except argparse.ArgumentError:
-                pass
-
-        defaults = MinHashConfig()
-        add("--input", help="curated output directory with documents/*.parquet")
-        add("--output", help="directory for documents/, duplicates/ and stats.json")
-        add("--ngram", type=int, default=defaults.ngram, help="words per shingle")
-        add("--num-perm", dest="num_perm", type=int, default=defaults.num_perm, help="MinHash permutations")
-        add("--bands", type=int, default=defaults.bands, help="LSH bands")
-        add("--rows", type=int, default=defaults.rows, help="rows per LSH band")
-        add("--threshold", type=float, default=None, help="derive bands x rows for this Jaccard threshold")
-        add("--verify-threshold", dest="verify_threshold", type=float, default=None,
-            help="drop candidate pairs whose estimated Jaccard is below this")
-        add("--max-rounds", dest="max_rounds", type=int, default=defaults.max_rounds,
-            help="connected-components rounds before failing")
-        add("--minhash-seed", dest="minhash_seed", type=int, default=defaults.seed, help="permutation seed")
-        add("--dedup-urls", dest="dedup_urls", action="store_true", help="also drop documents with equal normalised URLs")
-        add("--no-exact", dest="no_exact", action="store_true", help="skip exact dedup on normalised text")
+        # Beam builds one parser from every imported PipelineOptions subclass, in import order.
+        # The curate options declare --input/--output too: let whichever comes later replace
+        # the earlier declaration instead of crashing the other pipeline's option parsing.
+        parser.conflict_handler = "resolve"
+        add_dedup_arguments(parser)
 
     def minhash_config(self) -> MinHashConfig:
-        return MinHashConfig(
-            ngram=self.ngram, num_perm=self.num_perm, bands=self.bands, rows=self.rows, threshold=self.threshold,
-            seed=self.minhash_seed, verify_threshold=self.verify_threshold, max_rounds=self.max_rounds,
-            exact=not self.no_exact, urls=self.dedup_urls,
-        )
+        return minhash_config_from_namespace(self)
 
 
 # --------------------------------------------------------------------------- reading
@@ -144,21 +156,25 @@ class _ReadParquetFileFn(beam.DoFn):
 
     def process(self, path: str) -> Iterator[Any]:
         parquet = _open_parquet(path)
-        schema = parquet.schema_arrow
-        schemas.check_table_schema(schema, schemas.DOCUMENTS, path, required=("id", "text"))
-        self._files.inc()
-        yield pvalue.TaggedOutput(SCHEMA_TAG, (path, schema.serialize().to_pybytes()))
         try:
-            for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS):
-                rows = batch.to_pylist()
-                self._docs.inc(len(rows))
-                yield from rows
-        except (pa.ArrowException, OSError) as exc:
-            raise DedupError(f"{path}: corrupt Parquet data ({type(exc).__name__}: {exc})") from exc
+            schema = parquet.schema_arrow
+            schemas.check_table_schema(schema, schemas.DOCUMENTS, path, required=("id", "text"))
+            self._files.inc()
+            yield pvalue.TaggedOutput(SCHEMA_TAG, (path, schema.serialize().to_pybytes()))
+            try:
+                for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS):
+                    rows = batch.to_pylist()
+                    self._docs.inc(len(rows))
+                    yield from rows
+            except (pa.ArrowException, OSError) as exc:
+                raise DedupError(f"{path}: corrupt Parquet data ({type(exc).__name__}: {exc})") from exc
+        finally:
+            parquet.close(force=True)  # also closes the FileSystems handle we passed in
 
 
 class ReadCuratedDocuments(beam.PTransform):
-    """Rows of `input_dir`/documents/*.parquet; `.schemas` is a PCollection of (path, schema bytes).
+    """`input_dir`/documents/*.parquet -> outputs `documents` (row dicts) and `schema`
+    ((path, serialized schema) per file, for the writer).
 
     Files are matched when the pipeline runs, never at construction, so gs:// inputs
     need no credentials to build the pipeline.
@@ -846,17 +862,20 @@ def run_dedup(input_dir: str, output_dir: str, config: MinHashConfig, pipeline_a
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = DedupOptions(argv)
-    if not options.input or not options.output:
-        raise SystemExit("--input and --output are required")
-    # Our own flags are DedupOptions, which Beam parses (and ignores) alongside its own.
-    stats = run_dedup(options.input, options.output, options.minhash_config(), list(argv or []))
-    print(json.dumps(stats, indent=2))
+    """`python -m winnow.pipelines.dedup --input DIR --output DIR [MinHash flags] [Beam options]`."""
+    parser = argparse.ArgumentParser(prog="python -m winnow.pipelines.dedup", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dedup_arguments(parser)
+    args, beam_args = parser.parse_known_args(argv)
+    if not args.input or not args.output:
+        parser.error("--input and --output are required")
+    stats = run_dedup(args.input, args.output, minhash_config_from_namespace(args), beam_args)
+    print(json.dumps(stats, indent=2, sort_keys=True))
     return 0
 
 
 if __name__ == "__main__":
     import sys
 
-    logging.basicConfig(level=logging.INFO)
+    logging.basicConfig(level=logging.WARNING)
     sys.exit(main(sys.argv[1:]))

@@ -73,6 +73,7 @@ def run_curate(
     if str(state) not in ("DONE", "PipelineState.DONE") or not FileSystems.exists(stats_path):
         return None
     stats = read_json(stats_path)
+    stats["stage_order"] = ["read", "triage", "decode", *(step.name for step in settings.steps)]
     stats["wall_time_s"] = round(wall, 3)
     stats["records_per_s"] = round(stats["records_in"] / wall, 2) if wall > 0 else None
     stats["inputs"] = list(inputs)

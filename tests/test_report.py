@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,18 +14,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from winnow import report as report_module
 from winnow import schemas
 from winnow.cli import main as cli_main
 from winnow.report import (
     ABLATE_RESULTS,
     CURATE_STATS,
     DEDUP_STATS,
+    MAX_SIGNALS,
     REPORT_FILE,
     STATUS_ERROR,
     STATUS_NOT_RUN,
     STATUS_OK,
     SUMMARY_FILE,
     ReportInputError,
+    rank_signals,
     write_report,
 )
 
@@ -339,6 +343,70 @@ def test_skipped_stage_note_from_run_json(full_run: Path):
     assert "out of memory" in _section_text(report_path.read_text(), "dedup")
 
 
+def test_funnel_without_stage_order_uses_pipeline_order(tmp_path: Path):
+    stats = {"records_in": 5, "kept": 2, "rejected_total": 2, "errors": 1,
+             "rejected": {"gopher_rep": {"dup_lines": 1}, "triage": {"not_html": 1}},
+             "errors_by_stage": {"decode": {"UnicodeError": 1}}}
+    _write_json(tmp_path / CURATE_STATS, stats)
+    _, summary_path = write_report(tmp_path)
+    funnel = json.loads(summary_path.read_text())["sections"]["curation"]["funnel"]
+    assert [f["stage"] for f in funnel] == ["read", "triage", "decode", "extract", "language", "gopher_rep"]
+    assert [f["out"] for f in funnel] == [5, 4, 3, 3, 3, 2]
+
+
+def test_signal_reading_stops_at_the_row_cap(full_run: Path, monkeypatch):
+    second = full_run / "curate/documents/part-00001.parquet"
+    shutil.copy(full_run / "curate/documents/part-00000.parquet", second)
+    monkeypatch.setattr(report_module, "MAX_SIGNAL_ROWS", 5)
+    _, summary_path = write_report(full_run)
+    signals = json.loads(summary_path.read_text())["sections"]["signals"]
+    assert signals["files"]["kept"] == 2 and signals["files_read"]["kept"] == 1
+    assert signals["signals"]["gopher_quality_word_count"]["kept"]["n"] == 8
+
+
+def test_signals_skip_empty_columns_and_cap_the_count(tmp_path: Path, monkeypatch):
+    signals = [("never_ran_score", "float")] + [(f"step{i}_value", "int") for i in range(MAX_SIGNALS + 2)]
+    rows = [{**_identity(i, "k"), "text": "t", "language": "en", "language_score": 1.0, "never_ran_score": None,
+             **{name: i * j for j, (name, _) in enumerate(signals[1:])}} for i in range(4)]
+    (tmp_path / "curate/documents").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schemas.document_schema(signals)),
+                   tmp_path / "curate/documents/part-00000.parquet")
+    _, summary_path = write_report(tmp_path)
+    section = json.loads(summary_path.read_text())["sections"]["signals"]
+    assert (section["signals_total"], section["signals_with_values"], section["signals_shown"]) == (
+        MAX_SIGNALS + 3, MAX_SIGNALS + 2, MAX_SIGNALS)
+    assert "never_ran_score" not in section["signals"] and "language_score" not in section["signals"]
+    # step0_value is constant (0 everywhere), so varying signals go first and it is left out.
+    assert list(section["signals"])[0] == "step1_value"
+    assert section["signals_left_out"] == [f"step{MAX_SIGNALS + 1}_value", "step0_value"]
+
+    monkeypatch.setattr(report_module, "MAX_SIGNALS", 20)
+    _, summary_path = write_report(tmp_path)
+    section = json.loads(summary_path.read_text())["sections"]["signals"]
+    assert list(section["signals"])[-1] == "step0_value"  # a constant column still charts when there is room
+    assert sum(section["signals"]["step0_value"]["histogram"]["kept"]) == 4
+
+
+def test_overview_falls_back_to_stage_manifests(tmp_path: Path):
+    # `winnow run` writes run.json only after the report stage, so the report reads stages/*.json.
+    _write_curate(tmp_path / "curate")
+    _write_json(tmp_path / "stages/report.json", {"stage": "report", "status": "running", "started": 20.0})
+    _write_json(tmp_path / "stages/curate.json", {"stage": "curate", "status": "complete", "wall_s": 3.5, "started": 10.0})
+    _, summary_path = write_report(tmp_path)
+    overview = json.loads(summary_path.read_text())["sections"]["overview"]
+    assert overview["status"] == STATUS_OK and overview["recipe"] == "fineweb"
+    assert [(r["stage"], r["status"], r["wall_s"]) for r in overview["stages"]] == [
+        ("curate", "ran", 3.5), ("report", "running", None)]
+
+
+def test_rank_signals_alternates_steps_and_puts_constant_last():
+    columns = ["gopher_repetition_a", "gopher_repetition_b", "gopher_repetition_c", "gopher_quality_x", "c4_y", "c4_flat"]
+    varying = set(columns) - {"c4_flat", "gopher_repetition_a"}
+    ranked = rank_signals(columns, varying, stages=["gopher", "gopher_repetition", "gopher_quality"])
+    assert ranked == ["gopher_repetition_b", "gopher_quality_x", "c4_y", "gopher_repetition_c",
+                      "gopher_repetition_a", "c4_flat"]
+
+
 def test_missing_run_dir_raises_with_its_name(tmp_path: Path):
     with pytest.raises(ReportInputError, match="nope"):
         write_report(tmp_path / "nope")
@@ -355,12 +423,18 @@ def test_cli_rejects_missing_dir(tmp_path: Path, capsys):
     assert "absent" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+def test_modules_import_matplotlib_and_pyarrow_lazily():
+    code = ("import sys, winnow.report, winnow.report_cli; "
+            "print(sorted(m for m in ('matplotlib', 'pyarrow', 'numpy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_headless_browser_renders_the_page(full_run: Path, tmp_path: Path):
     browser = shutil.which("chromium")
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install chromium) so the page cannot be rendered headless")
-    from PIL import Image
+    image_module = pytest.importorskip("PIL.Image", reason="pillow is needed to inspect the screenshot")
 
     report_path, _ = write_report(full_run)
     shot = tmp_path / "shot.png"
@@ -372,7 +446,7 @@ def test_headless_browser_renders_the_page(full_run: Path, tmp_path: Path):
     except subprocess.TimeoutExpired:
         pytest.fail("chromium did not finish rendering within 90 s")
     assert shot.is_file(), "chromium wrote no screenshot"
-    with Image.open(shot) as image:
+    with image_module.open(shot) as image:
         assert image.size == (1200, 3000)
         colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colors is None or len(colors) > 50, "the screenshot is (nearly) blank"

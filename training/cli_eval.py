@@ -52,7 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE.jsonl",
         help=f"multiple-choice task files (HellaSwag/ARC/PIQA layouts), or {BUILTIN_TASK_PREFIX}copy for the built-in copy task",
     )
-    evaluate.add_argument("--max-tokens", type=_positive_int, default=None, help="evaluate at most about this many tokens")
+    evaluate.add_argument(
+        "--max-tokens",
+        type=_positive_int,
+        default=None,
+        help="--data: predict at most N tokens (bits/byte then approximate); "
+        "--text: stop after the document that reaches N tokens (exact over those documents)",
+    )
     evaluate.add_argument("--batch-size", type=_positive_int, default=8, help="sequences per forward pass (default 8)")
     evaluate.add_argument("--seq-len", type=_positive_int, default=None, help="window length (default: the model's max_seq_len)")
     evaluate.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda when available")

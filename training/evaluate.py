@@ -216,7 +216,9 @@ def encode_documents(tokenizer: Any, texts: Iterable[str], max_tokens: int | Non
     total = utf8_bytes = documents = 0
     for batch in _batched(texts, TEXT_ENCODE_BATCH):
         with literal_special_tokens(tokenizer):
-            encodings = tokenizer.encode_batch(batch, add_special_tokens=False)
+            # encode_batch_fast (tokenizers >= 0.20) skips offsets, which are never used here.
+            encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+            encodings = encode(batch, add_special_tokens=False)
         for text, encoding in zip(batch, encodings):
             ids = np.asarray(encoding.ids + [eot_id], dtype=np.int64)
             pieces.append(ids)

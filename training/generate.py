@@ -44,7 +44,10 @@ def sample_tokens(
         raise ValueError(f"top_k must be positive, got {top_k}")
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
-    generator.manual_seed(seed if seed is not None else torch.seed())
+    if seed is None:
+        generator.seed()  # non-deterministic, and leaves the global torch RNG alone
+    else:
+        generator.manual_seed(seed)
     max_len = model.config.max_seq_len
     ids = torch.tensor([list(prompt_ids)], dtype=torch.long, device=device)  # (1, T)
     new: list[int] = []

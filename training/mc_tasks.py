@@ -166,6 +166,8 @@ def copy_tasks(n_examples: int = 200, n_choices: int = 4, list_words: int = 6, s
     the same words in another order. Needs no corpus; a model that copies from
     its context (an induction head) solves it, one that does not is at chance.
     """
+    if not 0 < list_words <= len(COPY_WORDS):
+        raise ValueError(f"list_words must be between 1 and {len(COPY_WORDS)}, got {list_words}")
     shown = list_words // 2
     if math.factorial(list_words - shown) - 1 < n_choices - 1:
         raise ValueError(

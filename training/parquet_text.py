@@ -37,7 +37,11 @@ class TextBatch:
     def num_rows(self) -> int:
         return self.batch.num_rows
 
-    def column(self, name: str) -> list:
+    def column(self, name: str) -> pa.Array:
+        """The column as an Arrow array, like `RecordBatch.column`."""
+        return self.batch.column(name)
+
+    def pylist(self, name: str) -> list:
         """The column as Python values (None for nulls)."""
         return self.batch.column(name).to_pylist()
 
@@ -131,7 +135,7 @@ def iter_text_batches(
 def iter_texts(paths: Iterable[str], batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[str]:
     """Every non-null `text` value, in file order (for callers that need no ids)."""
     for batch in iter_text_batches(paths, columns=("text",), batch_rows=batch_rows):
-        yield from (t for t in batch.column("text") if t is not None)
+        yield from (t for t in batch.pylist("text") if t is not None)
 
 
 # --- Which documents go where -------------------------------------------------

@@ -112,7 +112,7 @@ def sample_threshold(keys: np.ndarray, sizes: np.ndarray, budget: int) -> int | 
 def _scan_training_sizes(paths: Sequence[str], config: TokenizerConfig) -> tuple[np.ndarray, np.ndarray]:
     keys, sizes = [], []
     for batch in iter_text_batches(paths, batch_rows=config.batch_rows):
-        for doc_id, text in zip(batch.column("id"), batch.column("text")):
+        for doc_id, text in zip(batch.pylist("id"), batch.pylist("text")):
             if is_blank(text) or in_validation(require_id(doc_id, batch.path), config.heldout_fraction):
                 continue
             keys.append(sample_key(doc_id, config.seed))
@@ -136,7 +136,7 @@ def _training_batches(
     sampling = config.sample_bytes is not None
     for batch in iter_text_batches(paths, batch_rows=config.batch_rows):
         texts = []
-        for doc_id, text in zip(batch.column("id"), batch.column("text")):
+        for doc_id, text in zip(batch.pylist("id"), batch.pylist("text")):
             if is_blank(text):
                 counts.skipped += 1
                 continue

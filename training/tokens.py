@@ -213,8 +213,8 @@ def _tokenize_file(task: _FileTask) -> dict:
     writers = {split: _ShardWriter(task, split) for split in SPLITS}
     rows = skipped = 0
     for batch in iter_text_batches([task.path], batch_rows=task.batch_rows):
-        ids, texts = batch.column("id"), batch.column("text")
-        sizes = pc.binary_length(batch.batch.column("text")).fill_null(0).to_numpy(zero_copy_only=False)
+        ids, texts = batch.pylist("id"), batch.pylist("text")
+        sizes = pc.binary_length(batch.column("text")).fill_null(0).to_numpy(zero_copy_only=False)
         rows += len(texts)
         chosen: dict[str, list[int]] = {split: [] for split in SPLITS}
         for row, (doc_id, text) in enumerate(zip(ids, texts)):

@@ -330,7 +330,7 @@ def _train(
                 # Gradients are all-reduced only on the last micro-step.
                 sync = micro == accum_steps - 1 or not info.enabled
                 with (nullcontext() if sync else model.no_sync()), amp:
-                    _, loss = model(x, y)
+                    _, loss = model(x, y, return_logits=False)
                 (loss / accum_steps).backward()
                 loss_sum += loss.detach().float()
             step_loss = dist_utils.all_reduce_mean(loss_sum / accum_steps, info)

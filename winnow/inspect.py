@@ -130,11 +130,11 @@ def _samples(path: Path, n: int) -> list[dict[str, Any]]:
 def funnel(stats: dict[str, Any]) -> list[dict[str, Any]]:
     """Documents entering and leaving each stage, in pipeline order, with the top reasons."""
     order = stats.get("stage_order") or list(stats.get("rejected", {}))
-    remaining = stats.get("records_in", 0) - sum((stats.get("errors_by_stage", {}).get("read") or {}).values())
+    remaining = stats.get("records_in", 0)
     rows = []
     for stage in order:
         rejected = stats.get("rejected", {}).get(stage, {})
-        errored = sum((stats.get("errors_by_stage", {}).get(stage) or {}).values()) if stage != "read" else 0
+        errored = sum((stats.get("errors_by_stage", {}).get(stage) or {}).values())
         out = remaining - sum(rejected.values()) - errored
         top = sorted(rejected.items(), key=lambda kv: -kv[1])[:3]
         rows.append({"stage": stage, "in": remaining, "out": out, "rejected": sum(rejected.values()), "errors": errored, "top_reasons": dict(top)})

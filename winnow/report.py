@@ -14,13 +14,13 @@ written by strangers: every string goes through `html.escape`.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import json
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ SUMMARY_FILE = "summary.json"
 
 # Inputs, relative to RUN_DIR (the layout written by `winnow run`).
 RUN_FILE = "run.json"
+STAGE_MANIFESTS = "stages"  # <stage>.json per stage, written by `winnow run` as each stage starts and ends
 CURATE_STATS = "curate/stats.json"
 CURATE_DOCUMENTS = "curate/documents"
 CURATE_REJECTED = "curate/rejected"
@@ -49,6 +50,7 @@ STATUS_ERROR = "error"
 # Used when stats.json predates `stage_order`; filter steps follow in the order seen.
 DEFAULT_STAGE_ORDER = ("read", "triage", "decode", "extract", "language")
 MAX_SIGNALS = 12  # one small chart each; more would bury the page
+MAX_SIGNAL_ROWS = 1_000_000  # per group (kept, rejected); whole files are read until this is reached
 HIST_BINS = 30
 # The top 1% is folded into the last bin so one huge page does not squash the rest.
 HIST_UPPER_PERCENTILE = 99.0
@@ -82,6 +84,10 @@ _RUN_STAGE_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Stage manifests say "complete"; run.json says "ran" for the same thing.
+_MANIFEST_STATUS = {"complete": "ran"}
+
+
 class ReportInputError(ValueError):
     """A file of the run directory exists but cannot be read or has unexpected content."""
 
@@ -90,14 +96,14 @@ class _NotRun(Exception):
     """The files a section needs are absent: the stage was not run."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Section:
     """One section of the report: its numbers (what summary.json gets) and status."""
 
     key: str
     title: str
     status: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)
     error: str | None = None
     note: str | None = None  # e.g. why a stage did not run, from run.json
 
@@ -189,23 +195,54 @@ def _finite_or_none(value: Any) -> Any:
 # --------------------------------------------------------------------------- sections
 
 
+def _stage_row(name: Any, info: Any) -> dict[str, Any]:
+    info = info if isinstance(info, dict) else {}
+    wall = info.get("wall_s")
+    status = str(info.get("status", "unknown"))
+    return {
+        "stage": str(name),
+        "status": _MANIFEST_STATUS.get(status, status),
+        "wall_s": wall if isinstance(wall, (int, float)) and not isinstance(wall, bool) else None,
+        "error": str(info["error"]) if info.get("error") else None,
+    }
+
+
+def _stage_manifests(run_dir: Path) -> list[dict[str, Any]]:
+    """Rows from RUN_DIR/stages/*.json, in the order the stages started."""
+    manifests = []
+    for path in sorted((run_dir / STAGE_MANIFESTS).glob("*.json")):
+        manifest = _read_json_object(run_dir, str(path.relative_to(run_dir)))
+        started = manifest.get("started")
+        manifests.append((started if isinstance(started, (int, float)) else math.inf, path.stem, manifest))
+    manifests.sort(key=lambda m: (m[0], m[1]))
+    return [_stage_row(manifest.get("stage", stem), manifest) for _, stem, manifest in manifests]
+
+
 def _overview(run_dir: Path) -> dict[str, Any]:
-    run = _read_json_object(run_dir, RUN_FILE)
-    stages = run.get("stages") or {}
-    if not isinstance(stages, dict):
-        raise ReportInputError(f"{run_dir / RUN_FILE}: 'stages' must be an object")
-    rows = []
-    for name, info in stages.items():
-        info = info if isinstance(info, dict) else {}
-        wall = info.get("wall_s")
-        rows.append({
-            "stage": str(name),
-            "status": str(info.get("status", "unknown")),
-            "wall_s": wall if isinstance(wall, (int, float)) and not isinstance(wall, bool) else None,
-            "error": str(info["error"]) if info.get("error") else None,
-        })
+    try:
+        run = _read_json_object(run_dir, RUN_FILE)
+    except _NotRun:
+        # `winnow run` writes run.json after its last stage, so while the report
+        # stage itself runs only the per-stage manifests describe this run.
+        rows = _stage_manifests(run_dir) if (run_dir / STAGE_MANIFESTS).is_dir() else []
+        if not rows:
+            raise
+        recipe = None
+        if (run_dir / CURATE_STATS).is_file():
+            try:
+                recipe = _read_json_object(run_dir, CURATE_STATS).get("recipe")
+            except ReportInputError:
+                recipe = None  # the curation section reports the broken file
+        source = f"{STAGE_MANIFESTS}/*.json"
+    else:
+        stages = run.get("stages") or {}
+        if not isinstance(stages, dict):
+            raise ReportInputError(f"{run_dir / RUN_FILE}: 'stages' must be an object")
+        rows = [_stage_row(name, info) for name, info in stages.items()]
+        recipe = run.get("recipe")
+        source = RUN_FILE
     total = sum(r["wall_s"] for r in rows if r["wall_s"] is not None)
-    return {"recipe": run.get("recipe"), "stages": rows, "total_wall_s": round(total, 3)}
+    return {"recipe": recipe, "source": source, "stages": rows, "total_wall_s": round(total, 3)}
 
 
 def _stage_order(stats: dict[str, Any], rejected: dict[str, Any], errors: dict[str, Any]) -> list[str]:
@@ -280,23 +317,32 @@ def _numeric_signal_columns(schemas: Iterable[Any]) -> list[str]:
     return names
 
 
-def _read_columns(paths: Sequence[Path], columns: Sequence[str]) -> dict[str, Any]:
-    """{column: finite float64 numpy values} over all files, reading only those columns."""
+def _read_columns(paths: Sequence[Path], columns: Sequence[str]) -> tuple[dict[str, Any], int]:
+    """({column: finite float64 values}, files read), reading only those columns.
+
+    Stops after the file that reaches MAX_SIGNAL_ROWS: percentiles of a large
+    run do not need every row, and the report must stay quick.
+    """
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     parts: dict[str, list[Any]] = {c: [] for c in columns}
+    rows = files = 0
     for path in paths:
+        if rows >= MAX_SIGNAL_ROWS:
+            break
         try:
             present = [c for c in columns if c in pq.read_schema(path).names]
             table = pq.read_table(path, columns=present)
         except (OSError, pa.ArrowException) as exc:
             raise ReportInputError(f"{path}: cannot read Parquet: {exc}") from exc
+        rows += table.num_rows
+        files += 1
         for c in present:
             values = table.column(c).drop_null().cast(pa.float64()).to_numpy()
             parts[c].append(values[np.isfinite(values)])
-    return {c: (np.concatenate(v) if v else np.zeros(0)) for c, v in parts.items()}
+    return {c: (np.concatenate(v) if v else np.zeros(0)) for c, v in parts.items()}, files
 
 
 def _describe(values: Any) -> dict[str, Any]:
@@ -333,6 +379,47 @@ def _histogram(kept: Any, rejected: Any) -> dict[str, Any]:
     return {"edges": edges.tolist(), "kept": counts(kept), "rejected": counts(rejected)}
 
 
+def _varies(kept: Any, rejected: Any) -> bool:
+    import numpy as np
+
+    both = np.concatenate([kept, rejected])
+    return bool(both.size) and bool(both.min() != both.max())
+
+
+def _known_stages(run_dir: Path) -> list[str]:
+    """Step names from curate/stats.json, to group signal columns by the step that wrote them."""
+    try:
+        stats = _read_json_object(run_dir, CURATE_STATS)
+    except (_NotRun, ReportInputError):
+        return []  # the curation section reports a broken stats.json
+    names = list(stats.get("stage_order") or []) + list(stats.get("rejected") or {})
+    return [str(n) for n in names]
+
+
+def _signal_step(column: str, stages: Sequence[str]) -> str:
+    # Signal names are prefixed with their step's name; the longest match wins
+    # so gopher_quality_x is not grouped under a step called gopher.
+    matches = [s for s in stages if column.startswith(f"{s}_")]
+    return max(matches, key=len) if matches else column.split("_", 1)[0]
+
+
+def rank_signals(columns: Sequence[str], varying: set[str], stages: Sequence[str] = ()) -> list[str]:
+    """Chart order: signals that vary before constant ones (a rule that never
+    fired says little), taking one signal per step in turn so one step's many
+    n-gram columns do not crowd out the others; pipeline order otherwise."""
+    groups: list[str] = []
+    position: dict[str, int] = {}
+    seen: dict[tuple[str, bool], int] = {}
+    for column in columns:
+        step = _signal_step(column, stages)
+        if step not in groups:
+            groups.append(step)
+        key = (step, column in varying)
+        position[column] = seen.get(key, 0)
+        seen[key] = position[column] + 1
+    return sorted(columns, key=lambda c: (c not in varying, position[c], groups.index(_signal_step(c, stages))))
+
+
 def _signals(run_dir: Path) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -348,19 +435,25 @@ def _signals(run_dir: Path) -> dict[str, Any]:
         except (OSError, pa.ArrowException) as exc:
             raise ReportInputError(f"{path}: cannot read Parquet schema: {exc}") from exc
     columns = _numeric_signal_columns(schemas)
-    shown = columns[:MAX_SIGNALS]
-    kept = _read_columns(kept_files, shown)
-    rejected = _read_columns(rejected_files, shown)
-    signals = {}
-    for name in shown:
-        entry: dict[str, Any] = {"kept": _describe(kept[name]), "rejected": _describe(rejected[name])}
-        if kept[name].size or rejected[name].size:
-            entry["histogram"] = _histogram(kept[name], rejected[name])
-        signals[name] = entry
+    kept, kept_read = _read_columns(kept_files, columns)
+    rejected, rejected_read = _read_columns(rejected_files, columns)
+    # Columns of steps that never ran on any document (all null) would be empty charts.
+    with_values = [c for c in columns if kept[c].size or rejected[c].size]
+    varying = {c for c in with_values if _varies(kept[c], rejected[c])}
+    ranked = rank_signals(with_values, varying, _known_stages(run_dir))
+    shown = ranked[:MAX_SIGNALS]
+    signals = {
+        name: {"kept": _describe(kept[name]), "rejected": _describe(rejected[name]),
+               "histogram": _histogram(kept[name], rejected[name])}
+        for name in shown
+    }
     return {
         "signals_total": len(columns),
+        "signals_with_values": len(with_values),
         "signals_shown": len(shown),
+        "signals_left_out": ranked[MAX_SIGNALS:],
         "files": {"kept": len(kept_files), "rejected": len(rejected_files)},
+        "files_read": {"kept": kept_read, "rejected": rejected_read},
         "signals": signals,
     }
 
@@ -630,11 +723,10 @@ def build_sections(run_dir: str | os.PathLike) -> list[Section]:
         raise ReportInputError(f"{root}: run directory does not exist")
     sections = [build_section(root, *spec) for spec in _SECTIONS]
     overview = sections[0].data if sections[0].status == STATUS_OK else None
-    notes = []
-    for section in sections:
-        note = _run_stage_note(section.key, overview) if section.status != STATUS_OK else None
-        notes.append(Section(section.key, section.title, section.status, section.data, section.error, note) if note else section)
-    return notes
+    return [
+        dataclasses.replace(s, note=_run_stage_note(s.key, overview)) if s.status != STATUS_OK else s
+        for s in sections
+    ]
 
 
 def build_summary(sections: Sequence[Section], run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -647,10 +739,15 @@ def build_summary(sections: Sequence[Section], run_dir: str | os.PathLike) -> di
 # --------------------------------------------------------------------------- charts
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float, fixed_margins: bool = False):
     # Figure without pyplot: no global state and no GUI backend, whatever MPLBACKEND says.
     from matplotlib.figure import Figure
 
+    if fixed_margins:
+        # The many small signal charts share one shape; constrained layout would double their cost.
+        fig = Figure(figsize=(width, height), dpi=CHART_DPI)
+        fig.subplots_adjust(left=0.17, right=0.97, bottom=0.12, top=0.9)
+        return fig
     return Figure(figsize=(width, height), dpi=CHART_DPI, layout="constrained")
 
 
@@ -691,7 +788,7 @@ def chart_bars(labels: Sequence[str], values: Sequence[float], title: str, xlabe
 
 
 def chart_signal(name: str, histogram: dict[str, Any]) -> bytes:
-    fig = _figure(3.6, 2.4)
+    fig = _figure(3.6, 2.4, fixed_margins=True)
     ax = fig.add_subplot()
     edges = histogram["edges"]
     for label, color in (("kept", "#2f6690"), ("rejected", "#d1495b")):
@@ -813,7 +910,8 @@ def _img(png: bytes, alt: str) -> str:
 
 
 def _html_overview(d: dict[str, Any]) -> str:
-    parts = [f"<p>Recipe: <strong>{_e(_fmt(d.get('recipe')))}</strong>; total stage time {_e(_fmt(d['total_wall_s']))} s.</p>"]
+    parts = [f"<p>Recipe: <strong>{_e(_fmt(d.get('recipe')))}</strong>; total stage time {_e(_fmt(d['total_wall_s']))} s "
+             f"(from {_e(d['source'])}).</p>"]
     rows = []
     for s in d["stages"]:
         status = f'<span class="status {_e(s["status"])}">{_e(s["status"])}</span>'
@@ -858,11 +956,18 @@ def _html_languages(d: dict[str, Any]) -> str:
 
 
 def _html_signals(d: dict[str, Any]) -> str:
-    parts = [f"<p>{d['signals_shown']} of {d['signals_total']} numeric signal columns, from "
-             f"{d['files']['kept']} kept and {d['files']['rejected']} rejected Parquet file(s). "
+    files, read = d["files"], d["files_read"]
+    parts = [f"<p>{d['signals_shown']} of {d['signals_total']} numeric signal columns "
+             f"({d['signals_with_values']} have values; varying ones first, one step at a time), from "
+             f"{read['kept']} of {files['kept']} kept and {read['rejected']} of {files['rejected']} rejected Parquet file(s). "
              "Histograms show the fraction of each group per bin; values above the 99th percentile fall in the last bin. "
              "Rejected documents only have the signals computed before the step that rejected them.</p>"]
-    charts = [_img(chart_signal(name, s["histogram"]), f"histogram of {name}") for name, s in d["signals"].items() if "histogram" in s]
+    if d["signals_left_out"]:
+        parts.append(f"<details><summary>{len(d['signals_left_out'])} signal(s) not charted</summary>"
+                     f"<p>{_e(', '.join(d['signals_left_out']))}</p></details>")
+    if not d["signals"]:
+        return "".join(parts) + '<p class="notrun">No document has a signal value yet.</p>'
+    charts = [_img(chart_signal(name, s["histogram"]), f"histogram of {name}") for name, s in d["signals"].items()]
     parts.append('<div class="grid">' + "".join(charts) + "</div>")
     rows = []
     for name, s in d["signals"].items():
@@ -942,7 +1047,7 @@ def _html_ablation(d: dict[str, Any]) -> str:
 
 
 def _html_doc(meta: Sequence[tuple[str, Any]], text: str | None) -> str:
-    head = " · ".join(f"{_e(k)}: {_e(v)}" for k, v in meta if v is not None)
+    head = " · ".join(f"{_e(k)}: {_e(v)}" for k, v in meta if v not in (None, ""))
     body = _e(text) if text is not None else '<span class="notrun">(no text)</span>'
     return f'<div class="doc"><div class="meta">{head}</div><p>{body}</p></div>'
 

@@ -173,7 +173,8 @@ def stage_dedup(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     section = ctx.sections.get("dedup")
     if section is None or section is False:
         return {"documents": None, "disabled": True}, {}
-    from winnow.pipelines.dedup import minhash_config_from_mapping, run_dedup
+    from winnow.curation.minhash import minhash_config_from_mapping
+    from winnow.pipelines.dedup import run_dedup
 
     config = minhash_config_from_mapping(section or {}, f"recipe {ctx.recipe_name}, section dedup")
     out = ctx.stage_dir("dedup")
@@ -332,6 +333,8 @@ def run_stages(
             run_info["stages"][stage] = {"status": "skipped", "wall_s": manifest.get("wall_s"), "counts": manifest.get("counts")}
             upstream = fp
             continue
+        if stage == "report":
+            _write_run_info(ctx, run_info)  # the report reads this run's stage list
         resume = stage == "train" and matches and manifest.get("status") == RUNNING and _has_checkpoint(ctx)
         _say(ctx, f"[{stage}] {'resuming' if resume else 'running'} ...")
         write_manifest(ctx, stage, {"stage": stage, "status": RUNNING, "fingerprint": fp, "started": time.time()})

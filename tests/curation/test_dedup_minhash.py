@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import random
 
+import unicodedata
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
@@ -18,7 +22,9 @@ from winnow.curation.minhash import (
     exact_url_key,
     minhash_config_from_mapping,
     normalize_text,
+    normalize_words,
     normalize_url,
+    normalized_word_bytes,
     shingle_hashes,
     shingle_set,
     signature_from_bytes,
@@ -33,6 +39,21 @@ def test_normalisation_lowercases_strips_punctuation_diacritics_and_whitespace()
     assert normalize_text("  Héllo,\tWÖRLD!\n\n Ça  va? ") == "hello world ca va"
     assert normalize_text("naïve café — «déjà vu»") == "naive cafe deja vu"
     assert normalize_text("...!?") == ""
+
+
+def _reference_words(text: str) -> list[str]:
+    """The definition, one character at a time: NFKD, lowercase, drop P* and Mn, split."""
+    text = unicodedata.normalize("NFKD", text).lower()
+    kept = "".join(c for c in text if unicodedata.category(c)[0] != "P" and unicodedata.category(c) != "Mn")
+    return kept.split()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=60)
+       | st.text(alphabet="aZ .,;!?-_'\"\t\n\x1c\x85\xa0\u2003éü“”—½ﬁß中文。", max_size=60))
+def test_fast_normalisation_matches_the_definition(text: str) -> None:
+    assert normalize_words(text) == _reference_words(text)
+    assert normalized_word_bytes(text) == [w.encode("utf-8") for w in _reference_words(text)]
 
 
 def test_exact_keys() -> None:

@@ -19,6 +19,7 @@ from winnow.curation.minhash import MinHashConfig
 from winnow.pipelines.dedup import (
     ConnectedComponents,
     ExactDedup,
+    LshCandidatePairs,
     MinHashSignatures,
     output_document_schema,
     run_dedup,
@@ -150,6 +151,24 @@ def test_url_dedup_chains_to_the_final_survivor() -> None:
         assert_that(removed, equal_to([(_hex(7), "exact", _hex(3)), (_hex(5), "exact", _hex(3))]), label="removed")
 
 
+@pytest.mark.parametrize("verify_threshold, expected", [(None, 2), (0.5, 1), (0.999, 0)])
+def test_lsh_candidate_edges_and_verification(verify_threshold: float | None, expected: int) -> None:
+    rng = random.Random(9)
+    base = _text(rng, 300)
+    rows = [_row(1, base), _row(2, _edit(rng, base, 0.01)), _row(3, _edit(rng, base, 0.15)), _row(4, _text(rng, 300))]
+    # 1~2 (J ~ 0.93) collide in some band for sure; 3 (J ~ 0.4) only with a low-row band setting.
+    config = MinHashConfig(bands=56, rows=2, verify_threshold=verify_threshold)
+    with TestPipeline(argv=IN_PROCESS) as p:
+        features = p | beam.Create(rows) | MinHashSignatures(config)
+        edges = features | LshCandidatePairs(config) | beam.Distinct()
+        if expected == 2:
+            assert_that(edges, equal_to([(_hex(1), _hex(2)), (_hex(1), _hex(3))]))
+        elif expected == 1:
+            assert_that(edges, equal_to([(_hex(1), _hex(2))]))
+        else:
+            assert_that(edges, equal_to([]))
+
+
 def test_output_schema_passes_unknown_columns_through() -> None:
     schema = output_document_schema(schemas.document_schema(SIGNALS))
     assert schema.names == [*schemas.document_schema(with_cluster=True).names, "quality_score", "quality_flag"]
@@ -278,3 +297,36 @@ def test_cli_rejects_bad_recipe_keys(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "unknown key(s) ['bandz']" in capsys.readouterr().err
     assert cli_main(["dedup", "--input", str(tmp_path / "nope"), "--output", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+_COEXIST_SCRIPT = """
+import sys
+from apache_beam.options.pipeline_options import PipelineOptions
+
+def other():
+    class OtherOptions(PipelineOptions):
+        @classmethod
+        def _add_argparse_args(cls, parser):
+            parser.add_argument("--input", dest="other_inputs", action="append")
+            parser.add_argument("--output")
+    return OtherOptions
+
+first = other() if sys.argv[1] == "other-first" else None
+from winnow.pipelines.dedup import DedupOptions
+OtherOptions = first or other()
+options = PipelineOptions(["--input", "a", "--output", "b", "--bands", "7", "--dedup-urls"])
+config = options.view_as(DedupOptions).minhash_config()
+assert (config.bands, config.rows, config.urls) == (7, 8, True), config
+assert options.view_as(OtherOptions).other_inputs == ["a"]
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("order", ["other-first", "dedup-first"])
+def test_dedup_options_coexist_with_other_input_output_options(order: str) -> None:
+    # In a subprocess: PipelineOptions subclasses register process-wide and would leak into other tests.
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _COEXIST_SCRIPT, order], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -183,3 +185,32 @@ def test_evaluate_command_user_errors(tmp_path, tokenizer_and_path, model, capsy
     write_token_dir(tmp_path / "tokens", tokenizer, other_tok, {"val": [[CORPUS[0]]]})
     assert main(["evaluate", "--run", str(run), "--data", str(tmp_path / "tokens")]) == 2
     assert "another tokenizer" in capsys.readouterr().err
+
+
+def test_importing_the_command_module_imports_neither_torch_nor_beam():
+    # A fresh interpreter: this test process has long imported torch.
+    check = (
+        "import sys, winnow.training.cli_eval, winnow.training.mc_tasks\n"
+        "print(sorted(m for m in ('torch', 'apache_beam') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_parquet_source_skips_blank_documents(tmp_path, tokenizer_and_path, model, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "curated" / "documents").mkdir(parents=True)
+    texts = [CORPUS[0], "   ", None, CORPUS[1]]
+    pq.write_table(pa.table({"id": ["a", "b", "c", "d"], "text": texts}), tmp_path / "curated" / "documents" / "part-0.parquet")
+    assert list(iter_text_source(str(tmp_path / "curated"))) == [CORPUS[0], CORPUS[1]]
+
+    _, tokenizer_path = tokenizer_and_path
+    run = write_run(tmp_path / "run", model, tokenizer_path)
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--run", str(run), "--text", str(tmp_path / "curated"), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["text"]["documents"] == 2
+    assert main(["evaluate", "--run", str(run), "--text", str(tmp_path / "nothing-here")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err

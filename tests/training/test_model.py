@@ -78,6 +78,32 @@ def test_overfits_a_single_batch():
     assert loss.item() < 0.05
 
 
+@pytest.mark.parametrize("tie", [True, False])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_fused_training_loss_matches_the_logits_path(tie, reduction):
+    torch.manual_seed(0)
+    model = GPT(tiny(tie_embeddings=tie, vocab_size=3000))  # > 1 chunk of the fused loss
+    idx = torch.randint(0, 3000, (3, 32))
+    targets = torch.randint(0, 3000, (3, 32))
+    targets[1, :9] = -100
+
+    def run(**kwargs):
+        model.zero_grad()
+        logits, loss = model(idx, targets, reduction=reduction, **kwargs)
+        (2.5 * loss).backward()
+        return logits, loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    logits, reference, ref_grads = run()
+    no_logits, fused, grads = run(return_logits=False)
+    assert logits is not None and no_logits is None
+    assert torch.allclose(fused, reference, rtol=1e-5)
+    for name, grad in grads.items():
+        # fp32 sums in another order: equal to ~1e-4 of the gradient's scale.
+        assert (grad - ref_grads[name]).abs().max() <= 1e-4 * ref_grads[name].abs().max(), name
+    with torch.no_grad():  # evaluation keeps the logits path even when asked not to return them
+        assert torch.allclose(model(idx, targets, reduction=reduction, return_logits=False)[1], reference, rtol=1e-5)
+
+
 def test_causal_future_tokens_do_not_change_the_past():
     torch.manual_seed(0)
     model = GPT(tiny()).eval()
@@ -177,3 +203,24 @@ def test_invalid_configs_are_rejected():
         tiny(n_kv_head=3)
     with pytest.raises(ValueError, match="vocab_size"):
         tiny(vocab_size=0)
+
+
+@pytest.mark.parametrize("n_kv_head, tie", [(2, False), (None, True)])
+def test_matches_hugging_face_llama_weight_for_weight(n_kv_head, tie):
+    transformers = pytest.importorskip("transformers", reason="transformers is not installed (only in the benchmark venv)")
+    torch.manual_seed(0)
+    config = tiny(n_kv_head=n_kv_head, tie_embeddings=tie)
+    model = GPT(config).eval()
+    hf = transformers.LlamaForCausalLM(
+        transformers.LlamaConfig(
+            vocab_size=VOCAB, hidden_size=64, intermediate_size=config.ffn_hidden_size, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=config.kv_heads, max_position_embeddings=32,
+            rms_norm_eps=config.norm_eps, rope_theta=config.rope_theta, tie_word_embeddings=tie,
+            attention_bias=False, mlp_bias=False, hidden_act="silu",
+        )
+    ).eval()  # fmt: skip
+    weights = {(k if k == "lm_head.weight" else f"model.{k}"): v for k, v in model.state_dict().items()}
+    missing, unexpected = hf.load_state_dict(weights, strict=False)
+    assert not unexpected and set(missing) <= {"lm_head.weight"}
+    idx = torch.randint(0, VOCAB, (2, 30))
+    assert torch.allclose(model(idx)[0], hf(idx).logits, atol=1e-5)

@@ -170,7 +170,8 @@ def test_iter_text_batches_streams_bounded_batches(tmp_path):
     assert [x.num_rows for x in batches] == [8, 8, 8, 1, 8, 2]
     assert {x.path for x in batches[:4]} == {str(a)}
     assert batches[0].batch.schema.names == ["id", "text"]
-    assert [t for x in batches for t in x.column("text")] == [t for _, t in make_docs(25) + make_docs(10, seed=3)]
+    assert batches[0].column("id").to_pylist() == batches[0].pylist("id") == [i for i, _ in make_docs(25)[:8]]
+    assert [t for x in batches for t in x.pylist("text")] == [t for _, t in make_docs(25) + make_docs(10, seed=3)]
 
 
 def test_bad_parquet_inputs_name_the_file(tmp_path):
