@@ -19,6 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_curate_cli_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --output")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="process inputs in batches with completion records; re-running with --resume skips finished batches",
+    )
+    parser.add_argument("--files-per-run", type=int, default=None, metavar="N", help="input files per batch with --resume (default 8)")
     parser.set_defaults(handler=_curate, accepts_extra=True)
 
 
@@ -42,6 +48,8 @@ def _curate(args: argparse.Namespace) -> int:
             keep_rejected_text=args.rejected_text == "keep",
             output_shards=args.output_shards,
             overwrite=args.overwrite,
+            resume=args.resume,
+            files_per_run=args.files_per_run,
         )
     except (RecipeError, OutputExists, CurateInputError) as exc:
         raise UserError(str(exc)) from exc

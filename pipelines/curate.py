@@ -290,9 +290,11 @@ def build_stats(_, records_in: int, counts: Iterable[tuple[tuple[str, str], int]
 class WriteCurated(beam.PTransform):
     """Write kept/rejected/errors as zstd Parquet and stats.json under `output`."""
 
-    def __init__(self, output: str, settings: CurateSettings, recipe_name: str, num_shards: int = 0):
+    def __init__(self, output: str, settings: CurateSettings, recipe_name: str, num_shards: int = 0, prefix: str = "part", stats_name: str = "stats"):
         super().__init__()
         self._output = output.rstrip("/")
+        self._prefix = prefix
+        self._stats_name = stats_name
         self._settings = settings
         self._recipe_name = recipe_name
         self._num_shards = num_shards
@@ -307,7 +309,7 @@ class WriteCurated(beam.PTransform):
         )
         for name, pcoll, schema in tables:
             pcoll | f"Write{name.title()}" >> beam.io.WriteToParquet(
-                FileSystems.join(self._output, name, "part"),
+                FileSystems.join(self._output, name, self._prefix),
                 schema,
                 codec="zstd",
                 file_name_suffix=".parquet",
@@ -330,13 +332,22 @@ class WriteCurated(beam.PTransform):
                 recipe=self._recipe_name,
             )
             | "WriteStats" >> beam.io.WriteToText(
-                FileSystems.join(self._output, "stats"), file_name_suffix=".json", shard_name_template=""
+                FileSystems.join(self._output, self._stats_name), file_name_suffix=".json", shard_name_template=""
             )
         )
 
 
-def build_curate_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], output: str, settings: CurateSettings, recipe_name: str, num_shards: int = 0) -> None:
-    """Attach the whole curation graph to `pipeline`."""
+def build_curate_pipeline(
+    pipeline: beam.Pipeline,
+    patterns: Sequence[str],
+    output: str,
+    settings: CurateSettings,
+    recipe_name: str,
+    num_shards: int = 0,
+    prefix: str = "part",
+    stats_name: str = "stats",
+) -> None:
+    """Attach the whole curation graph to `pipeline`; tables are written as `<table>/<prefix>-*.parquet`."""
     records = pipeline | "ReadArchives" >> ReadArchives(patterns, settings.max_payload_bytes)
     outputs = records | "CurateRecords" >> CurateRecords(settings)
     {
@@ -344,4 +355,4 @@ def build_curate_pipeline(pipeline: beam.Pipeline, patterns: Sequence[str], outp
         REJECTED_TAG: outputs[REJECTED_TAG],
         ERRORS_TAG: outputs[ERRORS_TAG],
         "records": records,
-    } | "WriteCurated" >> WriteCurated(output, settings, recipe_name, num_shards)
+    } | "WriteCurated" >> WriteCurated(output, settings, recipe_name, num_shards, prefix, stats_name)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from winnow.pipelines.dataflow import worker_setup_args
 from winnow.pipelines.options import is_local_runner, with_local_defaults
 from winnow.pipelines.outputs import prepare_output, read_json, write_json
 
-OUTPUT_TABLES = ("documents", "rejected", "errors", "stats.json")
+OUTPUT_TABLES: tuple[str, ...] = ("documents", "rejected", "errors", "stats.json")
 
 
 class CurateInputError(ValueError):
@@ -51,37 +52,134 @@ def run_curate(
     keep_rejected_text: bool = True,
     output_shards: int = 0,
     overwrite: bool = False,
+    resume: bool = False,
+    files_per_run: int | None = None,
 ) -> dict[str, Any] | None:
-    """Run the curation pipeline; returns the final stats (None when the runner did not wait, e.g. a dry run)."""
+    """Run the curation pipeline; returns the final stats (None when the runner did not wait, e.g. a dry run).
+
+    With `resume` (or `files_per_run`), the input files are processed in
+    batches, each one a pipeline run whose outputs carry the batch's key and
+    end with a completion record in `_progress/`. A re-run with `resume`
+    skips the batches that completed and redoes the others from scratch, so a
+    job killed at any point finishes without losing or duplicating documents.
+    """
+    if resume and overwrite:
+        raise CurateInputError("--resume and --overwrite contradict each other: choose one")
     loaded = load_recipe(recipe)
     settings = resolve_settings(loaded, lid_model, max_payload_bytes, keep_rejected_text)
     args = list(beam_args)
-    local = is_local_runner(args)
-    if local:
+    if is_local_runner(args):
         check_local_inputs(inputs)
         if not FileSystems.exists(output):
             FileSystems.mkdirs(output)
-        prepare_output(output, OUTPUT_TABLES, overwrite)
+    chunked = resume or files_per_run is not None
+    if not chunked:
+        if is_local_runner(args):
+            prepare_output(output, OUTPUT_TABLES + (PROGRESS_DIR,), overwrite)
+        run = _run_pipeline(list(inputs), output, settings, loaded.name, args, output_shards, "part", "stats")
+        if run is None:
+            return None
+        stats, wall, metrics = run
+        return _finish(output, stats, wall, metrics, loaded, settings, inputs)
+    if not resume:
+        prepare_output(output, OUTPUT_TABLES + (PROGRESS_DIR,), overwrite)
+    return _run_batches(inputs, output, settings, loaded, args, output_shards, files_per_run or DEFAULT_FILES_PER_RUN)
+
+
+PROGRESS_DIR = "_progress"
+DEFAULT_FILES_PER_RUN = 8
+
+
+def _run_pipeline(patterns, output, settings, recipe_name, args, output_shards, prefix, stats_name):
+    """One pipeline run; (stats, wall seconds, counters) or None when the runner did not wait."""
     options = PipelineOptions(with_local_defaults(args) + worker_setup_args(args))
     started = time.time()
     pipeline = beam.Pipeline(options=options)
-    build_curate_pipeline(pipeline, list(inputs), output, settings, loaded.name, output_shards)
+    build_curate_pipeline(pipeline, patterns, output, settings, recipe_name, output_shards, prefix, stats_name)
     result = pipeline.run()
     state = result.wait_until_finish()
     wall = time.time() - started
-    stats_path = FileSystems.join(output, "stats.json")
+    stats_path = FileSystems.join(output, f"{stats_name}.json")
     if str(state) not in ("DONE", "PipelineState.DONE") or not FileSystems.exists(stats_path):
         return None
-    stats = read_json(stats_path)
+    return read_json(stats_path), wall, _counter_values(result)
+
+
+def _finish(output, stats, wall, metrics, loaded, settings, inputs) -> dict[str, Any]:
     stats["stage_order"] = ["read", "triage", "decode", *(step.name for step in settings.steps)]
     stats["wall_time_s"] = round(wall, 3)
     stats["records_per_s"] = round(stats["records_in"] / wall, 2) if wall > 0 else None
     stats["inputs"] = list(inputs)
     stats["recipe_origin"] = loaded.origin
     stats["recipe_fingerprint"] = loaded.curation_fingerprint()
-    stats["metrics"] = _counter_values(result)
-    write_json(stats_path, stats)
+    stats["metrics"] = metrics
+    write_json(FileSystems.join(output, "stats.json"), stats)
     return stats
+
+
+def _expand(inputs: Sequence[str]) -> list[str]:
+    paths = sorted({m.path for pattern in inputs for m in FileSystems.match([pattern])[0].metadata_list})
+    if not paths:
+        raise CurateInputError(f"inputs {list(inputs)} match no file")
+    return paths
+
+
+def _run_batches(inputs, output, settings, loaded, args, output_shards, files_per_run) -> dict[str, Any]:
+    import xxhash
+
+    paths = _expand(inputs)
+    fingerprint = loaded.curation_fingerprint()
+    started = time.time()
+    batches = [paths[i : i + files_per_run] for i in range(0, len(paths), files_per_run)]
+    done_stats, metrics_total, skipped = [], {}, 0
+    for batch in batches:
+        key = xxhash.xxh3_64_hexdigest(json.dumps([fingerprint, batch]).encode())
+        record_path = FileSystems.join(output, PROGRESS_DIR, f"{key}.json")
+        if FileSystems.exists(record_path):
+            record = read_json(record_path)
+            if record.get("files") == batch and record.get("recipe_fingerprint") == fingerprint:
+                done_stats.append(record["stats"])
+                skipped += 1
+                continue
+        _delete_batch_outputs(output, key)  # a killed attempt may have left some of its files
+        run = _run_pipeline(batch, output, settings, loaded.name, args, output_shards, f"part-{key}", f"{PROGRESS_DIR}/{key}.stats")
+        if run is None:
+            raise CurateInputError(f"batch {key} did not finish; re-run with --resume")
+        stats, _, metrics = run
+        for name, value in metrics.items():
+            metrics_total[name] = metrics_total.get(name, 0) + value
+        write_json(record_path, {"files": batch, "recipe_fingerprint": fingerprint, "stats": stats})
+        done_stats.append(stats)
+    combined = combine_stats(done_stats, loaded.name)
+    combined["batches"] = {"total": len(batches), "skipped_complete": skipped, "files_per_run": files_per_run}
+    return _finish(output, combined, time.time() - started, metrics_total, loaded, settings, inputs)
+
+
+def _delete_batch_outputs(output: str, key: str) -> None:
+    for table in ("documents", "rejected", "errors"):
+        pattern = FileSystems.join(output, table, f"part-{key}-*")
+        stale = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        if stale:
+            FileSystems.delete(stale)
+
+
+def combine_stats(parts: Sequence[dict[str, Any]], recipe: str) -> dict[str, Any]:
+    """Sum per-batch stats into one stats.json body, re-checking the accounting."""
+    total = {"recipe": recipe, "records_in": 0, "kept": 0, "rejected_total": 0, "errors": 0, "rejected": {}, "errors_by_stage": {}, "languages": {}}
+    for part in parts:
+        for key in ("records_in", "kept", "rejected_total", "errors"):
+            total[key] += part[key]
+        for table in ("rejected", "errors_by_stage"):
+            for stage, counts in part.get(table, {}).items():
+                merged = total[table].setdefault(stage, {})
+                for reason, n in counts.items():
+                    merged[reason] = merged.get(reason, 0) + n
+        for lang, n in part.get("languages", {}).items():
+            total["languages"][lang] = total["languages"].get(lang, 0) + n
+    total["languages"] = dict(sorted(total["languages"].items(), key=lambda kv: (-kv[1], kv[0])))
+    unaccounted = total["records_in"] - (total["kept"] + total["rejected_total"] + total["errors"])
+    total["accounting"] = {"identity": "records_in == kept + rejected_total + errors", "ok": unaccounted == 0, "unaccounted": unaccounted}
+    return total
 
 
 def _counter_values(result) -> dict[str, int]:

@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"winnow {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `winnow ... | head`: the reader left, nothing to report
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -124,6 +124,8 @@ def _register_recipes(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_recipes(args: argparse.Namespace) -> int:
+    import textwrap
+
     from winnow.curation.config import RecipeError
     from winnow.curation.recipe import builtin_recipe_names, load_recipe, recipe_source
 
@@ -142,7 +144,7 @@ def run_recipes(args: argparse.Namespace) -> int:
         except RecipeError as exc:
             print(f"{name:10s}  (invalid: {exc})")
             continue
-        summary = recipe.description.split(". ")[0].rstrip(".")
-        print(f"{name:10s}  steps: {', '.join(recipe.step_names())}")
-        print(f"{'':10s}  {summary}.")
+        summary = textwrap.shorten(recipe.description, width=110, placeholder=" ...")
+        print(f"{name:10s}  {summary}")
+        print(f"{'':10s}  steps: {', '.join(recipe.step_names())}")
     return 0

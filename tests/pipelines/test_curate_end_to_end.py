@@ -121,3 +121,63 @@ def test_every_shared_warc_is_accounted_for(shared_data, tmp_path):
     # The ClueWeb quirk file's 29 EUC-JP pages come out as Japanese text.
     docs = [r for r in read_table(output, "documents") if "clueweb" in r["source"]]
     assert len(docs) >= 20 and all(d["language"] == "ja" for d in docs)
+
+
+def _split_sample(warc: Path, parts: int, out_dir: Path) -> list[Path]:
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.warcwriter import WARCWriter
+
+    files = [out_dir / f"part-{i}.warc.gz" for i in range(parts)]
+    handles = [open(f, "wb") for f in files]
+    writers = [WARCWriter(h, gzip=True) for h in handles]
+    with open(warc, "rb") as stream:
+        for index, record in enumerate(ArchiveIterator(stream)):
+            if record.rec_type == "response" and record.http_headers and record.http_headers.get_statuscode() == "200":
+                writers[index % parts].write_record(record)
+    for h in handles:
+        h.close()
+    return files
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
+    """Kill a batched run part-way, resume it, and compare with an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    warc = tmp_path / "s.warc.gz"
+    write_sample_warc(warc, SampleSpec(pages=12, seed=5))
+    files = _split_sample(warc, 4, tmp_path)
+    base = [sys.executable, "-m", "winnow.cli", "curate", "--files-per-run", "1", *IN_MEMORY]
+    for f in files:
+        base += ["--input", str(f)]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*base, "--output", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if len(list((killed / "_progress").glob("*.json"))) >= 3:  # one batch done (record + stats) and more under way
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the batched run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    resumed = subprocess.run([*base, "--output", str(killed), "--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    clean = tmp_path / "clean"
+    subprocess.run([*base, "--output", str(clean)], check=True, capture_output=True, timeout=600)
+    a = json.loads((killed / "stats.json").read_text())
+    b = json.loads((clean / "stats.json").read_text())
+    assert a["accounting"]["ok"] and b["accounting"]["ok"]
+    for key in ("records_in", "kept", "rejected_total", "errors"):
+        assert a[key] == b[key], key
+    assert 1 <= a["batches"]["skipped_complete"] < a["batches"]["total"] == 4
+    ids = [r["id"] for r in read_table(killed, "documents")]
+    assert len(ids) == len(set(ids)) == b["kept"]
+
+
+def test_resume_refuses_with_overwrite(tmp_path):
+    with pytest.raises(CurateInputError, match="contradict"):
+        run_curate(["x"], str(tmp_path), beam_args=IN_MEMORY, resume=True, overwrite=True)

@@ -233,6 +233,19 @@ def test_run_dedup_is_deterministic_across_orders_and_workers(tmp_path: Path) ->
     assert outputs[0] == outputs[1]
 
 
+def test_same_record_in_two_files_is_kept_once(tmp_path: Path) -> None:
+    rows, _ = _corpus()
+    _write(tmp_path / "in", "a.parquet", rows[:3])
+    _write(tmp_path / "in", "b.parquet", rows[:1])  # the same id and text again
+    stats = run_dedup(str(tmp_path / "in"), str(tmp_path / "out"), MinHashConfig(max_rounds=2), IN_PROCESS)
+    kept = _read_dir(tmp_path / "out" / "documents")
+    dups = _read_dir(tmp_path / "out" / "duplicates")
+    assert sorted(r["id"] for r in kept) == sorted(r["id"] for r in rows[:3])
+    assert [(d["id"], d["kind"], d["representative_id"]) for d in dups] == [(rows[0]["id"], "exact", rows[0]["id"])]
+    assert (stats["documents_in"], stats["kept"], stats["exact_duplicates"]) == (4, 3, 1)
+    assert stats["accounting"]["ok"] is True
+
+
 def test_empty_input_directory(tmp_path: Path) -> None:
     (tmp_path / "in" / "documents").mkdir(parents=True)
     stats = run_dedup(str(tmp_path / "in"), str(tmp_path / "out"), MinHashConfig(max_rounds=2), IN_PROCESS)

@@ -1,0 +1,94 @@
+"""`winnow inspect` on Parquet files and output directories."""
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from winnow import schemas
+from winnow.cli import main
+from winnow.inspect import InspectError, funnel, inspect_path
+
+SIGNALS = [("gopher_quality_word_count", "int"), ("fineweb_line_punct_ratio", "float")]
+
+
+def write(path, schema, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+
+def doc(i, lang="en", words=100, text=None):
+    return {
+        "id": f"{i:016x}", "url": f"https://e.org/{i}", "domain": "e.org", "warc_record_id": f"<urn:{i}>",
+        "warc_date": "2024", "source": "a.warc.gz", "text": text or ("word " * words), "language": lang,
+        "language_score": 0.9, "gopher_quality_word_count": words, "fineweb_line_punct_ratio": 0.5,
+    }
+
+
+@pytest.fixture()
+def output_dir(tmp_path):
+    out = tmp_path / "out"
+    write(out / "documents" / "part-0.parquet", schemas.document_schema(SIGNALS), [doc(i, "en" if i % 3 else "de", 100 + i) for i in range(30)])
+    rejected = [dict(doc(100 + i, words=10), stage="gopher_quality", reason="gopher_below_min_words", detail="") for i in range(5)]
+    rejected.append(dict(doc(200, words=0), stage="triage", reason="not_html", detail="image/png", text=None, gopher_quality_word_count=None))
+    write(out / "rejected" / "part-0.parquet", schemas.rejected_schema(SIGNALS), rejected)
+    write(out / "errors" / "part-0.parquet", schemas.error_schema(), [
+        {"id": "e1", "url": "", "warc_record_id": "", "source": "b.warc.gz", "stage": "read", "error_type": "TruncatedGzip", "error_message": "cut", "traceback": None}
+    ])
+    stats = {
+        "recipe": "fineweb", "records_in": 37, "kept": 30, "rejected_total": 6, "errors": 1,
+        "rejected": {"triage": {"not_html": 1}, "gopher_quality": {"gopher_below_min_words": 5}},
+        "errors_by_stage": {"read": {"TruncatedGzip": 1}},
+        "stage_order": ["read", "triage", "decode", "extract", "language", "gopher_quality"],
+        "accounting": {"ok": True, "unaccounted": 0},
+    }
+    (out / "stats.json").write_text(json.dumps(stats))
+    return out
+
+
+def test_output_directory_report(output_dir):
+    report = inspect_path(output_dir)
+    docs = report["tables"]["documents"]
+    assert docs["rows"] == 30
+    assert docs["languages"] == {"en": 20, "de": 10}
+    assert docs["text_chars"]["p50"] > 0
+    assert report["tables"]["rejected"]["by_reason"] == {"gopher_quality/gopher_below_min_words": 5, "triage/not_html": 1}
+    assert report["tables"]["errors"]["by_error_type"] == {"read/TruncatedGzip": 1}
+    kept_vs = report["signals_kept_vs_rejected"]["gopher_quality_word_count"]
+    assert kept_vs["kept"]["p50"] > kept_vs["rejected"]["p50"]
+
+
+def test_funnel_follows_pipeline_order(output_dir):
+    rows = funnel(json.loads((output_dir / "stats.json").read_text()))
+    assert [r["stage"] for r in rows][:3] == ["read", "triage", "decode"]
+    assert rows[0] == {"stage": "read", "in": 37, "out": 36, "rejected": 0, "errors": 1, "top_reasons": {}}
+    assert rows[-1]["stage"] == "gopher_quality" and rows[-1]["out"] == 30
+
+
+def test_single_file_and_json_cli(output_dir, capsys):
+    assert main(["inspect", str(output_dir / "documents" / "part-0.parquet"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["kind"] == "parquet" and out["table"]["rows"] == 30
+    assert out["table"]["schema_metadata"]["winnow.schema"] == "documents"
+
+
+def test_rich_rendering(output_dir, capsys):
+    assert main(["inspect", str(output_dir)]) == 0
+    text = capsys.readouterr().out
+    assert "funnel" in text and "gopher_below_min_words" in text and "accounting holds" in text
+
+
+def test_corrupt_parquet_is_named(tmp_path, capsys):
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(InspectError, match="bad.parquet"):
+        inspect_path(bad)
+    assert main(["inspect", str(bad)]) == 2
+    assert "bad.parquet" in capsys.readouterr().err
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(InspectError, match="no such file"):
+        inspect_path(tmp_path / "nope")
