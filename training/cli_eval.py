@@ -195,12 +195,13 @@ def _print_results(results: dict[str, Any]) -> None:
     lm = [(k, results[k]) for k in ("data", "text") if k in results]
     if lm:
         table = Table(title="Language modelling")
-        for column in ("source", "loss", "perplexity", "bits/byte", "tokens", "bytes", "exact"):
-            table.add_column(column, justify="left" if column == "source" else "right")
+        table.add_column("source", overflow="fold")
+        for column in ("loss", "perplexity", "bits/byte", "tokens", "bytes", "exact"):
+            table.add_column(column, justify="right")
         for _, row in lm:
             table.add_row(
                 str(row["source"]), _fmt(row["loss"]), _fmt(row["perplexity"]), _fmt(row["bits_per_byte"]),
-                _fmt(row["tokens"]), _fmt(float(row["bytes"]) if not row["exact"] else int(row["bytes"])), _fmt(row["exact"]),
+                _fmt(row["tokens"]), f"{row['bytes']:,.0f}", _fmt(row["exact"]),
             )
         console.print(table)
     if "tasks" in results:

@@ -205,15 +205,34 @@ def literal_special_tokens(tokenizer: Any) -> Iterator[Any]:
         tokenizer.encode_special_tokens = previous
 
 
-def encode_documents(tokenizer: Any, texts: Iterable[str], max_tokens: int | None = None) -> tuple[np.ndarray, int, int]:
+@dataclass(frozen=True)
+class EncodedDocuments:
+    tokens: np.ndarray  # EOT, doc 1, EOT, doc 2, EOT, ...
+    doc_tokens: tuple[int, ...]  # each document's token count, its trailing EOT included
+    doc_bytes: tuple[int, ...]  # each document's UTF-8 bytes
+
+    def covered_bytes(self, predicted: int) -> float:
+        """UTF-8 bytes behind the first `predicted` predictions: whole
+        documents count exactly, a cut document by its fraction of tokens."""
+        covered, left = 0.0, predicted
+        for n_tokens, n_bytes in zip(self.doc_tokens, self.doc_bytes):
+            if left <= 0:
+                break
+            covered += n_bytes * min(1.0, left / n_tokens)
+            left -= n_tokens
+        return covered
+
+
+def encode_documents(tokenizer: Any, texts: Iterable[str], max_tokens: int | None = None) -> EncodedDocuments:
     """Tokenize like the shards: EOT first, then each document followed by EOT.
 
-    Returns (tokens, utf8_bytes, documents). With `max_tokens`, stops after
-    the document that reaches it, so the result is still whole documents.
+    With `max_tokens`, reading stops after the document that reaches it (the
+    texts may be a stream far larger than what is evaluated).
     """
     eot_id = eot_id_of(tokenizer)
     pieces = [np.array([eot_id], dtype=np.int64)]
-    total = utf8_bytes = documents = 0
+    doc_tokens: list[int] = []
+    doc_bytes: list[int] = []
     for batch in _batched(texts, TEXT_ENCODE_BATCH):
         with literal_special_tokens(tokenizer):
             # encode_batch_fast (tokenizers >= 0.20) skips offsets, which are never used here.
@@ -222,12 +241,11 @@ def encode_documents(tokenizer: Any, texts: Iterable[str], max_tokens: int | Non
         for text, encoding in zip(batch, encodings):
             ids = np.asarray(encoding.ids + [eot_id], dtype=np.int64)
             pieces.append(ids)
-            total += len(ids)
-            utf8_bytes += len(text.encode("utf-8"))
-            documents += 1
-            if max_tokens is not None and total >= max_tokens:
-                return np.concatenate(pieces), utf8_bytes, documents
-    return np.concatenate(pieces), utf8_bytes, documents
+            doc_tokens.append(len(ids))
+            doc_bytes.append(len(text.encode("utf-8")))
+            if max_tokens is not None and sum(doc_tokens) >= max_tokens:
+                return EncodedDocuments(np.concatenate(pieces), tuple(doc_tokens), tuple(doc_bytes))
+    return EncodedDocuments(np.concatenate(pieces), tuple(doc_tokens), tuple(doc_bytes))
 
 
 def _batched(texts: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -255,16 +273,19 @@ def evaluate_text(
     """Loss, perplexity and bits per byte of raw texts, tokenized on the fly.
 
     Each text is one document. Bits per byte use the texts' own UTF-8 bytes,
-    so the number compares across tokenizers. With `max_tokens` evaluation
-    stops after the document that reaches the limit; the result is exact over
-    the documents it covers (`documents` says how many).
+    so the number compares across tokenizers. `max_tokens` caps the
+    predicted tokens; when that cuts a document, its bytes count by the
+    fraction of its tokens evaluated and the result says `exact: False`.
     """
-    tokens, utf8_bytes, documents = encode_documents(tokenizer, texts, max_tokens)
-    if documents == 0:
+    encoded = encode_documents(tokenizer, texts, max_tokens)
+    if not encoded.doc_tokens:
         raise ValueError("no texts to evaluate")
     seq_len = seq_len or model.config.max_seq_len
-    result = evaluate_tokens(model, tokens, seq_len, batch_size, device)
-    return {**_summary(result, utf8_bytes, True), "documents": documents}
+    result = evaluate_tokens(model, encoded.tokens, seq_len, batch_size, device, max_tokens)
+    exact = result.tokens == sum(encoded.doc_tokens)
+    utf8_bytes = sum(encoded.doc_bytes) if exact else encoded.covered_bytes(result.tokens)
+    summary = _summary(result, utf8_bytes, exact)
+    return {**summary, "documents": len(encoded.doc_tokens)}
 
 
 def iter_text_source(spec: str) -> Iterator[str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from winnow import __version__
 from winnow.training.evaluate import eot_id_of
 from winnow.training.model import GPT, ModelConfig
 from winnow.training.tokenizer import EOT_TOKEN
@@ -101,7 +102,7 @@ def tokenizer_files(config: ModelConfig) -> dict[str, dict[str, Any]]:
     }
 
 
-def generation_config(config: ModelConfig, eot_id: int) -> dict[str, Any]:
+def generation_config(eot_id: int) -> dict[str, Any]:
     return {
         "bos_token_id": eot_id,
         "eos_token_id": eot_id,
@@ -109,7 +110,6 @@ def generation_config(config: ModelConfig, eot_id: int) -> dict[str, Any]:
         "do_sample": True,
         "temperature": 1.0,
         "top_k": GENERATION_TOP_K,
-        "max_length": config.max_seq_len,
     }
 
 
@@ -135,11 +135,12 @@ def export_model(model: GPT, tokenizer_path: str | Path, output_dir: str | Path,
         shutil.copyfile(tokenizer_path, tmp / TOKENIZER_FILE)
         documents = {
             CONFIG_FILE: {**hf_config(config, eot_id), **({"winnow": metadata} if metadata else {})},
-            GENERATION_CONFIG_FILE: generation_config(config, eot_id),
+            GENERATION_CONFIG_FILE: generation_config(eot_id),
             **tokenizer_files(config),
         }
         for name, content in documents.items():
             (tmp / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        _apply_umask(tmp)
         if output_dir.exists():
             output_dir.rmdir()  # empty, checked above
         os.replace(tmp, output_dir)
@@ -149,6 +150,16 @@ def export_model(model: GPT, tokenizer_path: str | Path, output_dir: str | Path,
     return output_dir
 
 
+def _apply_umask(directory: Path) -> None:
+    """mkdtemp makes a private (0700) folder and safetensors may write 0600
+    files; the export is meant to be shared, so use the usual modes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    directory.chmod(0o777 & ~umask)
+    for path in directory.iterdir():
+        path.chmod(0o666 & ~umask)
+
+
 def export_hf(run_dir: str | Path, output_dir: str | Path) -> Path:
     """Export the latest checkpoint of `run_dir` to `output_dir` (HF Llama folder)."""
     from winnow.training.checkpoint import latest_checkpoint_path, load_model_for_inference
@@ -156,7 +167,8 @@ def export_hf(run_dir: str | Path, output_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     model, _, _ = load_model_for_inference(run_dir)
     checkpoint = latest_checkpoint_path(run_dir)
-    metadata = {"run_dir": str(run_dir.resolve()), "checkpoint": checkpoint.name}
+    # No local paths: the folder is meant to be published.
+    metadata = {"exported_by": f"winnow {__version__}", "checkpoint": checkpoint.name}
     return export_model(model, run_dir / TOKENIZER_FILE, output_dir, metadata)
 
 

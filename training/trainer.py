@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import shutil
 import sys
 import time
@@ -144,7 +145,8 @@ def _truncate_metrics(path: Path, step: int) -> None:
     """Drop rows logged after the checkpoint we resume from: they will be redone."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line)["step"] <= step]
     path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
@@ -271,8 +273,6 @@ def _train(
 
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
-    import random
-
     random.seed(config.seed)
     model = GPT(model_config).to(device)
     optimizer = build_optimizer(model, config, device)
@@ -435,7 +435,9 @@ def _progress_bar(start: int, total: int, enabled: bool) -> Any:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True, file=sys.stderr)
+    # In a log file (no terminal) a redraw per step would bury the output: update rarely.
+    interval = 0.1 if sys.stderr.isatty() else 15.0
+    return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=interval)
 
 
 def _write_run_files(

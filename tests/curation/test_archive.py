@@ -264,12 +264,23 @@ def test_non_archive_is_a_failure(data):
     assert "x.bin" in failure.message
 
 
-def test_garbage_between_records_stops_after_yielding_earlier_records():
-    data = warc_record(http_response(HTML)) + b"GARBAGE\r\n" + warc_record(http_response(HTML))
-    first, failure = read_all(data)
+def test_garbage_between_records_resyncs_on_seekable_streams():
+    data = warc_record(http_response(HTML)) + b"GARBAGE\r\n" + warc_record(http_response(HTML), url="http://e.com/b")
+    first, failure, second = read_all(data)
     assert first.payload == HTML
     assert isinstance(failure, ReadFailure)
     assert failure.error_type == ERROR_MALFORMED_RECORD
+    assert "skipped to the next readable record" in failure.message
+    assert second.url == "http://e.com/b"
+    assert second.offset == data.index(b"WARC/1.0", 1)
+
+
+def test_garbage_between_records_stops_on_non_seekable_streams():
+    data = warc_record(http_response(HTML)) + b"GARBAGE\r\n" + warc_record(http_response(HTML))
+    first, failure = list(iter_archive(NonSeekable(data), "pipe.warc"))
+    assert first.payload == HTML
+    assert failure.error_type == ERROR_MALFORMED_RECORD
+    assert "stopped reading this file" in failure.message
 
 
 def test_truncated_gzip_member_is_a_failure_after_earlier_records():
@@ -294,8 +305,12 @@ def test_corrupt_gzip_member_is_a_failure():
     bad[30:60] = b"\xff" * 30
     items = read_all(good + bytes(bad) + good)
     assert items[0].payload == HTML
-    assert isinstance(items[-1], ReadFailure)
-    assert items[-1].error_type in (ERROR_CORRUPT_GZIP, ERROR_TRUNCATED_GZIP, ERROR_MALFORMED_RECORD)
+    failures = [i for i in items if isinstance(i, ReadFailure)]
+    assert len(failures) == 1
+    assert failures[0].error_type in (ERROR_CORRUPT_GZIP, ERROR_TRUNCATED_GZIP, ERROR_MALFORMED_RECORD)
+    # The member after the corrupt one is found again by the resync scan.
+    assert isinstance(items[-1], ArchiveRecord) and items[-1].payload == HTML
+    assert items[-1].offset == len(good) + len(bad)
 
 
 def test_invalid_content_length_is_malformed():

@@ -108,7 +108,7 @@ def test_many_timeouts_restart_cheaply():
 def test_crashed_child_is_reported_and_replaced():
     with Extractor(ExtractConfig(timeout_s=5.0), extract_fn=segfault) as extractor:
         result = rejection(extractor.extract(ARTICLE), EXTRACTION_CRASHED)
-        assert "died" in result.detail
+        assert "died (killed by SIGSEGV)" in result.detail
         # The replacement child crashes too, and is replaced again: no call ever raises.
         rejection(extractor.extract(ARTICLE), EXTRACTION_CRASHED)
         assert extractor.restarts == 2
@@ -131,6 +131,15 @@ def test_close_then_reuse(child_extractor):
 def test_non_utf8_text_survives_the_pipe(child_extractor):
     page = ARTICLE.replace("cold water", "eau froide 水 🌊")
     assert "eau froide 水 🌊" in child_extractor.extract(page)
+
+
+def test_lone_surrogates_become_replacement_characters_on_both_paths(child_extractor):
+    # A surrogate cannot cross the pipe as UTF-8, and lxml stops parsing at one; either way
+    # the rest of the page must survive, and both paths must agree.
+    page = ARTICLE.replace("cold water", "cold \ud800 water")
+    in_process = Extractor(ExtractConfig(timeout_s=None)).extract(page)
+    assert isinstance(in_process, str) and "Paragraph 7: the river carries cold \ufffd water" in in_process
+    assert child_extractor.extract(page) == in_process
 
 
 # ----------------------------------------------------------------------------- metric

@@ -54,6 +54,12 @@ def test_prepare_text_is_one_capped_line():
     assert prepare_text("x" * 50, 10) == "x" * 10
 
 
+def test_lone_surrogates_are_dropped_before_fasttext(identifier):
+    # fastText's binding raises TypeError on text that does not encode to UTF-8.
+    assert prepare_text("abc \ud800 def\udfff", 100) == "abc  def"
+    assert identifier.predict(ENGLISH + " \ud83d") == identifier.predict(ENGLISH)
+
+
 def test_strip_label_handles_lid176_and_glotlid_labels():
     assert strip_label("__label__en") == "en"
     assert strip_label("__label__eng_Latn") == "eng_Latn"

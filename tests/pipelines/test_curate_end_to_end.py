@@ -84,7 +84,7 @@ def test_sample_documents_are_clean(sample_run):
 def test_refuses_existing_output(sample_run):
     _, output, _ = sample_run
     with pytest.raises(OutputExists, match="--overwrite"):
-        run_curate(["unused.warc.gz"], str(output), beam_args=IN_MEMORY)
+        run_curate([str(output.parent / "sample.warc.gz")], str(output), beam_args=IN_MEMORY)
 
 
 def test_input_matching_nothing_is_a_clear_error(tmp_path):

@@ -98,7 +98,7 @@ def test_evaluate_split_is_exact_and_agrees_with_text(tmp_path, tokenizer_and_pa
     assert result["bytes"] == val["utf8_bytes"]
     assert result["bits_per_byte"] == pytest.approx(result["loss_sum_nats"] / (math.log(2) * val["utf8_bytes"]))
 
-    stream, _, _ = encode_documents(tokenizer, val_docs)
+    stream = encode_documents(tokenizer, val_docs).tokens
     assert result["loss_sum_nats"] == pytest.approx(hand_loss_sum(model, stream, SEQ_LEN), rel=1e-5)
     text = evaluate_text(model, tokenizer, val_docs, SEQ_LEN, batch_size=4, device="cpu")
     for key in ("loss", "perplexity", "bits_per_byte", "tokens", "bytes"):
@@ -119,18 +119,24 @@ def test_evaluate_split_errors_name_the_directory(tmp_path, tokenizer_and_path, 
         evaluate_split(model, tmp_path / "tokens", "val")
 
 
-def test_text_max_tokens_stops_after_whole_documents(tokenizer_and_path, model):
+def test_text_max_tokens_counts_whole_and_cut_documents(tokenizer_and_path, model):
     tokenizer, _ = tokenizer_and_path
-    first = len(tokenizer.encode(CORPUS[0]).ids) + 1
-    result = evaluate_text(model, tokenizer, CORPUS, SEQ_LEN, 4, "cpu", max_tokens=first)
-    assert result["documents"] == 1
-    assert result["bytes"] == len(CORPUS[0].encode("utf-8"))
-    assert result["tokens"] == first
+    first = len(tokenizer.encode(CORPUS[0]).ids) + 1  # with its EOT
+    second = len(tokenizer.encode(CORPUS[1]).ids) + 1
+    whole = evaluate_text(model, tokenizer, CORPUS, SEQ_LEN, 4, "cpu", max_tokens=first)
+    assert (whole["documents"], whole["tokens"], whole["exact"]) == (1, first, True)
+    assert whole["bytes"] == len(CORPUS[0].encode("utf-8"))
+
+    cut = evaluate_text(model, tokenizer, CORPUS, SEQ_LEN, 4, "cpu", max_tokens=first + 3)
+    assert (cut["documents"], cut["tokens"], cut["exact"]) == (2, first + 3, False)
+    assert cut["bytes"] == pytest.approx(len(CORPUS[0].encode("utf-8")) + len(CORPUS[1].encode("utf-8")) * 3 / second)
+    stream = encode_documents(tokenizer, CORPUS).tokens
+    assert cut["loss_sum_nats"] == pytest.approx(hand_loss_sum(model, stream[: first + 4], SEQ_LEN), rel=1e-5)
 
 
 def test_literal_end_of_text_in_a_document_is_plain_text(tokenizer_and_path):
     tokenizer, _ = tokenizer_and_path
-    tokens, _, _ = encode_documents(tokenizer, ["a <|endoftext|> b"])
+    tokens = encode_documents(tokenizer, ["a <|endoftext|> b"]).tokens
     eot = tokenizer.token_to_id("<|endoftext|>")
     assert list(tokens).count(eot) == 2  # the leading one and the one after the document
     assert tokenizer.encode_special_tokens is False  # the caller's tokenizer is left as it was
