@@ -10,7 +10,8 @@ from rich.table import Table
 def print_curate_summary(stats: dict[str, Any], output: str, console: Console | None = None) -> None:
     console = console or Console()
     acc = stats["accounting"]
-    table = Table(title=f"winnow curate: recipe {stats.get('recipe')}", show_header=True)
+    console.print(f"[bold]winnow curate[/bold]: recipe {stats.get('recipe')}")
+    table = Table(show_header=True)
     table.add_column("outcome")
     table.add_column("records", justify="right")
     table.add_row("records in", f"{stats['records_in']:,}")

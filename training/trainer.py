@@ -365,7 +365,7 @@ def _train(
                 if peak:
                     row["mfu"] = flops_token * tokens_per_s / (peak * info.world_size)
                 _log(metrics, writer, row)
-                bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tokens_per_s:,.0f}", **({"mfu": f"{row['mfu']:.1%}"} if peak else {}))
+                bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{tokens_per_s:,.0f}", **({"mfu": f"{row['mfu']:.1%}"} if peak else {}), refresh=False)
             bar.update(1)
 
             if validation is not None and (done % config.eval_every == 0 or done == max_steps):

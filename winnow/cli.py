@@ -45,7 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_beam_logs() -> None:
+    """Beam's local workers relay routine start-up warnings (unparsed Winnow flags,
+    no semi-persistent directory) that drown Winnow's own output; keep errors.
+    WINNOW_BEAM_LOG=WARNING (or INFO) brings them back."""
+    import logging
+    import os
+
+    level = os.environ.get("WINNOW_BEAM_LOG", "ERROR").upper()
+    logging.getLogger("apache_beam").setLevel(getattr(logging, level, logging.ERROR))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_beam_logs()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "handler", None) is None:
