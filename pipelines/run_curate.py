@@ -193,3 +193,42 @@ def _counter_values(result) -> dict[str, int]:
         value = counter.committed if counter.committed is not None else counter.attempted
         values[counter.key.metric.name] = values.get(counter.key.metric.name, 0) + int(value or 0)
     return dict(sorted(values.items()))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m winnow.pipelines.run_curate --input ... --output ... [Beam options]`.
+
+    The same flags as `winnow curate`, read through `CurateOptions` so the
+    pipeline can also be launched by tools that only speak Beam options.
+    """
+    import sys
+
+    from winnow.pipelines.options import CurateOptions
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    curate = PipelineOptions(args).view_as(CurateOptions)
+    if not curate.inputs or not curate.output:
+        print("--input and --output are required", file=sys.stderr)
+        return 2
+    own = {"--input", "--output", "--recipe", "--lid-model", "--lid_model", "--max-payload-bytes", "--max_payload_bytes",
+           "--rejected-text", "--rejected_text", "--output-shards", "--output_shards"}
+    beam_args, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in own:
+            skip = "=" not in arg
+            continue
+        beam_args.append(arg)
+    stats = run_curate(
+        curate.inputs, curate.output, recipe=curate.recipe, beam_args=beam_args, lid_model=curate.lid_model,
+        max_payload_bytes=curate.max_payload_bytes, keep_rejected_text=curate.rejected_text == "keep",
+        output_shards=curate.output_shards,
+    )
+    return 0 if stats is None or stats["accounting"]["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -160,3 +160,14 @@ def test_gzip_helper_sanity():
     data = warc_bytes([("https://example.org/x", b"<html></html>")])
     with pytest.raises(EOFError):
         gzip.decompress(data[:-10])
+
+
+def test_curate_options_parse_winnow_flags():
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from winnow.pipelines.options import CurateOptions
+
+    opts = PipelineOptions(["--input", "a.warc.gz", "--input", "b.warc.gz", "--output", "out", "--recipe", "fineweb", "--runner=DirectRunner"])
+    curate = opts.view_as(CurateOptions)
+    assert curate.inputs == ["a.warc.gz", "b.warc.gz"] and curate.output == "out" and curate.recipe == "fineweb"
+    assert curate.max_payload_bytes == 10_000_000 and curate.rejected_text == "keep"
