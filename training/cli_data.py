@@ -9,16 +9,9 @@ import argparse
 import sys
 import time
 
-from winnow.cli import UserError
+from winnow.cli import UserError, positive_int
 
 MB = 1e6
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def _fraction(text: str) -> float:
@@ -33,11 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = tokenizer.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
     train = actions.add_parser("train", help="train tokenizer.json from documents/*.parquet")
     train.add_argument("--input", nargs="+", required=True, metavar="DIR_OR_GLOB", help="curation output dir, glob or Parquet file(s)")
-    train.add_argument("--vocab-size", type=_positive_int, required=True, help="vocabulary size including special tokens")
+    train.add_argument("--vocab-size", type=positive_int, required=True, help="vocabulary size including special tokens")
     train.add_argument("--output", required=True, help="path of the tokenizer.json to write")
-    train.add_argument("--sample-bytes", type=_positive_int, default=None, help="train on a deterministic sample of at most this many bytes")
+    train.add_argument("--sample-bytes", type=positive_int, default=None, help="train on a deterministic sample of at most this many bytes")
     train.add_argument("--special-tokens", nargs="+", default=None, metavar="TOKEN", help="special tokens, the end-of-text token first (default <|endoftext|>)")
-    train.add_argument("--min-frequency", type=_positive_int, default=2, help="minimum pair frequency for a merge (default 2)")
+    train.add_argument("--min-frequency", type=positive_int, default=2, help="minimum pair frequency for a merge (default 2)")
     train.add_argument("--heldout-fraction", type=_fraction, default=0.01, help="documents held out to measure bytes/token (default 0.01, same rule as tokenize's val split)")
     train.add_argument("--seed", type=int, default=0, help="seed of the byte sample")
     train.set_defaults(handler=_train_tokenizer)
@@ -53,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tokenize.add_argument("--tokenizer", help="tokenizer.json to encode with")
     tokenize.add_argument("--output", help="token directory to create")
     tokenize.add_argument("--val-fraction", type=_fraction, default=0.01, help="fraction of documents (by id hash) in the val split (default 0.01)")
-    tokenize.add_argument("--workers", type=_positive_int, default=None, help="encoding processes (default: one per core, at most one per file)")
-    tokenize.add_argument("--shard-tokens", type=_positive_int, default=2**24, help="tokens per shard (default 2^24)")
+    tokenize.add_argument("--workers", type=positive_int, default=None, help="encoding processes (default: one per core, at most one per file)")
+    tokenize.add_argument("--shard-tokens", type=positive_int, default=2**24, help="tokens per shard (default 2^24)")
     tokenize.add_argument("--overwrite", action="store_true", help="replace an existing token directory")
     tokenize.set_defaults(handler=_tokenize)
     tokenize_actions = tokenize.add_subparsers(dest="tokenize_action", metavar="[merge]")

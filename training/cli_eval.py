@@ -12,18 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from winnow.cli import UserError
+from winnow.cli import UserError, positive_int
 
 DEVICES = ("auto", "cpu", "cuda")
 BUILTIN_TASK_PREFIX = "builtin:"  # --tasks builtin:copy generates a task instead of reading a file
 DEFAULT_BUILTIN_EXAMPLES = 200
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def _non_negative_float(text: str) -> float:
@@ -54,13 +47,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument(
         "--max-tokens",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="--data: predict at most N tokens (bits/byte then approximate); "
         "--text: stop after the document that reaches N tokens (exact over those documents)",
     )
-    evaluate.add_argument("--batch-size", type=_positive_int, default=8, help="sequences per forward pass (default 8)")
-    evaluate.add_argument("--seq-len", type=_positive_int, default=None, help="window length (default: the model's max_seq_len)")
+    evaluate.add_argument("--batch-size", type=positive_int, default=8, help="sequences per forward pass (default 8)")
+    evaluate.add_argument("--seq-len", type=positive_int, default=None, help="window length (default: the model's max_seq_len)")
     evaluate.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda when available")
     evaluate.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     evaluate.set_defaults(handler=_evaluate)
@@ -68,9 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate = subparsers.add_parser("generate", help="sample text from a trained run")
     generate.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory written by `winnow train`")
     generate.add_argument("--prompt", default="", help="text to continue (default: start a new document)")
-    generate.add_argument("--max-new-tokens", type=_positive_int, default=100, help="default 100")
+    generate.add_argument("--max-new-tokens", type=positive_int, default=100, help="default 100")
     generate.add_argument("--temperature", type=_non_negative_float, default=0.8, help="0 = greedy (default 0.8)")
-    generate.add_argument("--top-k", type=_positive_int, default=None, help="sample among the k most likely tokens")
+    generate.add_argument("--top-k", type=positive_int, default=None, help="sample among the k most likely tokens")
     generate.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
     generate.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda when available")
     generate.set_defaults(handler=_generate)
@@ -87,8 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tasks.add_argument("--kind", choices=("sentences", "copy"), default="sentences", help="default sentences")
     tasks.add_argument("--text", metavar="PARQUET_OR_TXT", help="held-out text for --kind sentences")
     tasks.add_argument("--output", required=True, metavar="FILE.jsonl", help="task file to write")
-    tasks.add_argument("--examples", type=_positive_int, default=DEFAULT_BUILTIN_EXAMPLES, help="default 200")
-    tasks.add_argument("--choices", type=_positive_int, default=4, help="endings per example (default 4)")
+    tasks.add_argument("--examples", type=positive_int, default=DEFAULT_BUILTIN_EXAMPLES, help="default 200")
+    tasks.add_argument("--choices", type=positive_int, default=4, help="endings per example (default 4)")
     tasks.add_argument("--seed", type=int, default=0, help="default 0")
     tasks.set_defaults(handler=_make_tasks)
 
