@@ -130,4 +130,14 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     assert "[train] resuming" in done.stderr
     assert "[curate] up to date" in done.stderr
     steps = [json.loads(line)["step"] for line in (run_dir / "train" / "metrics.jsonl").read_text().splitlines() if '"train"' in line]
-    assert steps == sorted(set(steps)) and steps[-1] == 399 or steps[-1] == 400
+    assert steps == list(range(1, 401)), "every step logged exactly once across the kill and the resume"
+
+
+def test_recipe_without_training_budget_is_a_clear_error(tmp_path):
+    recipe = small_recipe(tmp_path)
+    data = yaml.safe_load(recipe.read_text())
+    data.pop("train")
+    recipe.write_text(yaml.safe_dump(data))
+    ctx = load_context(str(recipe), tmp_path / "r", BEAM, progress=False)
+    with pytest.raises(RunError, match="no training budget"):
+        run_stages(ctx, until_stage="train")

@@ -232,6 +232,12 @@ def train_config(ctx: RunContext):
 def stage_train(ctx: RunContext, resume: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     from winnow.training.trainer import train
 
+    section = ctx.sections.get("train") or {}
+    if not ({"max_steps", "max_tokens"} & set(section)):
+        raise RunError(
+            f"recipe {ctx.recipe_name} has no training budget: add a `train:` section with max_steps or max_tokens "
+            "(see `winnow recipes show demo`), or stop before training with --until tokenize"
+        )
     out = ctx.stage_dir("train")
     result = train(train_config(ctx), ctx.stage_dir("tokens"), out, resume=resume, overwrite=not resume, progress=ctx.progress)
     counts = {k: v for k, v in vars(result).items() if isinstance(v, (int, float, str)) or v is None}
@@ -344,6 +350,8 @@ def run_stages(
         except Exception as exc:
             run_info["stages"][stage] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
             _write_run_info(ctx, run_info)
+            if _is_user_facing(exc):
+                raise RunError(f"stage {stage} (recipe {ctx.recipe_name}): {exc}") from exc
             raise
         wall = time.time() - started
         write_manifest(
@@ -372,6 +380,15 @@ def _run_stage(ctx: RunContext, stage: str, resume: bool) -> tuple[dict[str, Any
         "report": lambda: stage_report(ctx),
     }
     return handlers[stage]()
+
+
+def _is_user_facing(exc: BaseException) -> bool:
+    """Winnow's own typed errors (bad settings, bad data) carry a message meant for the user."""
+    return (
+        not isinstance(exc, RunError)
+        and isinstance(exc, (ValueError, RuntimeError))
+        and type(exc).__module__.startswith("winnow.")
+    )
 
 
 def _has_checkpoint(ctx: RunContext) -> bool:
