@@ -160,6 +160,17 @@ def _context():
     return ctx
 
 
+def warm_up() -> None:
+    """Start the extraction fork server now, so that importing trafilatura in it
+    overlaps with whatever the caller does next (e.g. building a Beam pipeline)
+    instead of delaying the first document. Safe to call more than once."""
+    ctx = _context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 class _Child:
     """One extraction worker process and its pipe."""
 

@@ -69,6 +69,9 @@ def run_curate(
     settings = resolve_settings(loaded, lid_model, max_payload_bytes, keep_rejected_text)
     args = list(beam_args)
     if is_local_runner(args):
+        from winnow.curation.extract import warm_up
+
+        warm_up()  # trafilatura loads in the fork server while Beam builds and starts the pipeline
         check_local_inputs(inputs)
         if not FileSystems.exists(output):
             FileSystems.mkdirs(output)
@@ -90,12 +93,32 @@ PROGRESS_DIR = "_progress"
 DEFAULT_FILES_PER_RUN = 8
 
 
+FILES_PER_WORKER_TO_SKIP_RECORD_SHUFFLE = 2
+
+
+def spread_records_needed(patterns: Sequence[str], args: Sequence[str]) -> bool:
+    """Redistribute individual records unless a local run has enough files to keep every worker busy."""
+    if not is_local_runner(list(args)):
+        return True
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    workers = PipelineOptions(with_local_defaults(list(args))).view_as(DirectOptions).direct_num_workers or 1
+    try:
+        files = len(_expand(patterns))
+    except CurateInputError:
+        return True
+    return files < FILES_PER_WORKER_TO_SKIP_RECORD_SHUFFLE * workers
+
+
 def _run_pipeline(patterns, output, settings, recipe_name, args, output_shards, prefix, stats_name):
     """One pipeline run; (stats, wall seconds, counters) or None when the runner did not wait."""
     options = PipelineOptions(with_local_defaults(args) + worker_setup_args(args))
     started = time.time()
     pipeline = beam.Pipeline(options=options)
-    build_curate_pipeline(pipeline, patterns, output, settings, recipe_name, output_shards, prefix, stats_name)
+    build_curate_pipeline(
+        pipeline, patterns, output, settings, recipe_name, output_shards, prefix, stats_name,
+        spread_records=spread_records_needed(patterns, args),
+    )
     result = pipeline.run()
     state = result.wait_until_finish()
     wall = time.time() - started
