@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.curation.test_archive import NonSeekable as _ForwardOnly
 from tests.faults import corpus
 from winnow.curation.archive import ArchiveRecord, ReadFailure, iter_archive
 from winnow.curation.extract import STAGE_EXTRACT, ExtractConfig, Extractor
@@ -33,21 +34,11 @@ FUZZ_EXAMPLES = int(os.environ.get("WINNOW_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 _RECORDS = [corpus.good_record("fuzz", n) for n in range(4)]
+
 _PLAIN = b"".join(_RECORDS)
 _GZIP = b"".join(corpus.gzip_member(r) for r in _RECORDS)
 
 
-class _ForwardOnly(io.RawIOBase):
-    def __init__(self, data: bytes):
-        self._inner = io.BytesIO(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        chunk = self._inner.read(len(buffer))
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
 
 
 # --------------------------------------------------------------------------- WARC reader resync
