@@ -138,9 +138,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         if args.data:
             _check_same_tokenizer(args.run, args.data)
-            results["data"] = evaluate_split(
-                model, args.data, args.split, args.seq_len, args.batch_size, device, args.max_tokens
-            )
+            try:
+                results["data"] = evaluate_split(
+                    model, args.data, args.split, args.seq_len, args.batch_size, device, args.max_tokens
+                )
+            except ValueError as exc:
+                if not (args.text or tasks) or "is empty" not in str(exc):
+                    raise
+                # An empty split (a small corpus with a small --val-fraction) should not hide the other results.
+                print(f"warning: {exc}; evaluating the rest", file=sys.stderr)
         if args.text:
             texts = iter_text_source(args.text)
             results["text"] = {"source": args.text, **evaluate_text(

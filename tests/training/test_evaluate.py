@@ -220,3 +220,19 @@ def test_parquet_source_skips_blank_documents(tmp_path, tokenizer_and_path, mode
     assert json.loads(out.read_text())["text"]["documents"] == 2
     assert main(["evaluate", "--run", str(run), "--text", str(tmp_path / "nothing-here")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_empty_val_split_does_not_hide_task_results(tmp_path, tokenizer_and_path, model, capsys):
+    tokenizer, tokenizer_path = tokenizer_and_path
+    run = write_run(tmp_path / "run", model, tokenizer_path)
+    write_token_dir(tmp_path / "tokens", tokenizer, tokenizer_path, {"train": [[CORPUS[1]]], "val": []})
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"ctx": "The cat sat on the", "endings": ["mat.", "sea."], "label": 0}) + "\n")
+    out = tmp_path / "results.json"
+    assert main(["evaluate", "--run", str(run), "--data", str(tmp_path / "tokens"), "--tasks", str(tasks),
+                 "--json", str(out), "--device", "cpu"]) == 0
+    results = json.loads(out.read_text())
+    assert "data" not in results and results["tasks"]["tasks"]["examples"] == 1
+    assert "empty" in capsys.readouterr().err
+    # Alone, an empty split is still an error.
+    assert main(["evaluate", "--run", str(run), "--data", str(tmp_path / "tokens"), "--device", "cpu"]) == 2
