@@ -134,5 +134,23 @@ def handle(args: argparse.Namespace) -> int:
     from winnow.pipelines.dedup import run_dedup
 
     stats = run_dedup(args.input, args.output, config, list(getattr(args, "extra", []) or []))
-    print(json.dumps(stats, indent=2, sort_keys=True))
-    return 0
+    if stats.get("dry_run") or "documents_in" not in stats:
+        print(json.dumps(stats, indent=2, sort_keys=True))
+        return 0
+    _print_summary(stats, args.output)
+    return 0 if stats.get("accounting", {}).get("ok", True) else 1
+
+
+def _print_summary(stats: dict, output: str) -> None:
+    """One readable block; the full numbers are in OUTPUT/stats.json."""
+    ok = stats.get("accounting", {}).get("ok")
+    print(
+        f"winnow dedup: {stats['documents_in']:,} documents in, {stats['kept']:,} kept, "
+        f"{stats['exact_duplicates']:,} exact and {stats['near_duplicates']:,} near duplicates removed"
+    )
+    print(
+        f"clusters of 2 or more: {stats.get('clusters', 0):,} (largest {stats.get('largest_cluster', 0)}); "
+        f"connected-components rounds used: {stats.get('cc_rounds_used', 0)} of {stats.get('cc_max_rounds', '?')}"
+    )
+    print(f"accounting: documents_in == kept + exact + near: {'holds' if ok else 'FAILS'}")
+    print(f"wall time {stats.get('wall_time_s', 0):.1f} s; output: {output} (stats.json, documents/, duplicates/)")
