@@ -35,7 +35,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.transforms.window import GlobalWindows
 
 from winnow import schemas
-from winnow.curation import components
+from winnow.pipelines.connected_components import UNSETTLED_NODES, ConnectedComponents, ComponentsDidNotConverge  # noqa: F401
 from winnow.curation.config import config_to_mapping
 from winnow.curation.minhash import (
     MinHashConfig,
@@ -59,7 +59,6 @@ FILES_READ = "files_read"
 FILES_WRITTEN = "files_written"
 CANDIDATE_EDGES = "candidate_edges"
 EDGES_REJECTED_BY_VERIFY = "edges_rejected_by_verification"
-UNSETTLED_NODES = "cc_unsettled_nodes"
 CLUSTER_SIZE = "cluster_size"
 
 # Duplicate kinds (the `kind` column of duplicates/).
@@ -68,7 +67,6 @@ KIND_NEAR = "near"
 
 SCHEMA_TAG = "schema"
 DOCUMENTS_TAG = "documents"
-UNSETTLED_TAG = "unsettled"
 SUMMARY_FILE = "_dedup_summary.json"
 ROWS_PER_FILE = 20_000
 READ_BATCH_ROWS = 1024
@@ -404,119 +402,6 @@ class LshCandidatePairs(beam.PTransform):
             | "GroupBands" >> beam.GroupByKey()
             | "BucketEdges" >> beam.ParDo(_BucketEdgesFn(self.config.verify_threshold))
         )
-
-
-# --------------------------------------------------------------------------- connected components
-
-
-class _LargeStarFn(beam.DoFn):
-    def __init__(self, round_index: int):
-        self.round_index = round_index
-        self._unsettled = Metrics.counter(NAMESPACE, f"{UNSETTLED_NODES}_round_{round_index:02d}")
-
-    def process(self, item: tuple) -> Iterator[Any]:
-        node, neighbours = item
-        neighbours = set(neighbours)
-        if components.is_unsettled(node, neighbours):
-            self._unsettled.inc()
-            yield pvalue.TaggedOutput(UNSETTLED_TAG, self.round_index)
-        yield from components.large_star(node, neighbours)
-
-
-def _small_star(item: tuple) -> list[tuple]:
-    node, smaller = item
-    return components.small_star(node, smaller)
-
-
-class _StarRound(beam.PTransform):
-    """One large-star then one small-star step: two GroupByKeys over edges."""
-
-    def __init__(self, round_index: int):
-        super().__init__()
-        self.round_index = round_index
-
-    def expand(self, edges: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        large = (
-            edges
-            | "BothWays" >> beam.FlatMap(components.both_directions)
-            | "GroupLarge" >> beam.GroupByKey()
-            | "LargeStar" >> beam.ParDo(_LargeStarFn(self.round_index)).with_outputs(UNSETTLED_TAG, main="edges")
-        )
-        small = (
-            large.edges
-            | "TowardsSmaller" >> beam.Map(components.towards_smaller)
-            | "GroupSmall" >> beam.GroupByKey()
-            | "SmallStar" >> beam.FlatMap(_small_star)
-        )
-        return small, large[UNSETTLED_TAG]
-
-
-def _label(item: tuple) -> tuple:
-    node, neighbours = item
-    return node, components.star_label(node, neighbours)
-
-
-def _label_of_source(item: tuple) -> Iterator[tuple]:
-    _, grouped = item
-    labels = list(grouped["label"])
-    for target in grouped["targets"]:
-        yield target, labels[0] if labels else None
-
-
-class _CheckEdge(beam.DoFn):
-    def __init__(self, max_rounds: int):
-        self.max_rounds = max_rounds
-
-    def process(self, item: tuple) -> Iterator[None]:
-        node, grouped = item
-        labels = list(grouped["label"])
-        for source_label in grouped["source_labels"]:
-            if not labels or source_label != labels[0]:
-                raise DedupError(
-                    f"connected components did not converge in {self.max_rounds} rounds: node {node!r} has label "
-                    f"{labels[0] if labels else None!r} but its neighbour has {source_label!r}; "
-                    "increase max_rounds (--max-rounds)"
-                )
-        return iter(())
-
-
-class ConnectedComponents(beam.PTransform):
-    """Edges -> (node, label = smallest node of its component) for every node with an edge.
-
-    `max_rounds` large-star/small-star rounds are unrolled; afterwards every input edge is
-    checked to join two nodes with the same label, and the pipeline fails if one does not.
-    `.unsettled` (set by expand) holds one round index per node still unsettled in that round.
-    """
-
-    def __init__(self, max_rounds: int):
-        super().__init__()
-        self.max_rounds = max_rounds
-        self.unsettled: beam.PCollection | None = None
-
-    def expand(self, edges: beam.PCollection) -> beam.PCollection:
-        edges = edges | "DropSelfLoops" >> beam.Filter(lambda e: e[0] != e[1])
-        current, unsettled = edges, []
-        for i in range(self.max_rounds):
-            current, stuck = current | f"Round{i:02d}" >> _StarRound(i)
-            unsettled.append(stuck)
-        self.unsettled = tuple(unsettled) | "AllUnsettled" >> beam.Flatten()
-        labels = (
-            current
-            | "LabelBothWays" >> beam.FlatMap(components.both_directions)
-            | "GroupLabel" >> beam.GroupByKey()
-            | "Label" >> beam.Map(_label)
-        )
-        source_labels = (
-            {"targets": edges, "label": labels}
-            | "JoinSource" >> beam.CoGroupByKey()
-            | "SourceLabel" >> beam.FlatMap(_label_of_source)
-        )
-        _ = (
-            {"source_labels": source_labels, "label": labels}
-            | "JoinTarget" >> beam.CoGroupByKey()
-            | "CheckConverged" >> beam.ParDo(_CheckEdge(self.max_rounds))
-        )
-        return labels
 
 
 # --------------------------------------------------------------------------- apply and write

@@ -13,6 +13,11 @@ class CurateOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        # Beam builds one parser from every imported PipelineOptions subclass; the dedup
+        # options also declare --input/--output. Whichever registers later replaces the
+        # earlier declaration instead of crashing option parsing for both pipelines.
+        parser.conflict_handler = "resolve"
+        parser._optionals.conflict_handler = "resolve"  # the group argparse checks was created with "error"
         add_curate_arguments(parser)
 
 
