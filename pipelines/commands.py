@@ -6,7 +6,7 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from winnow.pipelines.options_cli import add_curate_cli_arguments
+    from winnow.pipelines.options_cli import add_curate_arguments
 
     parser = subparsers.add_parser(
         "curate",
@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Apache Beam (e.g. --runner=DataflowRunner --project P --region R --temp_location gs://B/tmp)."
         ),
     )
-    add_curate_cli_arguments(parser)
+    add_curate_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --output")
     parser.add_argument(
         "--resume",

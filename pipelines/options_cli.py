@@ -31,7 +31,3 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
         help="write the extracted text of rejected documents (keep) or only their signals (drop)",
     )
     parser.add_argument("--output-shards", type=int, default=0, help="Parquet files per output table (0: let the runner decide)")
-
-
-def add_curate_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    add_curate_arguments(parser)

@@ -34,12 +34,20 @@ def resolve_settings(recipe: Recipe, lid_model: str | None, max_payload_bytes: i
     return CurateSettings(steps=tuple(steps), max_payload_bytes=max_payload_bytes, keep_rejected_text=keep_rejected_text)
 
 
-def check_local_inputs(patterns: Sequence[str]) -> None:
+def check_local_inputs(patterns: Sequence[str]) -> list[str] | None:
+    """Every local pattern must match a file; returns the matched files, or None when a
+    pattern is remote (the runner matches those, where the credentials live)."""
+    files: set[str] = set()
+    remote = False
     for pattern in patterns:
         if "://" in pattern:
-            continue  # remote patterns are matched by the runner, where credentials live
-        if not FileSystems.match([pattern])[0].metadata_list:
+            remote = True
+            continue
+        matched = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        if not matched:
             raise CurateInputError(f"input {pattern!r} matches no file")
+        files.update(matched)
+    return None if remote else sorted(files)
 
 
 def run_curate(
@@ -68,25 +76,28 @@ def run_curate(
     loaded = load_recipe(recipe)
     settings = resolve_settings(loaded, lid_model, max_payload_bytes, keep_rejected_text)
     args = list(beam_args)
+    local_files = None
     if is_local_runner(args):
         from winnow.curation.extract import warm_up
 
         warm_up()  # trafilatura loads in the fork server while Beam builds and starts the pipeline
-        check_local_inputs(inputs)
+        local_files = check_local_inputs(inputs)
         if not FileSystems.exists(output):
             FileSystems.mkdirs(output)
     chunked = resume or files_per_run is not None
     if not chunked:
         if is_local_runner(args):
             prepare_output(output, OUTPUT_TABLES + (PROGRESS_DIR,), overwrite)
-        run = _run_pipeline(list(inputs), output, settings, loaded.name, args, output_shards, "part", "stats")
+        file_count = None if local_files is None else len(local_files)
+        run = _run_pipeline(list(inputs), file_count, output, settings, loaded.name, args, output_shards, "part", "stats")
         if run is None:
             return None
         stats, wall, metrics = run
         return _finish(output, stats, wall, metrics, loaded, settings, inputs)
     if not resume:
         prepare_output(output, OUTPUT_TABLES + (PROGRESS_DIR,), overwrite)
-    return _run_batches(inputs, output, settings, loaded, args, output_shards, files_per_run or DEFAULT_FILES_PER_RUN)
+    paths = local_files if local_files is not None else _expand(inputs)
+    return _run_batches(paths, inputs, output, settings, loaded, args, output_shards, files_per_run or DEFAULT_FILES_PER_RUN)
 
 
 PROGRESS_DIR = "_progress"
@@ -96,28 +107,27 @@ DEFAULT_FILES_PER_RUN = 8
 FILES_PER_WORKER_TO_SKIP_RECORD_SHUFFLE = 2
 
 
-def spread_records_needed(patterns: Sequence[str], args: Sequence[str]) -> bool:
+def spread_records_needed(file_count: int | None, workers: int) -> bool:
     """Redistribute individual records unless a local run has enough files to keep every worker busy."""
-    if not is_local_runner(list(args)):
-        return True
+    return file_count is None or file_count < FILES_PER_WORKER_TO_SKIP_RECORD_SHUFFLE * workers
+
+
+def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, output_shards, prefix, stats_name):
+    """One pipeline run; (stats, wall seconds, counters) or None when the runner did not wait.
+
+    `file_count` is the number of local input files, None when the runner matches them remotely.
+    """
     from apache_beam.options.pipeline_options import DirectOptions
 
-    workers = PipelineOptions(with_local_defaults(list(args))).view_as(DirectOptions).direct_num_workers or 1
-    try:
-        files = len(_expand(patterns))
-    except CurateInputError:
-        return True
-    return files < FILES_PER_WORKER_TO_SKIP_RECORD_SHUFFLE * workers
-
-
-def _run_pipeline(patterns, output, settings, recipe_name, args, output_shards, prefix, stats_name):
-    """One pipeline run; (stats, wall seconds, counters) or None when the runner did not wait."""
     options = PipelineOptions(with_local_defaults(args) + worker_setup_args(args))
+    if not is_local_runner(args):
+        file_count = None  # remote workers always get records redistributed
+    workers = options.view_as(DirectOptions).direct_num_workers or 1
     started = time.time()
     pipeline = beam.Pipeline(options=options)
     build_curate_pipeline(
         pipeline, patterns, output, settings, recipe_name, output_shards, prefix, stats_name,
-        spread_records=spread_records_needed(patterns, args),
+        spread_records=spread_records_needed(file_count, workers),
     )
     result = pipeline.run()
     state = result.wait_until_finish()
@@ -147,10 +157,9 @@ def _expand(inputs: Sequence[str]) -> list[str]:
     return paths
 
 
-def _run_batches(inputs, output, settings, loaded, args, output_shards, files_per_run) -> dict[str, Any]:
+def _run_batches(paths, inputs, output, settings, loaded, args, output_shards, files_per_run) -> dict[str, Any]:
     import xxhash
 
-    paths = _expand(inputs)
     fingerprint = loaded.curation_fingerprint()
     started = time.time()
     batches = [paths[i : i + files_per_run] for i in range(0, len(paths), files_per_run)]
@@ -165,7 +174,7 @@ def _run_batches(inputs, output, settings, loaded, args, output_shards, files_pe
                 skipped += 1
                 continue
         _delete_batch_outputs(output, key)  # a killed attempt may have left some of its files
-        run = _run_pipeline(batch, output, settings, loaded.name, args, output_shards, f"part-{key}", f"{PROGRESS_DIR}/{key}.stats")
+        run = _run_pipeline(batch, len(batch), output, settings, loaded.name, args, output_shards, f"part-{key}", f"{PROGRESS_DIR}/{key}.stats")
         if run is None:
             raise CurateInputError(f"batch {key} did not finish; re-run with --resume")
         stats, _, metrics = run
@@ -224,27 +233,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     The same flags as `winnow curate`, read through `CurateOptions` so the
     pipeline can also be launched by tools that only speak Beam options.
     """
+    import argparse
     import sys
 
     from winnow.pipelines.options import CurateOptions
+    from winnow.pipelines.options_cli import add_curate_arguments
 
     args = list(sys.argv[1:] if argv is None else argv)
     curate = PipelineOptions(args).view_as(CurateOptions)
     if not curate.inputs or not curate.output:
         print("--input and --output are required", file=sys.stderr)
         return 2
-    own = {"--input", "--output", "--recipe", "--lid-model", "--lid_model", "--max-payload-bytes", "--max_payload_bytes",
-           "--rejected-text", "--rejected_text", "--output-shards", "--output_shards"}
-    beam_args, skip = [], False
-    for arg in args:
-        if skip:
-            skip = False
-            continue
-        name = arg.split("=", 1)[0]
-        if name in own:
-            skip = "=" not in arg
-            continue
-        beam_args.append(arg)
+    # Beam gets every flag that is not one of Winnow's own (the same declarations CurateOptions uses).
+    own_flags = argparse.ArgumentParser(add_help=False)
+    add_curate_arguments(own_flags)
+    _, beam_args = own_flags.parse_known_args(args)
     stats = run_curate(
         curate.inputs, curate.output, recipe=curate.recipe, beam_args=beam_args, lid_model=curate.lid_model,
         max_payload_bytes=curate.max_payload_bytes, keep_rejected_text=curate.rejected_text == "keep",

@@ -16,7 +16,6 @@ loader state beyond the step itself.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from winnow.training.shard_format import ShardFormatError, open_shard
+from winnow.training.shard_format import ShardFormatError, open_shard, sha256_file  # noqa: F401 - re-exported
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "winnow-token-shards"
@@ -50,14 +49,6 @@ class TokenSplit:
     tokenizer_sha256: str
     vocab_size: int
     eot_id: int
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:

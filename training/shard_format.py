@@ -17,6 +17,7 @@ on garbage, and the flat token array memory-maps without copying.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 from dataclasses import dataclass
@@ -51,6 +52,15 @@ class ShardHeader:
 def dtype_for_vocab(vocab_size: int) -> np.dtype:
     """uint16 while every id fits, uint32 beyond 65,536 ids."""
     return _DTYPES[2] if vocab_size <= 2**16 else _DTYPES[4]
+
+
+def sha256_file(path: str | os.PathLike, chunk_bytes: int = 2**22) -> str:
+    """Hex SHA-256 of a file, read in chunks (shards and tokenizers are checked by it)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_shard(path: str | os.PathLike, tokens: np.ndarray, document_count: int) -> ShardHeader:

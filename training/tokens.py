@@ -12,7 +12,6 @@ is an interrupted run and is never mistaken for a complete one.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -37,7 +36,7 @@ from winnow.training.parquet_text import (
     require_id,
     resolve_parquet_inputs,
 )
-from winnow.training.shard_format import dtype_for_vocab, read_header, write_shard
+from winnow.training.shard_format import dtype_for_vocab, read_header, sha256_file, write_shard
 from winnow.training.tokenizer import EOT_TOKEN
 
 MANIFEST_FORMAT = "winnow-token-shards"
@@ -56,14 +55,6 @@ class TokenDirError(ValueError):
 
 
 # --- Small helpers --------------------------------------------------------------
-
-
-def sha256_file(path: str | os.PathLike, chunk_bytes: int = 2**22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:

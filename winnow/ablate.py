@@ -17,7 +17,6 @@ Layout under OUTPUT:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import statistics
@@ -25,15 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from winnow.runner import documents_dir, load_context, run_stages
+from winnow.runner import documents_dir, load_context, run_stages, settings_hash
 
 
 class AblationError(RuntimeError):
     """An ablation cannot run as asked; the message says why."""
-
-
-def _settings_hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def run_ablation(
@@ -74,7 +69,7 @@ def run_ablation(
     else:
         tokenizer_path = out / "tokenizer" / "tokenizer.json"
         union = [documents_dir(ctx) for ctx in contexts.values()]
-        wanted = _settings_hash({"union": union, "vocab": vocab_size, "fingerprints": [c.fingerprints.get("dedup") for c in contexts.values()]})
+        wanted = settings_hash({"union": union, "vocab": vocab_size, "fingerprints": [c.fingerprints.get("dedup") for c in contexts.values()]})
         stamp = tokenizer_path.with_suffix(".settings")
         if not (tokenizer_path.is_file() and stamp.is_file() and stamp.read_text() == wanted):
             _say(progress, f"== shared tokenizer on {len(union)} corpora (vocab {vocab_size})")
@@ -122,7 +117,7 @@ def _train_and_score(config, token_dir: Path, run_dir: Path, eval_text: str, tas
 
     from winnow.training.trainer import train
 
-    wanted = _settings_hash({"config": dataclasses.asdict(config), "tokens": str(token_dir), "manifest": (token_dir / "manifest.json").read_text()})
+    wanted = settings_hash({"config": dataclasses.asdict(config), "tokens": str(token_dir), "manifest": (token_dir / "manifest.json").read_text()})
     stamp = run_dir / "ablation.json"
     cached = json.loads(stamp.read_text()) if stamp.is_file() else {}
     if cached.get("settings") == wanted and cached.get("result"):

@@ -95,17 +95,7 @@ def describe_table(files: list[Path], sample: int = 3) -> dict[str, Any]:
                 )
                 counter.update(f"{s}/{v}" if s else str(v) for s, v in pairs)
             out[f"by_{key}"] = dict(counter.most_common())
-    signal_columns = [
-        f.name for f in schema
-        if f.name not in IDENTITY_COLUMNS and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type))
-    ]
-    signals = {}
-    for name in signal_columns:
-        chunks = [c.cast(pa.float64()).to_numpy(zero_copy_only=False) for c in iter_column(files, name)]
-        values = np.concatenate(chunks) if chunks else np.zeros(0)
-        values = values[~np.isnan(values)]
-        if values.size:
-            signals[name] = percentiles(values)
+    signals = describe_signals(files)
     if signals:
         out["signals"] = signals
     out["samples"] = _samples(files[0], sample)
@@ -142,14 +132,13 @@ def funnel(stats: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def signal_comparison(documents: list[Path], rejected: list[Path]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per signal: percentiles among kept vs rejected documents."""
-    kept = describe_signals(documents)
-    dropped = describe_signals(rejected)
+def signal_comparison(kept: dict[str, dict[str, float]], dropped: dict[str, dict[str, float]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per signal: percentiles among kept vs rejected documents (from each table's `signals`)."""
     return {name: {"kept": kept.get(name, {}), "rejected": dropped.get(name, {})} for name in sorted(set(kept) | set(dropped))}
 
 
 def describe_signals(files: list[Path]) -> dict[str, dict[str, float]]:
+    """Percentiles of every numeric signal column (identity columns excluded), nulls ignored."""
     if not files:
         return {}
     schema = open_parquet(files[0]).schema_arrow
@@ -181,7 +170,10 @@ def inspect_path(path: str | Path, sample: int = 3) -> dict[str, Any]:
         tables = {t: parquet_files(path / t) for t in TABLES if (path / t).is_dir()}
         report["tables"] = {t: describe_table(files, sample) for t, files in tables.items()}
         if tables.get("documents") is not None and tables.get("rejected") is not None:
-            report["signals_kept_vs_rejected"] = signal_comparison(tables["documents"], tables["rejected"])
+            described = report["tables"]
+            report["signals_kept_vs_rejected"] = signal_comparison(
+                described["documents"].get("signals", {}), described["rejected"].get("signals", {})
+            )
         return report
     files = parquet_files(path)
     if not files:

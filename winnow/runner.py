@@ -59,19 +59,17 @@ class RunContext:
         return self.run_dir / stage
 
 
-def _hash(obj: Any) -> str:
+def settings_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def file_fingerprint(path: str) -> dict[str, Any]:
     """Content hash for local files; for remote ones the path (their runner sees them)."""
+    from winnow.training.shard_format import sha256_file
+
     if "://" in path or not os.path.isfile(path):
         return {"path": path}
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"path": os.path.abspath(path), "sha256": digest.hexdigest()}
+    return {"path": os.path.abspath(path), "sha256": sha256_file(path)}
 
 
 def expand_inputs(patterns: Sequence[str]) -> list[str]:
@@ -106,12 +104,16 @@ def read_manifest(ctx: RunContext, stage: str) -> dict[str, Any] | None:
         return None  # a torn manifest means the stage did not complete
 
 
-def write_manifest(ctx: RunContext, stage: str, manifest: dict[str, Any]) -> None:
-    path = manifest_path(ctx, stage)
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    """A manifest is either the old one or the new one, never half of each."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_manifest(ctx: RunContext, stage: str, manifest: dict[str, Any]) -> None:
+    _write_json_atomic(manifest_path(ctx, stage), manifest)
 
 
 # ---------------------------------------------------------------- stages
@@ -188,8 +190,9 @@ def stage_dedup(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
 def stage_tokenizer(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     from winnow.training.tokenizer import TokenizerConfig, train_tokenizer
 
-    section = dict(ctx.sections.get("tokenizer") or {})
-    config = _dataclass_from(TokenizerConfig, section, "tokenizer")
+    from winnow.curation.config import config_from_mapping
+
+    config = config_from_mapping(TokenizerConfig, ctx.sections.get("tokenizer"), f"recipe {ctx.recipe_name}, section tokenizer")
     out = ctx.stage_dir("tokenizer")
     out.mkdir(parents=True, exist_ok=True)
     report = train_tokenizer(documents_dir(ctx), config, out / "tokenizer.json")
@@ -263,21 +266,6 @@ def stage_report(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"report": str(html), "summary": str(summary)}, {}
 
 
-def _dataclass_from(cls: type, section: dict[str, Any], name: str):
-    import dataclasses
-
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(section) - fields
-    if unknown:
-        raise RunError(f"recipe section {name}: unknown key(s) {sorted(unknown)}; valid: {sorted(fields)}")
-    if "special_tokens" in section and isinstance(section["special_tokens"], list):
-        section["special_tokens"] = tuple(section["special_tokens"])
-    try:
-        return cls(**section)
-    except (TypeError, ValueError) as exc:
-        raise RunError(f"recipe section {name}: {exc}") from exc
-
-
 # ---------------------------------------------------------------- orchestration
 
 
@@ -297,7 +285,7 @@ def fingerprint(ctx: RunContext, stage: str, upstream: str | None) -> str:
     inputs: Any = None
     if stage == "curate":
         inputs = [file_fingerprint(p) for p in input_paths(ctx)]
-    return _hash({"stage": stage, "settings": stage_settings(ctx, stage), "upstream": upstream, "inputs": inputs, "version": __version__})
+    return settings_hash({"stage": stage, "settings": stage_settings(ctx, stage), "upstream": upstream, "inputs": inputs, "version": __version__})
 
 
 def _say(ctx: RunContext, message: str) -> None:
@@ -357,7 +345,7 @@ def run_stages(
         write_manifest(
             ctx,
             stage,
-            {"stage": stage, "status": COMPLETE, "fingerprint": fp, "version": __version__, "settings_hash": _hash(stage_settings(ctx, stage)),
+            {"stage": stage, "status": COMPLETE, "fingerprint": fp, "version": __version__, "settings_hash": settings_hash(stage_settings(ctx, stage)),
              "upstream": upstream, "outputs": outputs, "counts": counts, "wall_s": round(wall, 3), "finished": time.time()},
         )
         status = "disabled" if outputs.get("disabled") else "ran"
@@ -416,10 +404,7 @@ def _load_run_info(ctx: RunContext) -> dict[str, Any]:
 
 
 def _write_run_info(ctx: RunContext, info: dict[str, Any]) -> None:
-    path = ctx.run_dir / "run.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    _write_json_atomic(ctx.run_dir / "run.json", info)
 
 
 def load_context(recipe_spec: str | None, run_dir: str | Path, beam_args: Sequence[str] = (), input_override: Sequence[str] | None = None, progress: bool = True) -> RunContext:
