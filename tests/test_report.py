@@ -424,7 +424,7 @@ def test_cli_rejects_missing_dir(tmp_path: Path, capsys):
 
 
 def test_modules_import_matplotlib_and_pyarrow_lazily():
-    code = ("import sys, winnow.report, winnow.report_cli; "
+    code = ("import sys, winnow.report, winnow.cli.report; "
             "print(sorted(m for m in ('matplotlib', 'pyarrow', 'numpy') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"

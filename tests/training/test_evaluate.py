@@ -196,7 +196,7 @@ def test_evaluate_command_user_errors(tmp_path, tokenizer_and_path, model, capsy
 def test_importing_the_command_module_imports_neither_torch_nor_beam():
     # A fresh interpreter: this test process has long imported torch.
     check = (
-        "import sys, winnow.training.cli_eval, winnow.training.mc_tasks\n"
+        "import sys, winnow.cli.evaluate, winnow.training.mc_tasks\n"
         "print(sorted(m for m in ('torch', 'apache_beam') if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)

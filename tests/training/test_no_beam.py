@@ -6,7 +6,7 @@ import sys
 
 CHECK = """
 import sys
-import winnow.training.parquet_text, winnow.training.tokenizer, winnow.training.tokens, winnow.training.cli_data
+import winnow.training.parquet_text, winnow.training.tokenizer, winnow.training.tokens, winnow.cli.tokens
 from winnow.cli import main
 for argv in (["tokenizer", "--help"], ["tokenizer", "train", "--help"], ["tokenize", "--help"], ["tokenize", "merge", "--help"]):
     try:

@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from winnow.cli import UserError
+from winnow.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

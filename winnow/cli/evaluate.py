@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from winnow.cli import UserError, positive_int
+from winnow.errors import UserError, positive_int
 
 DEVICES = ("auto", "cpu", "cuda")
 BUILTIN_TASK_PREFIX = "builtin:"  # --tasks builtin:copy generates a task instead of reading a file

@@ -9,7 +9,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from winnow.cli import UserError
+from winnow.errors import UserError
 
 _WARC_SUFFIX = ".warc.gz"
 

@@ -60,7 +60,7 @@ def recipe_dedup_mapping(recipe: str) -> tuple[dict, str]:
     """The `dedup:` mapping of a recipe (file path or built-in name) and where it came from."""
     import yaml
 
-    from winnow.cli import UserError
+    from winnow.errors import UserError
 
     path = Path(recipe)
     if path.suffix in (".yaml", ".yml") or path.exists():
@@ -103,7 +103,7 @@ def _is_remote(path: str) -> bool:
 
 
 def _check_paths(input_dir: str, output_dir: str, overwrite: bool) -> None:
-    from winnow.cli import UserError
+    from winnow.errors import UserError
 
     if not _is_remote(input_dir) and not os.path.isdir(input_dir):
         raise UserError(f"input directory {input_dir} does not exist")
@@ -115,7 +115,7 @@ def _check_paths(input_dir: str, output_dir: str, overwrite: bool) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from winnow.cli import UserError
+    from winnow.errors import UserError
     from winnow.curation.config import RecipeError
     from winnow.curation.minhash import minhash_config_from_mapping
 

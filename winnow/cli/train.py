@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from winnow.cli import UserError
+from winnow.errors import UserError
 
 # CLI flag destinations that map 1:1 to train-config keys (flat YAML keys).
 CONFIG_FLAGS = (

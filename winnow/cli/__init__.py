@@ -8,31 +8,20 @@ import importlib
 import sys
 
 from winnow import __version__
+from winnow.errors import UserError, positive_int  # noqa: F401 - re-exported for command modules
 
 # Each module defines `register(subparsers) -> None`; handlers are set with
 # `parser.set_defaults(handler=fn)` where fn(args) -> int (exit status).
 COMMAND_MODULES = (
-    "winnow.pipelines.commands",  # curate
-    "winnow.pipelines.dedup_command",  # dedup
-    "winnow.commands",  # sample-warc, inspect, recipes
-    "winnow.training.cli_data",  # tokenizer train, tokenize
-    "winnow.training.cli_model",  # train
-    "winnow.training.cli_eval",  # evaluate, generate, export
-    "winnow.runner_cli",  # run, ablate
-    "winnow.report_cli",  # report
+    "winnow.cli.curate",  # curate
+    "winnow.cli.dedup",  # dedup
+    "winnow.cli.tools",  # sample-warc, inspect, recipes
+    "winnow.cli.tokens",  # tokenizer train, tokenize
+    "winnow.cli.train",  # train
+    "winnow.cli.evaluate",  # evaluate, generate, export
+    "winnow.cli.run",  # run, ablate
+    "winnow.cli.report",  # report
 )
-
-
-class UserError(Exception):
-    """An error caused by the user's input; printed without a traceback."""
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

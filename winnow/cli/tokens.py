@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from winnow.cli import UserError, positive_int
+from winnow.errors import UserError, positive_int
 
 MB = 1e6
 

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _curate(args: argparse.Namespace) -> int:
-    from winnow.cli import UserError
+    from winnow.errors import UserError
     from winnow.curation.config import RecipeError
     from winnow.pipelines.outputs import OutputExists
     from winnow.pipelines.run_curate import CurateInputError, run_curate

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from winnow.cli import UserError
+    from winnow.errors import UserError
     from winnow.curation.config import RecipeError
     from winnow.runner import RunError, load_context, run_stages
 
@@ -72,7 +72,7 @@ def _name(recipe: str | None) -> str:
 
 def _ablate(args: argparse.Namespace) -> int:
     from winnow.ablate import AblationError, run_ablation
-    from winnow.cli import UserError
+    from winnow.errors import UserError
     from winnow.curation.config import RecipeError
     from winnow.runner import RunError
 
