@@ -27,12 +27,16 @@ from winnow.curation.config import RecipeError, config_from_mapping, config_to_m
 
 EXTRACT = "extract"
 LANGUAGE = "language"
+MODE_FILTER = "filter"
+MODE_ANNOTATE = "annotate"
+MODES = (MODE_FILTER, MODE_ANNOTATE)
 
 # Sections other than `steps` belong to later stages (dedup, tokenizer, training,
 # evaluation); their owners validate them. Anything else is a typo.
 TOP_LEVEL_KEYS = (
     "name",
     "description",
+    "mode",
     "input",
     "steps",
     "dedup",
@@ -58,6 +62,7 @@ class Recipe:
     steps: tuple[RecipeStep, ...]
     sections: Mapping[str, Any] = field(default_factory=dict)
     origin: str = ""
+    mode: str = "filter"  # or "annotate": every step scores every document, decisions applied after
 
     def step_names(self) -> list[str]:
         return [s.name for s in self.steps]
@@ -66,20 +71,18 @@ class Recipe:
         return next((s.config for s in self.steps if s.name == step_name), None)
 
     def curation_fingerprint(self) -> str:
-        """Hash of the resolved curation steps, for stage manifests."""
-        payload = [[s.name, config_to_mapping(s.config)] for s in self.steps]
+        """Hash of the resolved curation steps (and the mode), for stage manifests."""
+        payload: list[Any] = [[s.name, config_to_mapping(s.config)] for s in self.steps]
+        if self.mode != MODE_FILTER:
+            payload.append(["mode", self.mode])
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def step_config_types() -> dict[str, type]:
     """Every step a recipe may name, mapped to its config dataclass."""
-    from winnow.curation.extract import ExtractConfig
-    from winnow.curation.filters import FILTER_STEPS
-    from winnow.curation.langid import LanguageConfig
+    from winnow.curation.steps import all_step_names, step_spec
 
-    types_by_name: dict[str, type] = {EXTRACT: ExtractConfig, LANGUAGE: LanguageConfig}
-    types_by_name.update({name: spec.config_type for name, spec in FILTER_STEPS.items()})
-    return types_by_name
+    return {name: step_spec(name).config_type for name in all_step_names()}
 
 
 def builtin_recipe_names() -> list[str]:
@@ -140,8 +143,14 @@ def parse_recipe(data: Any, origin: str) -> Recipe:
         config = config_from_mapping(known[step_name], params, f"{where} ({step_name})")
         steps.append(RecipeStep(step_name, config))
     _check_order(steps, name)
-    sections = {k: v for k, v in data.items() if k not in ("name", "description", "steps")}
-    return Recipe(name=name, description=str(data.get("description") or "").strip(), steps=tuple(steps), sections=sections, origin=origin)
+    mode = data.get("mode", MODE_FILTER)
+    if mode not in MODES:
+        raise RecipeError(f"recipe {name}: 'mode' must be one of {list(MODES)}, got {mode!r}")
+    sections = {k: v for k, v in data.items() if k not in ("name", "description", "steps", "mode")}
+    return Recipe(
+        name=name, description=str(data.get("description") or "").strip(), steps=tuple(steps),
+        sections=sections, origin=origin, mode=mode,
+    )
 
 
 def _check_order(steps: list[RecipeStep], name: str) -> None:

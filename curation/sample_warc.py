@@ -54,7 +54,7 @@ from winnow.curation.triage import (
 
 # A record the reader cannot parse becomes a ReadFailure; no curation module
 # names this stage yet.
-STAGE_READ = "read"
+from winnow.curation.stages import STAGE_READ  # noqa: F401 - re-exported
 
 OUTCOME_KEPT = "kept"
 OUTCOME_REJECTED = "rejected"

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 from winnow.curation.archive import ArchiveRecord
 
-STAGE_TRIAGE = "triage"
-STAGE_DECODE = "decode"
+from winnow.curation.stages import STAGE_DECODE, STAGE_TRIAGE  # noqa: F401 - re-exported
 
 NOT_RESPONSE = "not_response"
 HTTP_STATUS = "http_status"

@@ -1,17 +1,19 @@
 """The curation pipeline: archives -> records -> documents, rejections and errors -> Parquet.
 
     ReadArchives      file patterns -> ArchiveRecord | ReadFailure (one per WARC record)
-    CurateRecords     triage, decode, extract, language, filters -> kept | rejected | errors
+    CurateRecords     batches of records -> curation.record_path.run_batch -> kept | rejected | errors
     WriteCurated      three Parquet tables and stats.json
 
-Every record read leaves through exactly one of the three outputs, which is
-what makes `records_in == kept + rejected_total + errors` hold.
+What happens to a record is decided in `curation/record_path.py` (pure, no
+Beam); this module only batches records, counts outcomes and routes each to
+its output. Every record read leaves through exactly one of the three
+outputs, which is what makes `records_in == kept + rejected_total + errors` hold.
 """
 from __future__ import annotations
 
+
 import dataclasses
 import json
-import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -22,21 +24,21 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from winnow.curation.archive import ArchiveRecord, ReadFailure, iter_archive
-from winnow.curation.extract import Extractor
-from winnow.curation.filters import FILTER_STEPS
-from winnow.curation.ids import document_id, domain_of
-from winnow.curation.langid import LanguageIdentifier
-from winnow.curation.recipe import EXTRACT, LANGUAGE, RecipeStep
-from winnow.curation.triage import Rejection, TriageConfig, triage
-from winnow.curation.types import Document
 from winnow import schemas
+from winnow.curation import record_path
+from winnow.curation.archive import ArchiveRecord, ReadFailure, iter_archive
+from winnow.curation.filters import FILTER_STEPS  # noqa: F401 - the registry steps are looked up in (tests patch it)
+from winnow.curation.recipe import RecipeStep
+from winnow.curation.stats import curation_stats, outcome_key
+from winnow.curation.steps import build_steps, prepare_resources, signal_columns, step_spec
+from winnow.curation.triage import TriageConfig
 
 NAMESPACE = "curate"
-STAGE_READ = "read"
-REJECTED_TAG = "rejected"
-ERRORS_TAG = "errors"
-MAX_TRACEBACK_CHARS = 4000
+REJECTED_TAG = record_path.REJECTED_TABLE
+ERRORS_TAG = record_path.ERRORS_TABLE
+# Records per call of the record path: amortises per-call overhead and gives
+# batch steps (models) enough documents at once; small enough for short bundles.
+DEFAULT_BATCH_SIZE = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +48,17 @@ class CurateSettings:
     steps: tuple[RecipeStep, ...]
     max_payload_bytes: int = 10_000_000
     keep_rejected_text: bool = True
+    mode: str = record_path.FILTER
+    source_name: str = ""
+    batch_size: int = DEFAULT_BATCH_SIZE
 
     @property
     def signal_columns(self) -> tuple[tuple[str, str], ...]:
-        return tuple(col for step in self.steps if step.name in FILTER_STEPS for col in FILTER_STEPS[step.name].signals)
+        return signal_columns([step.name for step in self.steps])
+
+    @property
+    def needs_resources(self) -> bool:
+        return any(step_spec(step.name).prepare is not None for step in self.steps)
 
 
 class _Counters:
@@ -116,8 +125,12 @@ class ReadArchives(beam.PTransform):
         return records
 
 
-class CurateRecordFn(beam.DoFn):
-    """Run one record through triage, extraction, language ID and the recipe's filters."""
+class CurateBatchFn(beam.DoFn):
+    """Run a batch of records through the record path; count and route each outcome.
+
+    Steps are built once per worker: in `setup`, or on the first batch when a
+    step needs a resource that arrives as a side input (an n-gram index, say).
+    """
 
     def __init__(self, settings: CurateSettings):
         self._settings = settings
@@ -125,125 +138,37 @@ class CurateRecordFn(beam.DoFn):
     def setup(self) -> None:
         self._counters = _Counters()
         self._triage = TriageConfig(max_payload_bytes=self._settings.max_payload_bytes)
-        self._extractor = None
-        self._language = None
-        self._filters = {}
-        for step in self._settings.steps:
-            if step.name == EXTRACT:
-                self._extractor = Extractor(step.config)
-            elif step.name == LANGUAGE:
-                self._language = LanguageIdentifier(step.config)
-            else:
-                self._filters[step.name] = FILTER_STEPS[step.name].build(step.config)
         self._signal_names = [name for name, _ in self._settings.signal_columns]
+        self._steps = None if self._settings.needs_resources else build_steps(self._settings.steps)
 
     def teardown(self) -> None:
-        if getattr(self, "_extractor", None) is not None:
-            self._extractor.close()
+        for step in getattr(self, "_steps", None) or ():
+            step.close()
 
-    def process(self, item: ArchiveRecord | ReadFailure) -> Iterator[Any]:
-        if isinstance(item, ReadFailure):
-            self._counters.inc(f"errors.{STAGE_READ}")
-            yield pvalue.TaggedOutput(ERRORS_TAG, read_failure_row(item))
-            return
-        identity = identity_of(item)
-        stage = "triage"
-        try:
-            yield from self._curate(item, identity)
-        except Exception as exc:  # a bug or a library failure on one page costs that page only
-            self._counters.inc(f"errors.{stage}")
-            yield pvalue.TaggedOutput(ERRORS_TAG, error_row(identity, stage, exc))
-
-    def _curate(self, record: ArchiveRecord, identity: dict[str, Any]) -> Iterator[Any]:
-        decoded = triage(record, self._triage)
-        if isinstance(decoded, Rejection):
-            yield self._reject(identity, decoded.stage, decoded.reason, decoded.detail, {}, None)
-            return
-        text = decoded.content
-        language, language_score = "", 0.0
-        signals: dict[str, Any] = {}
-        for step in self._settings.steps:
-            stage = step.name
-            try:
-                if stage == EXTRACT:
-                    if decoded.kind != "html":
-                        continue  # WET conversion records are already text
-                    extracted = self._extractor.extract(text, url=record.url)
-                    if isinstance(extracted, Rejection):
-                        yield self._reject(identity, extracted.stage, extracted.reason, extracted.detail, signals, None)
-                        return
-                    text = extracted
-                elif stage == LANGUAGE:
-                    language, language_score, rejection = self._language.judge(text)
-                    if rejection is not None:
-                        yield self._reject(
-                            identity, rejection.stage, rejection.reason, rejection.detail, signals, (text, language, language_score)
-                        )
-                        return
-                else:
-                    result = self._filters[stage](Document(text=text, url=record.url, language=language, language_score=language_score))
-                    signals.update(result.signals)
-                    if result.text is not None:
-                        text = result.text
-                    if result.reason is not None:
-                        yield self._reject(identity, stage, result.reason, result.detail, signals, (text, language, language_score))
-                        return
-            except Exception as exc:
-                self._counters.inc(f"errors.{stage}")
-                yield pvalue.TaggedOutput(ERRORS_TAG, error_row(identity, stage, exc))
-                return
-        self._counters.inc("kept")
-        row = dict(identity, text=text, language=language, language_score=float(language_score))
-        row.update({name: signals.get(name) for name in self._signal_names})
-        yield row
-
-    def _reject(self, identity, stage, reason, detail, signals, text_fields):
-        self._counters.inc(f"rejected.{stage}.{reason}")
-        text, language, score = text_fields if text_fields else (None, None, None)
-        row = dict(identity, stage=stage, reason=reason, detail=detail or "")
-        row["text"] = text if self._settings.keep_rejected_text else None
-        row["language"] = language
-        row["language_score"] = None if score is None else float(score)
-        row.update({name: signals.get(name) for name in self._signal_names})
-        return pvalue.TaggedOutput(REJECTED_TAG, row)
+    def process(self, batch: Sequence[Any], resources: Any = None) -> Iterator[Any]:
+        if self._steps is None:
+            self._steps = build_steps(self._settings.steps, resources)
+        outcomes = record_path.run_batch(
+            batch, self._steps, self._triage, self._settings.mode, self._settings.source_name
+        )
+        for outcome in outcomes:
+            self._counters.inc(record_path.counter_name(outcome))
+            row = record_path.outcome_row(outcome, self._signal_names, self._settings.keep_rejected_text)
+            table = record_path.table_of(outcome)
+            yield row if table == record_path.KEPT_TABLE else pvalue.TaggedOutput(table, row)
 
 
 def identity_of(record: ArchiveRecord) -> dict[str, Any]:
-    return {
-        "id": document_id(record.warc_record_id, record.url, record.date),
-        "url": record.url,
-        "domain": domain_of(record.url),
-        "warc_record_id": record.warc_record_id,
-        "warc_date": record.date,
-        "source": record.source,
-    }
+    """The identity columns of an archive record (see `curation.record_path.identity_of`)."""
+    return record_path.identity_of(record)
 
 
-def read_failure_row(failure: ReadFailure) -> dict[str, Any]:
-    key = failure.warc_record_id or f"{failure.source}@{failure.offset}"
-    return {
-        "id": document_id(key, failure.url, None),
-        "url": failure.url,
-        "warc_record_id": failure.warc_record_id,
-        "source": failure.source,
-        "stage": STAGE_READ,
-        "error_type": failure.error_type,
-        "error_message": failure.message if failure.offset is None or "offset" in failure.message else f"{failure.message} (at byte offset {failure.offset})",
-        "traceback": None,
-    }
+def _open_binary(path: str):
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
-def error_row(identity: dict[str, Any], stage: str, exc: BaseException) -> dict[str, Any]:
-    return {
-        "id": identity["id"],
-        "url": identity.get("url"),
-        "warc_record_id": identity.get("warc_record_id"),
-        "source": identity.get("source"),
-        "stage": stage,
-        "error_type": type(exc).__name__,
-        "error_message": str(exc)[:2000],
-        "traceback": "".join(traceback.format_exception(exc))[-MAX_TRACEBACK_CHARS:],
-    }
+def _prepare(_, steps: tuple[RecipeStep, ...]) -> dict[str, Any]:
+    return prepare_resources(steps, _open_binary)
 
 
 class CurateRecords(beam.PTransform):
@@ -254,45 +179,25 @@ class CurateRecords(beam.PTransform):
         self._settings = settings
 
     def expand(self, records):
-        return records | "Curate" >> beam.ParDo(CurateRecordFn(self._settings)).with_outputs(
+        size = self._settings.batch_size
+        batches = records | "Batch" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
+        extra = []
+        if self._settings.needs_resources:
+            # Built once per pipeline, handed to every worker as a side input.
+            resources = (
+                records.pipeline
+                | "ResourcesSeed" >> beam.Create([None])
+                | "PrepareSteps" >> beam.Map(_prepare, steps=self._settings.steps)
+            )
+            extra = [beam.pvalue.AsSingleton(resources)]
+        return batches | "Curate" >> beam.ParDo(CurateBatchFn(self._settings), *extra).with_outputs(
             REJECTED_TAG, ERRORS_TAG, main="kept"
         )
 
 
-def build_stats(_, records_in: int, counts: Iterable[tuple[tuple[str, str], int]], recipe: str) -> str:
+def build_stats(_, records_in: int, counts: Iterable[tuple[tuple[str, str], int]], recipe: str, mode: str = record_path.FILTER) -> str:
     """stats.json content from the per-(table, key) counts of what was written."""
-    kept = rejected_total = errors = 0
-    by_language: dict[str, int] = {}
-    rejected: dict[str, dict[str, int]] = {}
-    errors_by_stage: dict[str, dict[str, int]] = {}
-    for (table, key), count in counts:
-        if table == "kept":
-            kept += count
-            by_language[key or "unknown"] = by_language.get(key or "unknown", 0) + count
-        elif table == "rejected":
-            stage, reason = key.split("/", 1)
-            rejected.setdefault(stage, {})[reason] = count
-            rejected_total += count
-        else:
-            stage, error_type = key.split("/", 1)
-            errors_by_stage.setdefault(stage, {})[error_type] = count
-            errors += count
-    stats = {
-        "recipe": recipe,
-        "records_in": records_in,
-        "kept": kept,
-        "rejected_total": rejected_total,
-        "errors": errors,
-        "rejected": {stage: dict(sorted(r.items())) for stage, r in sorted(rejected.items())},
-        "errors_by_stage": errors_by_stage,
-        "languages": dict(sorted(by_language.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "accounting": {
-            "identity": "records_in == kept + rejected_total + errors",
-            "ok": records_in == kept + rejected_total + errors,
-            "unaccounted": records_in - (kept + rejected_total + errors),
-        },
-    }
-    return json.dumps(stats, indent=2, sort_keys=False)
+    return json.dumps(curation_stats(records_in, counts, recipe, mode), indent=2, sort_keys=False)
 
 
 class WriteCurated(beam.PTransform):
@@ -325,9 +230,9 @@ class WriteCurated(beam.PTransform):
             )
         records_in = records | "CountIn" >> beam.combiners.Count.Globally()
         keyed = (
-            kept | "KeyKept" >> beam.Map(lambda d: ("kept", d["language"] or "")),
-            rejected | "KeyRejected" >> beam.Map(lambda r: ("rejected", f"{r['stage']}/{r['reason']}")),
-            errors | "KeyErrors" >> beam.Map(lambda e: ("errors", f"{e['stage']}/{e['error_type']}")),
+            kept | "KeyKept" >> beam.Map(lambda row: outcome_key("kept", row)),
+            rejected | "KeyRejected" >> beam.Map(lambda row: outcome_key("rejected", row)),
+            errors | "KeyErrors" >> beam.Map(lambda row: outcome_key("errors", row)),
         ) | "AllOutcomes" >> beam.Flatten()
         counts = keyed | "CountOutcomes" >> beam.combiners.Count.PerElement() | "Collect" >> beam.combiners.ToList()
         return (
@@ -338,6 +243,7 @@ class WriteCurated(beam.PTransform):
                 records_in=beam.pvalue.AsSingleton(records_in),
                 counts=beam.pvalue.AsSingleton(counts),
                 recipe=self._recipe_name,
+                mode=self._settings.mode,
             )
             | "WriteStats" >> beam.io.WriteToText(
                 FileSystems.join(self._output, self._stats_name), file_name_suffix=".json", shard_name_template=""

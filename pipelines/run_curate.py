@@ -12,6 +12,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from winnow.curation.recipe import LANGUAGE, Recipe, RecipeStep, load_recipe, with_defaults
+from winnow.curation.stages import stage_order
+from winnow.curation.stats import combine_curation_stats
 from winnow.pipelines.curate import CurateSettings, build_curate_pipeline
 from winnow.pipelines.dataflow import worker_setup_args
 from winnow.pipelines.options import is_local_runner, with_local_defaults
@@ -24,14 +26,19 @@ class CurateInputError(ValueError):
     """An input pattern matches nothing (checked up front for local paths)."""
 
 
-def resolve_settings(recipe: Recipe, lid_model: str | None, max_payload_bytes: int, keep_rejected_text: bool) -> CurateSettings:
+def resolve_settings(
+    recipe: Recipe, lid_model: str | None, max_payload_bytes: int, keep_rejected_text: bool, source_name: str = ""
+) -> CurateSettings:
     steps: list[RecipeStep] = with_defaults(recipe)
     if lid_model:
         steps = [
             RecipeStep(s.name, dataclasses.replace(s.config, model_path=lid_model)) if s.name == LANGUAGE else s
             for s in steps
         ]
-    return CurateSettings(steps=tuple(steps), max_payload_bytes=max_payload_bytes, keep_rejected_text=keep_rejected_text)
+    return CurateSettings(
+        steps=tuple(steps), max_payload_bytes=max_payload_bytes, keep_rejected_text=keep_rejected_text,
+        mode=recipe.mode, source_name=source_name,
+    )
 
 
 def check_local_inputs(patterns: Sequence[str]) -> list[str] | None:
@@ -139,7 +146,7 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
 
 
 def _finish(output, stats, wall, metrics, loaded, settings, inputs) -> dict[str, Any]:
-    stats["stage_order"] = ["read", "triage", "decode", *(step.name for step in settings.steps)]
+    stats["stage_order"] = stage_order([step.name for step in settings.steps])
     stats["wall_time_s"] = round(wall, 3)
     stats["records_per_s"] = round(stats["records_in"] / wall, 2) if wall > 0 else None
     stats["inputs"] = list(inputs)
@@ -182,7 +189,7 @@ def _run_batches(paths, inputs, output, settings, loaded, args, output_shards, f
             metrics_total[name] = metrics_total.get(name, 0) + value
         write_json(record_path, {"files": batch, "recipe_fingerprint": fingerprint, "stats": stats})
         done_stats.append(stats)
-    combined = combine_stats(done_stats, loaded.name)
+    combined = combine_curation_stats(done_stats, loaded.name, loaded.mode)
     combined["batches"] = {"total": len(batches), "skipped_complete": skipped, "files_per_run": files_per_run}
     return _finish(output, combined, time.time() - started, metrics_total, loaded, settings, inputs)
 
@@ -193,25 +200,6 @@ def _delete_batch_outputs(output: str, key: str) -> None:
         stale = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
         if stale:
             FileSystems.delete(stale)
-
-
-def combine_stats(parts: Sequence[dict[str, Any]], recipe: str) -> dict[str, Any]:
-    """Sum per-batch stats into one stats.json body, re-checking the accounting."""
-    total = {"recipe": recipe, "records_in": 0, "kept": 0, "rejected_total": 0, "errors": 0, "rejected": {}, "errors_by_stage": {}, "languages": {}}
-    for part in parts:
-        for key in ("records_in", "kept", "rejected_total", "errors"):
-            total[key] += part[key]
-        for table in ("rejected", "errors_by_stage"):
-            for stage, counts in part.get(table, {}).items():
-                merged = total[table].setdefault(stage, {})
-                for reason, n in counts.items():
-                    merged[reason] = merged.get(reason, 0) + n
-        for lang, n in part.get("languages", {}).items():
-            total["languages"][lang] = total["languages"].get(lang, 0) + n
-    total["languages"] = dict(sorted(total["languages"].items(), key=lambda kv: (-kv[1], kv[0])))
-    unaccounted = total["records_in"] - (total["kept"] + total["rejected_total"] + total["errors"])
-    total["accounting"] = {"identity": "records_in == kept + rejected_total + errors", "ok": unaccounted == 0, "unaccounted": unaccounted}
-    return total
 
 
 def _counter_values(result) -> dict[str, int]:

@@ -35,6 +35,7 @@ IDENTITY_FIELDS: tuple[pa.Field, ...] = (
     pa.field("warc_record_id", pa.string()),
     pa.field("warc_date", pa.string()),  # as written in the archive (ISO 8601 for WARC)
     pa.field("source", pa.string()),  # input file the record came from
+    pa.field("source_name", pa.string()),  # the recipe's name for the input (web, books, ...); may be empty
 )
 
 TEXT_FIELDS: tuple[pa.Field, ...] = (
@@ -54,6 +55,7 @@ ERROR_FIELDS: tuple[pa.Field, ...] = (
     pa.field("url", pa.string()),
     pa.field("warc_record_id", pa.string()),
     pa.field("source", pa.string()),
+    pa.field("source_name", pa.string()),
     pa.field("stage", pa.string(), nullable=False),
     pa.field("error_type", pa.string(), nullable=False),
     pa.field("error_message", pa.string()),
@@ -62,6 +64,8 @@ ERROR_FIELDS: tuple[pa.Field, ...] = (
 
 DEDUP_FIELDS: tuple[pa.Field, ...] = (
     pa.field("cluster_id", pa.string()),
+    # Documents in this survivor's exact+near cluster (1: no duplicates), for rehydration.
+    pa.field("minhash_cluster_size", pa.int64()),
 )
 
 DUPLICATE_FIELDS: tuple[pa.Field, ...] = (
@@ -72,6 +76,23 @@ DUPLICATE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("cluster_id", pa.string(), nullable=False),
     pa.field("representative_id", pa.string(), nullable=False),
 )
+
+# Which columns are signals, for every reader (`winnow inspect`, `winnow report`):
+# a signal is a column a curation step declares (StepSpec.signals); every column
+# declared in this module's field groups is not. So `language_score` is not a
+# signal: it is a TEXT_FIELDS column the language step fills for every document,
+# shown with the languages rather than among the step signals. Dedup's
+# `minhash_cluster_size` is named here too, whichever group it joins.
+NON_SIGNAL_COLUMNS: frozenset[str] = frozenset(
+    f.name
+    for group in (IDENTITY_FIELDS, TEXT_FIELDS, REJECTION_FIELDS, ERROR_FIELDS, DEDUP_FIELDS, DUPLICATE_FIELDS)
+    for f in group
+) | {"minhash_cluster_size", "mix_copy"}
+
+
+def signal_fields_of(schema: pa.Schema) -> list[pa.Field]:
+    """The signal columns of a table, in schema order: every field not in NON_SIGNAL_COLUMNS."""
+    return [f for f in schema if f.name not in NON_SIGNAL_COLUMNS]
 
 
 def signal_fields(signals: Iterable[tuple[str, str]]) -> list[pa.Field]:
@@ -98,6 +119,17 @@ def document_schema(signals: Iterable[tuple[str, str]] = (), with_cluster: bool 
     return _with_meta([*IDENTITY_FIELDS, *TEXT_FIELDS, *extra, *signal_fields(signals)], DOCUMENTS)
 
 
+# `winnow mix` output: documents (so tokenize/train read it as any corpus) plus which copy a row is.
+MIX_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("mix_copy", pa.int32(), nullable=False),  # 0 for a document's first copy in the mix, 1 for its second ...
+)
+
+
+def mix_document_schema() -> pa.Schema:
+    """Mixed documents: identity, text, language, the mix copy number (a `documents` table)."""
+    return _with_meta([*IDENTITY_FIELDS, *TEXT_FIELDS, *MIX_FIELDS], DOCUMENTS)
+
+
 def rejected_schema(signals: Iterable[tuple[str, str]] = ()) -> pa.Schema:
     """Rejected records: the document columns (text may be null) plus stage, reason, detail."""
     return _with_meta([*IDENTITY_FIELDS, *REJECTION_FIELDS, *TEXT_FIELDS, *signal_fields(signals)], REJECTED)
@@ -111,6 +143,45 @@ def error_schema() -> pa.Schema:
 def duplicates_schema() -> pa.Schema:
     """Every document removed by dedup, with its cluster and surviving representative."""
     return _with_meta(list(DUPLICATE_FIELDS), DUPLICATES)
+
+
+REVIEW_LABELS = "review_labels"
+REVIEW_VOTES = "review_votes"
+
+# One row per human label (`winnow review`); `time` is when it was given, in UTC.
+REVIEW_LABEL_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("label", pa.string(), nullable=False),  # good, bad or skip
+    pa.field("reviewer", pa.string(), nullable=False),
+    pa.field("time", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("note", pa.string()),
+    pa.field("stratum", pa.string()),  # the sample stratum it was drawn from; null for imported labels
+)
+
+# One row per blind side-by-side vote (`winnow review compare`); vote is a, b or tie
+# where a and b are the first and second --run, whichever side each was shown on.
+REVIEW_VOTE_FIELDS: tuple[pa.Field, ...] = (
+    pa.field("id", pa.string(), nullable=False),  # the item: prompt index and sample
+    pa.field("vote", pa.string(), nullable=False),
+    pa.field("reviewer", pa.string(), nullable=False),
+    pa.field("time", pa.timestamp("us", tz="UTC"), nullable=False),
+    pa.field("note", pa.string()),
+    pa.field("stratum", pa.string()),
+    pa.field("run_a", pa.string(), nullable=False),
+    pa.field("run_b", pa.string(), nullable=False),
+    pa.field("prompt", pa.string()),
+    pa.field("left", pa.string(), nullable=False),  # which run was shown on the left: a or b
+)
+
+
+def review_labels_schema() -> pa.Schema:
+    """Human review labels, one row per label."""
+    return _with_meta(list(REVIEW_LABEL_FIELDS), REVIEW_LABELS)
+
+
+def review_votes_schema() -> pa.Schema:
+    """Blind model-comparison votes, one row per vote."""
+    return _with_meta(list(REVIEW_VOTE_FIELDS), REVIEW_VOTES)
 
 
 class SchemaMismatch(ValueError):

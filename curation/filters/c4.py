@@ -16,10 +16,12 @@ for kept documents; a rejected one keeps its input text.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from winnow.curation.filters import text_units as tu
-from winnow.curation.types import Document, Step, StepResult, StepSpec
+from winnow.curation.types import Document, Step, StepResult, StepSpec, Verdict, verdict_result
 
 C4_NO_LINES_LEFT = "c4_no_lines_left"
 C4_TOO_FEW_SENTENCES = "c4_too_few_sentences"
@@ -31,6 +33,8 @@ C4_PAGE_TOO_LONG = "c4_page_too_long"
 REASONS = (C4_NO_LINES_LEFT, C4_TOO_FEW_SENTENCES, C4_LOREM_IPSUM, C4_CURLY_BRACKET, C4_WORD_TOO_LONG, C4_PAGE_TOO_LONG)
 
 SIGNALS: tuple[tuple[str, str], ...] = (
+    ("c4_page_chars", "int"),  # characters of the page before line cleaning
+    ("c4_lines_kept", "int"),  # non-blank lines left after line cleaning
     ("c4_lines_removed", "int"),  # non-blank lines dropped, >= 0
     ("c4_chars_removed", "int"),  # len(input) - len(output), >= 0
     ("c4_lines_removed_no_terminal_punct", "int"),
@@ -134,6 +138,8 @@ def c4_signals(text: str, language: str, config: C4Config) -> tuple[CleanedPage,
     page = clean_lines(text, config, skip_word_rules)
     cleaned = page.text
     signals: dict[str, int | bool] = {
+        "c4_page_chars": len(text),
+        "c4_lines_kept": page.lines_kept,
         "c4_lines_removed": page.lines_removed,
         "c4_chars_removed": max(0, len(text) - len(cleaned)),
         "c4_lines_removed_no_terminal_punct": page.removed_no_terminal_punct,
@@ -150,31 +156,40 @@ def c4_signals(text: str, language: str, config: C4Config) -> tuple[CleanedPage,
     return page, signals
 
 
+def decide(config: C4Config, signals: Mapping[str, Any]) -> Verdict | None:
+    """C4's page rules, on the signals of the cleaned page."""
+    if config.max_page_length is not None and signals["c4_page_chars"] > config.max_page_length:
+        return C4_PAGE_TOO_LONG, f"{signals['c4_page_chars']} chars > {config.max_page_length}"
+    if signals["c4_lines_kept"] == 0:
+        return C4_NO_LINES_LEFT, f"all {signals['c4_lines_removed']} non-blank lines removed"
+    if config.drop_lorem_ipsum and signals["c4_has_lorem_ipsum"]:
+        return C4_LOREM_IPSUM, "page contains 'lorem ipsum'"
+    if config.drop_curly_bracket and signals["c4_has_curly_bracket"]:
+        return C4_CURLY_BRACKET, "page contains '{'"
+    too_long = config.max_word_length is not None and signals["c4_max_word_length"] > config.max_word_length
+    if too_long and not signals["c4_word_rules_skipped"]:
+        return C4_WORD_TOO_LONG, f"word of {signals['c4_max_word_length']} chars > {config.max_word_length}"
+    if config.min_sentences is not None and signals["c4_sentence_count"] < config.min_sentences:
+        return C4_TOO_FEW_SENTENCES, f"{signals['c4_sentence_count']} sentences < {config.min_sentences}"
+    return None
+
+
 def build(config: C4Config) -> Step:
     """The c4 step: clean the lines, then apply the page rules to what is left."""
     def step(doc: Document) -> StepResult:
         page, signals = c4_signals(doc.text, doc.language, config)
-
-        def reject(reason: str, detail: str) -> StepResult:
-            return StepResult(signals, reason=reason, detail=detail)
-
-        if config.max_page_length is not None and len(doc.text) > config.max_page_length:
-            return reject(C4_PAGE_TOO_LONG, f"{len(doc.text)} chars > {config.max_page_length}")
-        if page.lines_kept == 0:
-            return reject(C4_NO_LINES_LEFT, f"all {page.lines_removed} non-blank lines removed")
-        if config.drop_lorem_ipsum and signals["c4_has_lorem_ipsum"]:
-            return reject(C4_LOREM_IPSUM, "page contains 'lorem ipsum'")
-        if config.drop_curly_bracket and signals["c4_has_curly_bracket"]:
-            return reject(C4_CURLY_BRACKET, "page contains '{'")
-        too_long = config.max_word_length is not None and signals["c4_max_word_length"] > config.max_word_length
-        if too_long and not signals["c4_word_rules_skipped"]:
-            return reject(C4_WORD_TOO_LONG, f"word of {signals['c4_max_word_length']} chars > {config.max_word_length}")
-        if config.min_sentences is not None and signals["c4_sentence_count"] < config.min_sentences:
-            return reject(C4_TOO_FEW_SENTENCES, f"{signals['c4_sentence_count']} sentences < {config.min_sentences}")
+        verdict = decide(config, signals)
+        if verdict is not None:
+            return verdict_result(signals, verdict)
         return StepResult(signals, text=page.text if page.text != doc.text else None)
 
     return step
 
+
+# Line rules edit the text: `winnow select` cannot change them without re-running curation.
+LINE_RULE_FIELDS = (
+    "filter_no_terminal_punct", "min_words_per_line", "drop_javascript_lines", "drop_policy_lines", "remove_citations",
+)
 
 C4_STEP = StepSpec(
     name="c4",
@@ -182,5 +197,8 @@ C4_STEP = StepSpec(
     build=build,
     signals=SIGNALS,
     reasons=REASONS,
+    decide=decide,
+    edits_text=True,
+    recompute_fields=LINE_RULE_FIELDS,
     description="C4 line cleaning (edits the text) and page rules.",
 )

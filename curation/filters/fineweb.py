@@ -5,10 +5,12 @@ rule, so documents in scripts without spaces skip it (recorded in a signal).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from winnow.curation.filters import text_units as tu
-from winnow.curation.types import Document, Step, StepResult, StepSpec
+from winnow.curation.types import Document, Step, StepResult, StepSpec, Verdict, verdict_result
 
 FINEWEB_EMPTY = "fineweb_empty"
 FINEWEB_FEW_LINES_END_IN_PUNCT = "fineweb_few_lines_end_in_punct"
@@ -25,6 +27,7 @@ REASONS = (
 )
 
 SIGNALS: tuple[tuple[str, str], ...] = (
+    ("fineweb_line_count", "int"),  # non-blank lines, >= 0
     ("fineweb_line_punct_ratio", "float"),  # [0, 1]
     ("fineweb_short_line_ratio", "float"),  # [0, 1]
     ("fineweb_dup_line_char_ratio", "float"),  # [0, 1]
@@ -61,6 +64,7 @@ def fineweb_signals(text: str, language: str, short_line_max_chars: int) -> tupl
     skipped = tu.is_spaceless(text, language)
     n_words = 0 if skipped else len(tu.words(text))
     return n_lines, {
+        "fineweb_line_count": n_lines,
         "fineweb_line_punct_ratio": punct / per_line,
         "fineweb_short_line_ratio": short / per_line,
         "fineweb_dup_line_char_ratio": min(1.0, dup_chars / non_newline_chars) if non_newline_chars else 0.0,
@@ -69,30 +73,31 @@ def fineweb_signals(text: str, language: str, short_line_max_chars: int) -> tupl
     }
 
 
+def decide(config: FineWebConfig, s: Mapping[str, Any]) -> Verdict | None:
+    """FineWeb's rules in its order, on the step's signals."""
+    if s["fineweb_line_count"] == 0:
+        return FINEWEB_EMPTY, "no non-blank lines"
+    value = s["fineweb_line_punct_ratio"]
+    if config.min_line_punct_ratio is not None and value < config.min_line_punct_ratio:
+        return FINEWEB_FEW_LINES_END_IN_PUNCT, f"{value:.3f} < {config.min_line_punct_ratio}"
+    value = s["fineweb_short_line_ratio"]
+    if config.max_short_line_ratio is not None and value > config.max_short_line_ratio:
+        return FINEWEB_TOO_MANY_SHORT_LINES, f"{value:.3f} > {config.max_short_line_ratio}"
+    value = s["fineweb_dup_line_char_ratio"]
+    if config.max_dup_line_char_ratio is not None and value > config.max_dup_line_char_ratio:
+        return FINEWEB_TOO_MUCH_TEXT_IN_DUPLICATE_LINES, f"{value:.3f} > {config.max_dup_line_char_ratio}"
+    value = s["fineweb_newline_word_ratio"]
+    if config.max_newline_word_ratio is not None and not s["fineweb_word_rules_skipped"]:
+        if value > config.max_newline_word_ratio:
+            return FINEWEB_TOO_MANY_NEWLINES_PER_WORD, f"{value:.3f} > {config.max_newline_word_ratio}"
+    return None
+
+
 def build(config: FineWebConfig) -> Step:
-    """The fineweb step: all signals, then the rules in FineWeb's order."""
+    """The fineweb step: all signals, then `decide`."""
     def step(doc: Document) -> StepResult:
-        n_lines, s = fineweb_signals(doc.text, doc.language, config.short_line_max_chars)
-        if n_lines == 0:
-            return StepResult(s, reason=FINEWEB_EMPTY, detail="no non-blank lines")
-        value = s["fineweb_line_punct_ratio"]
-        if config.min_line_punct_ratio is not None and value < config.min_line_punct_ratio:
-            return StepResult(s, FINEWEB_FEW_LINES_END_IN_PUNCT, detail=f"{value:.3f} < {config.min_line_punct_ratio}")
-        value = s["fineweb_short_line_ratio"]
-        if config.max_short_line_ratio is not None and value > config.max_short_line_ratio:
-            return StepResult(s, FINEWEB_TOO_MANY_SHORT_LINES, detail=f"{value:.3f} > {config.max_short_line_ratio}")
-        value = s["fineweb_dup_line_char_ratio"]
-        if config.max_dup_line_char_ratio is not None and value > config.max_dup_line_char_ratio:
-            return StepResult(
-                s, FINEWEB_TOO_MUCH_TEXT_IN_DUPLICATE_LINES, detail=f"{value:.3f} > {config.max_dup_line_char_ratio}"
-            )
-        value = s["fineweb_newline_word_ratio"]
-        if config.max_newline_word_ratio is not None and not s["fineweb_word_rules_skipped"]:
-            if value > config.max_newline_word_ratio:
-                return StepResult(
-                    s, FINEWEB_TOO_MANY_NEWLINES_PER_WORD, detail=f"{value:.3f} > {config.max_newline_word_ratio}"
-                )
-        return StepResult(s)
+        _, signals = fineweb_signals(doc.text, doc.language, config.short_line_max_chars)
+        return verdict_result(signals, decide(config, signals))
 
     return step
 
@@ -103,5 +108,7 @@ FINEWEB_STEP = StepSpec(
     build=build,
     signals=SIGNALS,
     reasons=REASONS,
+    decide=decide,
+    recompute_fields=("short_line_max_chars",),
     description="FineWeb custom rules: line punctuation, short lines, duplicate-line characters, newlines per word.",
 )

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from winnow.curation.filters import text_units as tu
-from winnow.curation.types import Document, Step, StepResult, StepSpec
+from winnow.curation.types import Document, Step, StepResult, StepSpec, Verdict, verdict_result
 
 # ---------------------------------------------------------------------------
 # gopher_repetition
@@ -116,16 +117,19 @@ def _repetition_rules(config: GopherRepetitionConfig) -> tuple[tuple[str, float,
     return tuple((name, limit, reason) for name, limit, reason in candidates if limit is not None)
 
 
-def build_repetition(config: GopherRepetitionConfig) -> Step:
-    """The gopher_repetition step: all signals, then the first rule over its maximum rejects."""
-    rules = _repetition_rules(config)
+def decide_repetition(config: GopherRepetitionConfig, signals: Mapping[str, Any]) -> Verdict | None:
+    """The first repetition rule whose signal is over its maximum."""
+    for name, limit, reason in _repetition_rules(config):
+        if signals[name] > limit:
+            return reason, f"{name}={signals[name]:.3f} > {limit}"
+    return None
 
+
+def build_repetition(config: GopherRepetitionConfig) -> Step:
+    """The gopher_repetition step: all signals, then `decide_repetition`."""
     def step(doc: Document) -> StepResult:
         signals = repetition_signals(doc.text, doc.language)
-        for name, limit, reason in rules:
-            if signals[name] > limit:
-                return StepResult(signals, reason=reason, detail=f"{name}={signals[name]:.3f} > {limit}")
-        return StepResult(signals)
+        return verdict_result(signals, decide_repetition(config, signals))
 
     return step
 
@@ -229,12 +233,8 @@ def quality_signals(
     }
 
 
-def build_quality(config: GopherQualityConfig) -> Step:
-    """The gopher_quality step; word rules are skipped for scripts without spaces."""
-    stop_words = {
-        tu.normalise_language(lang): frozenset(w.lower() for w in words) for lang, words in config.stop_words.items()
-    }
-    # (signal, kind of bound, bound, reason, is a word rule), in decision order.
+def _quality_rules(config: GopherQualityConfig) -> list[tuple[str, str, float, str, bool]]:
+    """(signal, kind of bound, bound, reason, is a word rule) of every enabled rule, in decision order."""
     rules = [
         (f"{_Q}_word_count", "min", config.min_words, GOPHER_BELOW_MIN_WORDS, True),
         (f"{_Q}_word_count", "max", config.max_words, GOPHER_ABOVE_MAX_WORDS, True),
@@ -246,27 +246,38 @@ def build_quality(config: GopherQualityConfig) -> Step:
         (f"{_Q}_ellipsis_line_ratio", "max", config.max_ellipsis_line_ratio, GOPHER_TOO_MANY_ELLIPSIS_LINES, False),
         (f"{_Q}_alpha_word_ratio", "min", config.min_alpha_word_ratio, GOPHER_TOO_FEW_ALPHA_WORDS, True),
     ]
-    rules = [r for r in rules if r[2] is not None]
+    return [r for r in rules if r[2] is not None]
+
+
+def decide_quality(config: GopherQualityConfig, signals: Mapping[str, Any]) -> Verdict | None:
+    """Gopher's quality rules in order; word rules are skipped for scripts without spaces."""
+    skip_words = signals[f"{_Q}_word_rules_skipped"]
+    for name, bound, limit, reason, word_rule in _quality_rules(config):
+        if word_rule and skip_words:
+            continue
+        value = signals[name]
+        if (value < limit) if bound == "min" else (value > limit):
+            relation = "<" if bound == "min" else ">"
+            return reason, f"{name}={value:.3f} {relation} {limit}"
+    if (
+        config.min_stop_words is not None
+        and not skip_words
+        and not signals[f"{_Q}_stop_word_rule_skipped"]
+        and signals[f"{_Q}_stop_word_count"] < config.min_stop_words
+    ):
+        return GOPHER_TOO_FEW_STOP_WORDS, f"{signals[f'{_Q}_stop_word_count']} < {config.min_stop_words}"
+    return None
+
+
+def build_quality(config: GopherQualityConfig) -> Step:
+    """The gopher_quality step: all signals, then `decide_quality`."""
+    stop_words = {
+        tu.normalise_language(lang): frozenset(w.lower() for w in words) for lang, words in config.stop_words.items()
+    }
 
     def step(doc: Document) -> StepResult:
         signals = quality_signals(doc.text, doc.language, stop_words, config.default_language)
-        skip_words = signals[f"{_Q}_word_rules_skipped"]
-        for name, bound, limit, reason, word_rule in rules:
-            if word_rule and skip_words:
-                continue
-            value = signals[name]
-            if (value < limit) if bound == "min" else (value > limit):
-                relation = "<" if bound == "min" else ">"
-                return StepResult(signals, reason=reason, detail=f"{name}={value:.3f} {relation} {limit}")
-        if (
-            config.min_stop_words is not None
-            and not skip_words
-            and not signals[f"{_Q}_stop_word_rule_skipped"]
-            and signals[f"{_Q}_stop_word_count"] < config.min_stop_words
-        ):
-            count = signals[f"{_Q}_stop_word_count"]
-            return StepResult(signals, reason=GOPHER_TOO_FEW_STOP_WORDS, detail=f"{count} < {config.min_stop_words}")
-        return StepResult(signals)
+        return verdict_result(signals, decide_quality(config, signals))
 
     return step
 
@@ -277,6 +288,7 @@ GOPHER_REPETITION_STEP = StepSpec(
     build=build_repetition,
     signals=REPETITION_SIGNALS,
     reasons=REPETITION_REASONS,
+    decide=decide_repetition,
     description="Gopher repetition rules: duplicate lines/paragraphs and repeated n-grams.",
 )
 
@@ -286,5 +298,7 @@ GOPHER_QUALITY_STEP = StepSpec(
     build=build_quality,
     signals=QUALITY_SIGNALS,
     reasons=QUALITY_REASONS,
+    decide=decide_quality,
+    recompute_fields=("stop_words", "default_language"),
     description="Gopher quality rules: word count and length, symbols, bullets, letters, stop words.",
 )

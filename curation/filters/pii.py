@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
-from winnow.curation.types import Document, Step, StepResult, StepSpec
+from winnow.curation.types import Document, Step, StepResult, StepSpec, Verdict
 
 REASONS: tuple[str, ...] = ()  # a transform never rejects
 
@@ -113,10 +114,18 @@ def build(config: PiiConfig) -> Step:
     return step
 
 
+def decide(config: PiiConfig, row: Mapping[str, Any]) -> Verdict | None:
+    """Redaction never rejects."""
+    return None
+
+
 PII_STEP = StepSpec(
     name="pii",
     config_type=PiiConfig,
     build=build,
+    decide=decide,
+    edits_text=True,
+    recompute_fields=tuple(f.name for f in fields(PiiConfig)),
     signals=SIGNALS,
     reasons=REASONS,
     description="Replaces e-mail addresses and public IPv4/IPv6 addresses with placeholders; never rejects.",

@@ -14,13 +14,15 @@ different soft words. Winnow ships small word lists of its own
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from winnow.curation.config import RecipeError
-from winnow.curation.types import Document, Step, StepResult, StepSpec
+from winnow.curation.types import Document, Step, StepResult, StepSpec, Verdict, verdict_result
 
 URL_FILTER_BLOCKLISTED_DOMAIN = "url_filter_blocklisted_domain"
 URL_FILTER_BLOCKLISTED_URL = "url_filter_blocklisted_url"
@@ -210,6 +212,20 @@ def url_signals(url: str, lists: Blocklists, hard: frozenset[str], soft: frozens
     }
 
 
+def decide(config: UrlFilterConfig, s: Mapping[str, Any]) -> Verdict | None:
+    """Blocklisted domain, then URL, then hard words, then enough soft words."""
+    if s["url_filter_domain_blocklisted"]:
+        return URL_FILTER_BLOCKLISTED_DOMAIN, f"category {s['url_filter_blocklist_category']}"
+    if s["url_filter_url_blocklisted"]:
+        return URL_FILTER_BLOCKLISTED_URL, f"category {s['url_filter_blocklist_category']}"
+    if s["url_filter_hard_word_hits"]:
+        return URL_FILTER_HARD_BANNED_WORD, f"{s['url_filter_hard_word_hits']} hard word(s)"
+    hits = s["url_filter_soft_word_hits"]
+    if config.min_soft_word_hits is not None and hits >= config.min_soft_word_hits:
+        return URL_FILTER_SOFT_BANNED_WORDS, f"{hits} soft words >= {config.min_soft_word_hits}"
+    return None
+
+
 def build(config: UrlFilterConfig) -> Step:
     """The url_filter step; reads every blocklist and word list once, here."""
     lists = load_blocklists(config)
@@ -219,18 +235,8 @@ def build(config: UrlFilterConfig) -> Step:
     soft = frozenset(w.lower() for w in soft_words)
 
     def step(doc: Document) -> StepResult:
-        s = url_signals(doc.url, lists, hard, soft)
-        if s["url_filter_domain_blocklisted"]:
-            return StepResult(s, URL_FILTER_BLOCKLISTED_DOMAIN, detail=f"category {s['url_filter_blocklist_category']}")
-        if s["url_filter_url_blocklisted"]:
-            return StepResult(s, URL_FILTER_BLOCKLISTED_URL, detail=f"category {s['url_filter_blocklist_category']}")
-        if s["url_filter_hard_word_hits"]:
-            return StepResult(s, URL_FILTER_HARD_BANNED_WORD, detail=f"{s['url_filter_hard_word_hits']} hard word(s)")
-        hits = s["url_filter_soft_word_hits"]
-        if config.min_soft_word_hits is not None and hits >= config.min_soft_word_hits:
-            detail = f"{hits} soft words >= {config.min_soft_word_hits}"
-            return StepResult(s, URL_FILTER_SOFT_BANNED_WORDS, detail=detail)
-        return StepResult(s)
+        signals = url_signals(doc.url, lists, hard, soft)
+        return verdict_result(signals, decide(config, signals))
 
     return step
 
@@ -239,6 +245,8 @@ URL_FILTER_STEP = StepSpec(
     name="url_filter",
     config_type=UrlFilterConfig,
     build=build,
+    decide=decide,
+    recompute_fields=("blocklist_dirs", "categories", "domains_files", "urls_files", "hard_banned_words", "soft_banned_words"),
     signals=SIGNALS,
     reasons=REASONS,
     description="Blocklisted domains/URLs (UT1 layout) and banned words in the URL.",

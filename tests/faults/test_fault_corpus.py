@@ -56,9 +56,9 @@ def hostile_extractor(monkeypatch):
     """Make the pipeline's Extractor use `fakes.hostile` (in-process runner only)."""
     from winnow.curation.extract import Extractor
     from tests.faults.fakes import hostile
-    import winnow.pipelines.curate as curate
+    import winnow.curation.steps as steps
 
-    monkeypatch.setattr(curate, "Extractor", functools.partial(Extractor, extract_fn=hostile))
+    monkeypatch.setattr(steps, "Extractor", functools.partial(Extractor, extract_fn=hostile))
 
 
 def test_light_fault_cases(tmp_path, hostile_extractor):

@@ -1,0 +1,173 @@
+"""Every step a recipe can name, behind one protocol (`curation.types.StepSpec`).
+
+Extraction and language identification are steps like the filters: they take
+a `Document` and answer a `StepResult`. Extraction turns HTML into text (and
+passes text that is not HTML through untouched); language identification
+sets `StepResult.language`. `build_steps` builds a recipe's steps once per
+worker; `BoundStep.run` then runs one step over a batch of documents, whether
+the step scores one document at a time or many at once.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from winnow.curation.extract import EXTRACT_REASONS, ExtractConfig, Extractor
+from winnow.curation.filters import FILTER_STEPS
+from winnow.curation.langid import LANGUAGE_NOT_KEPT, LANGUAGE_REASONS, LANGUAGE_SCORE_LOW, LanguageConfig, LanguageIdentifier
+from winnow.curation.stages import STAGE_EXTRACT, STAGE_LANGUAGE
+from winnow.curation.triage import Rejection
+from winnow.curation.types import Document, StepResult, StepSpec, Verdict
+
+
+class _ExtractStep:
+    """trafilatura on HTML documents; text that is not HTML passes through."""
+
+    def __init__(self, config: ExtractConfig):
+        self._extractor = Extractor(config)
+
+    def __call__(self, doc: Document) -> StepResult:
+        if not doc.is_html:
+            return StepResult({})
+        extracted = self._extractor.extract(doc.text, url=doc.url)
+        if isinstance(extracted, Rejection):
+            return StepResult({}, reason=extracted.reason, detail=extracted.detail)
+        return StepResult({}, text=extracted)
+
+    def close(self) -> None:
+        self._extractor.close()
+
+
+def decide_language(config: LanguageConfig, row: Mapping[str, Any]) -> Verdict | None:
+    """`keep` and `min_score` applied to a document's language and score."""
+    language, score = row.get("language") or "", float(row.get("language_score") or 0.0)
+    if config.keep is not None and language not in config.keep:
+        return LANGUAGE_NOT_KEPT, f"language {language or 'unknown'} ({score:.3f}) not in {sorted(config.keep)}"
+    if score < config.min_score:
+        return LANGUAGE_SCORE_LOW, f"language {language or 'unknown'} score {score:.3f} below {config.min_score}"
+    return None
+
+
+class _LanguageStep:
+    """fastText language ID; the verdict is `decide_language` on the prediction."""
+
+    def __init__(self, config: LanguageConfig):
+        self._config = config
+        self._identifier = LanguageIdentifier(config)
+
+    def __call__(self, doc: Document) -> StepResult:
+        language, score = self._identifier.predict(doc.text)
+        verdict = decide_language(self._config, {"language": language, "language_score": score})
+        reason, detail = verdict if verdict else (None, "")
+        return StepResult({}, reason=reason, detail=detail, language=language, language_score=score)
+
+
+EXTRACT_STEP = StepSpec(
+    name=STAGE_EXTRACT,
+    config_type=ExtractConfig,
+    build=_ExtractStep,
+    signals=(),
+    reasons=EXTRACT_REASONS,
+    edits_text=True,
+    description="Main-text extraction from HTML with trafilatura, bounded per document.",
+)
+
+LANGUAGE_STEP = StepSpec(
+    name=STAGE_LANGUAGE,
+    config_type=LanguageConfig,
+    build=_LanguageStep,
+    signals=(),
+    reasons=LANGUAGE_REASONS,
+    decide=decide_language,
+    recompute_fields=("model_path", "max_chars"),
+    description="fastText language identification (lid.176 by default); keeps the languages listed.",
+)
+
+_CORE_STEPS: dict[str, StepSpec] = {STAGE_EXTRACT: EXTRACT_STEP, STAGE_LANGUAGE: LANGUAGE_STEP}
+
+
+def step_spec(name: str) -> StepSpec:
+    """The StepSpec of a step name (extract, language, or any registered filter)."""
+    spec = _CORE_STEPS.get(name) or FILTER_STEPS.get(name)
+    if spec is None:
+        raise KeyError(f"unknown step {name!r}; known steps are {sorted(all_step_names())}")
+    return spec
+
+
+def all_step_names() -> list[str]:
+    return [*_CORE_STEPS, *FILTER_STEPS]
+
+
+def signal_columns(step_names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """The `(column, kind)` signal columns a list of steps writes, in step order."""
+    return tuple(column for name in step_names for column in step_spec(name).signals)
+
+
+@dataclass
+class BoundStep:
+    """One recipe step, built and ready to run on this worker."""
+
+    name: str
+    spec: StepSpec
+    config: Any
+    fn: Any
+
+    def run(self, docs: Sequence[Document]) -> list[StepResult | BaseException]:
+        """One result per document; an exception costs only the document that raised it.
+
+        A batch step that raises is retried one document at a time, so the
+        document that caused it is the only one that fails.
+        """
+        if self.spec.batch:
+            try:
+                results = list(self.fn(list(docs)))
+            except Exception:  # noqa: BLE001 - isolate the culprit below
+                return [self._one_of_batch(doc) for doc in docs]
+            if len(results) != len(docs):
+                error = RuntimeError(f"step {self.name} returned {len(results)} results for {len(docs)} documents")
+                return [error] * len(docs)
+            return results
+        out: list[StepResult | BaseException] = []
+        for doc in docs:
+            try:
+                out.append(self.fn(doc))
+            except Exception as exc:  # noqa: BLE001 - becomes this document's error row
+                out.append(exc)
+        return out
+
+    def _one_of_batch(self, doc: Document) -> StepResult | BaseException:
+        try:
+            (result,) = self.fn([doc])
+            return result
+        except Exception as exc:  # noqa: BLE001
+            return exc
+
+    def close(self) -> None:
+        close = getattr(self.fn, "close", None)
+        if callable(close):
+            close()
+
+
+def build_steps(steps: Sequence[Any], resources: Mapping[str, Any] | None = None) -> list[BoundStep]:
+    """Build each `RecipeStep` once (per worker); `resources` holds `prepare` results by step name."""
+    bound = []
+    for step in steps:
+        spec = step_spec(step.name)
+        if spec.prepare is not None:
+            if resources is None or step.name not in resources:
+                raise ValueError(f"step {step.name} needs its prepared resource; call prepare_resources first")
+            fn = spec.build(step.config, resources[step.name])
+        else:
+            fn = spec.build(step.config)
+        bound.append(BoundStep(step.name, spec, step.config, fn))
+    return bound
+
+
+def prepare_resources(steps: Sequence[Any], open_binary: Any) -> dict[str, Any]:
+    """Run every step's `prepare` once; the result is what `build_steps` needs on each worker."""
+    return {
+        step.name: step_spec(step.name).prepare(step.config, open_binary)
+        for step in steps
+        if step_spec(step.name).prepare is not None
+    }
