@@ -177,7 +177,9 @@ def _apply(state: InFlight, step: BoundStep, result: Any, mode: str) -> Outcome 
     if result.language is not None:
         changes.update(language=result.language, language_score=float(result.language_score or 0.0))
         state.language_known = True
-    if result.text is not None:
+    # A rejecting step's edit is kept only when the document goes on (annotate mode), so a
+    # filter-mode rejected row shows the text the step rejected.
+    if result.text is not None and (result.reason is None or mode == ANNOTATE):
         changes.update(text=result.text, is_html=False)
     if changes:
         state.doc = dataclasses.replace(state.doc, **changes)

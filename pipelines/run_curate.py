@@ -11,6 +11,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from winnow.curation.config import config_to_mapping
 from winnow.curation.recipe import LANGUAGE, Recipe, RecipeStep, load_recipe, with_defaults
 from winnow.curation.stages import stage_order
 from winnow.curation.stats import combine_curation_stats
@@ -152,6 +153,8 @@ def _finish(output, stats, wall, metrics, loaded, settings, inputs) -> dict[str,
     stats["inputs"] = list(inputs)
     stats["recipe_origin"] = loaded.origin
     stats["recipe_fingerprint"] = loaded.curation_fingerprint()
+    # The resolved steps, so `winnow select` can tell which settings a stored signal depends on.
+    stats["steps"] = [{"name": step.name, "config": config_to_mapping(step.config)} for step in settings.steps]
     stats["metrics"] = metrics
     write_json(FileSystems.join(output, "stats.json"), stats)
     return stats

@@ -178,10 +178,8 @@ def build(config: C4Config) -> Step:
     """The c4 step: clean the lines, then apply the page rules to what is left."""
     def step(doc: Document) -> StepResult:
         page, signals = c4_signals(doc.text, doc.language, config)
-        verdict = decide(config, signals)
-        if verdict is not None:
-            return verdict_result(signals, verdict)
-        return StepResult(signals, text=page.text if page.text != doc.text else None)
+        # The cleaned text comes with a rejection too: in annotate mode the document goes on.
+        return verdict_result(signals, decide(config, signals), text=page.text if page.text != doc.text else None)
 
     return step
 
