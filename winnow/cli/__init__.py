@@ -14,6 +14,7 @@ from winnow.errors import UserError, positive_int  # noqa: F401 - re-exported fo
 # `parser.set_defaults(handler=fn)` where fn(args) -> int (exit status).
 COMMAND_MODULES = (
     "winnow.cli.curate",  # curate
+    "winnow.cli.select",  # select
     "winnow.cli.dedup",  # dedup
     "winnow.cli.tools",  # sample-warc, inspect, recipes
     "winnow.cli.tokens",  # tokenizer train, tokenize
@@ -21,6 +22,9 @@ COMMAND_MODULES = (
     "winnow.cli.evaluate",  # evaluate, generate, export
     "winnow.cli.run",  # run, ablate
     "winnow.cli.report",  # report
+    "winnow.cli.mix",  # mix
+    "winnow.cli.classifier",  # classifier train
+    "winnow.cli.review",  # review serve, import, export, summary, compare
 )
 
 
