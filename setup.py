@@ -1,19 +1,26 @@
 """Package discovery only; metadata lives in pyproject.toml.
 
-The product layout keeps `curation/`, `pipelines/`, `training/`, `schemas/` and
-`recipes/` at the top of the repository. They install under the `winnow`
-namespace (`winnow.curation`, ...) so they never collide with other
-distributions. Beam's `--setup_file` also uses this file for Dataflow workers.
+`curation/`, `pipelines/`, `training/`, `schemas/` and `recipes/` live at the
+top of the repository and are imported as `winnow.curation`, ... through the
+relative symlinks `winnow/curation -> ../curation` (and so on). So the import
+path is also a path on disk: type checkers, IDEs and import-graph tools follow
+`winnow.curation.types` to `winnow/curation/types.py` with no configuration,
+and setuptools needs no `package_dir` mapping. Discovery follows the links:
+wheels and sdists (Beam's `--setup_file` builds one for Dataflow workers) hold
+each module once, as a real file under `winnow/`. See docs/architecture.md.
 """
 from setuptools import find_packages, setup
 
-TOP_LEVEL = ("curation", "pipelines", "training", "schemas", "recipes")
+# The link targets; listed so a missing or broken link fails the build loudly
+# instead of silently shipping a wheel without that package.
+LINKED = ("curation", "pipelines", "training", "schemas", "recipes")
 
-packages = ["winnow"] + [f"winnow.{p}" for p in find_packages("winnow")]
-package_dir = {"winnow": "winnow"}
-for top in TOP_LEVEL:
-    packages.append(f"winnow.{top}")
-    packages.extend(f"winnow.{top}.{p}" for p in find_packages(top))
-    package_dir[f"winnow.{top}"] = top
+packages = find_packages(include=["winnow", "winnow.*"])
+missing = [name for name in LINKED if f"winnow.{name}" not in packages]
+if missing:
+    raise SystemExit(
+        f"setup.py: winnow/{missing[0]} is missing or not a link to ../{missing[0]} "
+        f"(missing: {', '.join(missing)}); on Windows enable git symlinks (core.symlinks=true) and check out again"
+    )
 
-setup(packages=packages, package_dir=package_dir)
+setup(packages=packages)

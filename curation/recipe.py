@@ -40,6 +40,7 @@ TOP_LEVEL_KEYS = (
     "input",
     "steps",
     "dedup",
+    "mix",
     "tokenizer",
     "tokenize",
     "model",
@@ -125,6 +126,8 @@ def parse_recipe(data: Any, origin: str) -> Recipe:
     raw_steps = data.get("steps", [])
     if not isinstance(raw_steps, list):
         raise RecipeError(f"recipe {origin}: 'steps' must be a list of single-key mappings")
+    from winnow.curation.classifier.step import ClassifierConfig, is_classifier_step_name
+
     known = step_config_types()
     steps: list[RecipeStep] = []
     for index, entry in enumerate(raw_steps):
@@ -134,6 +137,8 @@ def parse_recipe(data: Any, origin: str) -> Recipe:
         if not isinstance(entry, Mapping) or len(entry) != 1:
             raise RecipeError(f"{where}: each step is a mapping with exactly one key (the step name), got {entry!r}")
         (step_name, params), = entry.items()
+        if step_name not in known and is_classifier_step_name(step_name):
+            known[step_name] = ClassifierConfig  # `classifier_<name>`: several classifiers in one recipe
         if step_name not in known:
             raise RecipeError(f"{where}: unknown step {step_name!r}; known steps are {sorted(known)}")
         if params is not None and not isinstance(params, Mapping):

@@ -91,6 +91,10 @@ def step_spec(name: str) -> StepSpec:
     """The StepSpec of a step name (extract, language, or any registered filter)."""
     spec = _CORE_STEPS.get(name) or FILTER_STEPS.get(name)
     if spec is None:
+        from winnow.curation.classifier.step import classifier_spec, is_classifier_step_name
+
+        if is_classifier_step_name(name):
+            return classifier_spec(name)  # `classifier_<name>`: one spec (and score column) per classifier
         raise KeyError(f"unknown step {name!r}; known steps are {sorted(all_step_names())}")
     return spec
 

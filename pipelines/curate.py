@@ -1,6 +1,6 @@
 """The curation pipeline: archives -> records -> documents, rejections and errors -> Parquet.
 
-    ReadArchives      file patterns -> ArchiveRecord | ReadFailure (one per WARC record)
+    ReadInputs        file patterns -> ArchiveRecord | TextRecord | ReadFailure (one per record)
     CurateRecords     batches of records -> curation.record_path.run_batch -> kept | rejected | errors
     WriteCurated      three Parquet tables and stats.json
 
@@ -19,19 +19,20 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam import pvalue
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from winnow import schemas
 from winnow.curation import record_path
-from winnow.curation.archive import ArchiveRecord, ReadFailure, iter_archive
+from winnow.curation.archive import ArchiveRecord
 from winnow.curation.filters import FILTER_STEPS  # noqa: F401 - the registry steps are looked up in (tests patch it)
+from winnow.curation.readers import ReaderOptions
 from winnow.curation.recipe import RecipeStep
 from winnow.curation.stats import curation_stats, outcome_key
 from winnow.curation.steps import build_steps, prepare_resources, signal_columns, step_spec
 from winnow.curation.triage import TriageConfig
+from winnow.pipelines.read_sources import ReadSources
 
 NAMESPACE = "curate"
 REJECTED_TAG = record_path.REJECTED_TABLE
@@ -51,6 +52,8 @@ class CurateSettings:
     mode: str = record_path.FILTER
     source_name: str = ""
     batch_size: int = DEFAULT_BATCH_SIZE
+    input_format: str | None = None  # None: inferred per file from its extension
+    reader_options: ReaderOptions = ReaderOptions()
 
     @property
     def signal_columns(self) -> tuple[tuple[str, str], ...]:
@@ -74,52 +77,30 @@ class _Counters:
         counter.inc()
 
 
-class ReadArchiveFn(beam.DoFn):
-    """Stream one archive file into records; a broken file yields ReadFailures, never an exception."""
+class ReadInputs(beam.PTransform):
+    """Expand patterns, spread files over workers, read records of any format, spread records again.
 
-    def __init__(self, max_payload_bytes: int):
-        self._max_payload_bytes = max_payload_bytes
-
-    def setup(self) -> None:
-        self._counters = _Counters()
-
-    def process(self, path: str) -> Iterator[ArchiveRecord | ReadFailure]:
-        try:
-            stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-        except Exception as exc:  # the file itself cannot be opened: one error row names it
-            self._counters.inc("records_in")
-            yield ReadFailure(path, None, "", "", type(exc).__name__, f"cannot open {path}: {exc}")
-            return
-        with stream:
-            for item in iter_archive(stream, source=path, max_payload_bytes=self._max_payload_bytes):
-                self._counters.inc("records_in")
-                yield item
-
-
-class ReadArchives(beam.PTransform):
-    """Expand patterns, spread files over workers, read records, spread records again.
-
-    Redistributing records keeps one large WARC from pinning one worker, which
-    matters on Dataflow. The DirectRunner's in-memory shuffle of whole
-    payloads is slow (2.2 s for 37 MB of HTML on 2 cores, a sixth of the run),
-    so a local run with several input files per worker spreads files only.
+    Reading is `ReadSources` (WARC/ARC/WET, JSONL, Parquet, text). Redistributing
+    records keeps one large file from pinning one worker, which matters on
+    Dataflow. The DirectRunner's in-memory shuffle of whole payloads is slow
+    (2.2 s for 37 MB of HTML on 2 cores, a sixth of the run), so a local run
+    with several input files per worker spreads files only.
     """
 
-    def __init__(self, patterns: Sequence[str], max_payload_bytes: int, spread_records: bool = True):
+    def __init__(
+        self,
+        patterns: Sequence[str],
+        max_payload_bytes: int,
+        spread_records: bool = True,
+        input_format: str | None = None,
+        reader_options: ReaderOptions = ReaderOptions(),
+    ):
         super().__init__()
-        self._patterns = list(patterns)
-        self._max_payload_bytes = max_payload_bytes
+        self._read = ReadSources(patterns, input_format, reader_options, max_payload_bytes)
         self._spread_records = spread_records
 
     def expand(self, pbegin):
-        records = (
-            pbegin
-            | "Patterns" >> beam.Create(self._patterns)
-            | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.DISALLOW)
-            | "Paths" >> beam.Map(lambda metadata: metadata.path)
-            | "SpreadFiles" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadArchiveFn(self._max_payload_bytes))
-        )
+        records = pbegin | "Read" >> self._read
         if self._spread_records:
             records = records | "SpreadRecords" >> beam.Reshuffle()
         return records
@@ -251,6 +232,24 @@ class WriteCurated(beam.PTransform):
         )
 
 
+def _keep_top_fractions(kept, rejected, settings: CurateSettings):
+    """Classifier steps with `keep_top_fraction` cut the kept documents in a second pass:
+    the threshold needs the whole corpus' score distribution (`pipelines/top_fraction.py`)."""
+    from winnow.curation.classifier.step import is_classifier_step_name
+    from winnow.pipelines.top_fraction import KEPT, REJECTED, KeepTopFraction
+
+    cut_rejections = []
+    for step in settings.steps:
+        fraction = getattr(step.config, "keep_top_fraction", None)
+        if is_classifier_step_name(step.name) and fraction is not None:
+            cut = kept | f"TopFraction[{step.name}]" >> KeepTopFraction(step.name, fraction)
+            kept = cut[KEPT]
+            cut_rejections.append(cut[REJECTED])
+    if cut_rejections:
+        rejected = (rejected, *cut_rejections) | "AllRejected" >> beam.Flatten()
+    return kept, rejected
+
+
 def build_curate_pipeline(
     pipeline: beam.Pipeline,
     patterns: Sequence[str],
@@ -263,11 +262,14 @@ def build_curate_pipeline(
     spread_records: bool = True,
 ) -> None:
     """Attach the whole curation graph to `pipeline`; tables are written as `<table>/<prefix>-*.parquet`."""
-    records = pipeline | "ReadArchives" >> ReadArchives(patterns, settings.max_payload_bytes, spread_records)
+    records = pipeline | "ReadInputs" >> ReadInputs(
+        patterns, settings.max_payload_bytes, spread_records, settings.input_format, settings.reader_options
+    )
     outputs = records | "CurateRecords" >> CurateRecords(settings)
+    kept, rejected = _keep_top_fractions(outputs.kept, outputs[REJECTED_TAG], settings)
     {
-        "kept": outputs.kept,
-        REJECTED_TAG: outputs[REJECTED_TAG],
+        "kept": kept,
+        REJECTED_TAG: rejected,
         ERRORS_TAG: outputs[ERRORS_TAG],
         "records": records,
     } | "WriteCurated" >> WriteCurated(output, settings, recipe_name, num_shards, prefix, stats_name)

@@ -7,6 +7,8 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+from winnow.atomic import atomic_write_bytes
+
 
 class OutputExists(Exception):
     """The output directory already holds results and neither overwrite nor resume was asked for."""
@@ -47,16 +49,17 @@ def read_json(path: str) -> Any:
         return json.loads(f.read().decode("utf-8"))
 
 
-def write_json(path: str, obj: Any) -> None:
-    """Write `obj` as indented JSON; local writes go through a temporary name and a rename."""
-    data = (json.dumps(obj, indent=2) + "\n").encode("utf-8")
+def write_json(path: str, obj: Any, sort_keys: bool = False) -> None:
+    """Write `obj` as indented JSON.
+
+    Local paths go through `winnow.atomic` (temporary name, fsync, rename), so a
+    reader never sees half a stats.json. Object stores (gs://, s3://) have no
+    rename-over, but their uploads only become visible once complete, which is
+    the same guarantee.
+    """
+    data = (json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n").encode("utf-8")
     if "://" in path:
         with FileSystems.create(path) as f:
             f.write(data)
         return
-    import os
-
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)

@@ -15,7 +15,9 @@ from winnow.curation.config import config_to_mapping
 from winnow.curation.recipe import LANGUAGE, Recipe, RecipeStep, load_recipe, with_defaults
 from winnow.curation.stages import stage_order
 from winnow.curation.stats import combine_curation_stats
+from winnow.curation.readers import ReaderOptions
 from winnow.pipelines.curate import CurateSettings, build_curate_pipeline
+from winnow.pipelines.read_sources import expand_pattern
 from winnow.pipelines.dataflow import worker_setup_args
 from winnow.pipelines.options import is_local_runner, with_local_defaults
 from winnow.pipelines.outputs import prepare_output, read_json, write_json
@@ -28,7 +30,8 @@ class CurateInputError(ValueError):
 
 
 def resolve_settings(
-    recipe: Recipe, lid_model: str | None, max_payload_bytes: int, keep_rejected_text: bool, source_name: str = ""
+    recipe: Recipe, lid_model: str | None, max_payload_bytes: int, keep_rejected_text: bool, source_name: str = "",
+    input_format: str | None = None, reader_options: ReaderOptions | None = None,
 ) -> CurateSettings:
     steps: list[RecipeStep] = with_defaults(recipe)
     if lid_model:
@@ -38,7 +41,8 @@ def resolve_settings(
         ]
     return CurateSettings(
         steps=tuple(steps), max_payload_bytes=max_payload_bytes, keep_rejected_text=keep_rejected_text,
-        mode=recipe.mode, source_name=source_name,
+        mode=recipe.mode, source_name=source_name, input_format=input_format,
+        reader_options=dataclasses.replace(reader_options or ReaderOptions(), source_name=source_name),
     )
 
 
@@ -51,7 +55,7 @@ def check_local_inputs(patterns: Sequence[str]) -> list[str] | None:
         if "://" in pattern:
             remote = True
             continue
-        matched = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        matched = [m.path for m in FileSystems.match([expand_pattern(pattern)])[0].metadata_list]
         if not matched:
             raise CurateInputError(f"input {pattern!r} matches no file")
         files.update(matched)
@@ -70,6 +74,9 @@ def run_curate(
     overwrite: bool = False,
     resume: bool = False,
     files_per_run: int | None = None,
+    input_format: str | None = None,
+    reader_options: ReaderOptions | None = None,
+    source_name: str = "",
 ) -> dict[str, Any] | None:
     """Run the curation pipeline; returns the final stats (None when the runner did not wait, e.g. a dry run).
 
@@ -82,19 +89,25 @@ def run_curate(
     if resume and overwrite:
         raise CurateInputError("--resume and --overwrite contradict each other: choose one")
     loaded = load_recipe(recipe)
-    settings = resolve_settings(loaded, lid_model, max_payload_bytes, keep_rejected_text)
+    settings = resolve_settings(
+        loaded, lid_model, max_payload_bytes, keep_rejected_text, source_name, input_format, reader_options
+    )
     args = list(beam_args)
     local_files = None
+    # A local output (any runner on this machine: Direct, or Dask with local workers) is checked
+    # and prepared here; remote outputs are the runner's business.
+    local_output = is_local_runner(args) or ("://" not in output and "--dry_run=True" not in args)
     if is_local_runner(args):
         from winnow.curation.extract import warm_up
 
         warm_up()  # trafilatura loads in the fork server while Beam builds and starts the pipeline
+    if local_output:
         local_files = check_local_inputs(inputs)
         if not FileSystems.exists(output):
             FileSystems.mkdirs(output)
     chunked = resume or files_per_run is not None
     if not chunked:
-        if is_local_runner(args):
+        if local_output:
             prepare_output(output, OUTPUT_TABLES + (PROGRESS_DIR,), overwrite)
         file_count = None if local_files is None else len(local_files)
         run = _run_pipeline(list(inputs), file_count, output, settings, loaded.name, args, output_shards, "part", "stats")
@@ -161,7 +174,7 @@ def _finish(output, stats, wall, metrics, loaded, settings, inputs) -> dict[str,
 
 
 def _expand(inputs: Sequence[str]) -> list[str]:
-    paths = sorted({m.path for pattern in inputs for m in FileSystems.match([pattern])[0].metadata_list})
+    paths = sorted({m.path for pattern in inputs for m in FileSystems.match([expand_pattern(pattern)])[0].metadata_list})
     if not paths:
         raise CurateInputError(f"inputs {list(inputs)} match no file")
     return paths
@@ -218,6 +231,14 @@ def _counter_values(result) -> dict[str, int]:
     return dict(sorted(values.items()))
 
 
+def reader_options_of(args: Any) -> ReaderOptions:
+    """ReaderOptions from parsed curate flags (the CLI's namespace or CurateOptions)."""
+    return ReaderOptions(
+        text_column=args.text_column, id_column=args.id_column, url_column=args.url_column,
+        text_format=args.text_format or "file", source_name=args.source_name or "",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m winnow.pipelines.run_curate --input ... --output ... [Beam options]`.
 
@@ -242,7 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stats = run_curate(
         curate.inputs, curate.output, recipe=curate.recipe, beam_args=beam_args, lid_model=curate.lid_model,
         max_payload_bytes=curate.max_payload_bytes, keep_rejected_text=curate.rejected_text == "keep",
-        output_shards=curate.output_shards,
+        output_shards=curate.output_shards, input_format=curate.input_format,
+        reader_options=reader_options_of(curate), source_name=curate.source_name or "",
     )
     return 0 if stats is None or stats["accounting"]["ok"] else 1
 

@@ -12,7 +12,6 @@ Checkpoints hold only tensors and plain containers, so they load with
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
 import re
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from winnow.atomic import atomic_open
 from winnow.training.model import GPT, ModelConfig
 
 CHECKPOINT_FORMAT = "winnow-checkpoint"
@@ -54,32 +54,6 @@ def checkpoint_name(step: int) -> str:
     return f"step-{step:08d}.pt"
 
 
-def _fsync_dir(directory: Path) -> None:
-    # The renames are durable only once the directory entry is flushed too.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # not supported on this platform/filesystem; the rename is still atomic
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write_bytes(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
 def save_checkpoint(run_dir: str | Path, state: dict[str, Any], keep_last: int | None = None) -> Path:
     """Write `state` (the keys of REQUIRED_KEYS; format/version are filled in)
     as checkpoints/step-NNNNNNNN.pt, then point latest.json at it, then prune
@@ -92,9 +66,11 @@ def save_checkpoint(run_dir: str | Path, state: dict[str, Any], keep_last: int |
     directory.mkdir(parents=True, exist_ok=True)
     step = int(state["step"])
     path = directory / checkpoint_name(step)
-    _atomic_write_bytes(path, lambda f: torch.save(state, f))
+    with atomic_open(path, "wb") as f:  # a crash leaves the previous checkpoint, never half of one
+        torch.save(state, f)
     latest = json.dumps({"step": step, "file": path.name}).encode()
-    _atomic_write_bytes(directory / LATEST_FILE, lambda f: f.write(latest))
+    with atomic_open(directory / LATEST_FILE, "wb") as f:
+        f.write(latest)
     if keep_last is not None:
         older = sorted(p for p in directory.iterdir() if _NAME.match(p.name) and p.name != path.name)
         for stale in older[: max(0, len(older) - (keep_last - 1))]:

@@ -94,6 +94,27 @@ class CheckpointConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    """Continuous evaluation beside the validation loss, at train.eval_every
+    (see training/continuous_eval.py and docs/evaluation.md)."""
+
+    eval_tasks: str | None = None  # comma-separated multiple-choice task files or builtin:NAME
+    eval_task_examples: int = 64  # the first N examples of each task per pass (a cheap, fixed subset)
+    eval_text: str | None = None  # a .txt file or curated Parquet whose bits per byte are tracked
+    eval_text_tokens: int | None = 16384  # predicted tokens of eval_text per pass; None = all of it
+    # Keep checkpoints/best.pt by this metric (val_loss, val_bpb, text_bpb, TASK/acc_norm, ...); None = last only.
+    best_metric: str | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.eval_task_examples > 0, "eval_task_examples", f"must be positive, got {self.eval_task_examples}")
+        _require(
+            self.eval_text_tokens is None or self.eval_text_tokens > 0,
+            "eval_text_tokens",
+            f"must be positive, got {self.eval_text_tokens}",
+        )
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     model: str = "tiny"  # preset name or a YAML file of ModelConfig keys
     max_steps: int | None = None
@@ -113,6 +134,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     data: DataConfig = field(default_factory=DataConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
         _require(self.device in DEVICES, "device", f"must be one of {DEVICES}, got {self.device!r}")
@@ -144,6 +166,7 @@ _COMPONENTS: dict[str, type] = {
     "schedule": ScheduleConfig,
     "data": DataConfig,
     "checkpoint": CheckpointConfig,
+    "eval": EvalConfig,
 }
 
 

@@ -16,7 +16,6 @@ loader state beyond the step itself.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from winnow.training.shard_format import ShardFormatError, open_shard, sha256_file  # noqa: F401 - re-exported
+from winnow.training import shard_format
+from winnow.training.shard_format import MANIFEST_FILE, ManifestError, ShardFormatError, open_shard
+from winnow.training.shard_format import sha256_file  # noqa: F401 - re-exported for winnow evaluate
 
-MANIFEST_FILE = "manifest.json"
-MANIFEST_FORMAT = "winnow-token-shards"
-MANIFEST_VERSION = 1
-SPLITS = ("train", "val")
+SPLITS = shard_format.MANIFEST_SPLITS
 
 
 class TokenDataError(ValueError):
@@ -52,24 +50,11 @@ class TokenSplit:
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
-    """Parse and check manifest.json's format, version and required keys."""
-    path = Path(directory) / MANIFEST_FILE
+    """The manifest as checked by `shard_format.read_manifest` (the one reader), as TokenDataError."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TokenDataError(f"{path}: no manifest.json; is {directory} a token directory (winnow tokenize)?") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise TokenDataError(f"{path}: cannot read manifest: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise TokenDataError(f"{path}: not a Winnow token manifest (format must be {MANIFEST_FORMAT!r})")
-    if manifest.get("version") != MANIFEST_VERSION:
-        raise TokenDataError(f"{path}: manifest version {manifest.get('version')!r} is not supported")
-    tokenizer = manifest.get("tokenizer")
-    if not isinstance(tokenizer, dict) or not {"file", "sha256", "vocab_size"} <= tokenizer.keys():
-        raise TokenDataError(f"{path}: 'tokenizer' must have keys file, sha256 and vocab_size")
-    if not isinstance(manifest.get("splits"), dict):
-        raise TokenDataError(f"{path}: missing 'splits'")
-    return manifest
+        return shard_format.read_manifest(directory)
+    except ManifestError as exc:
+        raise TokenDataError(str(exc)) from exc
 
 
 def load_split(directory: str | Path, split: str, verify_tokenizer: bool = True) -> TokenSplit:

@@ -5,17 +5,29 @@ bits-per-byte on a held-out text, multiple-choice accuracies and a few sample
 generations, as one JSON-ready dict (written to evaluate/results.json).
 
 Task specs in the `tasks` list:
-    path/to/file.jsonl     a HellaSwag-layout task file
+    path/to/file.jsonl     a task file (generic JSONL, HellaSwag, ARC, PIQA rows)
     builtin:copy           the built-in copy task
     sentences:val          sentence completion generated from the run's own
                            validation documents (never trained on)
+
+The built-in tasks (BUILTIN_TASKS) are always scored besides the user's, so
+every run has comparable accuracies; `builtin_tasks: false` turns them off.
+`sentences:val` is skipped, with a note in `results["notes"]`, when the
+validation split holds no documents, unless the user listed it (then that is
+an error). `lm_eval_tasks` (with `include_path`, `lm_eval_limit`) runs
+lm-evaluation-harness in process on the same model (the `eval` extra).
+Accuracies carry `<metric>_stderr` (lm-eval's standard error) and `chance`.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-EVALUATE_KEYS = ("text", "tasks", "prompts", "max_new_tokens", "temperature", "top_k", "seed", "max_tokens", "task_examples", "batch_size")
+EVALUATE_KEYS = (
+    "text", "tasks", "prompts", "max_new_tokens", "temperature", "top_k", "seed", "max_tokens", "task_examples", "batch_size",
+    "builtin_tasks", "lm_eval_tasks", "include_path", "lm_eval_limit",
+)
+BUILTIN_TASKS = ("builtin:copy", "sentences:val")
 DEFAULT_PROMPTS = ("The", "In the")
 
 
@@ -58,6 +70,42 @@ def _task_sets(specs: list[str], token_dir: Path, examples: int, source: str) ->
     return sets
 
 
+def task_specs(section: dict[str, Any], token_dir: Path) -> tuple[list[str], list[str]]:
+    """The user's tasks plus the built-in ones (unless builtin_tasks is false), and notes on skipped built-ins."""
+    user = list(section.get("tasks") or [])
+    if not isinstance(section.get("builtin_tasks", True), bool):
+        raise EvaluateSectionError("evaluate: builtin_tasks must be true or false")
+    if not section.get("builtin_tasks", True):
+        return user, []
+    notes, specs = [], list(user)
+    for spec in BUILTIN_TASKS:
+        if spec in specs:
+            continue
+        if spec == "sentences:val":
+            from winnow.training.mc_tasks import sentence_completion_tasks
+
+            try:
+                sentence_completion_tasks(validation_texts(token_dir), n_examples=1)
+            except ValueError as exc:
+                notes.append(f"built-in task sentences:val skipped: the validation documents cannot make it ({exc})")
+                continue
+        specs.append(spec)
+    return specs, notes
+
+
+def _lm_eval(model: Any, tokenizer: Any, section: dict[str, Any], batch_size: int, source: str) -> dict[str, Any]:
+    from winnow.training.lm_eval_adapter import LmEvalError, make_lm, run_lm_eval
+
+    names = section["lm_eval_tasks"]
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise EvaluateSectionError(f"{source}: lm_eval_tasks must be a list of task names")
+    try:
+        lm = make_lm(model, tokenizer, batch_size, "cpu")
+        return run_lm_eval(lm, names, section.get("include_path"), section.get("lm_eval_limit"))
+    except LmEvalError as exc:
+        raise EvaluateSectionError(f"{source}: {exc}") from None
+
+
 def evaluate_run(run_dir: str | Path, token_dir: str | Path, section: dict[str, Any], source: str = "evaluate") -> dict[str, Any]:
     import torch
 
@@ -77,12 +125,16 @@ def evaluate_run(run_dir: str | Path, token_dir: str | Path, section: dict[str, 
         if section.get("text"):
             text_result = evaluate_text(model, tokenizer, iter_text_source(section["text"]), batch_size=batch_size, max_tokens=section.get("max_tokens"))
             results["text"] = {**text_result, "source": section["text"]}
-        tasks = list(section.get("tasks") or [])
+        tasks, notes = task_specs(section, token_dir)
+        if notes:
+            results["notes"] = notes
         if tasks:
             results["tasks"] = {}
             for name, examples in _task_sets(tasks, token_dir, int(section.get("task_examples", 200)), source):
-                scored = evaluate_multiple_choice(model, tokenizer, examples)
+                scored = evaluate_multiple_choice(model, tokenizer, examples, batch_size=batch_size)
                 results["tasks"][name] = {k: v for k, v in scored.items() if isinstance(v, (int, float, str))}
+        if section.get("lm_eval_tasks"):
+            results["lm_eval"] = _lm_eval(model, tokenizer, section, batch_size, source)
         prompts = list(section.get("prompts") or DEFAULT_PROMPTS)
         results["generations"] = []
         for i, prompt in enumerate(prompts):

@@ -310,27 +310,52 @@ def iter_text_source(spec: str) -> Iterator[str]:
     yield from (text for text in iter_texts(resolve_parquet_inputs(spec)) if not is_blank(text))
 
 
-def continuation_text(context: str, ending: str) -> str:
-    """The scored continuation: the ending, with one separating space unless
-    the context ends, or the ending starts, with whitespace (lm-eval-harness
-    scores " " + ending after a context the same way)."""
-    if not context or context[-1].isspace() or ending[:1].isspace():
-        return ending
-    return " " + ending
+# lm-evaluation-harness's default `target_delimiter`: a choice is scored as
+# " " + choice after the context.
+TARGET_DELIMITER = " "
+# The multiple-choice metrics, as lm-evaluation-harness defines them (see
+# docs/evaluation.md), plus Winnow's per-token variant.
+MC_METRICS = ("acc", "acc_norm", "acc_bytes", "acc_token_norm")
+
+
+def encode_request(tokenizer: Any, eot_id: int, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """(context ids, continuation ids) of one loglikelihood request, split the
+    way lm-evaluation-harness splits it for a causal model
+    (`TemplateLM.loglikelihood` / `_encode_pair`, add_bos_token false):
+
+    - trailing whitespace of the context moves to the start of the continuation;
+    - context + continuation is encoded as one string and the continuation is
+      what follows the context's own tokens, so a merge across the boundary is
+      tokenized as in running text;
+    - an empty context is the end-of-text token (the harness's prefix token).
+    """
+    def encode(text: str) -> list[int]:
+        with literal_special_tokens(tokenizer):
+            return list(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    if context == "":
+        ids = encode(continuation)
+        return ([eot_id], ids) if not ids or ids[0] != eot_id else (ids[:1], ids[1:])
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+    whole, context_ids = encode(context + continuation), encode(context)
+    return context_ids, whole[len(context_ids) :]
 
 
 @torch.no_grad()
-def continuation_logprobs(
+def continuation_scores(
     model: nn.Module,
     requests: Sequence[tuple[Sequence[int], Sequence[int]]],
     batch_size: int = 16,
     device: torch.device | str | None = None,
-) -> list[float]:
-    """Sum of log p(continuation tokens | context tokens) for each
-    (context_ids, continuation_ids) request, in batches.
+) -> list[tuple[float, bool]]:
+    """(sum of log p(continuation | context), whether greedy decoding would
+    produce the continuation) for each (context_ids, continuation_ids) request.
 
-    Sequences longer than the model's window keep their last max_seq_len + 1
-    tokens: the continuation is always scored, the oldest context is dropped.
+    A sequence longer than the model's window keeps its last max_seq_len + 1
+    tokens: the oldest context is dropped from the left; a continuation longer
+    than the window itself is scored on its last max_seq_len tokens.
     """
     max_len = model.config.max_seq_len
     device = torch.device(device) if device is not None else _model_device(model)
@@ -338,11 +363,13 @@ def continuation_logprobs(
     for context, continuation in requests:
         if not continuation:
             raise ValueError("a continuation must have at least one token")
+        if not context:
+            raise ValueError("a context must have at least one token (use the end-of-text id for an empty one)")
         seq = (list(context) + list(continuation))[-(max_len + 1) :]
         rows.append((seq, min(len(continuation), len(seq) - 1)))
     # Longest first so each batch pads to similar lengths.
     order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))
-    out = [0.0] * len(rows)
+    out: list[tuple[float, bool]] = [(0.0, False)] * len(rows)
     was_training = model.training
     model.eval()
     try:
@@ -356,12 +383,34 @@ def continuation_logprobs(
                 n = len(seq) - 1
                 x[r, :n] = torch.tensor(seq[:-1])
                 y[r, n - scored : n] = torch.tensor(seq[-scored:])
-            _, nats = model(x.to(device), y.to(device), reduction="none")  # (B, T), 0 where ignored
+            logits, nats = model(x.to(device), y.to(device), reduction="none")  # (B, T), 0 where ignored
+            greedy = logits.argmax(dim=-1).cpu()
             for r, i in enumerate(batch):
-                out[i] = -float(nats[r].sum())
+                scored_mask = y[r] != IGNORE_INDEX
+                out[i] = (-float(nats[r].sum()), bool((greedy[r][scored_mask] == y[r][scored_mask]).all()))
     finally:
         model.train(was_training)
     return out
+
+
+def continuation_logprobs(
+    model: nn.Module,
+    requests: Sequence[tuple[Sequence[int], Sequence[int]]],
+    batch_size: int = 16,
+    device: torch.device | str | None = None,
+) -> list[float]:
+    """Sum of log p(continuation tokens | context tokens) for each request
+    (see `continuation_scores`)."""
+    return [score for score, _ in continuation_scores(model, requests, batch_size, device)]
+
+
+def mean_stderr(values: Sequence[float]) -> float:
+    """Standard error of the mean as lm-evaluation-harness reports it: the
+    sample standard deviation (n - 1) over sqrt(n); NaN for fewer than 2."""
+    n = len(values)
+    if n < 2:
+        return float("nan")
+    return float(np.std(np.asarray(values, dtype=np.float64), ddof=1) / math.sqrt(n))
 
 
 def evaluate_multiple_choice(
@@ -371,38 +420,45 @@ def evaluate_multiple_choice(
     batch_size: int = 16,
     device: torch.device | str | None = None,
 ) -> dict[str, Any]:
-    """Accuracy on multiple-choice examples (mc_tasks.MCExample).
+    """Accuracy on multiple-choice examples (mc_tasks.MCExample), with the
+    definitions of lm-evaluation-harness's `multiple_choice` tasks.
 
-    Each ending is scored by the log-likelihood of its tokens after the
-    context (the context starts with end-of-text, as documents do in
-    training). `acc` picks the highest sum, `acc_norm` the highest sum per
-    UTF-8 byte of the continuation (lm-eval-harness's acc_norm) and
-    `acc_token_norm` the highest mean per token. Ties go to the first ending.
+    Each choice is the request (context, " " + choice) encoded as the harness
+    encodes it (`encode_request`) and scored by its summed log-likelihood ll.
+    Per example, with `choice` the choice string without the delimiter:
+      acc        argmax ll
+      acc_norm   argmax ll / len(choice)                  (characters)
+      acc_bytes  argmax ll / len(choice.encode("utf-8"))  (UTF-8 bytes)
+      acc_token_norm  argmax ll / continuation tokens     (Winnow's addition)
+    Ties go to the first choice (numpy argmax). Each metric is the mean over
+    examples, with its standard error (`<metric>_stderr`) as the harness
+    prints it; `chance` is the mean of 1 / number of choices.
     """
     if not examples:
         raise ValueError("no multiple-choice examples to evaluate")
     eot_id = eot_id_of(tokenizer)
     requests, spans = [], []
-    with literal_special_tokens(tokenizer):
-        for ex in examples:
-            context_ids = [eot_id] + tokenizer.encode(ex.context, add_special_tokens=False).ids
-            start = len(requests)
-            for ending in ex.endings:
-                text = continuation_text(ex.context, ending)
-                ids = tokenizer.encode(text, add_special_tokens=False).ids
-                requests.append((context_ids, ids, len(text.encode("utf-8"))))
-            spans.append((start, len(requests)))
-    logprobs = continuation_logprobs(model, [(c, t) for c, t, _ in requests], batch_size, device)
-    hits = {"acc": 0, "acc_norm": 0, "acc_token_norm": 0}
+    for ex in examples:
+        start = len(requests)
+        for ending in ex.endings:
+            requests.append(encode_request(tokenizer, eot_id, ex.context, TARGET_DELIMITER + ending))
+        spans.append((start, len(requests)))
+    logprobs = continuation_logprobs(model, requests, batch_size, device)
+    hits: dict[str, list[float]] = {name: [] for name in MC_METRICS}
     for ex, (start, stop) in zip(examples, spans):
-        scores = logprobs[start:stop]
-        per_byte = [s / requests[start + k][2] for k, s in enumerate(scores)]
-        per_token = [s / len(requests[start + k][1]) for k, s in enumerate(scores)]
-        for name, values in (("acc", scores), ("acc_norm", per_byte), ("acc_token_norm", per_token)):
-            hits[name] += int(max(range(len(values)), key=values.__getitem__) == ex.label)
+        lls = np.asarray(logprobs[start:stop], dtype=np.float64)
+        divisors = {
+            "acc": np.ones(len(lls)),
+            "acc_norm": np.array([float(len(e)) for e in ex.endings]),
+            "acc_bytes": np.array([float(len(e.encode("utf-8"))) for e in ex.endings]),
+            "acc_token_norm": np.array([float(len(requests[start + k][1])) for k in range(len(lls))]),
+        }
+        for name in MC_METRICS:
+            hits[name].append(float(int(np.argmax(lls / divisors[name])) == ex.label))
     n = len(examples)
     return {
         "examples": n,
-        **{name: count / n for name, count in hits.items()},
+        **{name: sum(values) / n for name, values in hits.items()},
+        **{f"{name}_stderr": mean_stderr(values) for name, values in hits.items()},
         "chance": sum(1 / len(ex.endings) for ex in examples) / n,
     }

@@ -87,6 +87,16 @@ def tokenizer_files(config: ModelConfig) -> dict[str, dict[str, Any]]:
 
     End-of-text doubles as BOS/EOS/PAD: it is the only special token, and it
     is what precedes every document in training.
+
+    `add_bos_token` is false, and the tokenizer has no BOS post-processor,
+    so encoding never adds a token (checked with transformers 5.x, where even
+    `add_bos_token: true` or lm-eval's `add_bos_token=True` adds nothing to
+    this tokenizer). lm-evaluation-harness's `hf` model then encodes requests
+    exactly as Winnow does: contexts as plain text, end-of-text as the prefix
+    of an empty context and of a rolling loglikelihood. `model_max_length` is
+    the context the model was trained with, which the harness reads as its
+    max_length
+    and truncates contexts to from the left, as Winnow does.
     """
     special = {"bos_token": EOT_TOKEN, "eos_token": EOT_TOKEN, "pad_token": EOT_TOKEN}
     return {
@@ -160,13 +170,14 @@ def _apply_umask(directory: Path) -> None:
         path.chmod(0o666 & ~umask)
 
 
-def export_hf(run_dir: str | Path, output_dir: str | Path) -> Path:
-    """Export the latest checkpoint of `run_dir` to `output_dir` (HF Llama folder)."""
-    from winnow.training.checkpoint import latest_checkpoint_path, load_model_for_inference
+def export_hf(run_dir: str | Path, output_dir: str | Path, checkpoint: str = "latest") -> Path:
+    """Export the latest (or, with checkpoint="best", the best) checkpoint of
+    `run_dir` to `output_dir` (HF Llama folder)."""
+    from winnow.training.continuous_eval import checkpoint_file, load_model_at
 
     run_dir = Path(run_dir)
-    model, _, _ = load_model_for_inference(run_dir)
-    checkpoint = latest_checkpoint_path(run_dir)
+    model, _, _ = load_model_at(run_dir, checkpoint)
+    checkpoint = checkpoint_file(run_dir, checkpoint)
     # No local paths: the folder is meant to be published.
     metadata = {"exported_by": f"winnow {__version__}", "checkpoint": checkpoint.name}
     return export_model(model, run_dir / TOKENIZER_FILE, output_dir, metadata)

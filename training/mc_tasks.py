@@ -6,9 +6,14 @@ The canonical row is HellaSwag's layout, one JSON object per line:
     {"ctx": "A man is sitting on a roof. He", "endings": ["starts ...", ...], "label": 2}
 
 `context`/`choices`/`gold` are accepted as aliases, and so are the native
-layouts of ARC (`question.stem`, `question.choices[].text`, `answerKey`) and
-PIQA (`goal`, `sol1`, `sol2`, `label`), so real benchmark files can be pointed
-at directly. No torch here: scoring lives in `evaluate.py`.
+layouts of HellaSwag (`activity_label`, `ctx_a`, `ctx_b`, `endings`, `label`;
+preprocessed with lm-evaluation-harness's own `hellaswag` preprocessing, so
+that format needs the `eval` extra), ARC (`question.stem`,
+`question.choices[].text`, `answerKey`) and PIQA (`goal`, `sol1`, `sol2`,
+`label`), so real benchmark files can be pointed at directly. The context and
+choices are what lm-evaluation-harness's task YAMLs build for the same rows
+(`hellaswag`, `arc_easy`/`arc_challenge`: "Question: ...\nAnswer:", `piqa`:
+"Question: ...\nAnswer:"). No torch here: scoring lives in `evaluate.py`.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from typing import Any, Iterable
 CONTEXT_KEYS = ("ctx", "context")
 ENDINGS_KEYS = ("endings", "choices")
 LABEL_KEYS = ("label", "gold")
+HELLASWAG_KEYS = ("activity_label", "ctx_a", "ctx_b", "endings", "label")
 MIN_ENDINGS = 2
 
 # Synthetic sentence completion: sentences with at least this many words, cut
@@ -76,8 +82,19 @@ def parse_row(row: Any) -> MCExample:
         raise ValueError(f"a task row must be a JSON object, got {type(row).__name__}")
     if isinstance(row.get("question"), dict) and "answerKey" in row:
         return _parse_arc(row)
+    if isinstance(row.get("question"), str) and isinstance(row.get("choices"), dict) and "answerKey" in row:
+        # The Hugging Face allenai/ai2_arc layout: choices {"text": [...], "label": [...]}.
+        texts, labels = row["choices"].get("text"), row["choices"].get("label")
+        if not isinstance(texts, list) or not isinstance(labels, list) or len(texts) != len(labels):
+            raise ValueError("ARC row: choices must hold equally long 'text' and 'label' lists")
+        return _parse_arc({"question": {"stem": row["question"], "choices": [{"text": t, "label": l} for t, l in zip(texts, labels)]}, "answerKey": row["answerKey"]})
     if "goal" in row and "sol1" in row:
-        return _check(row["goal"], [row["sol1"], row["sol2"]] if "sol2" in row else None, row.get("label"))
+        # lm-eval's piqa.yaml: doc_to_text "Question: {{goal}}\nAnswer:".
+        goal = row["goal"] if isinstance(row["goal"], str) else None
+        context = f"Question: {goal}\nAnswer:" if goal is not None else goal
+        return _check(context, [row["sol1"], row["sol2"]] if "sol2" in row else None, row.get("label"))
+    if all(key in row for key in HELLASWAG_KEYS):
+        return _parse_hellaswag(row)
     return _check(_first(row, CONTEXT_KEYS), _first(row, ENDINGS_KEYS), _first(row, LABEL_KEYS))
 
 
@@ -96,7 +113,30 @@ def _parse_arc(row: dict) -> MCExample:
     answer = str(row["answerKey"])
     if answer not in letters:
         raise ValueError(f"ARC row: answerKey {answer!r} is not one of the choice labels {letters}")
-    return _check(row["question"].get("stem"), [c["text"] for c in choices], letters.index(answer))
+    stem = row["question"].get("stem")
+    # lm-eval's arc_easy.yaml: doc_to_text "Question: {{question}}\nAnswer:".
+    context = f"Question: {stem}\nAnswer:" if isinstance(stem, str) else stem
+    return _check(context, [c["text"] for c in choices], letters.index(answer))
+
+
+def _parse_hellaswag(row: dict) -> MCExample:
+    """HellaSwag's own row, prepared exactly as lm-eval's hellaswag task does
+    (its `utils.process_docs`), by calling the harness's preprocessing."""
+    try:
+        from lm_eval.tasks.hellaswag.utils import preprocess
+    except ImportError:
+        raise ValueError(
+            "HellaSwag rows (activity_label/ctx_a/ctx_b) are prepared with lm-evaluation-harness's preprocessing; "
+            "install it with: pip install 'winnow[eval]'"
+        ) from None
+    for key in ("activity_label", "ctx_a", "ctx_b"):
+        if not isinstance(row[key], str):
+            raise ValueError(f"HellaSwag row: {key} must be a string, got {type(row[key]).__name__}")
+    endings = row["endings"]
+    if not isinstance(endings, list) or not all(isinstance(e, str) for e in endings):
+        raise ValueError("HellaSwag row: endings must be a list of strings")
+    context = preprocess(row["activity_label"] + ": " + row["ctx_a"] + " " + row["ctx_b"].capitalize())
+    return _check(context, [preprocess(e) for e in endings], row["label"])
 
 
 def _check(context: Any, endings: Any, label: Any) -> MCExample:

@@ -6,8 +6,6 @@ to find.
 """
 from __future__ import annotations
 
-import glob
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -16,14 +14,12 @@ import pyarrow.parquet as pq
 import xxhash
 
 from winnow.schemas import DOCUMENTS, SchemaMismatch, check_table_schema
+# One resolver for every command that reads Parquet (local and remote); re-exported
+# here because the training commands have always imported it from this module.
+from winnow.schemas.inputs import ParquetInputError, open_input_file, resolve_parquet_inputs  # noqa: F401
 
 DEFAULT_COLUMNS = ("id", "text")
 DEFAULT_BATCH_ROWS = 4096
-_GLOB_CHARS = frozenset("*?[")
-
-
-class ParquetInputError(ValueError):
-    """An input path matches nothing, or a Parquet file is unreadable or has the wrong columns."""
 
 
 @dataclass(frozen=True)
@@ -46,46 +42,10 @@ class TextBatch:
         return self.batch.column(name).to_pylist()
 
 
-def _expand_one(spec: str) -> list[str]:
-    if any(c in spec for c in _GLOB_CHARS):
-        matches = [p for p in glob.glob(spec, recursive=True) if os.path.isfile(p)]
-        if not matches:
-            raise ParquetInputError(f"{spec}: glob matches no files")
-        return matches
-    if os.path.isdir(spec):
-        # A curation output directory keeps kept documents under documents/;
-        # a bare directory of Parquet files is accepted too.
-        documents = sorted(glob.glob(os.path.join(spec, DOCUMENTS, "*.parquet")))
-        if documents:
-            return documents
-        direct = sorted(glob.glob(os.path.join(spec, "*.parquet")))
-        if direct:
-            return direct
-        raise ParquetInputError(f"{spec}: directory has no {DOCUMENTS}/*.parquet and no *.parquet files")
-    if os.path.isfile(spec):
-        return [spec]
-    raise ParquetInputError(f"{spec}: no such file or directory")
-
-
-def resolve_parquet_inputs(spec: str | Sequence[str]) -> list[str]:
-    """Absolute, sorted, de-duplicated Parquet paths for a directory, glob or file (or several).
-
-    A directory means its `documents/*.parquet` (a curation output), else its
-    `*.parquet`. Raises ParquetInputError naming the spec that matched nothing.
-    """
-    specs = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
-    if not specs:
-        raise ParquetInputError("no input given: expected a directory, glob or Parquet file")
-    paths: set[str] = set()
-    for one in specs:
-        paths.update(os.path.abspath(p) for p in _expand_one(os.fspath(one)))
-    return sorted(paths)
-
-
 def open_parquet(path: str, columns: Sequence[str] = DEFAULT_COLUMNS, table: str = DOCUMENTS) -> pq.ParquetFile:
     """Open `path` and check it has the string `columns`; errors name the file."""
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(open_input_file(path) if "://" in path else path)
     except (pa.ArrowException, OSError) as exc:
         raise ParquetInputError(f"{path}: not a readable Parquet file: {exc}") from exc
     try:

@@ -18,19 +18,23 @@ on garbage, and the flat token array memory-maps without copying.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from winnow.atomic import atomic_open
 
 MAGIC = b"WINNOWTK"
 FORMAT_VERSION = 1
 HEADER_BYTES = 64
 _HEADER = struct.Struct("<8sIIQQ32x")
 assert _HEADER.size == HEADER_BYTES
-_DTYPES = {2: np.dtype("<u2"), 4: np.dtype("<u4")}
+_DTYPES: dict[int, np.dtype] = {2: np.dtype("<u2"), 4: np.dtype("<u4")}
 
 
 class ShardFormatError(ValueError):
@@ -70,14 +74,9 @@ def write_shard(path: str | os.PathLike, tokens: np.ndarray, document_count: int
         raise ValueError(f"tokens must be uint16 or uint32, got {tokens.dtype}")
     tokens = tokens.astype(_DTYPES[tokens.dtype.itemsize], copy=False)
     header = ShardHeader(FORMAT_VERSION, tokens.dtype.itemsize, int(tokens.size), int(document_count))
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb") as f:
         f.write(_HEADER.pack(MAGIC, header.version, header.token_bytes, header.token_count, header.document_count))
         f.write(tokens.tobytes())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return header
 
 
@@ -107,9 +106,79 @@ def read_header(path: str | os.PathLike) -> ShardHeader:
     return ShardHeader(version, token_bytes, token_count, document_count)
 
 
-def open_shard(path: str | os.PathLike) -> np.memmap:
+def open_shard(path: str | os.PathLike) -> np.ndarray:
     """Memory-map a validated shard's tokens (read-only)."""
     header = read_header(path)
     if header.token_count == 0:
         return np.zeros(0, dtype=header.dtype)  # np.memmap refuses empty maps
     return np.memmap(path, dtype=header.dtype, mode="r", offset=HEADER_BYTES, shape=(header.token_count,))
+
+
+# --- The token directory's manifest.json ---------------------------------------
+# One reader for every consumer (training data, tokenize/merge, evaluate, the
+# run report): one error type and one set of checked keys. docs/tokens.md
+# describes the keys; `winnow.training.tokens.build_manifest` writes them.
+
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = "winnow-token-shards"
+MANIFEST_VERSION = 1
+MANIFEST_SPLITS = ("train", "val")
+MANIFEST_KEYS = ("tokenizer", "dtype", "split", "splits", "sources")
+MANIFEST_TOKENIZER_KEYS = ("file", "sha256", "vocab_size")
+MANIFEST_SPLIT_COUNTS = ("tokens", "documents", "utf8_bytes")
+
+
+class ManifestError(ValueError):
+    """A token directory's manifest.json is missing, unreadable or malformed; the message names it."""
+
+
+def _manifest_split(path: Path, name: str, entry: object) -> None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("shards"), list):
+        raise ManifestError(f"{path}: split {name!r} is missing or has no 'shards' list")
+    for key in MANIFEST_SPLIT_COUNTS:
+        value = entry.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ManifestError(f"{path}: splits.{name}.{key} must be a non-negative integer, found {value!r}")
+    for i, shard in enumerate(entry["shards"]):
+        if not isinstance(shard, dict) or not isinstance(shard.get("file"), str):
+            raise ManifestError(f"{path}: splits.{name}.shards[{i}] must be an object with a 'file' name")
+
+
+def read_manifest(directory: str | os.PathLike, require_splits: Sequence[str] = ()) -> dict:
+    """Read and validate `<directory>/manifest.json`; ManifestError names the file on any problem.
+
+    Checks the format and version, that every key in MANIFEST_KEYS is present,
+    the tokenizer's file/sha256/vocab_size, and that every split present lists
+    its shards by file name with integer counts. `winnow tokenize` writes both
+    MANIFEST_SPLITS; a caller that needs some (merging needs both) names them in
+    `require_splits`, while an evaluation directory may hold only "val".
+    Returns the manifest as written.
+    """
+    path = Path(directory) / MANIFEST_FILE
+    if not path.is_file():
+        raise ManifestError(
+            f"{path}: missing: no manifest.json, so {directory} is not a token directory "
+            "(`winnow tokenize` writes it last; an interrupted run leaves none)"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read manifest: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ManifestError(f"{path}: not a Winnow token manifest (format must be {MANIFEST_FORMAT!r})")
+    if manifest.get("version") != MANIFEST_VERSION:
+        raise ManifestError(f"{path}: manifest version {manifest.get('version')!r} is not supported (expected {MANIFEST_VERSION})")
+    missing = [key for key in MANIFEST_KEYS if key not in manifest]
+    if missing:
+        raise ManifestError(f"{path}: manifest has no {', '.join(repr(k) for k in missing)} key(s)")
+    tokenizer = manifest["tokenizer"]
+    if not isinstance(tokenizer, dict) or not set(MANIFEST_TOKENIZER_KEYS) <= tokenizer.keys():
+        raise ManifestError(f"{path}: 'tokenizer' must have keys {', '.join(MANIFEST_TOKENIZER_KEYS)}")
+    for key, kind in (("split", dict), ("splits", dict), ("sources", list)):
+        if not isinstance(manifest[key], kind):
+            raise ManifestError(f"{path}: {key!r} must be {'an object' if kind is dict else 'a list'}")
+    if not manifest["splits"]:
+        raise ManifestError(f"{path}: 'splits' is empty")
+    for name in dict.fromkeys([*require_splits, *manifest["splits"]]):
+        _manifest_split(path, str(name), manifest["splits"].get(name))
+    return manifest

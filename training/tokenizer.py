@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from winnow.atomic import atomic_path
 from winnow.training.parquet_text import (
     DEFAULT_BATCH_ROWS,
     ParquetInputError,
@@ -208,9 +209,8 @@ def train_tokenizer(inputs: str | Sequence[str], config: TokenizerConfig, output
 
     output = Path(output_path)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    tokenizer.save(str(tmp))
-    os.replace(tmp, output)
+    with atomic_path(output) as tmp:
+        tokenizer.save(str(tmp))
     return TokenizerReport(
         output_path=str(output),
         vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),

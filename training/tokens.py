@@ -13,10 +13,9 @@ is an interrupted run and is never mistaken for a complete one.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import re
-import shutil
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,18 +35,27 @@ from winnow.training.parquet_text import (
     require_id,
     resolve_parquet_inputs,
 )
+from winnow.atomic import atomic_copy, atomic_write_json
+from winnow.training import shard_format
+from winnow.training.shard_format import MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, ManifestError
 from winnow.training.shard_format import dtype_for_vocab, read_header, sha256_file, write_shard
 from winnow.training.tokenizer import EOT_TOKEN
 
-MANIFEST_FORMAT = "winnow-token-shards"
-MANIFEST_VERSION = 1
-MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
 SPLITS = ("train", "val")
 DEFAULT_SHARD_TOKENS = 2**24
 DEFAULT_VAL_FRACTION = 0.01
 _SHARD_GLOBS = ("train-*.bin", "val-*.bin", ".*.tmp-*", MANIFEST_FILE, TOKENIZER_FILE)
 _UNSAFE_STEM_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+# Up to this many workers run as threads of this process rather than as
+# processes: encoding releases the GIL and runs on the tokenizer's own thread
+# pool, the GIL-bound rest of a file (Arrow to Python lists, ids to numpy) is
+# under a tenth of its time, so a few threads keep every core busy, while each
+# spawned process pays about a second of imports, which outweighed the
+# parallelism on a 14 MB corpus with 2 workers (0.93x the bare tokenizer).
+# With more workers the GIL-bound shares add up, so they get processes (the
+# same threshold as the local DirectRunner's threads-or-processes choice).
+THREAD_WORKERS_MAX = 4
 
 
 class TokenDirError(ValueError):
@@ -55,22 +63,6 @@ class TokenDirError(ValueError):
 
 
 # --- Small helpers --------------------------------------------------------------
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def source_stems(paths: Sequence[str]) -> dict[str, str]:
@@ -173,18 +165,20 @@ class _ShardWriter:
 
 
 _TOKENIZERS: dict[str, object] = {}
+_TOKENIZERS_LOCK = threading.Lock()  # thread workers share one tokenizer per path
 
 
 def _load_tokenizer(path: str):
     from tokenizers import Tokenizer
 
-    if path not in _TOKENIZERS:
-        tokenizer = Tokenizer.from_file(path)
-        # A web page that contains the literal text "<|endoftext|>" must not
-        # become a document boundary: special tokens in text encode as text.
-        tokenizer.encode_special_tokens = True
-        _TOKENIZERS[path] = tokenizer
-    return _TOKENIZERS[path]
+    with _TOKENIZERS_LOCK:
+        if path not in _TOKENIZERS:
+            tokenizer = Tokenizer.from_file(path)
+            # A web page that contains the literal text "<|endoftext|>" must not
+            # become a document boundary: special tokens in text encode as text.
+            tokenizer.encode_special_tokens = True
+            _TOKENIZERS[path] = tokenizer
+        return _TOKENIZERS[path]
 
 
 def _encode(tokenizer, texts: list[str], eot_id: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -238,10 +232,24 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _run_in_threads(tasks: list[_FileTask], workers: int) -> list[dict]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="winnow-tokenize") as pool:
+        futures = [pool.submit(_tokenize_file, t) for t in tasks]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
 def _run_tasks(tasks: list[_FileTask], workers: int) -> list[dict]:
     if workers <= 1 or len(tasks) <= 1:
         # In-process: the tokenizer's own threads use every core.
         return [_tokenize_file(t) for t in tasks]
+    if workers <= THREAD_WORKERS_MAX:
+        return _run_in_threads(tasks, workers)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -303,26 +311,11 @@ def _tokenizer_info(tokenizer_path: Path, eot_token: str) -> dict:
 
 
 def load_manifest(token_dir: str | os.PathLike) -> dict:
-    """Read and validate `<token_dir>/manifest.json`; TokenDirError names the file on any problem."""
-    path = Path(token_dir) / MANIFEST_FILE
-    if not path.is_file():
-        raise TokenDirError(f"{path}: missing: not a token directory, or an interrupted `winnow tokenize` run")
+    """`<token_dir>/manifest.json` as checked by `shard_format.read_manifest` (the one reader), as TokenDirError."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TokenDirError(f"{path}: unreadable manifest: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise TokenDirError(f"{path}: not a {MANIFEST_FORMAT} manifest")
-    if manifest.get("version") != MANIFEST_VERSION:
-        raise TokenDirError(f"{path}: manifest version {manifest.get('version')!r} is not supported (expected {MANIFEST_VERSION})")
-    for key in ("tokenizer", "dtype", "split", "splits", "sources"):
-        if key not in manifest:
-            raise TokenDirError(f"{path}: manifest has no {key!r} key")
-    for split in SPLITS:
-        entry = manifest["splits"].get(split)
-        if not isinstance(entry, dict) or not isinstance(entry.get("shards"), list):
-            raise TokenDirError(f"{path}: manifest has no shard list for split {split!r}")
-    return manifest
+        return shard_format.read_manifest(token_dir, require_splits=SPLITS)
+    except ManifestError as exc:
+        raise TokenDirError(str(exc)) from exc
 
 
 def split_shard_paths(token_dir: str | os.PathLike, split: str) -> list[Path]:
@@ -381,7 +374,7 @@ def tokenize_corpus(
     output = Path(output_dir)
     prepare_output_dir(output, overwrite)
     copied = output / TOKENIZER_FILE
-    _copy_atomic(tokenizer_path, copied)
+    atomic_copy(tokenizer_path, copied)
 
     stems = source_stems(paths)
     tasks = [
@@ -394,7 +387,7 @@ def tokenize_corpus(
 
     shards = {split: [s for r in results for s in r["shards"][split]] for split in SPLITS}
     manifest = build_manifest(info, dtype.name, val_fraction, shards, [r["source"] for r in results])
-    _write_json_atomic(output / MANIFEST_FILE, manifest)
+    atomic_write_json(output / MANIFEST_FILE, manifest)
     return manifest
 
 
@@ -435,7 +428,7 @@ def merge_manifests(dirs: Sequence[str | os.PathLike], output_dir: str | os.Path
         raise TokenDirError(f"{output}: merge output must be a new directory, not one of its inputs")
     prepare_output_dir(output, overwrite)
     first_dir, first = manifests[0]
-    _copy_atomic(first_dir / first["tokenizer"]["file"], output / TOKENIZER_FILE)
+    atomic_copy(first_dir / first["tokenizer"]["file"], output / TOKENIZER_FILE)
 
     used: set[str] = set()
     shards: dict[str, list[dict]] = {split: [] for split in SPLITS}
@@ -457,7 +450,7 @@ def merge_manifests(dirs: Sequence[str | os.PathLike], output_dir: str | os.Path
                 shards[split].append({**shard, "file": name})
     sources = [s for _, m in manifests for s in m["sources"]]
     manifest = build_manifest(first["tokenizer"], first["dtype"], first["split"]["val_fraction"], shards, sources)
-    _write_json_atomic(output / MANIFEST_FILE, manifest)
+    atomic_write_json(output / MANIFEST_FILE, manifest)
     return manifest
 
 
@@ -465,5 +458,5 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     try:
         os.link(src, dst)
     except OSError:  # another filesystem, or links not supported
-        _copy_atomic(src, dst)
+        atomic_copy(src, dst)
 

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from winnow.atomic import atomic_write_json
 from winnow.runner import documents_dir, load_context, run_stages, settings_hash
 
 
@@ -101,7 +102,7 @@ def run_ablation(
             "tokens": manifest["splits"]["train"]["tokens"],
         }
     (out / "ablate").mkdir(parents=True, exist_ok=True)
-    (out / "ablate" / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    atomic_write_json(out / "ablate" / "results.json", results)
     try:
         from winnow.report import write_report
 
@@ -128,7 +129,7 @@ def _train_and_score(config, token_dir: Path, run_dir: Path, eval_text: str, tas
     _say(progress, f"== recipe {name}, seed {seed}: train")
     train(config, token_dir, run_dir, overwrite=True, progress=progress)
     result = {"seed": seed, **score_run(run_dir, eval_text, tasks)}
-    stamp.write_text(json.dumps({"settings": wanted, "result": result}, indent=2) + "\n")
+    atomic_write_json(stamp, {"settings": wanted, "result": result})  # a torn stamp would defeat the cache check
     return result
 
 

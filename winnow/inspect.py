@@ -16,12 +16,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from winnow.schemas import signal_fields_of
+from winnow.summaries import StatsError, curation_funnel
+
 TABLES = ("documents", "rejected", "errors", "duplicates")
 PERCENTILES = (0, 10, 50, 90, 100)
-IDENTITY_COLUMNS = {
-    "id", "url", "domain", "warc_record_id", "warc_date", "source", "text", "language", "language_score",
-    "stage", "reason", "detail", "error_type", "error_message", "traceback", "cluster_id", "kind", "representative_id",
-}
 SAMPLE_CHARS = 240
 
 
@@ -117,19 +116,19 @@ def _samples(path: Path, n: int) -> list[dict[str, Any]]:
     return samples
 
 
-def funnel(stats: dict[str, Any]) -> list[dict[str, Any]]:
-    """Documents entering and leaving each stage, in pipeline order, with the top reasons."""
-    order = stats.get("stage_order") or list(stats.get("rejected", {}))
-    remaining = stats.get("records_in", 0)
-    rows = []
-    for stage in order:
-        rejected = stats.get("rejected", {}).get(stage, {})
-        errored = sum((stats.get("errors_by_stage", {}).get(stage) or {}).values())
-        out = remaining - sum(rejected.values()) - errored
-        top = sorted(rejected.items(), key=lambda kv: -kv[1])[:3]
-        rows.append({"stage": stage, "in": remaining, "out": out, "rejected": sum(rejected.values()), "errors": errored, "top_reasons": dict(top)})
-        remaining = out
-    return rows
+TOP_REASONS = 3  # per funnel row; the table's by_reason lists them all
+
+
+def funnel(stats: dict[str, Any], where: str = "stats.json") -> list[dict[str, Any]]:
+    """Documents entering and leaving each stage, in pipeline order, with the top reasons.
+
+    The rows come from `winnow.summaries.curation_funnel`, which the run report uses too.
+    """
+    try:
+        stages = curation_funnel(stats, where)
+    except StatsError as exc:
+        raise InspectError(str(exc)) from None
+    return [{**stage.row(), "top_reasons": dict(stage.reasons[:TOP_REASONS])} for stage in stages]
 
 
 def signal_comparison(kept: dict[str, dict[str, float]], dropped: dict[str, dict[str, float]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -138,13 +137,13 @@ def signal_comparison(kept: dict[str, dict[str, float]], dropped: dict[str, dict
 
 
 def describe_signals(files: list[Path]) -> dict[str, dict[str, float]]:
-    """Percentiles of every numeric signal column (identity columns excluded), nulls ignored."""
+    """Percentiles of every numeric or boolean signal column (see `schemas.signal_fields_of`), nulls ignored."""
     if not files:
         return {}
     schema = open_parquet(files[0]).schema_arrow
     out = {}
-    for f in schema:
-        if f.name in IDENTITY_COLUMNS or not (pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type)):
+    for f in signal_fields_of(schema):
+        if not (pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type)):
             continue
         chunks = [c.cast(pa.float64()).to_numpy(zero_copy_only=False) for c in iter_column(files, f.name)]
         values = np.concatenate(chunks) if chunks else np.zeros(0)
@@ -162,11 +161,15 @@ def inspect_path(path: str | Path, sample: int = 3) -> dict[str, Any]:
         if stats_file.is_file():
             try:
                 stats = json.loads(stats_file.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InspectError(f"{stats_file}: cannot read ({exc})") from exc
             except json.JSONDecodeError as exc:
                 raise InspectError(f"{stats_file}: not valid JSON ({exc})") from exc
+            if not isinstance(stats, dict):
+                raise InspectError(f"{stats_file}: expected a JSON object, found {type(stats).__name__}")
             report["stats"] = stats
             if "rejected" in stats and "records_in" in stats:
-                report["funnel"] = funnel(stats)
+                report["funnel"] = funnel(stats, str(stats_file))
         tables = {t: parquet_files(path / t) for t in TABLES if (path / t).is_dir()}
         report["tables"] = {t: describe_table(files, sample) for t, files in tables.items()}
         if tables.get("documents") is not None and tables.get("rejected") is not None:

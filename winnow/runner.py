@@ -5,6 +5,7 @@ Stages run in order into one run directory:
     input      the recipe's archives, or the embedded sample WARC generated on the fly
     curate     Beam: extraction, language, filters            -> curate/
     dedup      Beam: exact + MinHash near-duplicate removal   -> dedup/
+    mix        sources by target proportions (`mix:` section) -> mix/
     tokenizer  byte-level BPE on the curated text             -> tokenizer/
     tokenize   token shards with a stable train/val split      -> tokens/
     train      GPT pre-training with checkpoints               -> train/
@@ -32,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from winnow import __version__
+from winnow.atomic import atomic_write_json
 
-STAGES = ("input", "curate", "dedup", "tokenizer", "tokenize", "train", "evaluate", "report")
+STAGES = ("input", "curate", "dedup", "mix", "tokenizer", "tokenize", "train", "evaluate", "report")
 DEMO_RECIPE = "demo"
 COMPLETE = "complete"
 RUNNING = "running"
@@ -107,9 +109,7 @@ def read_manifest(ctx: RunContext, stage: str) -> dict[str, Any] | None:
 def _write_json_atomic(path: Path, obj: Any) -> None:
     """A manifest is either the old one or the new one, never half of each."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, default=str)
 
 
 def write_manifest(ctx: RunContext, stage: str, manifest: dict[str, Any]) -> None:
@@ -152,7 +152,7 @@ def stage_curate(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     from winnow.pipelines.run_curate import run_curate
 
     out = ctx.stage_dir("curate")
-    stats = run_curate(input_paths(ctx), str(out), recipe=ctx.recipe_spec, beam_args=ctx.beam_args, overwrite=True)
+    stats = run_curate(input_paths(ctx), str(out), recipe=curate_recipe(ctx), beam_args=ctx.beam_args, overwrite=True)
     if stats is None:
         raise RunError("curation did not finish (a runner that does not wait cannot feed the next stages)")
     if not stats["accounting"]["ok"]:
@@ -163,8 +163,55 @@ def stage_curate(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"documents": str(out)}, counts
 
 
+def run_eval_files(ctx: RunContext) -> list[str]:
+    """The evaluation files of the run's `evaluate:` section, which curation decontaminates against."""
+    from winnow.curation.decontaminate import evaluation_files
+
+    return evaluation_files(ctx.sections.get("evaluate") or {})
+
+
+def curate_recipe(ctx: RunContext) -> str:
+    """The run's recipe, plus a `decontaminate` step against the run's own evaluation files."""
+    evals = run_eval_files(ctx)
+    if not evals:
+        return ctx.recipe_spec
+    from winnow.atomic import atomic_write_text
+    from winnow.curation.decontaminate import recipe_with_decontamination
+    from winnow.curation.recipe import recipe_source
+
+    text, origin = recipe_source(ctx.recipe_spec)
+    derived = recipe_with_decontamination(text, evals, origin)
+    if derived is None:
+        return ctx.recipe_spec
+    path = ctx.run_dir / "curate_recipe.yaml"
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, derived)
+    return str(path)
+
+
+def stage_mix(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Mix the deduplicated corpus by `source_name` to the `mix:` section's weights."""
+    section = ctx.sections.get("mix")
+    if section is None or section is False:
+        return {"documents": None, "disabled": True}, {}
+    from winnow.curation.config import config_from_mapping
+    from winnow.curation.mix import MixConfig
+    from winnow.mix import run_mix
+
+    config = config_from_mapping(MixConfig, section, f"recipe {ctx.recipe_name}, section mix")
+    dedup = read_manifest(ctx, "dedup")
+    corpus = dedup["outputs"]["documents"] if dedup and dedup.get("status") == COMPLETE and dedup["outputs"].get("documents") else str(ctx.stage_dir("curate"))
+    out = ctx.stage_dir("mix")
+    manifest = run_mix({name: corpus for name in config.weights}, config, out, overwrite=True, split_column="source_name")
+    counts = {"documents": manifest["documents"], "total_units": manifest["total_units"], "max_abs_error": manifest["max_abs_error"]}
+    return {"documents": str(out), "manifest": str(out / "mix_manifest.json")}, counts
+
+
 def documents_dir(ctx: RunContext) -> str:
-    """The corpus the training stages read: dedup's output when dedup ran, else curation's."""
+    """The corpus the training stages read: the mix when it ran, else dedup's output when dedup ran, else curation's."""
+    mix = read_manifest(ctx, "mix")
+    if mix and mix.get("status") == COMPLETE and mix["outputs"].get("documents"):
+        return mix["outputs"]["documents"]
     dedup = read_manifest(ctx, "dedup")
     if dedup and dedup.get("status") == COMPLETE and dedup["outputs"].get("documents"):
         return dedup["outputs"]["documents"]
@@ -197,7 +244,7 @@ def stage_tokenizer(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     report = train_tokenizer(documents_dir(ctx), config, out / "tokenizer.json")
     info = report.to_dict()
-    (out / "report.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    atomic_write_json(out / "report.json", info)
     return {"tokenizer": str(out / "tokenizer.json")}, {"vocab_size": info["vocab_size"], "bytes_per_token": info["bytes_per_token"]}
 
 
@@ -254,7 +301,7 @@ def stage_evaluate(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     out = ctx.stage_dir("evaluate")
     out.mkdir(parents=True, exist_ok=True)
     results = evaluate_run(ctx.stage_dir("train"), ctx.stage_dir("tokens"), section, source=f"recipe {ctx.recipe_name}, section evaluate")
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    atomic_write_json(out / "results.json", results)
     val = results.get("val", {})
     return {"results": str(out / "results.json")}, {"val_loss": val.get("loss"), "val_bpb": val.get("bits_per_byte")}
 
@@ -284,7 +331,7 @@ def stage_settings(ctx: RunContext, stage: str) -> Any:
 def fingerprint(ctx: RunContext, stage: str, upstream: str | None) -> str:
     inputs: Any = None
     if stage == "curate":
-        inputs = [file_fingerprint(p) for p in input_paths(ctx)]
+        inputs = [file_fingerprint(p) for p in input_paths(ctx)] + [file_fingerprint(p) for p in run_eval_files(ctx)]
     return settings_hash({"stage": stage, "settings": stage_settings(ctx, stage), "upstream": upstream, "inputs": inputs, "version": __version__})
 
 
@@ -361,6 +408,7 @@ def _run_stage(ctx: RunContext, stage: str, resume: bool) -> tuple[dict[str, Any
         "input": lambda: stage_input(ctx),
         "curate": lambda: stage_curate(ctx),
         "dedup": lambda: stage_dedup(ctx),
+        "mix": lambda: stage_mix(ctx),
         "tokenizer": lambda: stage_tokenizer(ctx),
         "tokenize": lambda: stage_tokenize(ctx),
         "train": lambda: stage_train(ctx, resume),

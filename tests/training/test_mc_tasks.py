@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tests.training.evaluate_helpers import make_model, make_tokenizer
-from winnow.training.evaluate import continuation_logprobs, continuation_text, evaluate_multiple_choice
+from winnow.training.evaluate import continuation_logprobs, continuation_scores, encode_request, evaluate_multiple_choice
 from winnow.training.mc_tasks import (
     MCExample,
     copy_tasks,
@@ -59,14 +59,30 @@ def test_loader_accepts_hellaswag_aliases_arc_and_piqa(tmp_path):
             "",
             {"question": {"stem": "Sky?", "choices": [{"text": "blue", "label": "A"}, {"text": "green", "label": "B"}]}, "answerKey": "B"},
             {"goal": "Open a jar", "sol1": "twist the lid", "sol2": "eat the lid", "label": 0},
+            {"question": "Sun?", "choices": {"text": ["hot", "cold"], "label": ["1", "2"]}, "answerKey": "1"},
         ],
     )
+    # ARC and PIQA contexts are what lm-eval's arc_easy.yaml / piqa.yaml build.
     assert load_mc_tasks(path) == [
         MCExample("A man", ("runs.", "sits.", "flies."), 2),
         MCExample("B", ("one", "two"), 1),
-        MCExample("Sky?", ("blue", "green"), 1),
-        MCExample("Open a jar", ("twist the lid", "eat the lid"), 0),
+        MCExample("Question: Sky?\nAnswer:", ("blue", "green"), 1),
+        MCExample("Question: Open a jar\nAnswer:", ("twist the lid", "eat the lid"), 0),
+        MCExample("Question: Sun?\nAnswer:", ("hot", "cold"), 0),
     ]
+
+
+def test_hellaswag_rows_use_the_harness_preprocessing(tmp_path):
+    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is not installed (the eval extra)")
+    row = {"activity_label": "Roof shingle removal", "ctx_a": "A man is sitting on a roof.", "ctx_b": "he",
+           "endings": ["is using wrap to wrap a pair of skis.", "starts pulling up roofing [title] on a roof."], "label": "1"}
+    [example] = load_mc_tasks(write_lines(tmp_path / "hs.jsonl", [row]))
+    # lm-eval's hellaswag process_docs, spelled out: label prefix, capitalised ctx_b, [title] -> ". ", brackets dropped.
+    assert example == MCExample(
+        "Roof shingle removal: A man is sitting on a roof. He",
+        ("is using wrap to wrap a pair of skis.", "starts pulling up roofing. on a roof."),
+        1,
+    )
 
 
 @pytest.mark.parametrize(
@@ -142,32 +158,70 @@ def test_forced_answer_is_chosen(tokenizer):
     """The stand-in makes each transition of the right sentence near-certain."""
     context, right, wrong = "The cat sat on the", "mat.", "sea, over the hills."
     model = BigramLM(tokenizer.get_vocab_size())
-    ids = [0] + tokenizer.encode(context + " " + right).ids
+    ids = tokenizer.encode(context + " " + right).ids
     with torch.no_grad():
         for a, b in zip(ids, ids[1:]):
             model.table[a, b] = 20.0
     examples = [MCExample(context, (wrong, right), 1), MCExample(context, (right, wrong, "dog."), 0)]
     result = evaluate_multiple_choice(model, tokenizer, examples, batch_size=3, device="cpu")
-    assert result == {"examples": 2, "acc": 1.0, "acc_norm": 1.0, "acc_token_norm": 1.0, "chance": (1 / 2 + 1 / 3) / 2}
+    assert result == {
+        "examples": 2, "acc": 1.0, "acc_norm": 1.0, "acc_bytes": 1.0, "acc_token_norm": 1.0,
+        "acc_stderr": 0.0, "acc_norm_stderr": 0.0, "acc_bytes_stderr": 0.0, "acc_token_norm_stderr": 0.0,
+        "chance": (1 / 2 + 1 / 3) / 2,
+    }
 
 
-def test_acc_and_acc_norm_differ_under_a_uniform_model(tokenizer):
-    """Uniform predictions: every token costs ln V, so the sum favours the
-    ending with fewest tokens and the per-byte score the one with most bytes
-    per token."""
+def test_acc_norm_divides_by_characters_and_acc_bytes_by_utf8_bytes(tokenizer):
+    """Uniform predictions: every token costs ln V, so ll = -tokens * ln V.
+    Three choices chosen so that the three normalisations disagree: the sum
+    favours the fewest tokens, per character the most characters per token,
+    per UTF-8 byte the most bytes per token (multi-byte characters)."""
     model = BigramLM(tokenizer.get_vocab_size())
-    context, short, long = "Look:", "zq", "the cat sat on the mat"
-    short_text, long_text = continuation_text(context, short), continuation_text(context, long)
-    n_short, n_long = len(tokenizer.encode(short_text).ids), len(tokenizer.encode(long_text).ids)
-    assert n_short < n_long and len(short_text) / n_short < len(long_text) / n_long  # the premise
-    result = evaluate_multiple_choice(model, tokenizer, [MCExample(context, (short, long), 1)], device="cpu")
-    assert result["acc"] == 0.0 and result["acc_norm"] == 1.0
-    score = continuation_logprobs(model, [([0], tokenizer.encode(long_text).ids)])[0]
-    assert score == pytest.approx(-n_long * math.log(tokenizer.get_vocab_size()), rel=1e-6)
+    context = "Look:"
+    choices = ("zq", "the cat sat on the mat", "\u00e9\u00e9\u00e9\u00e9")
+    eot = tokenizer.token_to_id("<|endoftext|>")
+    n_tokens = [len(encode_request(tokenizer, eot, context, " " + c)[1]) for c in choices]
+    lls = [-n * math.log(tokenizer.get_vocab_size()) for n in n_tokens]
+    expect = {
+        "acc": max(range(3), key=lambda i: lls[i]),
+        "acc_norm": max(range(3), key=lambda i: lls[i] / len(choices[i])),
+        "acc_bytes": max(range(3), key=lambda i: lls[i] / len(choices[i].encode("utf-8"))),
+    }
+    for label in range(3):
+        result = evaluate_multiple_choice(model, tokenizer, [MCExample(context, choices, label)], device="cpu")
+        for name, predicted in expect.items():
+            assert result[name] == float(predicted == label), (name, label, n_tokens)
+        assert math.isnan(result["acc_stderr"])  # one example: no standard error, as lm-eval prints N/A
+    assert len(set(expect.values())) >= 2  # the premise: the definitions disagree on this example
+    scores = continuation_logprobs(model, [encode_request(tokenizer, eot, context, " " + c) for c in choices])
+    assert scores == pytest.approx(lls, rel=1e-6)
 
 
-def test_continuation_text_spacing():
-    assert continuation_text("A man", "runs") == " runs"
-    assert continuation_text("A man ", "runs") == "runs"
-    assert continuation_text("A man", " runs") == " runs"
-    assert continuation_text("", "runs") == "runs"
+def test_encode_request_splits_like_the_harness(tokenizer):
+    eot = tokenizer.token_to_id("<|endoftext|>")
+    ids = lambda text: tokenizer.encode(text).ids  # noqa: E731
+    # Trailing whitespace of the context moves to the continuation.
+    assert encode_request(tokenizer, eot, "A man ", " runs") == (ids("A man"), ids("A man  runs")[len(ids("A man")):])
+    context, continuation = encode_request(tokenizer, eot, "The cat", " sat")
+    assert context + continuation == ids("The cat sat") and context == ids("The cat")
+    # An empty context is the end-of-text token.
+    assert encode_request(tokenizer, eot, "", " runs") == ([eot], ids(" runs"))
+
+
+def test_long_choice_is_scored_on_the_window_without_crashing(tokenizer):
+    model = make_model(tokenizer.get_vocab_size(), seed=3)
+    max_len = model.config.max_seq_len
+    long_choice = " ".join(["cat"] * (2 * max_len))
+    example = MCExample("The", (long_choice, "dog"), 1)
+    result = evaluate_multiple_choice(model, tokenizer, [example], device="cpu")
+    assert result["examples"] == 1 and result["acc"] in (0.0, 1.0)
+    context, continuation = encode_request(tokenizer, tokenizer.token_to_id("<|endoftext|>"), "The", " " + long_choice)
+    assert len(continuation) > max_len
+    [(score, greedy)] = continuation_scores(model, [(context, continuation)])
+    # Only the last max_seq_len tokens fit the window; they are what is scored.
+    window = (context + continuation)[-(max_len + 1):]
+    with torch.no_grad():
+        logits = model(torch.tensor([window[:-1]]))[0][0].double()
+    log_probs = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+    assert score == pytest.approx(sum(float(log_probs[k, window[k + 1]]) for k in range(max_len)), rel=1e-5)
+    assert isinstance(greedy, bool)

@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "curate",
         help="curate web archives into Parquet (Apache Beam)",
         description=(
-            "Read WARC/ARC/WET files, extract main text, identify language, apply the recipe's filters and "
+            "Read WARC/ARC/WET, JSONL, Parquet or text files, extract main text from HTML, identify language, "
+            "apply the recipe's steps and "
             "write documents/, rejected/, errors/ as Parquet plus stats.json. Any other flag is passed to "
             "Apache Beam (e.g. --runner=DataflowRunner --project P --region R --temp_location gs://B/tmp)."
         ),
@@ -32,7 +33,7 @@ def _curate(args: argparse.Namespace) -> int:
     from winnow.errors import UserError
     from winnow.curation.config import RecipeError
     from winnow.pipelines.outputs import OutputExists
-    from winnow.pipelines.run_curate import CurateInputError, run_curate
+    from winnow.pipelines.run_curate import CurateInputError, reader_options_of, run_curate
     from winnow.pipelines.report import print_curate_summary
 
     if not args.inputs or not args.output:
@@ -50,8 +51,11 @@ def _curate(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             resume=args.resume,
             files_per_run=args.files_per_run,
+            input_format=args.input_format,
+            reader_options=reader_options_of(args),
+            source_name=args.source_name,
         )
-    except (RecipeError, OutputExists, CurateInputError) as exc:
+    except (RecipeError, OutputExists, CurateInputError, ValueError) as exc:
         raise UserError(str(exc)) from exc
     if stats is None:
         print(f"pipeline submitted; results will appear under {args.output}", file=sys.stderr)

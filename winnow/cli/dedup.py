@@ -11,17 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-# Command-line flag -> MinHashConfig field (flags left unset keep the recipe's or default value).
-MINHASH_FLAGS: dict[str, str] = {
-    "ngram": "ngram",
-    "num_perm": "num_perm",
-    "bands": "bands",
-    "rows": "rows",
-    "threshold": "threshold",
-    "verify_threshold": "verify_threshold",
-    "max_rounds": "max_rounds",
-    "minhash_seed": "seed",
-}
+# Beam-free: the flags are declared once there, for this command and the Beam options.
+from winnow.pipelines.dedup_flags import add_minhash_arguments, config_mapping_from_args  # noqa: F401
+
 RECIPE_SECTION = "dedup"
 
 
@@ -30,29 +22,18 @@ def register(subparsers: Any) -> None:
         "dedup",
         help="remove exact and near-duplicate documents (MinHash LSH) from a curated output",
         description=(
-            "Reads DIR/documents/*.parquet and writes OUT/documents (kept, with cluster_id), "
+            "Reads INPUT (a curated output directory, a directory of Parquet files, a glob or a file) and "
+            "writes OUT/documents (kept, with cluster_id and minhash_cluster_size), "
             "OUT/duplicates and OUT/stats.json. Unknown options are passed to Apache Beam "
             "(e.g. --runner=DataflowRunner --project=... --region=...)."
         ),
     )
-    parser.add_argument("--input", required=True, help="curated output directory (local or gs://)")
+    parser.add_argument("--input", required=True,
+                        help="curated output directory, directory of Parquet files, glob or file (local or gs://)")
     parser.add_argument("--output", required=True, help="output directory (local or gs://)")
     parser.add_argument("--recipe", help="recipe name or YAML path; only its top-level `dedup:` mapping is used")
     parser.add_argument("--overwrite", action="store_true", help="allow a non-empty local output directory")
-    group = parser.add_argument_group("MinHash (override the recipe)")
-    group.add_argument("--ngram", type=int, help="words per shingle (default 5)")
-    group.add_argument("--num-perm", dest="num_perm", type=int, help="hash permutations (default 112)")
-    group.add_argument("--bands", type=int, help="LSH bands (default 14)")
-    group.add_argument("--rows", type=int, help="rows per band (default 8)")
-    group.add_argument("--threshold", type=float, help="derive bands x rows for this Jaccard threshold")
-    group.add_argument("--verify-threshold", dest="verify_threshold", type=float,
-                       help="drop candidate pairs whose estimated Jaccard is below this")
-    group.add_argument("--max-rounds", dest="max_rounds", type=int, help="connected-components rounds (default 30)")
-    group.add_argument("--minhash-seed", dest="minhash_seed", type=int, help="permutation seed (default 1)")
-    group.add_argument("--dedup-urls", dest="dedup_urls", action="store_true", default=None,
-                       help="also remove documents whose normalised URL was already seen")
-    group.add_argument("--no-exact", dest="exact", action="store_false", default=None,
-                       help="skip exact dedup on the normalised text")
+    add_minhash_arguments(parser.add_argument_group("MinHash (override the recipe)"))
     parser.set_defaults(handler=handle, accepts_extra=True)
 
 
@@ -84,20 +65,6 @@ def recipe_dedup_mapping(recipe: str) -> tuple[dict, str]:
     return dict(section), f"{where}, {RECIPE_SECTION}"
 
 
-def config_mapping_from_args(args: argparse.Namespace, base: dict) -> dict:
-    """The recipe mapping with every command-line flag that was given applied on top."""
-    mapping = dict(base)
-    for flag, field in MINHASH_FLAGS.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            mapping[field] = value
-    if getattr(args, "dedup_urls", None):
-        mapping["urls"] = True
-    if getattr(args, "exact", None) is False:
-        mapping["exact"] = False
-    return mapping
-
-
 def _is_remote(path: str) -> bool:
     return "://" in path
 
@@ -105,8 +72,15 @@ def _is_remote(path: str) -> bool:
 def _check_paths(input_dir: str, output_dir: str, overwrite: bool) -> None:
     from winnow.errors import UserError
 
-    if not _is_remote(input_dir) and not os.path.isdir(input_dir):
-        raise UserError(f"input directory {input_dir} does not exist")
+    from winnow.schemas.inputs import ParquetInputError, has_glob, resolve_parquet_inputs
+
+    if not _is_remote(input_dir) and not has_glob(input_dir) and not os.path.exists(input_dir):
+        raise UserError(f"input {input_dir} does not exist")
+    if not _is_remote(input_dir):
+        try:  # fail here, with the spec and what was looked for, rather than inside a pipeline
+            resolve_parquet_inputs(input_dir)
+        except ParquetInputError as exc:
+            raise UserError(str(exc)) from exc
     if not _is_remote(output_dir) and os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
         raise UserError(f"output directory {output_dir} is not empty; pass --overwrite to replace its contents")
     if not _is_remote(input_dir) and not _is_remote(output_dir):
@@ -133,7 +107,7 @@ def handle(args: argparse.Namespace) -> int:
 
     from winnow.pipelines.dedup import run_dedup
 
-    stats = run_dedup(args.input, args.output, config, list(getattr(args, "extra", []) or []))
+    stats = run_dedup(args.input, args.output, config, list(getattr(args, "extra", []) or []), args.dedup_mode)
     if stats.get("dry_run") or "documents_in" not in stats:
         print(json.dumps(stats, indent=2, sort_keys=True))
         return 0

@@ -15,6 +15,7 @@ from typing import Any
 from winnow.errors import UserError, positive_int
 
 DEVICES = ("auto", "cpu", "cuda")
+CHECKPOINTS = ("latest", "best")  # continuous_eval.CHECKPOINT_CHOICES, without importing torch
 BUILTIN_TASK_PREFIX = "builtin:"  # --tasks builtin:copy generates a task instead of reading a file
 DEFAULT_BUILTIN_EXAMPLES = 200
 
@@ -46,6 +47,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"multiple-choice task files (HellaSwag/ARC/PIQA layouts), or {BUILTIN_TASK_PREFIX}copy for the built-in copy task",
     )
     evaluate.add_argument(
+        "--lm-eval-tasks",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="run lm-evaluation-harness in process on these tasks (hellaswag, arc_easy, piqa, lambada_openai, "
+        "or tasks under --include-path); offline: datasets come from local files or the local HF cache",
+    )
+    evaluate.add_argument("--include-path", metavar="DIR", help="folder of lm-eval task YAMLs (e.g. dataset_path: json over local JSONL)")
+    evaluate.add_argument("--limit", type=positive_int, default=None, help="--lm-eval-tasks: at most N documents per task")
+    evaluate.add_argument("--num-fewshot", type=int, default=None, help="--lm-eval-tasks: few-shot examples (default: the task's)")
+    evaluate.add_argument(
         "--max-tokens",
         type=positive_int,
         default=None,
@@ -56,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--seq-len", type=positive_int, default=None, help="window length (default: the model's max_seq_len)")
     evaluate.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda when available")
     evaluate.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
+    evaluate.add_argument("--checkpoint", choices=CHECKPOINTS, default="latest", help="latest (default), or best (train with best_metric)")
     evaluate.set_defaults(handler=_evaluate)
 
     generate = subparsers.add_parser("generate", help="sample text from a trained run")
@@ -71,6 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser("export", help="export a run as a Hugging Face LlamaForCausalLM folder")
     export.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory written by `winnow train`")
     export.add_argument("--output", required=True, metavar="DIR", help="folder to create (must not exist, or be empty)")
+    export.add_argument("--checkpoint", choices=CHECKPOINTS, default="latest", help="latest (default), or best (train with best_metric)")
     export.set_defaults(handler=_export)
 
     tasks = subparsers.add_parser(
@@ -96,13 +110,14 @@ def _device(name: str) -> str:
     return name
 
 
-def _load_run(run_dir: str, device: str) -> tuple[Any, Any, Any]:
-    from winnow.training.checkpoint import CheckpointError, load_model_for_inference
+def _load_run(run_dir: str, device: str, checkpoint: str = "latest") -> tuple[Any, Any, Any]:
+    from winnow.training.checkpoint import CheckpointError
+    from winnow.training.continuous_eval import load_model_at
 
     if not Path(run_dir).is_dir():
         raise UserError(f"--run {run_dir}: no such run directory")
     try:
-        return load_model_for_inference(run_dir, device=device)
+        return load_model_at(run_dir, checkpoint, device=device)
     except CheckpointError as exc:
         raise UserError(str(exc)) from None
 
@@ -124,11 +139,22 @@ def _load_tasks(specs: list[str]) -> list[tuple[str, list]]:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    if not (args.data or args.text or args.tasks):
-        raise UserError("nothing to evaluate: give --data TOKENS_DIR, --text PARQUET_OR_TXT and/or --tasks FILE.jsonl")
+    if not (args.data or args.text or args.tasks or args.lm_eval_tasks):
+        raise UserError(
+            "nothing to evaluate: give --data TOKENS_DIR, --text PARQUET_OR_TXT, --tasks FILE.jsonl and/or --lm-eval-tasks NAME"
+        )
+    if args.include_path and not args.lm_eval_tasks:
+        raise UserError("--include-path is for --lm-eval-tasks; give the task names to run from it")
+    if args.include_path and not Path(args.include_path).is_dir():
+        raise UserError(f"--include-path {args.include_path}: no such directory")
+    if args.lm_eval_tasks:
+        import importlib.util
+
+        if importlib.util.find_spec("lm_eval") is None:
+            raise UserError("--lm-eval-tasks needs lm-evaluation-harness: pip install 'winnow[eval]'")
     tasks = _load_tasks(args.tasks)  # before the model loads: a bad task file fails fast
     device = _device(args.device)
-    model, config, tokenizer = _load_run(args.run, device)
+    model, config, tokenizer = _load_run(args.run, device, args.checkpoint)
     if args.seq_len and args.seq_len > config.max_seq_len:
         raise UserError(f"--seq-len {args.seq_len} exceeds the model's max_seq_len {config.max_seq_len}")
 
@@ -157,7 +183,12 @@ def _evaluate(args: argparse.Namespace) -> int:
                 name: evaluate_multiple_choice(model, tokenizer, examples, args.batch_size, device)
                 for name, examples in tasks
             }
-    except ValueError as exc:  # TokenDataError, ParquetInputError, unreadable text: the message names the input
+        if args.lm_eval_tasks:
+            from winnow.training.lm_eval_adapter import make_lm, run_lm_eval
+
+            lm = make_lm(model, tokenizer, args.batch_size, device)
+            results["lm_eval"] = run_lm_eval(lm, args.lm_eval_tasks, args.include_path, args.limit, args.num_fewshot)
+    except ValueError as exc:  # TokenDataError, ParquetInputError, LmEvalError, unreadable text: the message names the input
         raise UserError(str(exc)) from None
     _print_results(results)
     if args.json:
@@ -204,12 +235,31 @@ def _print_results(results: dict[str, Any]) -> None:
             )
         console.print(table)
     if "tasks" in results:
-        table = Table(title="Multiple choice")
-        for column in ("task", "examples", "acc", "acc_norm", "acc_token_norm", "chance"):
+        table = Table(title="Multiple choice (lm-evaluation-harness definitions; ± standard error)")
+        for column in ("task", "examples", "acc", "acc_norm", "acc_bytes", "acc_token_norm", "chance"):
             table.add_column(column, justify="left" if column == "task" else "right")
         for name, row in results["tasks"].items():
-            table.add_row(name, *(_fmt(row[c]) for c in ("examples", "acc", "acc_norm", "acc_token_norm", "chance")))
+            cells = [_with_stderr(row, c) for c in ("acc", "acc_norm", "acc_bytes", "acc_token_norm")]
+            table.add_row(name, _fmt(row["examples"]), *cells, _fmt(row["chance"]))
         console.print(table)
+    if "lm_eval" in results:
+        table = Table(title="lm-evaluation-harness (in process)")
+        for column in ("task", "metric", "value", "stderr", "examples"):
+            table.add_column(column, justify="left" if column in ("task", "metric") else "right")
+        for task, row in results["lm_eval"].items():
+            for metric, value in row.items():
+                if metric.endswith("_stderr") or metric in ("examples", "num_fewshot") or not isinstance(value, (int, float)):
+                    continue
+                table.add_row(task, metric, _fmt(float(value)), _fmt(row.get(f"{metric}_stderr", "")), _fmt(row.get("examples")))
+        console.print(table)
+
+
+def _with_stderr(row: dict[str, Any], metric: str) -> str:
+    """"0.3047 ± 0.0407", as lm-eval prints an accuracy and its standard error."""
+    stderr = row.get(f"{metric}_stderr")
+    if isinstance(stderr, float) and math.isfinite(stderr):
+        return f"{row[metric]:.4f} ± {stderr:.4f}"
+    return _fmt(row[metric])
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -229,7 +279,7 @@ def _export(args: argparse.Namespace) -> int:
     if not Path(args.run).is_dir():
         raise UserError(f"--run {args.run}: no such run directory")
     try:
-        out = export_hf(args.run, args.output)
+        out = export_hf(args.run, args.output, args.checkpoint)
     except FileExistsError as exc:
         raise UserError(str(exc)) from None
     except CheckpointError as exc:

@@ -9,7 +9,20 @@ from hypothesis import strategies as st
 from winnow.curation.filters import FILTER_STEPS
 from winnow.curation.types import Document, StepResult
 
-STEPS = {name: spec.build(spec.config_type()) for name, spec in FILTER_STEPS.items()}
+
+
+def _default_step(spec):
+    """The step with its default config, or None when it needs a resource (an n-gram index,
+    a word list, a model) that its own tests build."""
+    if spec.prepare is not None:
+        return None
+    try:
+        return spec.build(spec.config_type())
+    except (TypeError, ValueError, FileNotFoundError):
+        return None
+
+
+STEPS = {name: step for name, spec in FILTER_STEPS.items() if (step := _default_step(spec)) is not None}
 KINDS = {"int": int, "float": float, "bool": bool, "str": str}
 # Ratios that are per word rather than shares, so they may exceed 1.
 UNBOUNDED = {
@@ -79,6 +92,9 @@ def test_registry_contract():
     for name, spec in FILTER_STEPS.items():
         assert spec.name == name
         assert all(column.startswith(name + "_") for column, _ in spec.signals), name
-        assert all(reason.startswith(name.split("_")[0] + "_") for reason in spec.reasons), name
+        if name == "decontaminate":  # the issue fixes the reason name `contaminated`
+            assert spec.reasons == ("contaminated",)
+        else:
+            assert all(reason.startswith(name.split("_")[0] + "_") for reason in spec.reasons), name
         assert len(spec.reasons) == len(set(spec.reasons))
         assert all(kind in KINDS for _, kind in spec.signals)

@@ -102,6 +102,26 @@ def chart_loss(train: Sequence[tuple[float, float]], val: Sequence[tuple[float, 
     return _png(fig)
 
 
+def chart_eval_curves(curves: dict[str, Sequence[tuple[float, float]]], chance: dict[str, float]) -> bytes:
+    """Continuous-evaluation metrics by step (accuracies left, bits per byte
+    right), with each task's chance level as a dotted line."""
+    fig = _figure(7.0, 3.2)
+    acc_ax, bpb_ax = fig.subplots(1, 2)
+    for name, points in curves.items():
+        ax = bpb_ax if name.endswith("bpb") else acc_ax
+        ax.plot([s for s, _ in points], [v for _, v in points], "o-", label=name, markersize=3, linewidth=1)
+    for task, level in chance.items():
+        acc_ax.axhline(level, linestyle=":", color="grey", linewidth=1)
+        acc_ax.annotate(f"{task} chance", (0, level), xycoords=("axes fraction", "data"), fontsize=6, color="grey")
+    acc_ax.set_title("Task accuracy during training")
+    bpb_ax.set_title("Bits per byte during training")
+    for ax in (acc_ax, bpb_ax):
+        ax.set_xlabel("step")
+        if ax.lines:
+            ax.legend(fontsize=6)
+    return _png(fig)
+
+
 def chart_ablation(recipes: dict[str, dict[str, Any]]) -> bytes:
     fig = _figure(6.0, 3.0)
     ax = fig.add_subplot()

@@ -1,0 +1,354 @@
+"""Extraction child processes, as the parent sees them.
+
+trafilatura can run for seconds (or hang, or crash the interpreter) on
+pathological pages, and Beam calls DoFns from worker threads, where
+`signal.alarm` is unavailable. So extraction runs in a child process that the
+parent can wait on with a deadline and kill. Two kinds of child exist:
+
+- `ForkserverChild` (the default): forked from a multiprocessing forkserver
+  that has already imported trafilatura, so a restart after a hang costs
+  milliseconds.
+- `SubprocessChild`: `python -m winnow.curation.extract_worker`, a plain
+  subprocess. Daemonic processes may not have multiprocessing children
+  (Dask workers under a nanny are daemonic: "daemonic processes are not
+  allowed to have children"), but they may start subprocesses. A restart
+  imports trafilatura again (~0.4 s), which is not counted against the timeout.
+
+`choose_isolation` picks the subprocess wherever the current process is
+daemonic; `WINNOW_EXTRACT_ISOLATION=forkserver|subprocess` forces one (a
+daemonic process always gets the subprocess). Both offer `exchange(message,
+timeout)`, which returns the reply or raises `ChildTimeout` / `ChildDied` /
+`ChildUnreachable`.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import types
+from typing import Any, Protocol
+
+from winnow.curation import extract_worker
+from winnow.curation.extract_worker import FRAME_HEADER, READY, ExtractFunction
+
+FORKSERVER = "forkserver"
+SUBPROCESS = "subprocess"
+AUTO = "auto"
+ISOLATIONS = (AUTO, FORKSERVER, SUBPROCESS)
+ISOLATION_ENV = "WINNOW_EXTRACT_ISOLATION"
+# Seconds to wait for a child to start and for a graceful shutdown.
+STARTUP_TIMEOUT_S = 60.0
+SHUTDOWN_TIMEOUT_S = 2.0
+# How long to wait for a child whose pipe closed to be reaped, so its exit code can be reported.
+EXIT_WAIT_S = 0.5
+
+_PRELOAD_LOCK = threading.Lock()
+_preloaded = False
+
+
+class ChildTimeout(Exception):
+    """The child did not answer within the deadline (it is hung or very slow)."""
+
+
+class ChildDied(Exception):
+    """The child exited (crashed) before answering; `code` is its exit status."""
+
+    def __init__(self, code: int | None):
+        super().__init__(describe_exit(code))
+        self.code = code
+
+
+class ChildUnreachable(Exception):
+    """The request could not be sent, or the child failed to start."""
+
+
+class Child(Protocol):
+    def is_alive(self) -> bool: ...
+    def wait_ready(self) -> str | None: ...
+    def exchange(self, message: bytes, timeout: float) -> bytes: ...
+    def kill(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def describe_exit(code: int | None) -> str:
+    """'exit code 1', 'killed by SIGSEGV', or 'exit code unknown' for a child that has not exited yet."""
+    if code is None:
+        return "exit code unknown"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def choose_isolation(requested: str = AUTO) -> str:
+    """FORKSERVER or SUBPROCESS for this process (see the module docstring)."""
+    if requested == AUTO:
+        requested = os.environ.get(ISOLATION_ENV, AUTO).strip().lower() or AUTO
+    if requested not in ISOLATIONS:
+        raise ValueError(f"extraction isolation must be one of {', '.join(ISOLATIONS)}; got {requested!r} (from {ISOLATION_ENV}?)")
+    if multiprocessing.current_process().daemon:
+        return SUBPROCESS  # the only kind a daemonic process may start
+    return FORKSERVER if requested == AUTO else requested
+
+
+def start_child(isolation: str, kwargs: dict[str, Any], function: ExtractFunction) -> Child:
+    if isolation == SUBPROCESS:
+        return SubprocessChild(kwargs, function)
+    return ForkserverChild(kwargs, function)
+
+
+# ----------------------------------------------------------------------------- forkserver
+
+
+def _preload_modules() -> list[str]:
+    """Modules the forkserver imports once, so that each (re)started child is a cheap fork.
+
+    Besides trafilatura this includes the main module: multiprocessing
+    re-imports it in every child, and in a Beam worker (`python -m
+    apache_beam.runners.worker.sdk_worker_main`) that would cost seconds of
+    imports per restart. With the main module preloaded its imports are cached.
+    """
+    modules = ["trafilatura", extract_worker.__name__]
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name and not spec.name.endswith("__main__"):
+        modules.append(spec.name)
+    elif spec is None and main is not None:
+        # A script is re-run in each child (Python 3.11's forkserver ignores a
+        # "__main__" preload), so preload what its globals came from instead.
+        for value in list(vars(main).values()):
+            name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+            if isinstance(name, str) and name not in ("__main__", "builtins") and name not in modules:
+                modules.append(name)
+    return modules
+
+
+def _context():
+    """A forkserver context preloaded with trafilatura (spawn where forkserver is missing)."""
+    global _preloaded
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    with _PRELOAD_LOCK:
+        if not _preloaded:
+            # Only effective before the forkserver starts; later children import it themselves.
+            ctx.set_forkserver_preload(_preload_modules())
+            _preloaded = True
+    return ctx
+
+
+def warm_up() -> None:
+    """Start the extraction fork server now, so that importing trafilatura in it
+    overlaps with whatever the caller does next (e.g. building a Beam pipeline)
+    instead of delaying the first document. Safe to call more than once; a no-op
+    where extraction will use subprocesses."""
+    if choose_isolation() != FORKSERVER:
+        return
+    ctx = _context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+class ForkserverChild:
+    """One forked extraction process and its multiprocessing pipe."""
+
+    def __init__(self, kwargs: dict[str, Any], function: ExtractFunction):
+        ctx = _context()
+        self.conn, child_conn = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=extract_worker.connection_loop, args=(child_conn, kwargs, function), daemon=True)
+        self.process.start()
+        child_conn.close()
+        self.ready = False
+
+    def is_alive(self) -> bool:
+        return self.process.is_alive()
+
+    def wait_ready(self) -> str | None:
+        """Wait for the child's ready message; returns why it failed, or None."""
+        if self.ready:
+            return None
+        try:
+            if not self.conn.poll(STARTUP_TIMEOUT_S):
+                return f"extraction process did not start within {STARTUP_TIMEOUT_S} s"
+            message = self.conn.recv_bytes()
+        except (OSError, EOFError) as exc:
+            return f"extraction process died while starting (exit code {self.process.exitcode}): {exc}"
+        if message != READY:
+            return f"extraction process sent {message[:20]!r} instead of its ready message"
+        self.ready = True
+        return None
+
+    def exchange(self, message: bytes, timeout: float) -> bytes:
+        try:
+            self.conn.send_bytes(message)
+            ready = self.conn.poll(timeout)
+        except (OSError, EOFError) as exc:
+            raise ChildUnreachable(f"extraction process unreachable: {exc}") from exc
+        if not ready:
+            raise ChildTimeout()
+        try:
+            return self.conn.recv_bytes()
+        except (OSError, EOFError):
+            self.process.join(EXIT_WAIT_S)
+            raise ChildDied(self.process.exitcode) from None
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(SHUTDOWN_TIMEOUT_S)
+        self.conn.close()
+
+    def stop(self) -> None:
+        # Closing our end makes the child's recv raise EOFError, so it exits by itself.
+        self.conn.close()
+        self.process.join(SHUTDOWN_TIMEOUT_S)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(SHUTDOWN_TIMEOUT_S)
+
+
+# ----------------------------------------------------------------------------- subprocess
+
+
+def _child_environment() -> dict[str, str]:
+    # The child must import exactly what the parent can (the winnow checkout, a
+    # test's fake extractor): give it the parent's sys.path.
+    env = dict(os.environ)
+    entries = [p for p in sys.path if p]
+    if env.get("PYTHONPATH"):
+        entries.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(entries)
+    env.pop(ISOLATION_ENV, None)
+    return env
+
+
+class SubprocessChild:
+    """`python -m winnow.curation.extract_worker` and its stdin/stdout pipes."""
+
+    def __init__(self, kwargs: dict[str, Any], function: ExtractFunction):
+        init = json.dumps({"kwargs": kwargs, "function": extract_worker.function_spec(function), "parent_pid": os.getpid()})
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", extract_worker.WORKER_MODULE],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_child_environment(), close_fds=True,
+            )
+        except OSError as exc:
+            raise ChildUnreachable(f"cannot start the extraction process {sys.executable!r}: {exc}") from exc
+        self._in = self.process.stdin.fileno()
+        self._out = self.process.stdout.fileno()
+        os.set_blocking(self._in, False)
+        os.set_blocking(self._out, False)
+        # poll(), unlike select(), works for descriptors above 1023 (busy workers open many files).
+        self._readable = select.poll()
+        self._readable.register(self._out, select.POLLIN)
+        self._writable = select.poll()
+        self._writable.register(self._in, select.POLLOUT)
+        self.ready = False
+        try:
+            # 64 KiB of pipe buffer take the small init frame at once; if the child died
+            # already, wait_ready reports how.
+            self._write(init.encode("utf-8"), time.monotonic() + STARTUP_TIMEOUT_S)
+        except (ChildUnreachable, ChildTimeout):
+            pass
+
+    def is_alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_ready(self) -> str | None:
+        if self.ready:
+            return None
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        try:
+            message = self._read(deadline)
+        except ChildTimeout:
+            return f"extraction process did not start within {STARTUP_TIMEOUT_S} s"
+        except ChildDied as exc:
+            return f"extraction process died while starting ({exc}); its stderr says why"
+        if message != READY:
+            return f"extraction process sent {message[:20]!r} instead of its ready message"
+        self.ready = True
+        return None
+
+    def exchange(self, message: bytes, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        self._write(message, deadline)
+        return self._read(deadline)
+
+    def _write(self, payload: bytes, deadline: float) -> None:
+        view = memoryview(FRAME_HEADER.pack(len(payload)) + payload)
+        while view:
+            try:
+                view = view[os.write(self._in, view):]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError as exc:  # BrokenPipeError: the child is gone
+                raise ChildUnreachable(f"extraction process unreachable: {exc} ({self._exit_code_text()})") from exc
+            self._wait(self._writable, deadline)
+
+    def _read(self, deadline: float) -> bytes:
+        (size,) = FRAME_HEADER.unpack(self._read_exact(FRAME_HEADER.size, deadline))
+        return self._read_exact(size, deadline)
+
+    def _read_exact(self, size: int, deadline: float) -> bytes:
+        chunks, remaining = [], size
+        while remaining:
+            try:
+                chunk = os.read(self._out, min(remaining, 1 << 20))
+            except BlockingIOError:
+                self._wait(self._readable, deadline)
+                continue
+            if not chunk:
+                raise ChildDied(self._exit_code())
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _wait(poller: select.poll, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not poller.poll(remaining * 1000):
+            raise ChildTimeout()
+
+    def _exit_code(self) -> int | None:
+        try:
+            return self.process.wait(EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _exit_code_text(self) -> str:
+        return describe_exit(self._exit_code())
+
+    def _close_pipes(self) -> None:
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass  # a non-blocking pipe with unflushed bytes; the child is gone anyway
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self._close_pipes()
+        try:
+            self.process.wait(SHUTDOWN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass  # unkillable (stuck in the kernel); nothing more a parent can do
+
+    def stop(self) -> None:
+        # EOF on its stdin makes the child exit by itself.
+        self._close_pipes()
+        try:
+            self.process.wait(SHUTDOWN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.kill()

@@ -1,0 +1,174 @@
+"""The extraction child: turns `url NUL html` requests into tagged text replies.
+
+Two kinds of child run the same request handler (see extract_pool.py):
+
+- a multiprocessing forkserver child, which talks over a `Connection`
+  (`connection_loop`);
+- a plain subprocess, `python -m winnow.curation.extract_worker`, which talks
+  over its stdin/stdout with length-prefixed frames (`main`). It is not a
+  multiprocessing child, so a daemonic process (a Dask worker under a nanny)
+  may start it.
+
+Subprocess protocol (every frame is a 4-byte big-endian length, then the bytes):
+    parent -> child   one JSON init frame {"kwargs", "function", "parent_pid"},
+                      then requests `url NUL html` (UTF-8)
+    child -> parent   READY once it has imported trafilatura, then one reply
+                      per request: tag byte + body
+EOF on stdin makes the child exit.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+# Child -> parent reply tags (first byte of the reply).
+REPLY_TEXT = b"T"
+REPLY_NONE = b"N"
+REPLY_ERROR = b"E"
+# Sent once by a child when it is ready: the time it takes to start must not
+# count against the first document's timeout, or a slow start would time out,
+# restart, and time out again.
+READY = b"R"
+# Parent -> child: url and html travel in one message, split at the first NUL
+# (URLs never contain a raw NUL; the parent strips it from them to be sure).
+SEPARATOR = b"\x00"
+FRAME_HEADER = struct.Struct(">I")
+WORKER_MODULE = __name__ if __name__ != "__main__" else "winnow.curation.extract_worker"
+# How often an orphaned subprocess checks that its parent is still there.
+_PARENT_CHECK_S = 1.0
+
+ExtractFunction = Callable[[str, str, dict[str, Any]], "str | None"]
+
+
+def run_trafilatura(html: str, url: str, kwargs: dict[str, Any]) -> str | None:
+    import trafilatura
+
+    return trafilatura.extract(html, url=url or None, **kwargs)
+
+
+def handle(message: bytes, function: ExtractFunction, kwargs: dict[str, Any]) -> bytes:
+    """One request -> one reply; an exception in `function` becomes an error reply."""
+    url, _, html = message.partition(SEPARATOR)
+    try:
+        text = function(html.decode("utf-8", "replace"), url.decode("utf-8", "replace"), kwargs)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as EXTRACTION_CRASHED
+        return REPLY_ERROR + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
+    return REPLY_NONE if text is None else REPLY_TEXT + text.encode("utf-8", "surrogatepass")
+
+
+def function_spec(function: ExtractFunction) -> str:
+    """`module:qualname` of a module-level function, as a subprocess can import it."""
+    module = getattr(function, "__module__", None)
+    qualname = getattr(function, "__qualname__", "")
+    if module == "__main__":
+        # `python -m pkg.mod` runs pkg.mod as __main__; the child can import it by its real name.
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        module = spec.name if spec is not None and spec.name else None
+    if not module or not qualname or "<" in qualname:
+        raise ValueError(
+            f"extract_fn {function!r} must be a module-level function importable by name "
+            "(the extraction process imports it)"
+        )
+    return f"{module}:{qualname}"
+
+
+def resolve_function(spec: str) -> ExtractFunction:
+    module_name, _, qualname = spec.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def connection_loop(conn, kwargs: dict[str, Any], function: ExtractFunction) -> None:
+    """Forkserver child loop over a multiprocessing Connection; exits on EOF."""
+    import trafilatura  # noqa: F401 - imported before the first request so it is not timed
+
+    conn.send_bytes(READY)
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        conn.send_bytes(handle(message, function, kwargs))
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    """Blocking read of exactly `size` bytes; None on EOF."""
+    chunks, remaining = [], size
+    while remaining:
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int) -> bytes | None:
+    header = _read_exact(fd, FRAME_HEADER.size)
+    if header is None:
+        return None
+    (size,) = FRAME_HEADER.unpack(header)
+    return _read_exact(fd, size) if size else b""
+
+
+def write_frame(fd: int, payload: bytes) -> None:
+    view = memoryview(FRAME_HEADER.pack(len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    # A parent killed with SIGKILL cannot close our stdin if we are stuck in a
+    # pathological page; without this the child would hang on forever.
+    while True:
+        time.sleep(_PARENT_CHECK_S)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _private_pipes() -> tuple[int, int]:
+    """Keep the protocol fds to ourselves: stray prints go to stderr, stray reads see EOF."""
+    in_fd, out_fd = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    return in_fd, out_fd
+
+
+def main() -> int:
+    """Subprocess entry point: init frame, READY, then one reply per request until EOF."""
+    in_fd, out_fd = _private_pipes()
+    init = read_frame(in_fd)
+    if init is None:
+        return 0
+    config = json.loads(init.decode("utf-8"))
+    threading.Thread(target=_exit_when_orphaned, args=(int(config["parent_pid"]),), daemon=True).start()
+    function = resolve_function(config["function"])
+    kwargs = config["kwargs"]
+    import trafilatura  # noqa: F401 - imported before READY so it is not timed
+
+    write_frame(out_fd, READY)
+    while True:
+        message = read_frame(in_fd)
+        if message is None:
+            return 0
+        write_frame(out_fd, handle(message, function, kwargs))
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except (KeyboardInterrupt, BrokenPipeError):
+        # Ctrl-C reaches the whole process group, and the parent handles it; a
+        # closed pipe means the parent is gone. Neither deserves a traceback.
+        raise SystemExit(1)

@@ -1,0 +1,189 @@
+"""Mixing curated sources into one corpus by target proportions: the deterministic sampling plan.
+
+Given each source's documents (their size in the chosen unit, and optionally
+their duplicate-cluster size), a target weight per source, a repetition cap
+and a seed, `plan_mix` decides how many copies of each document the mixture
+takes. The executor (`winnow/mix.py`) streams the Parquet and writes them.
+
+* Units: `documents`, or `tokens` estimated as UTF-8 bytes / 4 (about what a
+  BPE tokenizer of English gives; no tokenizer is needed to plan).
+* Total size: the richest source (most units per unit of weight) is used
+  once; the others are upsampled to their share, each at most `max_repeats`
+  times (4 by default: Muennighoff et al. 2023 find up to ~4 epochs of
+  repeated data almost as good as fresh data). When a source would need more
+  than that, the total shrinks until it does not, and the richer sources are
+  subsampled instead. `total` asks for a fixed size, which is an error when it
+  would take any source past the cap.
+* Rehydration (FineWeb-2): with `rehydrate`, a document that stood for a
+  duplicate cluster of size k (dedup's `minhash_cluster_size`) counts as
+  min(k, max_repeats) copies of itself before the source's epochs are applied,
+  so documents that were duplicated on the web come back more often.
+* Sampling: whole epochs take every (rehydrated) document; the fractional
+  epoch takes a seeded random subset, cut where the running total is nearest
+  the target, so realized proportions match the targets up to one document.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import xxhash
+
+BY_TOKENS = "tokens"
+BY_DOCUMENTS = "documents"
+UNITS = (BY_TOKENS, BY_DOCUMENTS)
+DEFAULT_MAX_REPEATS = 4.0
+BYTES_PER_TOKEN = 4
+TOKEN_ESTIMATE = "utf8_bytes/4"
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    """The `mix:` recipe section and `winnow mix` flags."""
+
+    weights: Mapping[str, float] = field(default_factory=dict)
+    by: str = BY_TOKENS
+    seed: int = 0
+    max_repeats: float = DEFAULT_MAX_REPEATS
+    rehydrate: bool = False
+    total: int | None = None  # target size in `by` units; None: as large as the sources allow
+
+    def __post_init__(self) -> None:
+        if not self.weights:
+            raise ValueError("mix needs weights, e.g. web=0.7,books=0.2,wiki=0.1")
+        for name, weight in self.weights.items():
+            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not math.isfinite(weight) or weight <= 0:
+                raise ValueError(f"weight of source {name!r} must be a positive number, got {weight!r}")
+        if self.by not in UNITS:
+            raise ValueError(f"by must be one of {UNITS}, got {self.by!r}")
+        if not self.max_repeats >= 1:
+            raise ValueError(f"max_repeats must be at least 1, got {self.max_repeats}")
+        if self.total is not None and self.total <= 0:
+            raise ValueError(f"total must be positive, got {self.total}")
+
+    @property
+    def targets(self) -> dict[str, float]:
+        """Weights normalized to sum to 1."""
+        s = sum(self.weights.values())
+        return {name: w / s for name, w in self.weights.items()}
+
+
+@dataclass(frozen=True)
+class SourceDocs:
+    """One source as the planner sees it: per-document units and cluster sizes, in file order."""
+
+    name: str
+    units: np.ndarray  # int64, size of each document in the mix unit
+    cluster_sizes: np.ndarray | None = None  # int64 minhash_cluster_size, when dedup stored it
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """How much of one source the mix takes."""
+
+    name: str
+    target: float  # normalized weight
+    copies: np.ndarray  # int64 copies of each document, in file order
+    available_units: int  # units of the source as read (each document once)
+    units: int  # units in the mix
+
+    @property
+    def repetitions(self) -> float:
+        """Units in the mix over units available: 1.0 uses every document once."""
+        return self.units / self.available_units if self.available_units else 0.0
+
+    @property
+    def documents(self) -> int:
+        return int(self.copies.sum())
+
+    @property
+    def max_copies(self) -> int:
+        return int(self.copies.max()) if len(self.copies) else 0
+
+
+@dataclass(frozen=True)
+class MixPlan:
+    sources: tuple[SourcePlan, ...]
+    total_units: int
+
+    def realized(self) -> dict[str, float]:
+        return {s.name: (s.units / self.total_units if self.total_units else 0.0) for s in self.sources}
+
+
+def token_estimate(utf8_bytes: np.ndarray) -> np.ndarray:
+    """Estimated tokens per document from its UTF-8 byte length (at least 1 for a non-empty text)."""
+    b = np.asarray(utf8_bytes, dtype=np.int64)
+    return np.where(b > 0, np.maximum(1, (b + BYTES_PER_TOKEN // 2) // BYTES_PER_TOKEN), 0)
+
+
+def multiplicities(source: SourceDocs, config: MixConfig) -> np.ndarray:
+    """Copies per document before epochs: 1, or min(cluster size, max_repeats) when rehydrating."""
+    ones = np.ones(len(source.units), dtype=np.int64)
+    if not config.rehydrate or source.cluster_sizes is None:
+        return ones
+    sizes = np.asarray(source.cluster_sizes, dtype=np.int64)
+    return np.clip(sizes, 1, int(config.max_repeats))
+
+
+def plan_total(supply: Mapping[str, int], config: MixConfig) -> float:
+    """The mixture's size in units (see the module docstring); ValueError when unreachable."""
+    targets = config.targets
+    empty = sorted(name for name in targets if supply.get(name, 0) <= 0)
+    if empty:
+        raise ValueError(f"source(s) {empty} have no {config.by} to mix (empty or all-blank input)")
+    capped = min(config.max_repeats * supply[n] / targets[n] for n in targets)
+    if config.total is not None:
+        if config.total > capped:
+            worst = min(targets, key=lambda n: config.max_repeats * supply[n] / targets[n])
+            need = config.total * targets[worst] / supply[worst]
+            raise ValueError(
+                f"total {config.total} {config.by} would repeat source {worst!r} {need:.2f} times "
+                f"(max_repeats {config.max_repeats:g}); at most {int(capped)} {config.by} are possible"
+            )
+        return float(config.total)
+    richest = max(supply[n] / targets[n] for n in targets)
+    return min(richest, capped)
+
+
+def _take(units: np.ndarray, mult: np.ndarray, target: float, rng: np.random.Generator) -> np.ndarray:
+    """Copies per document reaching `target` units: whole epochs, then a seeded random remainder."""
+    per_epoch = int((units * mult).sum())
+    epochs = int(target // per_epoch) if per_epoch else 0
+    copies = mult * epochs
+    remainder = target - epochs * per_epoch
+    if remainder > 0 and len(units):
+        order = rng.permutation(len(units))
+        cum = np.cumsum(units[order] * mult[order])
+        j = int(np.searchsorted(cum, remainder))  # first prefix reaching the remainder
+        # stop at whichever prefix is nearer the target
+        if j >= len(cum) or (j > 0 and remainder - cum[j - 1] <= cum[j] - remainder):
+            j -= 1
+        if j >= 0:
+            chosen = order[: j + 1]
+            copies[chosen] += mult[chosen]
+    return copies
+
+
+def plan_mix(sources: Sequence[SourceDocs], config: MixConfig) -> MixPlan:
+    """The deterministic plan: the same sources, config and seed give the same copies."""
+    by_name = {s.name: s for s in sources}
+    missing = sorted(set(config.weights) - set(by_name))
+    if missing:
+        raise ValueError(f"weights name source(s) {missing} that were not given; sources: {sorted(by_name)}")
+    extra = sorted(set(by_name) - set(config.weights))
+    if extra:
+        raise ValueError(f"source(s) {extra} have no weight; give every source a weight")
+    mults = {s.name: multiplicities(s, config) for s in sources}
+    supply = {s.name: int((s.units * mults[s.name]).sum()) for s in sources}
+    total = plan_total(supply, config)
+    plans = []
+    targets = config.targets
+    for name in sorted(by_name):  # sorted: the plan does not depend on argument order
+        src = by_name[name]
+        # One generator per source, seeded by (seed, name): adding a source leaves the others' draws alone.
+        rng = np.random.default_rng([config.seed, xxhash.xxh32_intdigest(name.encode())])
+        copies = _take(np.asarray(src.units, dtype=np.int64), mults[name], targets[name] * total, rng)
+        plans.append(SourcePlan(name, targets[name], copies, int(src.units.sum()), int((copies * src.units).sum())))
+    return MixPlan(tuple(plans), sum(p.units for p in plans))

@@ -1,0 +1,89 @@
+"""Plain text: one document per file (books, articles) or one per non-blank line.
+
+Whole files are decoded as UTF-8, falling back to charset detection (older
+book dumps are often Latin-1 or cp1252); lines must be UTF-8, since guessing
+an encoding per line is unreliable.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from winnow.curation.archive import ReadFailure
+from winnow.curation.readers.common import (
+    ERROR_EMPTY_FILE,
+    ERROR_TOO_LARGE,
+    ERROR_UNDECODABLE,
+    ERROR_UNREADABLE,
+    TEXT_FORMAT_LINES,
+    ReaderOptions,
+    decompressed,
+    failure,
+)
+from winnow.curation.types import TextRecord
+
+
+def iter_text(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOptions()) -> Iterator[TextRecord | ReadFailure]:
+    """Records of one text file, in `options.text_format` (file or lines)."""
+    if options.text_format == TEXT_FORMAT_LINES:
+        yield from _iter_lines(stream, source, options)
+        return
+    try:
+        data = decompressed(stream, source).read(options.max_file_bytes + 1)
+    except Exception as exc:  # corrupt compression or I/O error
+        yield failure(source, "", ERROR_UNREADABLE, f"cannot read: {type(exc).__name__}: {exc}")
+        return
+    if len(data) > options.max_file_bytes:
+        yield failure(source, "", ERROR_TOO_LARGE, f"larger than {options.max_file_bytes} bytes; split it or use --text-format lines")
+        return
+    text = decode_text(data)
+    if text is None:
+        yield failure(source, "", ERROR_UNDECODABLE, "not UTF-8 and no text encoding could be detected")
+        return
+    if not text.strip():
+        yield failure(source, "", ERROR_EMPTY_FILE, "the file has no text")
+        return
+    yield TextRecord(text=text, source=source, position="", source_name=options.source_name)
+
+
+def _iter_lines(stream: BinaryIO, source: str, options: ReaderOptions) -> Iterator[TextRecord | ReadFailure]:
+    count = 0
+    number = 0
+    lines = iter(decompressed(stream, source))
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            break
+        except Exception as exc:
+            yield failure(source, f"after line {number}", ERROR_UNREADABLE, f"rest of file unreadable: {type(exc).__name__}: {exc}")
+            return
+        number += 1
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            count += 1
+            yield failure(source, f"line {number}", ERROR_UNDECODABLE, f"not UTF-8: {exc}")
+            continue
+        if not line.strip():
+            continue
+        count += 1
+        yield TextRecord(text=line, source=source, position=f"line {number}", source_name=options.source_name)
+    if count == 0:
+        yield failure(source, "", ERROR_EMPTY_FILE, "no non-blank lines in the file")
+
+
+def decode_text(data: bytes) -> str | None:
+    """UTF-8 (BOM stripped), else the encoding charset-normalizer finds; None when nothing fits."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # the curate extra is not installed: only UTF-8 is possible
+        return None
+    best = from_bytes(data).best()
+    return None if best is None else str(best)

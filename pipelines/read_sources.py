@@ -1,0 +1,105 @@
+"""ReadSources: file patterns of any input format -> TextRecord | ArchiveRecord | ReadFailure.
+
+    Patterns -> Match (an empty pattern is an error) -> Paths -> SpreadFiles -> Read
+
+JSONL, Parquet and text files go through `curation.readers`; web archives
+(WARC/ARC/WET, for `--input-format warc` or inferred from the extension) go
+through `curation.archive.iter_archive`, so one `--input` list may mix them.
+Every item read counts once in `records_in`, exactly as ReadArchiveFn counts,
+and a file that cannot be opened is one ReadFailure that names it.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from winnow.curation.archive import DEFAULT_MAX_PAYLOAD_BYTES, ArchiveRecord, ReadFailure, iter_archive
+from winnow.curation.readers import FORMAT_WARC, FORMATS, ReaderOptions, detect_format, iter_records
+from winnow.curation.readers.common import ERROR_UNKNOWN_FORMAT, failure
+from winnow.curation.types import TextRecord
+
+NAMESPACE = "curate"
+RECORDS_IN = "records_in"
+
+
+def expand_pattern(pattern: str) -> str:
+    """A folder means every file below it: `books/` and an existing local dir become `books/**`."""
+    if pattern.endswith("/"):
+        return pattern + "**"
+    if "://" not in pattern and os.path.isdir(pattern):
+        return os.path.join(pattern, "**")
+    return pattern
+
+
+class ReadSourceFn(beam.DoFn):
+    """Read one file of any format; never raises for bad input."""
+
+    def __init__(self, input_format: str | None, options: ReaderOptions, max_payload_bytes: int):
+        if input_format is not None and input_format not in FORMATS:
+            raise ValueError(f"input format must be one of {FORMATS}, got {input_format!r}")
+        self._format = input_format
+        self._options = options
+        self._max_payload_bytes = max_payload_bytes
+
+    def setup(self) -> None:
+        self._records_in = Metrics.counter(NAMESPACE, RECORDS_IN)
+
+    def process(self, path: str) -> Iterator[TextRecord | ArchiveRecord | ReadFailure]:
+        try:
+            fmt = self._format or detect_format(path)
+        except ValueError as exc:
+            self._records_in.inc()
+            yield failure(path, "", ERROR_UNKNOWN_FORMAT, str(exc).removeprefix(f"{path}: "))
+            return
+        try:
+            # Decompression follows the extension inside the readers (and the archive sniffer).
+            stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        except Exception as exc:
+            self._records_in.inc()
+            yield ReadFailure(path, None, "", "", type(exc).__name__, f"cannot open {path}: {exc}")
+            return
+        with stream:
+            if fmt == FORMAT_WARC:
+                items = iter_archive(stream, source=path, max_payload_bytes=self._max_payload_bytes)
+            else:
+                items = iter_records(stream, path, fmt, self._options)
+            for item in items:
+                self._records_in.inc()
+                yield item
+
+
+class ReadSources(beam.PTransform):
+    """Match `patterns` (local or any Beam filesystem), then read each file in its format.
+
+    `input_format` None infers each file's format from its extension; a file
+    whose format cannot be inferred is one ReadFailure naming it.
+    """
+
+    def __init__(
+        self,
+        patterns: Sequence[str],
+        input_format: str | None = None,
+        reader_options: ReaderOptions = ReaderOptions(),
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ):
+        super().__init__()
+        if not patterns:
+            raise ValueError("ReadSources needs at least one input pattern")
+        self._patterns = [expand_pattern(p) for p in patterns]
+        self._fn = ReadSourceFn(input_format, reader_options, max_payload_bytes)
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Patterns" >> beam.Create(self._patterns)
+            | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.DISALLOW)
+            | "Paths" >> beam.Map(lambda metadata: metadata.path)
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(self._fn)
+        )
