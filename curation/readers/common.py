@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -115,3 +116,24 @@ def optional_str(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else str(value)
+
+
+def numbered_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, bytes] | ReadFailure]:
+    """(line number from 1, raw line; the first without a UTF-8 byte order mark) for each line of
+    the decompressed stream. A decompression or read error ends it with one ReadFailure for the
+    rest of the file (a compressed stream cannot be resumed mid-frame)."""
+    number = 0
+    lines = iter(decompressed(stream, source))
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except Exception as exc:  # corrupt gzip/zstd data, truncated file, I/O error
+            yield failure(source, f"after line {number}", ERROR_UNREADABLE, f"rest of file unreadable: {type(exc).__name__}: {exc}")
+            return
+        number += 1
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # UTF-8 byte order mark written by some editors
+        yield number, raw
+

@@ -15,10 +15,9 @@ from winnow.curation.readers.common import (
     ERROR_MALFORMED_JSON,
     ERROR_MISSING_FIELD,
     ERROR_UNDECODABLE,
-    ERROR_UNREADABLE,
     ReaderOptions,
-    decompressed,
     failure,
+    numbered_lines,
     optional_str,
 )
 from winnow.curation.types import TextRecord
@@ -31,18 +30,11 @@ def iter_jsonl(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOpt
     for the rest of it (a compressed stream cannot be resumed mid-frame).
     """
     count = 0
-    number = 0
-    lines = iter(decompressed(stream, source))
-    while True:
-        try:
-            raw = next(lines)
-        except StopIteration:
-            break
-        except Exception as exc:  # corrupt gzip/zstd data, truncated file, I/O error
-            yield failure(source, f"after line {number}", ERROR_UNREADABLE, f"rest of file unreadable: {type(exc).__name__}: {exc}")
+    for line in numbered_lines(stream, source):
+        if isinstance(line, ReadFailure):
+            yield line
             return
-        number += 1
-        item = _parse_line(raw, number, source, options)
+        item = _parse_line(line[1], line[0], source, options)
         if item is not None:  # blank lines are not records
             count += 1
             yield item
@@ -53,8 +45,6 @@ def iter_jsonl(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOpt
 def _parse_line(raw: bytes, number: int, source: str, options: ReaderOptions) -> TextRecord | ReadFailure | None:
     """The record of one line, a ReadFailure for a bad one, None for a blank one."""
     position = f"line {number}"
-    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]  # UTF-8 byte order mark written by some editors
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

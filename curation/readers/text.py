@@ -19,6 +19,7 @@ from winnow.curation.readers.common import (
     ReaderOptions,
     decompressed,
     failure,
+    numbered_lines,
 )
 from winnow.curation.types import TextRecord
 
@@ -48,19 +49,11 @@ def iter_text(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOpti
 
 def _iter_lines(stream: BinaryIO, source: str, options: ReaderOptions) -> Iterator[TextRecord | ReadFailure]:
     count = 0
-    number = 0
-    lines = iter(decompressed(stream, source))
-    while True:
-        try:
-            raw = next(lines)
-        except StopIteration:
-            break
-        except Exception as exc:
-            yield failure(source, f"after line {number}", ERROR_UNREADABLE, f"rest of file unreadable: {type(exc).__name__}: {exc}")
+    for line in numbered_lines(stream, source):
+        if isinstance(line, ReadFailure):
+            yield line
             return
-        number += 1
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
+        number, raw = line
         try:
             line = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
