@@ -26,7 +26,6 @@ from apache_beam.metrics import Metrics
 from winnow import schemas
 from winnow.curation import record_path
 from winnow.curation.archive import ArchiveRecord
-from winnow.curation.filters import FILTER_STEPS  # noqa: F401 - the registry steps are looked up in (tests patch it)
 from winnow.curation.readers import ReaderOptions
 from winnow.curation.recipe import RecipeStep
 from winnow.curation.stats import curation_stats, outcome_key

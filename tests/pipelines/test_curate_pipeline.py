@@ -104,8 +104,6 @@ def test_filter_rejection_carries_stage_reason_and_signals():
 
 def test_a_crashing_step_costs_one_record(monkeypatch):
     """An exception inside one document lands in errors with its stage; the others are kept."""
-    from winnow.pipelines import curate as curate_module
-
     spec = FILTER_STEPS["pii"]
     real_pii = spec.build(spec.config_type())
 
@@ -115,7 +113,7 @@ def test_a_crashing_step_costs_one_record(monkeypatch):
                 raise RuntimeError("boom in filter")
             return real_pii(doc)
 
-    monkeypatch.setitem(curate_module.FILTER_STEPS, "pii", type(spec)(**{**spec.__dict__, "build": lambda cfg: Exploding()}))
+    monkeypatch.setitem(FILTER_STEPS, "pii", type(spec)(**{**spec.__dict__, "build": lambda cfg: Exploding()}))
     ok = record(1, html_page(ARTICLE))
     bad = record(2, html_page(ARTICLE + " More."))
     bad = ArchiveRecord(**{**bad.__dict__, "url": "https://example.org/explode"})
