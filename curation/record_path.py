@@ -213,16 +213,51 @@ def run_batch(
         raise ValueError(f"unknown curation mode {mode!r}; expected one of {MODES}")
     config = triage_config or TriageConfig()
     slots: list[InFlight | Outcome] = [start(item, config, source_name) for item in items]
-    for step in steps:
+    for group in _step_groups(steps):
         active = [i for i, s in enumerate(slots) if isinstance(s, InFlight) and (mode == ANNOTATE or s.verdict is None)]
         if not active:
             break
-        results = step.run([slots[i].doc for i in active])  # type: ignore[union-attr]
-        for i, result in zip(active, results):
-            ended = _apply(slots[i], step, result, mode)  # type: ignore[arg-type]
+        if group[0].spec.batch:
+            (step,) = group
+            results = step.run([slots[i].doc for i in active])  # type: ignore[union-attr]
+            for i, result in zip(active, results):
+                ended = _apply(slots[i], step, result, mode)  # type: ignore[arg-type]
+                if ended is not None:
+                    slots[i] = ended
+            continue
+        for i in active:
+            ended = _run_per_document(slots[i], group, mode)  # type: ignore[arg-type]
             if ended is not None:
                 slots[i] = ended
     return [_finish(s) if isinstance(s, InFlight) else s for s in slots]
+
+
+def _step_groups(steps: Sequence[BoundStep]) -> list[list[BoundStep]]:
+    """Each batch step alone; consecutive per-document steps together.
+
+    A document goes through a run of per-document steps before the next
+    document starts, so the words and lines one filter splits are still in
+    the small per-text caches of `filters.text_units` when the next filter
+    asks for them (step after step over the whole batch would evict them).
+    """
+    groups: list[list[BoundStep]] = []
+    for step in steps:
+        if step.spec.batch or not groups or groups[-1][0].spec.batch:
+            groups.append([step])
+        else:
+            groups[-1].append(step)
+    return groups
+
+
+def _run_per_document(state: InFlight, group: Sequence[BoundStep], mode: str) -> Outcome | None:
+    """One document through a run of per-document steps; an outcome when it leaves on the way."""
+    for step in group:
+        if mode != ANNOTATE and state.verdict is not None:
+            return None
+        ended = _apply(state, step, step.run_one(state.doc), mode)
+        if ended is not None:
+            return ended
+    return None
 
 
 def run_record(item: Item, steps: Sequence[BoundStep], triage_config: TriageConfig | None = None, mode: str = FILTER, source_name: str = "") -> Outcome:

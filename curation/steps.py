@@ -140,6 +140,13 @@ class BoundStep:
                 out.append(exc)
         return out
 
+    def run_one(self, doc: Document) -> StepResult | BaseException:
+        """The result of a per-document step on one document (an exception is the result)."""
+        try:
+            return self.fn(doc)
+        except Exception as exc:  # noqa: BLE001 - becomes this document's error row
+            return exc
+
     def _one_of_batch(self, doc: Document) -> StepResult | BaseException:
         try:
             (result,) = self.fn([doc])

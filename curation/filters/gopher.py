@@ -6,6 +6,7 @@ carries all its numbers and users can re-threshold from the Parquet columns.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,11 +215,13 @@ def quality_signals(
     per_word = max(n_words, 1)
     line_list = tu.lines(text)
     n_lines = max(len(line_list), 1)
-    # Most words pass the fast C test isalpha; only the rest need the regex.
-    alpha_words = sum(1 for w in word_list if w.isalpha() or tu.has_letter(w))
+    # Most words pass the fast C test isalpha; only the rest need the regex. map() over C
+    # methods keeps the per-word loop out of the interpreter (these two were a tenth of all filter time).
+    alpha_words = sum(map(str.isalpha, word_list))
+    alpha_words += sum(map(tu.has_letter, itertools.filterfalse(str.isalpha, word_list)))
     lang = tu.normalise_language(language) or tu.normalise_language(default_language)
     stops = stop_words.get(lang)
-    stop_count = sum(1 for w in word_list if w.lower() in stops) if stops is not None else 0
+    stop_count = sum(map(stops.__contains__, map(str.lower, word_list))) if stops is not None else 0
     return {
         f"{_Q}_word_count": n_words,
         f"{_Q}_mean_word_length": sum(map(len, word_list)) / n_words if n_words else 0.0,
