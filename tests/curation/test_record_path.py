@@ -140,3 +140,40 @@ def test_rows_carry_every_signal_column_and_source_name():
 def test_unknown_mode_is_an_error():
     with pytest.raises(ValueError, match="unknown curation mode"):
         rp.run_batch([text(1)], [], mode="tag")
+
+
+def test_per_document_steps_run_document_by_document_and_batch_steps_see_the_survivors_at_once():
+    calls: list[tuple[str, object]] = []
+
+    def first(doc):
+        calls.append(("first", doc.url))
+        return StepResult({"first_n": 1}, reason="bad" if doc.url.endswith("/2") else None)
+
+    def second(doc):
+        calls.append(("second", doc.url))
+        return StepResult({"second_n": 2})
+
+    def model(docs):
+        calls.append(("model", tuple(d.url for d in docs)))
+        return [StepResult({"model_n": 3}) for _ in docs]
+
+    def third(doc):
+        calls.append(("third", doc.url))
+        if doc.url.endswith("/3"):
+            raise ValueError("boom")
+        return StepResult({"third_n": 4})
+
+    chain = [fake_step("first", first), fake_step("second", second), fake_step("model", model, batch=True), fake_step("third", third)]
+    outcomes = rp.run_batch([text(1), text(2), text(3)], chain)
+    url = "https://example.org/"
+    assert calls == [
+        ("first", url + "1"), ("second", url + "1"),
+        ("first", url + "2"),  # rejected: the rest of its run is skipped
+        ("first", url + "3"), ("second", url + "3"),
+        ("model", (url + "1", url + "3")),
+        ("third", url + "1"), ("third", url + "3"),
+    ]
+    assert [type(o).__name__ for o in outcomes] == ["Kept", "Rejected", "Failed"]
+    assert outcomes[0].signals == {"first_n": 1, "second_n": 2, "model_n": 3, "third_n": 4}
+    assert (outcomes[1].stage, outcomes[1].reason) == ("first", "bad")
+    assert outcomes[2].stage == "third"
