@@ -102,6 +102,30 @@ def sentence_count(text: str) -> int:
     return count
 
 
+def sentence_count_of_lines(text: str) -> int:
+    """`sum(sentence_count(line) for line in text.split("\n"))`, in one pass over the text.
+
+    A terminator never spans a newline and its lookahead sees a newline as the
+    whitespace that ends a line, so the whole-text matches are the per-line
+    matches. The +1 of a line goes with its tail: the text between its last
+    terminator (or its start) and its end, which in the whole-text split is
+    every newline-ended segment of a piece, plus the very last segment.
+    """
+    pieces = _SENTENCE_END_RE.split(text)
+    count = len(pieces) - 1
+    last = len(pieces) - 1
+    search = _HAS_WORD_CHAR_RE.search
+    for index, piece in enumerate(pieces):
+        if "\n" not in piece:
+            if index == last and search(piece):
+                count += 1
+            continue
+        segments = piece.split("\n")
+        tails = segments if index == last else segments[:-1]
+        count += sum(1 for segment in tails if search(segment))
+    return count
+
+
 def normalise_language(language: str) -> str:
     """`en`, `en-US`, `eng_Latn`, `__label__en` -> the bare lower-case code (`en`, `eng`)."""
     code = language.strip().lower().removeprefix("__label__")

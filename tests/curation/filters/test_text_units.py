@@ -109,3 +109,14 @@ def test_chinese_line_rules_still_apply():
 
 def test_duplicate_stats_counts_repeats_after_the_first():
     assert tu.duplicate_stats(["a", "bb", "a", "bb", "a", "c"]) == (3, 4)
+
+
+def test_sentence_count_of_lines_equals_counting_line_by_line():
+    import random
+
+    rng = random.Random(7)
+    alphabet = list("ab .!?\n\n\u2026\"')]\u3002 x1\t")
+    samples = ["", "\n", "One. Two\nthree! four\n\nfive", "e.g. this\n... and.\n\u3002x"]
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25))) for _ in range(20_000)]
+    for text in samples:
+        assert tu.sentence_count_of_lines(text) == sum(tu.sentence_count(line) for line in text.split("\n")), repr(text)
