@@ -9,13 +9,16 @@ and setuptools needs no `package_dir` mapping. Discovery follows the links:
 wheels and sdists (Beam's `--setup_file` builds one for Dataflow workers) hold
 each module once, as a real file under `winnow/`. See docs/architecture.md.
 """
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 # The link targets; listed so a missing or broken link fails the build loudly
 # instead of silently shipping a wheel without that package.
 LINKED = ("curation", "pipelines", "training", "schemas", "recipes")
 
-packages = find_packages(include=["winnow", "winnow.*"])
+# Namespace discovery so the data folders (curation/resources, review/static) count as
+# packages too: with plain find_packages, setuptools warns on every install that they
+# "would be ignored" (they ship either way, through package-data).
+packages = find_namespace_packages(include=["winnow", "winnow.*"], exclude=["*.__pycache__"])
 missing = [name for name in LINKED if f"winnow.{name}" not in packages]
 if missing:
     raise SystemExit(
