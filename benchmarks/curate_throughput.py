@@ -10,6 +10,9 @@ language ID, per-document timeouts and writing Parquet.
     .venv/bin/python benchmarks/curate_throughput.py --workers 2 --pages 3000
 
 Prints records/s for each and the ratio (target: winnow >= 0.95x the bare loop).
+`--bare-steps` adds the recipe's language ID and filters to the bare loop, so
+the ratio is the engine's own overhead; `--repeats N` alternates the sides N
+times and compares medians; `--source extra` uses the real warc-extra pages.
 """
 from __future__ import annotations
 
@@ -31,14 +34,21 @@ SHARED_WARC_EXTRA = (REPO / ".." / "shared" / "data" / "warc-extra").resolve()
 ARTICLE_HTML = (REPO / ".." / "shared" / "data" / "extraction" / "article-extraction-benchmark" / "html").resolve()
 
 
-def _bare_worker(path: str) -> tuple[int, int]:
-    """Read one file with FastWARC and extract every 200 HTML response with trafilatura."""
+def _bare_worker(path: str, recipe: str | None = None) -> tuple[int, int]:
+    """Read one file with FastWARC and extract every 200 HTML response with trafilatura.
+
+    With `recipe`, every extracted text then goes through that recipe's other
+    steps (language ID and filters, Winnow's own step functions) until one
+    rejects it: the same per-document work as `winnow curate`, without the
+    engine (no Beam, no accounting, no output).
+    """
     import trafilatura
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
     from winnow.curation.extract import ExtractConfig, trafilatura_kwargs
 
     kwargs = trafilatura_kwargs(ExtractConfig())
+    chain = _steps_after_extraction(recipe) if recipe else []
     records = extracted = 0
     for record in ArchiveIterator(path, parse_http=True):
         records += 1
@@ -47,9 +57,35 @@ def _bare_worker(path: str) -> tuple[int, int]:
         if record.http_headers.status_code != 200 or "html" not in (record.http_content_type or "").lower():
             continue
         html = record.reader.read().decode("utf-8", errors="replace")
-        if trafilatura.extract(html, **kwargs):
+        text = trafilatura.extract(html, **kwargs)
+        if text:
             extracted += 1
+            _run_chain(chain, text)
     return records, extracted
+
+
+def _steps_after_extraction(recipe: str) -> list:
+    from winnow.curation.recipe import load_recipe
+    from winnow.curation.steps import build_steps
+
+    return build_steps([step for step in load_recipe(recipe).steps if step.name != "extract"])
+
+
+def _run_chain(chain: list, text: str) -> None:
+    import dataclasses
+
+    from winnow.curation.types import Document
+
+    doc = Document(text=text)
+    for step in chain:
+        result = step.run_one(doc)
+        if isinstance(result, BaseException) or result.reason is not None:
+            return
+        changes = {"text": result.text} if result.text is not None else {}
+        if result.language is not None:
+            changes.update(language=result.language, language_score=result.language_score or 0.0)
+        if changes:
+            doc = dataclasses.replace(doc, **changes)
 
 
 def split_sample(path: Path | list[Path], parts: int, out_dir: Path) -> list[Path]:
@@ -105,10 +141,10 @@ def article_warcs(copies: int, parts: int, out_dir: Path) -> list[Path]:
     return files
 
 
-def run_bare(files: list[Path], workers: int) -> dict:
+def run_bare(files: list[Path], workers: int, recipe: str | None = None) -> dict:
     started = time.perf_counter()
     with mp.get_context("spawn").Pool(workers) as pool:
-        results = pool.map(_bare_worker, [str(f) for f in files], chunksize=1)
+        results = pool.starmap(_bare_worker, [(str(f), recipe) for f in files], chunksize=1)
     wall = time.perf_counter() - started
     records = sum(r for r, _ in results)
     return {"records": records, "extracted": sum(e for _, e in results), "wall_s": wall, "records_per_s": records / wall}
@@ -134,6 +170,9 @@ def main() -> int:
     parser.add_argument("--source", choices=("articles", "extra", "sample"), default="articles",
                         help="articles: real news pages from ../shared (default); extra: the 1,378 real pages of "
                              "../shared/data/warc-extra, dealt into equal files; sample: Winnow's generated sample WARC")
+    parser.add_argument("--bare-steps", action="store_true",
+                        help="the bare loop also runs the recipe's language ID and filters after extraction "
+                             "(the same per-document work without the engine: measures the engine's overhead)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="run both sides this many times, alternating, and compare the medians (the machine is noisy)")
     parser.add_argument("--copies", type=int, default=6, help="copies of the 181 news pages (articles source)")
@@ -164,8 +203,8 @@ def main() -> int:
         print(f"input: {len(files)} WARC files, {size_mb:.1f} MB compressed; workers: {args.workers}; cpu: {os.cpu_count()} cores")
         bares, winnows = [], []
         for _ in range(args.repeats):
-            bare = run_bare(files, args.workers)
-            print(f"bare FastWARC+trafilatura : {bare['records']:>6} records in {bare['wall_s']:6.1f} s = {bare['records_per_s']:7.1f} records/s")
+            bare = run_bare(files, args.workers, args.recipe if args.bare_steps else None)
+            print(f"bare FastWARC+trafilatura{'+steps' if args.bare_steps else ''}: {bare['records']:>6} records in {bare['wall_s']:6.1f} s = {bare['records_per_s']:7.1f} records/s")
             winnow = run_winnow(files, args.workers, work / "out", args.recipe)
             print(f"winnow curate ({args.recipe:<8}): {winnow['records']:>6} records in {winnow['wall_s']:6.1f} s = {winnow['records_per_s']:7.1f} records/s"
                   f" (accounting ok: {winnow['accounting_ok']}, kept {winnow['kept']})")
