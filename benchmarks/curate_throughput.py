@@ -46,6 +46,8 @@ def _bare_worker(path: str, recipe: str | None = None) -> tuple[int, int]:
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
     from winnow.curation.extract import ExtractConfig, trafilatura_kwargs
+    from winnow.curation.record_path import run_record
+    from winnow.curation.types import TextRecord
 
     kwargs = trafilatura_kwargs(ExtractConfig())
     chain = _steps_after_extraction(recipe) if recipe else []
@@ -60,7 +62,8 @@ def _bare_worker(path: str, recipe: str | None = None) -> tuple[int, int]:
         text = trafilatura.extract(html, **kwargs)
         if text:
             extracted += 1
-            _run_chain(chain, text)
+            if chain:  # the pure record path, as `winnow curate` runs it, without Beam
+                run_record(TextRecord(text=text, source=path), chain)
     return records, extracted
 
 
@@ -69,23 +72,6 @@ def _steps_after_extraction(recipe: str) -> list:
     from winnow.curation.steps import build_steps
 
     return build_steps([step for step in load_recipe(recipe).steps if step.name != "extract"])
-
-
-def _run_chain(chain: list, text: str) -> None:
-    import dataclasses
-
-    from winnow.curation.types import Document
-
-    doc = Document(text=text)
-    for step in chain:
-        result = step.run_one(doc)
-        if isinstance(result, BaseException) or result.reason is not None:
-            return
-        changes = {"text": result.text} if result.text is not None else {}
-        if result.language is not None:
-            changes.update(language=result.language, language_score=result.language_score or 0.0)
-        if changes:
-            doc = dataclasses.replace(doc, **changes)
 
 
 def split_sample(path: Path | list[Path], parts: int, out_dir: Path) -> list[Path]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -38,6 +37,7 @@ import numpy as np
 import xxhash
 
 from winnow.curation.types import Document, OpenBinary, Step, StepResult, StepSpec, Verdict
+from winnow.jsonl import json_lines
 
 CONTAMINATED = "contaminated"
 REASONS = (CONTAMINATED,)
@@ -177,13 +177,7 @@ def iter_eval_texts(path: str, stream: BinaryIO, text_column: str = "text") -> I
 def _jsonl_texts(path: str, data: str) -> Iterator[str]:
     from winnow.training.mc_tasks import parse_row  # plain Python (no torch); the task layouts live there
 
-    for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+    for number, row in json_lines(data.splitlines(), path):
         if isinstance(row, dict) and isinstance(row.get("text"), str):
             yield row["text"]
             continue

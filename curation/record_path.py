@@ -252,8 +252,6 @@ def _step_groups(steps: Sequence[BoundStep]) -> list[list[BoundStep]]:
 def _run_per_document(state: InFlight, group: Sequence[BoundStep], mode: str) -> Outcome | None:
     """One document through a run of per-document steps; an outcome when it leaves on the way."""
     for step in group:
-        if mode != ANNOTATE and state.verdict is not None:
-            return None
         ended = _apply(state, step, step.run_one(state.doc), mode)
         if ended is not None:
             return ended

@@ -132,13 +132,7 @@ class BoundStep:
                 error = RuntimeError(f"step {self.name} returned {len(results)} results for {len(docs)} documents")
                 return [error] * len(docs)
             return results
-        out: list[StepResult | BaseException] = []
-        for doc in docs:
-            try:
-                out.append(self.fn(doc))
-            except Exception as exc:  # noqa: BLE001 - becomes this document's error row
-                out.append(exc)
-        return out
+        return [self.run_one(doc) for doc in docs]
 
     def run_one(self, doc: Document) -> StepResult | BaseException:
         """The result of a per-document step on one document (an exception is the result)."""

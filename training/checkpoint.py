@@ -145,9 +145,10 @@ def load_checkpoint(
 
 
 def load_model_for_inference(
-    run_dir: str | Path, device: str | torch.device = "cpu"
+    run_dir: str | Path, device: str | torch.device = "cpu", checkpoint: str | Path | None = None
 ) -> tuple[GPT, ModelConfig, Any]:
-    """(model in eval mode on `device`, its config, its tokenizers.Tokenizer) from the latest checkpoint."""
+    """(model in eval mode on `device`, its config, its tokenizers.Tokenizer) from the latest
+    checkpoint, or from the `checkpoint` file given; checked against the run's tokenizer."""
     from tokenizers import Tokenizer
 
     from winnow.training.data import sha256_file
@@ -156,11 +157,12 @@ def load_model_for_inference(
     tokenizer_path = run_dir / TOKENIZER_FILE
     if not tokenizer_path.is_file():
         raise CheckpointError(f"{tokenizer_path}: run directory has no tokenizer.json")
-    state = load_checkpoint(run_dir, expected_tokenizer_sha256=sha256_file(tokenizer_path), map_location=device)
+    source = Path(checkpoint) if checkpoint is not None else run_dir
+    state = load_checkpoint(source, expected_tokenizer_sha256=sha256_file(tokenizer_path), map_location=device)
     try:
         config = ModelConfig.from_dict(dict(state["model_config"]))
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{run_dir}: checkpoint model_config is invalid: {exc}") from exc
+        raise CheckpointError(f"{source}: checkpoint model_config is invalid: {exc}") from exc
     model = GPT(config)
     model.load_state_dict(state["model"])
     model.to(device).eval()

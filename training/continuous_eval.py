@@ -240,23 +240,7 @@ def checkpoint_file(run_dir: str | Path, which: str = "latest") -> Path:
 def load_model_at(run_dir: str | Path, which: str = "latest", device: str | torch.device = "cpu") -> tuple[Any, Any, Any]:
     """(model in eval mode, its ModelConfig, its tokenizers.Tokenizer) from the
     run's latest or best checkpoint, checked against the run's tokenizer."""
-    from tokenizers import Tokenizer
+    from winnow.training.checkpoint import load_model_for_inference
 
-    from winnow.training.checkpoint import TOKENIZER_FILE, CheckpointError, load_checkpoint, load_model_for_inference
-    from winnow.training.data import sha256_file
-    from winnow.training.model import GPT, ModelConfig
-
-    if which == "latest":
-        return load_model_for_inference(run_dir, device=device)
-    path = checkpoint_file(run_dir, which)
-    tokenizer_path = Path(run_dir) / TOKENIZER_FILE
-    if not tokenizer_path.is_file():
-        raise CheckpointError(f"{tokenizer_path}: run directory has no tokenizer.json")
-    state = load_checkpoint(path, expected_tokenizer_sha256=sha256_file(tokenizer_path), map_location=device)
-    try:
-        config = ModelConfig.from_dict(dict(state["model_config"]))
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: checkpoint model_config is invalid: {exc}") from exc
-    model = GPT(config)
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), config, Tokenizer.from_file(str(tokenizer_path))
+    checkpoint = None if which == "latest" else checkpoint_file(run_dir, which)
+    return load_model_for_inference(run_dir, device=device, checkpoint=checkpoint)

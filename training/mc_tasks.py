@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from winnow.jsonl import json_lines
+
 CONTEXT_KEYS = ("ctx", "context")
 ENDINGS_KEYS = ("endings", "choices")
 LABEL_KEYS = ("label", "gold")
@@ -60,13 +62,7 @@ def load_mc_tasks(path: str | Path) -> list[MCExample]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot read task file: {exc}") from exc
     examples = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+    for number, row in json_lines(lines, path):
         try:
             examples.append(parse_row(row))
         except ValueError as exc:

@@ -17,6 +17,7 @@ import os
 import re
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,15 +234,18 @@ def available_cpus() -> int:
 
 
 def _run_in_threads(tasks: list[_FileTask], workers: int) -> list[dict]:
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(workers, thread_name_prefix="winnow-tokenize") as pool:
-        futures = [pool.submit(_tokenize_file, t) for t in tasks]
-        try:
-            return [f.result() for f in futures]
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+        return _results_in_order(pool, tasks)
+
+
+def _results_in_order(pool: Executor, tasks: list[_FileTask]) -> list[dict]:
+    """Every task's result, in task order; the first failure cancels the tasks not yet started."""
+    futures = [pool.submit(_tokenize_file, t) for t in tasks]
+    try:
+        return [f.result() for f in futures]
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
 
 
 def _run_tasks(tasks: list[_FileTask], workers: int) -> list[dict]:
@@ -251,18 +255,12 @@ def _run_tasks(tasks: list[_FileTask], workers: int) -> list[dict]:
     if workers <= THREAD_WORKERS_MAX:
         return _run_in_threads(tasks, workers)
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     threads = max(1, available_cpus() // workers)
     # spawn, not fork: forking after pyarrow or tokenizers started threads can deadlock.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
-        futures = [pool.submit(_tokenize_file, t) for t in tasks]
-        try:
-            return [f.result() for f in futures]
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+        return _results_in_order(pool, tasks)
 
 
 # --- Manifest -------------------------------------------------------------------

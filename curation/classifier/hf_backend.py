@@ -27,14 +27,19 @@ def read_hf_config(folder: str) -> dict[str, Any]:
     path = os.path.join(folder, "config.json")
     if not os.path.isfile(path):
         raise ClassifierError(f"classifier model folder {folder} has no config.json: not a Hugging Face model")
+    return read_json_object(path)
+
+
+def read_json_object(path: str) -> dict[str, Any]:
+    """A JSON file that must hold an object (a model's config.json, a model card)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            config = json.load(handle)
+            value = json.load(handle)
     except (OSError, ValueError) as exc:
         raise ClassifierError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(config, dict):
+    if not isinstance(value, dict):
         raise ClassifierError(f"{path} is not a JSON object")
-    return config
+    return value
 
 
 def hf_labels(config: dict[str, Any]) -> tuple[int, dict[str, int]]:

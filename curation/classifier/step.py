@@ -21,7 +21,6 @@ Two rules, at most one per step:
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -30,8 +29,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from winnow.curation.classifier.fasttext_backend import ClassifierError, FastTextScorer, check_fasttext_file, check_label, load_fasttext
-from winnow.curation.classifier.hf_backend import DEVICE_AUTO, HFScorer, resolve_label
+from winnow.curation.classifier.fasttext_backend import FastTextScorer, check_fasttext_file, check_label, load_fasttext
+from winnow.curation.classifier.hf_backend import DEVICE_AUTO, HFScorer, read_json_object, resolve_label
 from winnow.curation.classifier.normalize import Normalization
 from winnow.curation.types import Document, OpenBinary, StepResult, StepSpec, Verdict, verdict_result
 
@@ -114,14 +113,7 @@ def read_model_card(model_path: str) -> dict[str, Any] | None:
     path = os.path.join(os.path.dirname(os.path.abspath(model_path)), MODEL_CARD)
     if not os.path.isfile(path):
         return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            card = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise ClassifierError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(card, dict):
-        raise ClassifierError(f"{path} is not a JSON object")
-    return card
+    return read_json_object(path)
 
 
 def resolve(config: ClassifierConfig) -> ResolvedClassifier:

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow import schemas
+from winnow.jsonl import json_lines
 
 REVIEW_DIR = "review"
 LABELS_PREFIX = "labels-"
@@ -177,13 +178,7 @@ def _rows_of_file(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     try:
         with path.open(encoding="utf-8", newline="") as f:
             if suffix in (".jsonl", ".ndjson"):
-                for n, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise LabelsError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+                for n, obj in json_lines(f, path, LabelsError):
                     if not isinstance(obj, dict):
                         raise LabelsError(f"{path}:{n}: expected a JSON object with id and label")
                     yield n, obj
