@@ -109,5 +109,10 @@ def test_cli_prints_the_split(annotated, tmp_path, capsys):
     _, out = annotated
     assert cli_main(["select", str(out), "--recipe", recipe_file(tmp_path, "c", "filter"), "--output", str(tmp_path / "c")]) == 0
     printed = capsys.readouterr().out
-    assert "accounting holds" in printed and "kept" in printed
+    # The same tables as `winnow curate`: reasons by stage, one row each, and the accounting line.
+    assert "rejected by stage and reason" in printed and "winnow select" in printed
+    assert "gopher_quality" in printed and ": holds" in printed
+    stats = json.loads((tmp_path / "c" / "stats.json").read_text())
+    for reason in stats["rejected"].get("gopher_quality", {}):
+        assert reason in printed
     assert cli_main(["select", str(tmp_path / "nope"), "--recipe", "fineweb", "--output", str(tmp_path / "d")]) == 2

@@ -11,7 +11,10 @@ import pytest
 from winnow import schemas
 from winnow.inspect import InspectError, funnel, inspect_path
 from winnow.report import write_report
-from winnow.summaries import DEFAULT_STAGE_ORDER, StatsError, curation_funnel, ranked_counts, stage_counts
+from winnow.summaries import (
+    DEFAULT_STAGE_ORDER, EXIT_ALL_FAILED, ErrorGroup, StatsError, curation_funnel, error_groups, exit_status,
+    group_error_rows, one_line, ranked_counts, run_outcome, stage_counts,
+)
 
 STATS = {
     "recipe": "fineweb", "records_in": 20, "kept": 12, "rejected_total": 6, "errors": 2,
@@ -98,3 +101,94 @@ def test_inspect_names_a_malformed_stats_file(tmp_path: Path):
         inspect_path(curate)
     with pytest.raises(InspectError, match="records_in"):
         funnel({"rejected": {}, "records_in": None})
+
+
+# --- errors summarised ---
+
+def _error_row(stage: str, kind: str, source: str, row_id: str, message: str) -> dict:
+    return {"id": row_id, "url": None, "warc_record_id": None, "source": source, "source_name": None,
+            "stage": stage, "error_type": kind, "error_message": message, "traceback": None}
+
+
+def test_error_groups_by_stage_and_type_with_a_fixed_first_row(tmp_path: Path):
+    rows = [
+        _error_row("read", "MissingField", "b.jsonl", "b:1", "b.jsonl: line 1: no field 'text'"),
+        _error_row("read", "MissingField", "a.jsonl", "a:2", "a.jsonl: line 2: no field 'text'"),
+        _error_row("read", "MissingField", "a.jsonl", "a:1", "a.jsonl: line 1: no field 'text'"),
+        _error_row("extract", "ValueError", "c.warc", "c:9", "bad html\nsecond line"),
+    ]
+    errors = tmp_path / "errors"
+    errors.mkdir()
+    # Two shards in either order give the same summary: the first row is chosen by (file, id), not by arrival.
+    pq.write_table(pa.Table.from_pylist(rows[:2], schema=schemas.error_schema()), errors / "part-1.parquet")
+    pq.write_table(pa.Table.from_pylist(rows[2:], schema=schemas.error_schema()), errors / "part-0.parquet")
+    groups = error_groups(str(errors))
+    assert groups == [
+        ErrorGroup("read", "MissingField", 3, "a.jsonl: line 1: no field 'text'", "a.jsonl"),
+        ErrorGroup("extract", "ValueError", 1, "bad html\nsecond line", "c.warc"),
+    ]
+    assert group_error_rows(reversed(rows)) == groups
+    assert one_line(groups[1].first_message) == "bad html"
+    assert one_line("x" * 300, limit=10) == "x" * 9 + "…"
+
+
+@pytest.mark.parametrize(("totals", "all_failed", "headline", "status"), [
+    ((5, 0, 0, 5), True, "EVERY RECORD FAILED", EXIT_ALL_FAILED),
+    ((5, 0, 3, 2), False, "NOTHING KEPT", 0),
+    ((0, 0, 0, 0), False, "NOTHING WAS READ", 0),
+    ((5, 2, 2, 1), False, None, 0),
+])
+def test_run_outcome_headline_and_exit_status(totals, all_failed, headline, status):
+    records_in, kept, rejected, errors = totals
+    stats = {"records_in": records_in, "kept": kept, "rejected_total": rejected, "errors": errors,
+             "accounting": {"ok": True, "unaccounted": 0}}
+    outcome = run_outcome(stats, "stats.json")
+    assert outcome.all_failed is all_failed
+    assert (outcome.headline() or "").startswith(headline or "") and (headline is None) == (outcome.headline() is None)
+    assert exit_status(stats) == status
+    assert exit_status({**stats, "accounting": {"ok": False, "unaccounted": 1}}) == 1
+    assert EXIT_ALL_FAILED != 0
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_curate_in_which_every_record_failed_says_why_and_exits_non_zero(tmp_path: Path, capsys, monkeypatch):
+    from winnow.cli import main as cli_main
+
+    monkeypatch.setenv("COLUMNS", "300")  # rich wraps table cells to the terminal's width
+
+    source = _jsonl(tmp_path / "wrong.jsonl", [{"id": str(i), "body": "a page of words " * 40} for i in range(4)])
+    status = cli_main(["curate", "--input", str(source), "--output", str(tmp_path / "out"), "--recipe", "extract",
+                       "--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    captured = capsys.readouterr()
+    assert status == EXIT_ALL_FAILED
+    assert "EVERY RECORD FAILED" in captured.out and "every record failed" in captured.err
+    # The cause is in the command's own output: stage, type, the first message and its file.
+    table = captured.out
+    assert "MissingField" in table and "no field 'text'" in table and "wrong.jsonl" in table
+    assert "body" in table  # the message lists the fields the file does have
+
+
+def test_curate_that_kept_nothing_says_so(tmp_path: Path, capsys):
+    from winnow.cli import main as cli_main
+
+    source = _jsonl(tmp_path / "short.jsonl", [{"id": str(i), "text": "too short"} for i in range(3)])
+    status = cli_main(["curate", "--input", str(source), "--output", str(tmp_path / "out"), "--recipe", "fineweb",
+                       "--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    out = capsys.readouterr().out
+    assert status == 0  # rejecting everything is a decision, not a failure
+    assert "NOTHING KEPT" in out and "rejected by stage and reason" in out
+
+
+def test_winnow_run_names_the_first_error_when_curation_kept_nothing(tmp_path: Path):
+    from winnow.runner import _first_errors
+
+    (tmp_path / "errors").mkdir()
+    row = _error_row("read", "MissingField", "x.jsonl", "x:1", "x.jsonl: line 1: no field 'text'")
+    pq.write_table(pa.Table.from_pylist([row], schema=schemas.error_schema()), tmp_path / "errors" / "p.parquet")
+    said = _first_errors(tmp_path, {"errors": 1, "records_in": 1})
+    assert "1 of 1 records failed" in said and "read/MissingField" in said and "no field 'text'" in said
+    assert _first_errors(tmp_path, {"errors": 0, "records_in": 1}) == ""

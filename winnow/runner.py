@@ -158,9 +158,22 @@ def stage_curate(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     if not stats["accounting"]["ok"]:
         raise RunError(f"curation accounting failed: {stats['accounting']}")
     if stats["kept"] == 0:
-        raise RunError("curation kept no document; nothing to train on (see curate/rejected)")
+        raise RunError(f"curation kept no document; nothing to train on{_first_errors(out, stats)} (see {out}/rejected and errors)")
     counts = {k: stats[k] for k in ("records_in", "kept", "rejected_total", "errors")}
     return {"documents": str(out)}, counts
+
+
+def _first_errors(out: Path, stats: dict[str, Any]) -> str:
+    """When records failed, the largest error group's type and first message, so the cause shows in the error."""
+    if not stats.get("errors"):
+        return ""
+    from winnow.summaries import error_groups, one_line
+
+    try:
+        group = error_groups(str(out / "errors"))[0]
+    except (OSError, ValueError, IndexError):
+        return f"; {stats['errors']} records failed"
+    return f"; {stats['errors']} of {stats['records_in']} records failed, e.g. {group.stage}/{group.error_type}: {one_line(group.first_message)}"
 
 
 def run_eval_files(ctx: RunContext) -> list[str]:

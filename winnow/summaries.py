@@ -112,3 +112,118 @@ def curation_funnel(stats: Mapping[str, Any], where: str) -> list[FunnelStage]:
         rows.append(FunnelStage(stage, remaining, removed, errored, left, tuple(ranked_counts(reasons))))
         remaining = left
     return rows
+
+
+# --- errors: what went wrong, by stage and type, with one example of each ---
+
+# Exit status of a curate or select run in which every record read ended in
+# errors/ (nothing kept, nothing rejected): the run did no useful work, and a
+# script chaining commands must stop. 1 is also what a broken accounting
+# returns; 2 stays the CLI's code for a user error caught before running.
+EXIT_ALL_FAILED = 1
+
+ERROR_EXAMPLE_COLUMNS: tuple[str, ...] = ("stage", "error_type", "error_message", "source", "id")
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """All error rows of one stage and exception type, with the first of them.
+
+    "First" is the row with the smallest (source, id, message): a fixed choice,
+    so the summary is the same however Beam sharded or ordered the rows.
+    """
+
+    stage: str
+    error_type: str
+    records: int
+    first_message: str
+    first_source: str
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """The headline of a run that writes documents/, rejected/ and errors/."""
+
+    records_in: int
+    kept: int
+    rejected: int
+    errors: int
+
+    @property
+    def all_failed(self) -> bool:
+        """Every record read raised or could not be read: nothing was decided."""
+        return self.records_in > 0 and self.errors == self.records_in
+
+    @property
+    def kept_nothing(self) -> bool:
+        return self.kept == 0
+
+    def headline(self) -> str | None:
+        """A sentence for the top of the summary when the run produced nothing useful, else None."""
+        if self.records_in == 0:
+            return "NOTHING WAS READ: the inputs held no records"
+        if self.all_failed:
+            return f"EVERY RECORD FAILED: all {self.records_in:,} records ended in errors/; nothing was kept or rejected"
+        if self.kept_nothing:
+            return f"NOTHING KEPT: all {self.records_in:,} records were rejected or failed; documents/ is empty"
+        return None
+
+
+def run_outcome(stats: Mapping[str, Any], where: str) -> RunOutcome:
+    """The four totals of a curate/select stats.json, validated."""
+    def number(key: str) -> int:
+        return int(expect_number(stats.get(key), f"{where}: {key}"))
+
+    return RunOutcome(number("records_in"), number("kept"), number("rejected_total"), number("errors"))
+
+
+def exit_status(stats: Mapping[str, Any]) -> int:
+    """0 for a useful run; 1 when the accounting fails or every record failed (EXIT_ALL_FAILED)."""
+    if not (stats.get("accounting") or {}).get("ok", False):
+        return 1
+    return EXIT_ALL_FAILED if run_outcome(stats, "stats.json").all_failed else 0
+
+
+def _example_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    return (str(row.get("source") or ""), str(row.get("id") or ""), str(row.get("error_message") or ""))
+
+
+def group_error_rows(rows: Iterable[Mapping[str, Any]]) -> list[ErrorGroup]:
+    """Error rows grouped by (stage, error_type), largest group first, each with its first row."""
+    counts: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for row in rows:
+        key = (str(row.get("stage")), str(row.get("error_type")))
+        counts[key] = counts.get(key, 0) + 1
+        if key not in first or _example_key(row) < _example_key(first[key]):
+            first[key] = row
+    order = sorted(counts, key=lambda k: (-counts[k], k))
+    return [
+        ErrorGroup(stage, kind, counts[(stage, kind)], str(first[(stage, kind)].get("error_message") or ""),
+                   str(first[(stage, kind)].get("source") or ""))
+        for stage, kind in order
+    ]
+
+
+def error_groups(errors_dir: str) -> list[ErrorGroup]:
+    """Group the rows of an errors/ Parquet table (a local folder or a URI pyarrow can open).
+
+    Reads only the five small columns, batch by batch, so a table of millions
+    of errors costs memory for the groups, not the rows.
+    """
+    import pyarrow.dataset as ds  # pyarrow loads only when a summary needs it
+
+    dataset = ds.dataset(errors_dir, format="parquet")
+    columns = [c for c in ERROR_EXAMPLE_COLUMNS if c in dataset.schema.names]
+
+    def rows() -> Iterable[Mapping[str, Any]]:
+        for batch in dataset.to_batches(columns=columns):
+            yield from batch.to_pylist()
+
+    return group_error_rows(rows())
+
+
+def one_line(message: str, limit: int = 160) -> str:
+    """A message's first line, cut to `limit` characters, for a table cell."""
+    line = (message.strip().splitlines() or [""])[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"

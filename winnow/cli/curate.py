@@ -14,8 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Read WARC/ARC/WET, JSONL, Parquet or text files, extract main text from HTML, identify language, "
             "apply the recipe's steps and "
-            "write documents/, rejected/, errors/ as Parquet plus stats.json. Any other flag is passed to "
-            "Apache Beam (e.g. --runner=DataflowRunner --project P --region R --temp_location gs://B/tmp)."
+            "write documents/, rejected/, errors/ as Parquet plus stats.json. Options that Apache Beam declares "
+            "are passed to Beam (e.g. --runner=DataflowRunner --project P --region R --temp_location gs://B/tmp); "
+            "any other unknown flag is an error."
         ),
     )
     add_curate_arguments(parser)
@@ -34,7 +35,7 @@ def _curate(args: argparse.Namespace) -> int:
     from winnow.curation.config import RecipeError
     from winnow.pipelines.outputs import OutputExists
     from winnow.pipelines.run_curate import CurateInputError, reader_options_of, run_curate
-    from winnow.pipelines.report import print_curate_summary
+    from winnow.pipelines.report import finish_status, print_curate_summary
 
     if not args.inputs or not args.output:
         raise UserError("--input and --output are required")
@@ -61,4 +62,4 @@ def _curate(args: argparse.Namespace) -> int:
         print(f"pipeline submitted; results will appear under {args.output}", file=sys.stderr)
         return 0
     print_curate_summary(stats, args.output)
-    return 0 if stats["accounting"]["ok"] else 1
+    return finish_status(stats, "curate")

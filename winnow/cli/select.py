@@ -30,15 +30,7 @@ def _select(args: argparse.Namespace) -> int:
         stats = run_select(args.input, args.recipe, args.output, overwrite=args.overwrite)
     except (SelectError, RecipeError) as exc:
         raise UserError(str(exc)) from exc
-    rejected = ", ".join(
-        f"{stage}/{reason} {n}" for stage, reasons in stats["rejected"].items() for reason, n in reasons.items()
-    )
-    print(
-        f"{stats['records_in']} records: {stats['kept']} kept, {stats['rejected_total']} rejected, "
-        f"{stats['errors']} errors ({'accounting holds' if stats['accounting']['ok'] else 'ACCOUNTING BROKEN'}) "
-        f"in {stats['wall_time_s']:.2f} s"
-    )
-    if rejected:
-        print(f"rejected: {rejected}")
-    print(f"output: {args.output} (documents/, rejected/, errors/, stats.json)")
-    return 0 if stats["accounting"]["ok"] else 1
+    from winnow.pipelines.report import finish_status, print_curate_summary
+
+    print_curate_summary(stats, args.output, command="select")
+    return finish_status(stats, "select")
