@@ -64,7 +64,9 @@ from winnow.pipelines.dedup_transforms import (  # noqa: F401
     near_removal,
     removal_move,
 )
+from winnow.errors import ConfigurationError
 from winnow.pipelines.options import is_local_runner, with_local_defaults
+from winnow.pipelines.options_cli import reject_unknown_beam_args
 
 
 def build_dedup_pipeline(pipeline: beam.Pipeline, input_dir: str, output_dir: str, config: MinHashConfig) -> None:
@@ -203,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     args, beam_args = parser.parse_known_args(argv)
     if not args.input or not args.output:
         parser.error("--input and --output are required")
+    try:  # what is not a dedup flag must be a Beam option: a typo is an error, not a default
+        reject_unknown_beam_args(beam_args, list(parser._option_string_actions))
+    except ConfigurationError as exc:
+        parser.error(str(exc))
     stats = run_dedup(args.input, args.output, minhash_config_from_namespace(args), beam_args, args.dedup_mode)
     print(json.dumps(stats, indent=2, sort_keys=True))
     return 0

@@ -47,3 +47,58 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
         help="write the extracted text of rejected documents (keep) or only their signals (drop)",
     )
     parser.add_argument("--output-shards", type=int, default=0, help="Parquet files per output table (0: let the runner decide)")
+
+
+def beam_option_parser() -> argparse.ArgumentParser:
+    """A parser of every option Apache Beam's own `PipelineOptions` classes declare
+    (Dataflow, Dask, Flink, Spark, Prism, DirectRunner, ...), built the way Beam
+    builds its own. Imports Beam: call it only from a command that runs Beam."""
+    import apache_beam  # noqa: F401 - registers the option classes of the core runners
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    try:  # DaskOptions are declared in the runner's module
+        import apache_beam.runners.dask.dask_runner  # noqa: F401
+    except ImportError:  # dask not installed: its flags cannot run anyway
+        pass
+    parser = _BeamArgumentParser(allow_abbrev=False, add_help=False)
+    parser.error = _raise_configuration_error  # type: ignore[method-assign] - a bad value is exit 2, with our message
+    parser.conflict_handler = "resolve"
+    parser._optionals.conflict_handler = "resolve"
+    classes = {cls.__qualname__ + cls.__module__: cls for cls in PipelineOptions.__subclasses__()}
+    for cls in classes.values():
+        # Winnow's own option classes (CurateOptions, DedupOptions) re-declare the commands'
+        # flags: a curate flag given to dedup is a mistake, not a Beam option.
+        if not cls.__module__.startswith("winnow."):
+            cls._add_argparse_args(parser)
+    return parser
+
+
+def _raise_configuration_error(message: str) -> None:
+    from winnow.errors import ConfigurationError
+
+    raise ConfigurationError(f"Beam option: {message}")
+
+
+def reject_unknown_beam_args(extra: list[str], own_options: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """`extra` (the arguments a command did not parse itself) when every one is a Beam
+    option or its value; else a ConfigurationError naming the first stranger and the
+    nearest option (the command's own `own_options` or Beam's)."""
+    from winnow.errors import ConfigurationError
+
+    extra = list(extra)
+    if not extra:
+        return extra
+    parser = beam_option_parser()
+    _, unknown = parser.parse_known_args(extra)
+    if unknown:
+        raise ConfigurationError(unknown_argument_message(unknown[0], list(own_options) + list(parser._option_string_actions)))
+    return extra
+
+
+def unknown_argument_message(argument: str, candidates: list[str]) -> str:
+    from winnow.errors import did_you_mean
+
+    if not argument.startswith("-"):
+        return f"unexpected argument {argument!r}"
+    name = argument.split("=", 1)[0]
+    return f"unknown option {name}{did_you_mean(name, candidates)}"

@@ -249,7 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import sys
 
     from winnow.pipelines.options import CurateOptions
-    from winnow.pipelines.options_cli import add_curate_arguments
+    from winnow.errors import ConfigurationError
+    from winnow.pipelines.options_cli import add_curate_arguments, reject_unknown_beam_args
 
     args = list(sys.argv[1:] if argv is None else argv)
     curate = PipelineOptions(args).view_as(CurateOptions)
@@ -260,6 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     own_flags = argparse.ArgumentParser(add_help=False)
     add_curate_arguments(own_flags)
     _, beam_args = own_flags.parse_known_args(args)
+    try:  # what is not a curate flag must be a Beam option: a typo is an error, not a default
+        reject_unknown_beam_args(beam_args, list(own_flags._option_string_actions))
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     stats = run_curate(
         curate.inputs, curate.output, recipe=curate.recipe, beam_args=beam_args, lid_model=curate.lid_model,
         max_payload_bytes=curate.max_payload_bytes, keep_rejected_text=curate.rejected_text == "keep",

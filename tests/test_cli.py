@@ -44,3 +44,75 @@ def test_curate_user_errors(tmp_path, capsys):
     assert "matches no file" in capsys.readouterr().err
     assert main(["curate", "--input", "x.warc.gz", "--output", str(tmp_path / "o"), "--recipe", "nope"]) == 2
     assert "unknown recipe" in capsys.readouterr().err
+
+
+# --- unknown flags are errors; Beam's own options pass through -----------------------------
+
+import pytest  # noqa: E402
+
+from winnow.pipelines.options_cli import reject_unknown_beam_args  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "argv, named, suggested",
+    [
+        (["curate", "--input", "x.warc.gz", "--output", "o", "--recpie", "fineweb"], "--recpie", "--recipe"),
+        (["curate", "--input", "x.warc.gz", "--output", "o", "--runnner=DataflowRunner", "--projet", "p"], "--runnner", "--runner"),
+        (["dedup", "--input", "x", "--output", "o", "--threshhold", "0.5"], "--threshhold", "--threshold"),
+        (["run", "--outptu", "o"], "--outptu", "--output"),
+        (["inspect", "x.parquet", "--sampels", "3"], "--sampels", "--samples"),
+        (["train", "--data", "d", "--output", "o", "--lr-rate", "0.1"], "--lr-rate", None),
+    ],
+)
+def test_unknown_flags_are_errors_with_a_suggestion(argv, named, suggested, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert f"unknown option {named}" in err
+    if suggested:
+        assert f"did you mean {suggested}?" in err
+    assert not (tmp_path / "o").exists()  # nothing ran
+
+
+def test_curate_flags_are_not_dedup_flags(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["curate", "--input", "x.warc.gz", "--output", "o", "--ngram", "3"])
+    assert exit.value.code == 2 and "unknown option --ngram" in capsys.readouterr().err
+
+
+def test_beam_options_still_pass_through():
+    dataflow = ["--runner=DataflowRunner", "--project", "p", "--region", "r", "--temp_location", "gs://x/tmp",
+                "--sdk_location=container", "--dry_run=True", "--experiments=use_runner_v2", "--save_main_session"]
+    direct = ["--direct_num_workers=2", "--direct_running_mode", "multi_processing"]
+    dask = ["--dask_client_address", "tcp://h:8786", "--dask_npartitions=4"]
+    for args in (dataflow, direct, dask):
+        assert reject_unknown_beam_args(args) == args
+
+
+def test_a_bad_beam_value_is_a_configuration_error():
+    from winnow.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="direct_num_workers"):
+        reject_unknown_beam_args(["--direct_num_workers=many"])
+    with pytest.raises(ConfigurationError, match="unexpected argument 'stray'"):
+        reject_unknown_beam_args(["stray"])
+
+
+def test_curate_with_beam_options_reaches_the_command(tmp_path, capsys):
+    # Beam's flags are accepted; the command then fails on its own check (no input file), exit 2.
+    argv = ["curate", "--input", str(tmp_path / "none-*.warc.gz"), "--output", str(tmp_path / "o"),
+            "--direct_num_workers=2", "--direct_running_mode=multi_threading"]
+    assert main(argv) == 2
+    assert "matches no file" in capsys.readouterr().err
+
+
+def test_module_entry_points_reject_unknown_flags(tmp_path, capsys):
+    from winnow.pipelines import dedup, run_curate
+
+    assert run_curate.main(["--input", "x.warc.gz", "--output", str(tmp_path / "o"), "--recpie", "c4"]) == 2
+    assert "did you mean --recipe?" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:
+        dedup.main(["--input", "x", "--output", str(tmp_path / "o"), "--num_perm", "64"])
+    assert exit.value.code == 2 and "did you mean --num-perm?" in capsys.readouterr().err

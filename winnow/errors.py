@@ -1,17 +1,77 @@
 """Errors shared by every command, importable without importing the CLI.
 
-`UserError` is a mistake in what the user asked for (a missing file, an
-existing output, a bad flag value): the CLI prints it as one line, without a
-traceback. Library code raises its own typed errors; the command modules in
-`winnow.cli` translate them into `UserError` where the user can act on them.
+Every error Winnow raises for a user to act on derives from `WinnowError`,
+and its subclass says what the consequence is and which exit status the
+`winnow` command returns (the CLI catches the base class, prints the message
+as one line without a traceback, and exits with `exit_code`):
+
+    exit 2  ConfigurationError  what was asked for is wrong: an unknown flag or
+                                recipe key, a wrong type, a value out of range, a
+                                named file that does not exist, an output that
+                                exists without --overwrite. Nothing has run.
+                                (`UserError` is the same class under its old name.)
+    exit 3  InputError          the data is unusable: an unreadable or corrupt
+                                archive, Parquet file, token shard or checkpoint.
+    exit 1  RuntimeFailure      a stage ran and failed: accounting that does not
+                                reconcile, connected components that did not
+                                converge, a training run that diverged.
+
+Standard library only: `curation/` and `training/` import it.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
+from collections.abc import Iterable
+
+EXIT_RUNTIME_FAILURE = 1
+EXIT_CONFIGURATION = 2
+EXIT_INPUT = 3
 
 
-class UserError(Exception):
-    """An error caused by the user's input; printed without a traceback."""
+class WinnowError(Exception):
+    """Base of every error meant for the user; `exit_code` is the command's exit status."""
+
+    exit_code = EXIT_RUNTIME_FAILURE
+
+
+class ConfigurationError(WinnowError, ValueError):
+    """A flag, recipe key, configuration value or named path is wrong; nothing has run (exit 2)."""
+
+    exit_code = EXIT_CONFIGURATION
+
+
+class InputError(WinnowError, ValueError):
+    """Input data cannot be used as it is (exit 3)."""
+
+    exit_code = EXIT_INPUT
+
+
+class RuntimeFailure(WinnowError, RuntimeError):
+    """A stage ran and failed (exit 1)."""
+
+    exit_code = EXIT_RUNTIME_FAILURE
+
+
+# The name every command module has used for "the user asked for something wrong".
+UserError = ConfigurationError
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """' (did you mean X?)' for the closest candidate, or '' when none is close."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def unknown_key_message(where: str, unknown: Iterable[str], valid: Iterable[str]) -> str:
+    """'WHERE: unknown key 'max_step' (did you mean 'max_steps'?); valid keys are [...]'."""
+    valid = sorted(valid)
+    parts = []
+    for key in sorted(unknown, key=str):
+        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    noun = "key" if len(parts) == 1 else "keys"
+    return f"{where}: unknown {noun} {', '.join(parts)}; valid keys are {valid}"
 
 
 def positive_int(text: str) -> int:

@@ -8,10 +8,14 @@ import importlib
 import sys
 
 from winnow import __version__
-from winnow.errors import UserError, positive_int  # noqa: F401 - re-exported for command modules
+from winnow.errors import UserError, WinnowError, positive_int  # noqa: F401 - re-exported for command modules
 
 # Each module defines `register(subparsers) -> None`; handlers are set with
 # `parser.set_defaults(handler=fn)` where fn(args) -> int (exit status).
+# A command that runs Apache Beam sets `accepts_extra=True`: arguments it does not
+# declare itself must then be options some Beam `PipelineOptions` class declares
+# (checked, with Beam imported, only when such a command runs); they reach Beam
+# as `args.extra`. Any other unknown argument is an error (exit 2).
 COMMAND_MODULES = (
     "winnow.cli.curate",  # curate
     "winnow.cli.select",  # select
@@ -43,7 +47,36 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(subparsers)
+    _mark_leaf_parsers(parser)
     return parser
+
+
+def _mark_leaf_parsers(parser: argparse.ArgumentParser) -> None:
+    """Each (sub)command parser records itself, so an error can show its usage and flags."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        for sub in getattr(action, "choices", {}).values():
+            sub.set_defaults(command_parser=sub)
+            _mark_leaf_parsers(sub)
+
+
+def own_options(parser: argparse.ArgumentParser) -> list[str]:
+    return [option for option in parser._option_string_actions if option.startswith("--")]
+
+
+def check_extra(args: argparse.Namespace, extra: list[str]) -> None:
+    """Unknown arguments are an error naming the nearest flag, unless the command
+    forwards them to Beam and Beam declares them."""
+    from winnow.pipelines.options_cli import reject_unknown_beam_args, unknown_argument_message
+
+    command_parser = args.command_parser
+    if not extra:
+        return
+    if not getattr(args, "accepts_extra", False):
+        command_parser.error(unknown_argument_message(extra[0], own_options(command_parser)))
+    try:
+        reject_unknown_beam_args(extra, own_options(command_parser))
+    except WinnowError as exc:
+        command_parser.error(str(exc))
 
 
 def _quiet_beam_logs() -> None:
@@ -64,14 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2
-    if extra and not getattr(args, "accepts_extra", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    check_extra(args, extra)
     args.extra = extra
     try:
         return int(args.handler(args) or 0)
-    except UserError as exc:
-        print(f"winnow {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except WinnowError as exc:
+        print(f"{args.command_parser.prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except BrokenPipeError:  # `winnow ... | head`: the reader left, nothing to report
         import os
 

@@ -24,8 +24,8 @@ def register(subparsers: Any) -> None:
         description=(
             "Reads INPUT (a curated output directory, a directory of Parquet files, a glob or a file) and "
             "writes OUT/documents (kept, with cluster_id and minhash_cluster_size), "
-            "OUT/duplicates and OUT/stats.json. Unknown options are passed to Apache Beam "
-            "(e.g. --runner=DataflowRunner --project=... --region=...)."
+            "OUT/duplicates and OUT/stats.json. Options that Apache Beam declares are passed to Beam "
+            "(e.g. --runner=DataflowRunner --project=... --region=...); any other unknown flag is an error."
         ),
     )
     parser.add_argument("--input", required=True,

@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run the recipe's stages in order (input, curate, dedup, tokenizer, tokenize, train, evaluate, report) "
             "into one directory. Stages whose inputs and settings have not changed are skipped; an interrupted "
-            "training run resumes from its last checkpoint. Unknown flags go to Apache Beam."
+            "training run resumes from its last checkpoint. Options that Apache Beam declares (--runner, --direct_num_workers, ...) go to Beam; "
+            "any other unknown flag is an error."
         ),
     )
     run.add_argument("recipe", nargs="?", default=None, help="recipe name or YAML path (default: demo, on the embedded sample WARC)")
