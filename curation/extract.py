@@ -1,9 +1,12 @@
 """Main-text extraction with trafilatura, bounded in time and size.
 
 With a timeout, each `Extractor` sends pages to one long-lived child process
-(extract_pool.py) and waits at most `timeout_s` for the text; a child that
-overruns is killed and replaced, one that dies is replaced too, and either way
-the page becomes a Rejection, never an exception. The child is forked from a
+(extract_pool.py). `timeout_s` is a bound on the CPU time the child spends on
+one page, not on wall-clock time, so that the same page is kept or rejected
+alike on a quiet and on a busy machine; a child that uses it up is ended and
+replaced. A generous wall-clock backstop (extract_pool.wall_backstop_s) catches
+a child that is wedged without using CPU. A child that dies is replaced too,
+and either way the page becomes a Rejection, never an exception. The child is forked from a
 preloaded forkserver, or, inside a daemonic process (a Dask worker), started as
 a plain subprocess: see extract_pool.choose_isolation.
 """
@@ -19,6 +22,7 @@ from winnow.curation.extract_pool import (
     AUTO,
     Child,
     ChildDied,
+    ChildOverCpu,
     ChildTimeout,
     ChildUnreachable,
     choose_isolation,
@@ -26,6 +30,7 @@ from winnow.curation.extract_pool import (
     start_child,
     warm_up,
 )
+from winnow.curation.extract_pool import wall_backstop_s as default_wall_backstop_s
 from winnow.curation.extract_worker import REPLY_ERROR, REPLY_NONE, SEPARATOR, ExtractFunction, run_trafilatura
 from winnow.curation.triage import Rejection
 
@@ -49,7 +54,7 @@ class ExtractConfig:
     include_comments: bool = False
     include_tables: bool = True
     deduplicate: bool = False
-    timeout_s: float | None = 1.0  # per document; None = no bound (in-process)
+    timeout_s: float | None = 1.0  # CPU seconds per document (not wall-clock); None = no bound (in-process)
     max_html_bytes: int = 2_000_000  # larger HTML is rejected before parsing
     min_text_chars: int = 1  # shorter extractions are rejected as no_main_text
 
@@ -79,9 +84,14 @@ class Extractor:
     trafilatura call (tests use it to simulate hangs and crashes); it must be a
     module-level function so the child process can import it. `isolation` is
     "auto", "forkserver" or "subprocess" (see extract_pool.choose_isolation).
+    `wall_backstop_s` overrides the wall-clock backstop for a wedged child
+    (default: extract_pool.wall_backstop_s(timeout_s)).
     """
 
-    def __init__(self, config: ExtractConfig, extract_fn: ExtractFunction | None = None, isolation: str = AUTO):
+    def __init__(
+        self, config: ExtractConfig, extract_fn: ExtractFunction | None = None, isolation: str = AUTO,
+        wall_backstop_s: float | None = None,
+    ):
         self.config = config
         self._kwargs = trafilatura_kwargs(config)
         self._function = extract_fn or run_trafilatura
@@ -89,6 +99,9 @@ class Extractor:
         self._lock = threading.Lock()
         self.restarts = 0  # children replaced after a timeout or crash (for metrics)
         self.isolation = None if config.timeout_s is None else choose_isolation(isolation)
+        if wall_backstop_s is None and config.timeout_s is not None:
+            wall_backstop_s = default_wall_backstop_s(config.timeout_s)
+        self.wall_backstop_s = wall_backstop_s
         if config.timeout_s is None:
             import trafilatura  # noqa: F401 - load once here, not on the first document
         else:
@@ -138,11 +151,19 @@ class Extractor:
             self._restart()
             return Rejection(STAGE_EXTRACT, EXTRACTION_CRASHED, failure)
         try:
-            reply = child.exchange(message, self.config.timeout_s)
+            reply = child.exchange(message, self.wall_backstop_s)
+        except ChildOverCpu:
+            # The detail holds only configured numbers: the same page gets the same row on any machine.
+            self._restart()
+            return Rejection(
+                STAGE_EXTRACT, EXTRACTION_TIMEOUT, f"extraction ran longer than {self.config.timeout_s} CPU seconds"
+            )
         except ChildTimeout:
             self._restart()
             return Rejection(
-                STAGE_EXTRACT, EXTRACTION_TIMEOUT, f"extraction took longer than {self.config.timeout_s} s"
+                STAGE_EXTRACT, EXTRACTION_TIMEOUT,
+                f"extraction ran longer than the {self.wall_backstop_s} s wall-clock backstop "
+                "without using its CPU seconds (the extraction process was wedged)",
             )
         except ChildDied as exc:
             self._restart()
@@ -160,7 +181,7 @@ class Extractor:
     def _start(self) -> str | None:
         """Start a child; returns why that failed (the page is rejected, the next one retries)."""
         try:
-            self._child = start_child(self.isolation, self._kwargs, self._function)
+            self._child = start_child(self.isolation, self._kwargs, self._function, self.config.timeout_s)
         except ChildUnreachable as exc:
             self._child = None
             return str(exc)

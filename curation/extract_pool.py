@@ -3,7 +3,17 @@
 trafilatura can run for seconds (or hang, or crash the interpreter) on
 pathological pages, and Beam calls DoFns from worker threads, where
 `signal.alarm` is unavailable. So extraction runs in a child process that the
-parent can wait on with a deadline and kill. Two kinds of child exist:
+parent can wait on and kill. Two bounds apply to each page:
+
+- a CPU-time bound, enforced by the child itself (extract_worker.cpu_bound):
+  after `cpu_limit_s` seconds of its own CPU time the kernel ends it with
+  SIGPROF, which `exchange` reports as `ChildOverCpu`. This is the bound that
+  decides which pages are rejected, and it does not depend on machine load;
+- a wall-clock backstop (`wall_backstop_s`, many times the CPU bound), for a
+  child that is wedged without using CPU (asleep, stopped, blocked): `exchange`
+  raises `ChildTimeout` and the parent kills it.
+
+Two kinds of child exist:
 
 - `ForkserverChild` (the default): forked from a multiprocessing forkserver
   that has already imported trafilatura, so a restart after a hang costs
@@ -17,8 +27,8 @@ parent can wait on with a deadline and kill. Two kinds of child exist:
 `choose_isolation` picks the subprocess wherever the current process is
 daemonic; `WINNOW_EXTRACT_ISOLATION=forkserver|subprocess` forces one (a
 daemonic process always gets the subprocess). Both offer `exchange(message,
-timeout)`, which returns the reply or raises `ChildTimeout` / `ChildDied` /
-`ChildUnreachable`.
+timeout)` (timeout: the wall-clock backstop), which returns the reply or raises
+`ChildOverCpu` / `ChildTimeout` / `ChildDied` / `ChildUnreachable`.
 """
 from __future__ import annotations
 
@@ -35,7 +45,7 @@ import types
 from typing import Any, Protocol
 
 from winnow.curation import extract_worker
-from winnow.curation.extract_worker import FRAME_HEADER, READY, ExtractFunction
+from winnow.curation.extract_worker import CPU_LIMIT_SIGNAL, FRAME_HEADER, READY, ExtractFunction
 
 FORKSERVER = "forkserver"
 SUBPROCESS = "subprocess"
@@ -46,14 +56,26 @@ ISOLATION_ENV = "WINNOW_EXTRACT_ISOLATION"
 STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 2.0
 # How long to wait for a child whose pipe closed to be reaped, so its exit code can be reported.
-EXIT_WAIT_S = 0.5
+# Generous: on a busy machine a dying child may wait for a core, and a late reap
+# would turn a CPU-bound kill (a timeout) into "exit code unknown" (a crash).
+EXIT_WAIT_S = 10.0
+# The wall-clock backstop for one page: this many times its CPU bound, and at
+# least WALL_BACKSTOP_MIN_S. A child that uses its CPU seconds is ended by the
+# CPU bound long before; only a child that makes no progress meets this one. At
+# a load of 15 per core a page still gets more than 2 CPU seconds in 30 s.
+WALL_BACKSTOP_FACTOR = 30.0
+WALL_BACKSTOP_MIN_S = 30.0
 
 _PRELOAD_LOCK = threading.Lock()
 _preloaded = False
 
 
 class ChildTimeout(Exception):
-    """The child did not answer within the deadline (it is hung or very slow)."""
+    """The child did not answer within the wall-clock backstop (it is wedged: asleep, stopped or blocked)."""
+
+
+class ChildOverCpu(Exception):
+    """The child used up the request's CPU seconds and was ended by its CPU-time bound."""
 
 
 class ChildDied(Exception):
@@ -74,6 +96,16 @@ class Child(Protocol):
     def exchange(self, message: bytes, timeout: float) -> bytes: ...
     def kill(self) -> None: ...
     def stop(self) -> None: ...
+
+
+def wall_backstop_s(cpu_limit_s: float) -> float:
+    """Wall-clock seconds to wait for one page bounded at `cpu_limit_s` CPU seconds."""
+    return max(WALL_BACKSTOP_FACTOR * cpu_limit_s, WALL_BACKSTOP_MIN_S)
+
+
+def _death(code: int | None) -> Exception:
+    """What a child's exit while answering means: the CPU bound fired, or a crash."""
+    return ChildOverCpu() if code == -CPU_LIMIT_SIGNAL else ChildDied(code)
 
 
 def describe_exit(code: int | None) -> str:
@@ -99,10 +131,11 @@ def choose_isolation(requested: str = AUTO) -> str:
     return FORKSERVER if requested == AUTO else requested
 
 
-def start_child(isolation: str, kwargs: dict[str, Any], function: ExtractFunction) -> Child:
+def start_child(isolation: str, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None) -> Child:
+    """A child that answers requests, each bounded at `cpu_limit_s` CPU seconds (None: unbounded)."""
     if isolation == SUBPROCESS:
-        return SubprocessChild(kwargs, function)
-    return ForkserverChild(kwargs, function)
+        return SubprocessChild(kwargs, function, cpu_limit_s)
+    return ForkserverChild(kwargs, function, cpu_limit_s)
 
 
 # ----------------------------------------------------------------------------- forkserver
@@ -162,10 +195,12 @@ def warm_up() -> None:
 class ForkserverChild:
     """One forked extraction process and its multiprocessing pipe."""
 
-    def __init__(self, kwargs: dict[str, Any], function: ExtractFunction):
+    def __init__(self, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None):
         ctx = _context()
         self.conn, child_conn = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=extract_worker.connection_loop, args=(child_conn, kwargs, function), daemon=True)
+        self.process = ctx.Process(
+            target=extract_worker.connection_loop, args=(child_conn, kwargs, function, cpu_limit_s), daemon=True
+        )
         self.process.start()
         child_conn.close()
         self.ready = False
@@ -200,7 +235,7 @@ class ForkserverChild:
             return self.conn.recv_bytes()
         except (OSError, EOFError):
             self.process.join(EXIT_WAIT_S)
-            raise ChildDied(self.process.exitcode) from None
+            raise _death(self.process.exitcode) from None
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -235,8 +270,11 @@ def _child_environment() -> dict[str, str]:
 class SubprocessChild:
     """`python -m winnow.curation.extract_worker` and its stdin/stdout pipes."""
 
-    def __init__(self, kwargs: dict[str, Any], function: ExtractFunction):
-        init = json.dumps({"kwargs": kwargs, "function": extract_worker.function_spec(function), "parent_pid": os.getpid()})
+    def __init__(self, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None):
+        init = json.dumps({
+            "kwargs": kwargs, "function": extract_worker.function_spec(function), "parent_pid": os.getpid(),
+            "cpu_limit_s": cpu_limit_s,
+        })
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", extract_worker.WORKER_MODULE],
@@ -282,7 +320,10 @@ class SubprocessChild:
     def exchange(self, message: bytes, timeout: float) -> bytes:
         deadline = time.monotonic() + timeout
         self._write(message, deadline)
-        return self._read(deadline)
+        try:
+            return self._read(deadline)
+        except ChildDied as exc:
+            raise _death(exc.code) from None
 
     def _write(self, payload: bytes, deadline: float) -> None:
         view = memoryview(FRAME_HEADER.pack(len(payload)) + payload)

@@ -9,8 +9,16 @@ Two kinds of child run the same request handler (see extract_pool.py):
   multiprocessing child, so a daemonic process (a Dask worker under a nanny)
   may start it.
 
+Each request runs under a CPU-time bound (`cpu_bound`): an ITIMER_PROF timer
+armed for `cpu_limit_s` seconds of this process's own CPU time, whose SIGPROF
+keeps its default action and so terminates the child, even inside C code
+(lxml) and whatever `except` clauses the extractor has. The parent reads
+"killed by SIGPROF" as an extraction timeout. CPU time, unlike wall-clock
+time, does not grow when other processes compete for the cores, so the same
+page is bounded the same way on a quiet and on a busy machine.
+
 Subprocess protocol (every frame is a 4-byte big-endian length, then the bytes):
-    parent -> child   one JSON init frame {"kwargs", "function", "parent_pid"},
+    parent -> child   one JSON init frame {"kwargs", "function", "parent_pid", "cpu_limit_s"},
                       then requests `url NUL html` (UTF-8)
     child -> parent   READY once it has imported trafilatura, then one reply
                       per request: tag byte + body
@@ -18,14 +26,16 @@ EOF on stdin makes the child exit.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import signal
 import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 # Child -> parent reply tags (first byte of the reply).
@@ -43,6 +53,8 @@ FRAME_HEADER = struct.Struct(">I")
 WORKER_MODULE = __name__ if __name__ != "__main__" else "winnow.curation.extract_worker"
 # How often an orphaned subprocess checks that its parent is still there.
 _PARENT_CHECK_S = 1.0
+# Delivered when a request has used its CPU seconds; its default action ends the child.
+CPU_LIMIT_SIGNAL = signal.SIGPROF
 
 ExtractFunction = Callable[[str, str, dict[str, Any]], "str | None"]
 
@@ -53,11 +65,36 @@ def run_trafilatura(html: str, url: str, kwargs: dict[str, Any]) -> str | None:
     return trafilatura.extract(html, url=url or None, **kwargs)
 
 
-def handle(message: bytes, function: ExtractFunction, kwargs: dict[str, Any]) -> bytes:
-    """One request -> one reply; an exception in `function` becomes an error reply."""
+def arm_cpu_limit_signal() -> None:
+    """Give SIGPROF its default action (terminate) in this child, whatever it inherited."""
+    signal.signal(CPU_LIMIT_SIGNAL, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def cpu_bound(cpu_limit_s: float | None) -> Iterator[None]:
+    """End this process once the block has used `cpu_limit_s` seconds of its CPU time (None: no bound).
+
+    ITIMER_PROF counts user and system time of the whole process, and only
+    while it runs: time spent waiting for a core on a busy machine is not
+    counted. Disarmed on the way out, so the reply is never cut short.
+    """
+    if cpu_limit_s is None:
+        yield
+        return
+    signal.setitimer(signal.ITIMER_PROF, cpu_limit_s)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+
+
+def handle(message: bytes, function: ExtractFunction, kwargs: dict[str, Any], cpu_limit_s: float | None = None) -> bytes:
+    """One request -> one reply; an exception in `function` becomes an error reply, and
+    using more than `cpu_limit_s` CPU seconds ends the process (see `cpu_bound`)."""
     url, _, html = message.partition(SEPARATOR)
     try:
-        text = function(html.decode("utf-8", "replace"), url.decode("utf-8", "replace"), kwargs)
+        with cpu_bound(cpu_limit_s):
+            text = function(html.decode("utf-8", "replace"), url.decode("utf-8", "replace"), kwargs)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as EXTRACTION_CRASHED
         return REPLY_ERROR + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
     return REPLY_NONE if text is None else REPLY_TEXT + text.encode("utf-8", "surrogatepass")
@@ -87,17 +124,18 @@ def resolve_function(spec: str) -> ExtractFunction:
     return target
 
 
-def connection_loop(conn, kwargs: dict[str, Any], function: ExtractFunction) -> None:
+def connection_loop(conn, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None) -> None:
     """Forkserver child loop over a multiprocessing Connection; exits on EOF."""
     import trafilatura  # noqa: F401 - imported before the first request so it is not timed
 
+    arm_cpu_limit_signal()
     conn.send_bytes(READY)
     while True:
         try:
             message = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        conn.send_bytes(handle(message, function, kwargs))
+        conn.send_bytes(handle(message, function, kwargs, cpu_limit_s))
 
 
 def _read_exact(fd: int, size: int) -> bytes | None:
@@ -155,14 +193,16 @@ def main() -> int:
     threading.Thread(target=_exit_when_orphaned, args=(int(config["parent_pid"]),), daemon=True).start()
     function = resolve_function(config["function"])
     kwargs = config["kwargs"]
+    cpu_limit_s = config.get("cpu_limit_s")
     import trafilatura  # noqa: F401 - imported before READY so it is not timed
 
+    arm_cpu_limit_signal()
     write_frame(out_fd, READY)
     while True:
         message = read_frame(in_fd)
         if message is None:
             return 0
-        write_frame(out_fd, handle(message, function, kwargs))
+        write_frame(out_fd, handle(message, function, kwargs, cpu_limit_s))
 
 
 if __name__ == "__main__":

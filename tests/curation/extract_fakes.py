@@ -11,9 +11,38 @@ import signal
 import time
 
 
+def spin(seconds: float) -> None:
+    """Burn CPU for `seconds` of this process's CPU time (a pathological page does)."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
 def hang(html: str, url: str, kwargs: dict) -> str | None:
-    time.sleep(60)
+    """Loops on the CPU, as a pathological page does, until the CPU bound ends the process."""
+    spin(600)
     return "never"
+
+
+def sleep_forever(html: str, url: str, kwargs: dict) -> str | None:
+    """Wedged without using CPU (blocked or asleep): only the wall-clock backstop ends it."""
+    time.sleep(600)
+    return "never"
+
+
+def sleepy(html: str, url: str, kwargs: dict) -> str | None:
+    """Takes over a second of wall-clock time but almost no CPU: must not count against the CPU bound."""
+    time.sleep(1.5)
+    return "slept: " + url
+
+
+def cpu_marked(html: str, url: str, kwargs: dict) -> str | None:
+    """Spins for the CPU seconds a page asks for in a `SPIN=<seconds>` marker, then extracts it."""
+    if "SPIN=" in html:
+        spin(float(html.split("SPIN=", 1)[1].split("<", 1)[0]))
+    import trafilatura
+
+    return trafilatura.extract(html, url=url or None, **kwargs)
 
 
 def segfault(html: str, url: str, kwargs: dict) -> str | None:
@@ -26,9 +55,9 @@ def explode(html: str, url: str, kwargs: dict) -> str | None:
 
 
 def pathological(html: str, url: str, kwargs: dict) -> str | None:
-    """Hangs on pages marked as pathological, extracts the others normally."""
+    """Loops on pages marked as pathological, extracts the others normally."""
     if "PATHOLOGICAL" in html:
-        time.sleep(60)
+        spin(600)
     import trafilatura
 
     return trafilatura.extract(html, url=url or None, **kwargs)
