@@ -7,6 +7,7 @@ import os
 
 from winnow.pipelines.options_cli import add_curate_arguments
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineRunner
 
 
 class CurateOptions(PipelineOptions):
@@ -25,6 +26,8 @@ class CurateOptions(PipelineOptions):
 def with_local_defaults(beam_args: list[str], processes: bool = False) -> list[str]:
     """Use every core on the DirectRunner; a user's --direct_* flag replaces only its own default.
 
+    The DirectRunner (named or by default) becomes `LocalRunner`, which never downloads Prism.
+
     Extraction, the dominant cost, runs in per-DoFn child processes, so worker
     threads already keep every core busy on small machines, without the
     multi-process runner's cost of shipping every record between processes
@@ -38,14 +41,14 @@ def with_local_defaults(beam_args: list[str], processes: bool = False) -> list[s
     `--direct_running_mode=M` alone keeps the default worker count: Beam's own
     default mode (in_memory) would silently run one worker whatever N says.
     """
-    args = list(beam_args)
+    args = pin_local_runner(beam_args)
     runner = PipelineOptions(args).view_as(StandardOptions).runner
     if runner and "dask" in runner.lower():
         # Beam's DaskRunner has defects Winnow's outputs hit (docs/runners.md): use the fixed subclass.
         from winnow.pipelines.dask_runner import substitute_runner
 
         return substitute_runner(args)
-    if runner in (None, "DirectRunner", "direct", "FnApiRunner"):
+    if runner in (LOCAL_RUNNER, "FnApiRunner"):
         given = {a.split("=", 1)[0] for a in args if a.startswith("--")}
         cores = os.cpu_count() or 1
         many = cores > MAX_CORES_FOR_THREADS
@@ -77,4 +80,54 @@ MAX_CORES_FOR_THREADS = 4
 
 def is_local_runner(beam_args: list[str]) -> bool:
     runner = PipelineOptions(list(beam_args)).view_as(StandardOptions).runner
-    return runner in (None, "DirectRunner", "direct", "FnApiRunner", "PrismRunner")
+    return runner in (*DIRECT_RUNNER_NAMES, LOCAL_RUNNER, "FnApiRunner", "PrismRunner") or runner.lower() in ("directrunner", "direct")
+
+
+# ----------------------------------------------------------------------------- runner pinning
+
+# Names that mean "Beam's DirectRunner". Since Beam 2.68 that runner first tries Prism,
+# which downloads a Go binary at run time (and falls back only after the download fails):
+# Winnow replaces these names, and no name at all, with LocalRunner below.
+DIRECT_RUNNER_NAMES = (None, "DirectRunner", "direct", "SwitchingDirectRunner")
+LOCAL_RUNNER = f"{__name__}.LocalRunner"
+
+
+class LocalRunner(PipelineRunner):
+    """The DirectRunner's batch engine (FnApiRunner), without its Prism attempt.
+
+    Builds the FnApiRunner exactly as Beam's DirectRunner does for a batch pipeline,
+    with the pipeline options provisioned to its workers, so outputs and
+    `--direct_*` options behave as before; nothing here can download a runner.
+    Winnow's pipelines are batch only, which the FnApiRunner runs in full.
+    """
+
+    def run_pipeline(self, pipeline, options):  # noqa: ANN001, ANN201 - Beam's signature
+        from apache_beam.portability.api import beam_provision_api_pb2
+        from apache_beam.runners.portability.fn_api_runner import fn_runner
+        from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+        encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+        provision = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+        return fn_runner.FnApiRunner(provision_info=provision).run_pipeline(pipeline, options)
+
+
+def pin_local_runner(beam_args: list[str]) -> list[str]:
+    """Beam args with the DirectRunner (named, or chosen by default) replaced by LocalRunner.
+
+    Any other runner the user names (FnApiRunner, Dataflow, Dask, even PrismRunner) is kept.
+    """
+    args = list(beam_args)
+    runner = PipelineOptions(args).view_as(StandardOptions).runner
+    if runner is not None and runner.lower() not in {name.lower() for name in DIRECT_RUNNER_NAMES if name}:
+        return args
+    out, skip = [f"--runner={LOCAL_RUNNER}"], False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+        elif arg.startswith("--runner="):
+            continue
+        elif arg == "--runner" and i + 1 < len(args):
+            skip = True
+        else:
+            out.append(arg)
+    return out

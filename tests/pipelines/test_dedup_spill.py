@@ -16,7 +16,7 @@ from winnow.cli import main as cli_main
 from winnow.curation.minhash import MinHashConfig
 from winnow.pipelines import dedup_decide
 from winnow.pipelines.dedup import resolve_mode, run_dedup
-from winnow.pipelines.options import with_local_defaults
+from winnow.pipelines.options import LOCAL_RUNNER, with_local_defaults
 from winnow.schemas.inputs import ParquetInputError
 
 
@@ -166,7 +166,8 @@ def test_user_runner_flags_combine_with_local_defaults(caplog: pytest.LogCapture
     assert any(a.startswith("--direct_num_workers=") for a in args)
     assert with_local_defaults(["--direct_num_workers", "3"], processes=True)[-1] == "--direct_running_mode=multi_processing"
     assert with_local_defaults(["--runner=DataflowRunner"]) == ["--runner=DataflowRunner"]
-    assert with_local_defaults(["--direct_running_mode=in_memory"]) == ["--direct_running_mode=in_memory"]
+    # in_memory alone gets no worker count; the DirectRunner is pinned to LocalRunner (no Prism download).
+    assert with_local_defaults(["--direct_running_mode=in_memory"]) == [f"--runner={LOCAL_RUNNER}", "--direct_running_mode=in_memory"]
     with caplog.at_level("WARNING"):
         with_local_defaults(["--direct_running_mode=in_memory", "--direct_num_workers=2"])
     assert "in_memory runs one worker" in caplog.text
