@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -25,9 +26,16 @@ DEFAULT_ID_COLUMN = "id"
 DEFAULT_URL_COLUMN = "url"
 DEFAULT_DATE_COLUMN = "date"
 
-# One document per file is read whole; larger files are refused rather than
-# risking a worker's memory on a stray dump (a long novel is ~2 MB).
-DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
+# The largest record (a JSONL or text line, a Parquet value, a whole text file)
+# a reader holds in memory. It is enforced while decompressing, so a bomb that
+# inflates to gigabytes without a newline costs this much, not the whole
+# stream (a long novel is ~2 MB; the largest pages of web dumps a few MB).
+DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024
+# The rest of an over-long line is skipped in reads of this size.
+_SKIP_CHUNK_BYTES = 1024 * 1024
+# Compressed bytes fed to zstd per call. zstd's worst case inflates one input
+# byte to ~32 KB (RLE blocks), so 1 KB in is at most ~32 MB out per call.
+_ZSTD_INPUT_CHUNK = 1024
 
 ERROR_EMPTY_FILE = "EmptyFile"
 ERROR_MALFORMED_JSON = "MalformedJson"
@@ -37,6 +45,8 @@ ERROR_UNDECODABLE = "UndecodableText"
 ERROR_UNREADABLE = "UnreadableFile"
 ERROR_MISSING_COLUMN = "MissingColumn"
 ERROR_TOO_LARGE = "FileTooLarge"
+ERROR_RECORD_TOO_LARGE = "RecordTooLarge"
+ERROR_TRUNCATED = "TruncatedFile"
 ERROR_UNKNOWN_FORMAT = "UnknownFormat"
 
 # Extensions, longest first so ".jsonl.gz" wins over ".gz".
@@ -65,13 +75,13 @@ class ReaderOptions:
     url_column: str | None = None
     text_format: str = TEXT_FORMAT_FILE
     source_name: str = ""
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
     def __post_init__(self) -> None:
         if self.text_format not in TEXT_FORMATS:
             raise ValueError(f"text format must be one of {TEXT_FORMATS}, got {self.text_format!r}")
-        if self.max_file_bytes <= 0:
-            raise ValueError(f"max_file_bytes must be positive, got {self.max_file_bytes}")
+        if self.max_record_bytes <= 0:
+            raise ValueError(f"max_record_bytes must be positive, got {self.max_record_bytes}")
 
     @property
     def text_field(self) -> str:
@@ -92,23 +102,101 @@ def detect_format(path: str) -> str:
 
 
 def decompressed(stream: BinaryIO, path: str) -> BinaryIO:
-    """Wrap `stream` in a decompressor chosen by the extension of `path` (.gz, .zst); else return it."""
+    """Wrap `stream` in a decompressor chosen by the extension of `path` (.gz, .zst); else return it.
+
+    Both decompress in bounded steps (reading n bytes inflates about n), and
+    both raise EOFError when the input ends inside a compressed block.
+    """
     name = path.lower()
     if name.endswith(".gz"):
-        return gzip.GzipFile(fileobj=stream, mode="rb")
+        return gzip.GzipFile(fileobj=stream, mode="rb")  # raises EOFError on a truncated member
     if name.endswith(".zst") or name.endswith(".zstd"):
+        return io.BufferedReader(ZstdFrames(stream), buffer_size=1024 * 1024)
+    return stream
+
+
+class TruncatedStream(EOFError):
+    """The compressed input ends inside a frame: the file was cut short."""
+
+
+class ZstdFrames(io.RawIOBase):
+    """Every zstd frame of a stream, decompressed a small input chunk at a time.
+
+    zstandard's own `stream_reader` returns a short read, not an error, when
+    the input ends inside a frame, so a truncated `.zst` would look like a
+    short file; here the frame's end is tracked and a cut raises
+    `TruncatedStream`. Several frames (pzstd, appended files) read as one.
+    """
+
+    def __init__(self, source: BinaryIO):
         import zstandard
 
-        # read_across_frames: files written by several zstd frames (pzstd, appends) read whole.
-        reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-        return io.BufferedReader(reader)  # type: ignore[arg-type]
-    return stream
+        self._source = source
+        self._dctx = zstandard.ZstdDecompressor()
+        self._frame: Any = None  # decompressobj of the frame being read; None before the first
+        self._pending = b""  # compressed bytes read but not yet fed
+        self._out = memoryview(b"")  # decompressed bytes not yet returned
+        self._consumed = 0  # compressed bytes fed so far, for messages
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out:
+            if not self._inflate_next():
+                return 0
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def _inflate_next(self) -> bool:
+        """Feed the next input chunk; False at a clean end (the last frame complete)."""
+        if not self._pending:
+            self._pending = self._source.read(64 * _ZSTD_INPUT_CHUNK)
+            if not self._pending:
+                if self._frame is not None and not self._frame.eof:
+                    raise TruncatedStream(f"the zstd stream ends inside a frame after {self._consumed} compressed bytes")
+                return False
+        if self._frame is None or self._frame.eof:
+            self._frame = self._dctx.decompressobj()
+        data, self._pending = self._pending[:_ZSTD_INPUT_CHUNK], self._pending[_ZSTD_INPUT_CHUNK:]
+        self._consumed += len(data)
+        self._out = memoryview(self._frame.decompress(data))
+        if self._frame.eof and self._frame.unused_data:  # the next frame starts inside this chunk
+            self._consumed -= len(self._frame.unused_data)
+            self._pending = self._frame.unused_data + self._pending
+        return True
 
 
 def failure(source: str, position: str, error_type: str, message: str, url: str = "", record_id: str = "") -> ReadFailure:
     """A ReadFailure whose message starts with the file and the position in it."""
     where = f"{source}: {position}: " if position else f"{source}: "
-    return ReadFailure(source, None, record_id, url, error_type, where + message)
+    return ReadFailure(source, None, clean_text(record_id), clean_text(url), error_type, clean_text(where + message))
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """`text` that UTF-8 can encode: NULs dropped (as the WARC path does; they break Parquet
+    consumers and tokenizers), lone surrogates (a JSON escape like "\\ud800") replaced by U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if not text.isascii() and _LONE_SURROGATE.search(text):
+        text = _LONE_SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def field_problem(value: str) -> str | None:
+    """Why an id/url/date value cannot be stored as it is (a NUL, a lone surrogate), or None.
+
+    Unlike text, these are keys: silently changing one would merge or split documents."""
+    if "\x00" in value:
+        return "holds a NUL character"
+    if not value.isascii() and _LONE_SURROGATE.search(value):
+        return "holds a lone surrogate, which UTF-8 cannot encode"
+    return None
 
 
 def optional_str(value: Any) -> str:
@@ -118,22 +206,45 @@ def optional_str(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def numbered_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, bytes] | ReadFailure]:
+def numbered_lines(stream: BinaryIO, source: str, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[tuple[int, bytes] | ReadFailure]:
     """(line number from 1, raw line; the first without a UTF-8 byte order mark) for each line of
-    the decompressed stream. A decompression or read error ends it with one ReadFailure for the
-    rest of the file (a compressed stream cannot be resumed mid-frame)."""
-    number = 0
-    lines = iter(decompressed(stream, source))
-    while True:
-        try:
-            raw = next(lines)
-        except StopIteration:
-            return
-        except Exception as exc:  # corrupt gzip/zstd data, truncated file, I/O error
-            yield failure(source, f"after line {number}", ERROR_UNREADABLE, f"rest of file unreadable: {type(exc).__name__}: {exc}")
-            return
-        number += 1
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]  # UTF-8 byte order mark written by some editors
-        yield number, raw
+    the decompressed stream, holding at most `max_bytes` of a line in memory.
 
+    A longer line is one `RecordTooLarge` failure naming it; its rest is skipped
+    in bounded reads and the next line counts. A decompression or read error
+    (truncation included) ends the file with one ReadFailure for the rest of it
+    (a compressed stream cannot be resumed mid-frame).
+    """
+    number = 0
+    try:
+        reader = decompressed(stream, source)
+        while True:
+            raw = reader.readline(max_bytes + 1)
+            if not raw:
+                return
+            number += 1
+            if len(raw) > max_bytes and not raw.endswith(b"\n"):
+                skipped = len(raw) + _skip_line(reader)
+                yield failure(
+                    source, f"line {number}", ERROR_RECORD_TOO_LARGE,
+                    f"line of at least {skipped} bytes is over the record size limit of {max_bytes} bytes "
+                    "(--max-record-bytes); skipped",
+                )
+                continue
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # UTF-8 byte order mark written by some editors
+            yield number, raw
+    except EOFError as exc:  # gzip's and zstd's truncation
+        yield failure(source, f"after line {number}", ERROR_TRUNCATED, f"file is truncated, rest of file lost: {exc}")
+    except Exception as exc:  # corrupt gzip/zstd data, I/O error
+        yield failure(source, f"after line {number}", ERROR_UNREADABLE, f"rest of file unreadable: {type(exc).__name__}: {exc}")
+
+
+def _skip_line(reader: BinaryIO) -> int:
+    """Read to the end of the current line in bounded chunks; the number of bytes skipped."""
+    skipped = 0
+    while True:
+        chunk = reader.readline(_SKIP_CHUNK_BYTES)
+        skipped += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return skipped

@@ -14,9 +14,12 @@ from winnow.curation.readers.common import (
     ERROR_EMPTY_FILE,
     ERROR_MALFORMED_JSON,
     ERROR_MISSING_FIELD,
+    ERROR_RECORD_TOO_LARGE,
     ERROR_UNDECODABLE,
     ReaderOptions,
+    clean_text,
     failure,
+    field_problem,
     numbered_lines,
     optional_str,
 )
@@ -26,14 +29,17 @@ from winnow.curation.types import TextRecord
 def iter_jsonl(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOptions()) -> Iterator[TextRecord | ReadFailure]:
     """One TextRecord per non-blank line; a bad line is a ReadFailure naming it, and reading goes on.
 
-    A decompression error or a read error ends the file with one ReadFailure
-    for the rest of it (a compressed stream cannot be resumed mid-frame).
+    A line longer than `options.max_record_bytes` is a ReadFailure and is
+    never held whole. A decompression error, truncation or read error ends the
+    file with one ReadFailure for the rest of it (a compressed stream cannot
+    be resumed mid-frame).
     """
     count = 0
-    for line in numbered_lines(stream, source):
+    for line in numbered_lines(stream, source, options.max_record_bytes):
         if isinstance(line, ReadFailure):
+            count += 1
             yield line
-            return
+            continue
         item = _parse_line(line[1], line[0], source, options)
         if item is not None:  # blank lines are not records
             count += 1
@@ -55,9 +61,16 @@ def _parse_line(raw: bytes, number: int, source: str, options: ReaderOptions) ->
         row = json.loads(line)
     except json.JSONDecodeError as exc:
         return failure(source, position, ERROR_MALFORMED_JSON, f"not valid JSON: {exc.msg} (column {exc.colno})")
+    except RecursionError:
+        return failure(source, position, ERROR_MALFORMED_JSON, "JSON nested too deeply to parse")
+    except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        return failure(source, position, ERROR_MALFORMED_JSON, f"unparsable JSON value: {exc}")
     if not isinstance(row, dict):
         return failure(source, position, ERROR_BAD_VALUE, f"expected a JSON object, got {type(row).__name__}")
-    return record_from_mapping(row, source, position, options)
+    try:
+        return record_from_mapping(row, source, position, options)
+    except (RecursionError, ValueError) as exc:  # str() of a deeply nested or huge id/url/date value
+        return failure(source, position, ERROR_BAD_VALUE, f"a field cannot be turned into text: {type(exc).__name__}")
 
 
 def record_from_mapping(row: dict[str, Any], source: str, position: str, options: ReaderOptions) -> TextRecord | ReadFailure:
@@ -72,13 +85,32 @@ def record_from_mapping(row: dict[str, Any], source: str, position: str, options
     for named in (options.id_column, options.url_column):
         if named is not None and named not in row:
             return failure(source, position, ERROR_MISSING_FIELD, f"no field {named!r}", url)
+    id_field = options.id_column or DEFAULT_ID_COLUMN
+    fields = (
+        (id_field, optional_str(row.get(id_field))),
+        (options.url_column or DEFAULT_URL_COLUMN, url),
+        (DEFAULT_DATE_COLUMN, optional_str(row.get(DEFAULT_DATE_COLUMN))),
+    )
+    return checked_record(text, fields, source, position, options)
+
+
+def checked_record(
+    text: str, fields: tuple[tuple[str, str], ...], source: str, position: str, options: ReaderOptions
+) -> TextRecord | ReadFailure:
+    """The TextRecord of a text and its (name, value) id, url and date fields, in that order.
+
+    Text is cleaned (NULs dropped, lone surrogates replaced); an id, url or
+    date that cannot be stored exactly makes the record a ReadFailure, and so
+    does a text over the record size limit.
+    """
+    (_, doc_id), (_, url), (_, date) = fields
+    for name, value in fields:
+        problem = field_problem(value)
+        if problem is not None:
+            return failure(source, position, ERROR_BAD_VALUE, f"field {name!r} {problem}", url)
+    if len(text) > options.max_record_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > options.max_record_bytes:
+        return failure(source, position, ERROR_RECORD_TOO_LARGE, f"text is over the record size limit of {options.max_record_bytes} bytes (--max-record-bytes)", url)
     return TextRecord(
-        text=text,
-        source=source,
-        position=position,
-        id=optional_str(row.get(options.id_column or DEFAULT_ID_COLUMN)),
-        url=url,
-        date=optional_str(row.get(DEFAULT_DATE_COLUMN)),
-        is_html=False,
-        source_name=options.source_name,
+        text=clean_text(text), source=source, position=position, id=doc_id, url=url, date=date,
+        is_html=False, source_name=options.source_name,
     )

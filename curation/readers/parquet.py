@@ -1,14 +1,22 @@
 """Parquet of any schema (Hugging Face dataset shards, FineWeb, our own documents/).
 
-Only the text, id, url and date columns are read, in record batches, so a
-wide file costs the columns used. Row numbers in messages are 1-based within
-the file.
+Only the text, id, url and date columns are read, one row group at a time, in
+record batches, so a wide file costs the columns used. Row numbers in
+messages are 1-based within the file.
+
+One bad value costs one row: string columns are read as bytes and decoded
+per value, so invalid UTF-8 in one row is an error row for that row alone.
+Memory is bounded by the record size limit: a row group with a page larger
+than the limit (one giant value) is skipped as one error row before anything
+is inflated (`parquet_pages`), and batches are sized so that one batch holds
+about one limit's worth of data. A corrupt row group costs that group only.
 """
 from __future__ import annotations
 
-import io
+import shutil
+import tempfile
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from winnow.curation.archive import ReadFailure
 from winnow.curation.readers.common import (
@@ -18,23 +26,35 @@ from winnow.curation.readers.common import (
     ERROR_BAD_VALUE,
     ERROR_EMPTY_FILE,
     ERROR_MISSING_COLUMN,
+    ERROR_RECORD_TOO_LARGE,
+    ERROR_UNDECODABLE,
     ERROR_UNREADABLE,
     ReaderOptions,
     failure,
     optional_str,
 )
+from winnow.curation.readers.jsonl import checked_record
+from winnow.curation.readers.parquet_pages import PageHeaderError, largest_page
 from winnow.curation.types import TextRecord
 
 BATCH_ROWS = 1024
+_SPOOL_IN_MEMORY_BYTES = 16 * 1024 * 1024
+
+
+class _BadValue:
+    """A value that could not be converted; its row becomes a ReadFailure."""
+
+    def __init__(self, error_type: str, message: str):
+        self.error_type, self.message = error_type, message
 
 
 def iter_parquet(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOptions()) -> Iterator[TextRecord | ReadFailure]:
-    """One TextRecord per row; a null or non-string text is a ReadFailure for that row."""
+    """One TextRecord per row; a null, non-string or undecodable value is a ReadFailure for that row."""
     import pyarrow.parquet as pq
 
     try:
-        if not stream.seekable():  # Parquet's footer is at the end: buffer pipes and non-seekable streams
-            stream = io.BytesIO(stream.read())
+        if not stream.seekable():  # Parquet's footer is at the end: spool pipes to a temporary file
+            stream = _spooled(stream)
         parquet = pq.ParquetFile(stream)
     except Exception as exc:
         yield failure(source, "", ERROR_UNREADABLE, f"not a readable Parquet file: {type(exc).__name__}: {exc}")
@@ -50,15 +70,113 @@ def iter_parquet(stream: BinaryIO, source: str, options: ReaderOptions = ReaderO
     if parquet.metadata.num_rows == 0:
         yield failure(source, "", ERROR_EMPTY_FILE, "the Parquet file has no rows")
         return
-    row = 0
+    first_row = 1
+    for group in range(parquet.metadata.num_row_groups):
+        rows = parquet.metadata.row_group(group).num_rows
+        yield from _iter_group(parquet, stream, group, first_row, columns, source, options)
+        first_row += rows
+
+
+def _spooled(stream: BinaryIO) -> BinaryIO:
+    copy = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES)
+    shutil.copyfileobj(stream, copy, 1024 * 1024)
+    copy.seek(0)
+    return copy  # type: ignore[return-value]
+
+
+def _iter_group(parquet, stream, group, first_row, columns, source, options) -> Iterator[TextRecord | ReadFailure]:
+    """The rows of one row group; a group that cannot be read in bounded memory, or at all, is one failure."""
+    meta = parquet.metadata.row_group(group)
+    last_row = first_row + meta.num_rows - 1
+    where = f"rows {first_row}-{last_row} (row group {group + 1})"
+    chunks = _column_chunks(parquet, group, set(columns.values()))
     try:
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=sorted(set(columns.values()))):
-            values = {key: batch.column(name).to_pylist() for key, name in columns.items()}
+        oversized = _oversized_page(stream, chunks, options.max_record_bytes)
+    except (PageHeaderError, OSError) as exc:
+        yield failure(source, where, ERROR_UNREADABLE, f"row group unreadable: {exc}")
+        return
+    if oversized is not None:
+        name, size = oversized
+        yield failure(
+            source, where, ERROR_RECORD_TOO_LARGE,
+            f"column {name!r} has a page of {size} bytes, over the record size limit of {options.max_record_bytes} "
+            "bytes (--max-record-bytes); row group skipped",
+        )
+        return
+    row = first_row - 1
+    try:
+        for batch in parquet.iter_batches(
+            batch_size=_batch_rows(chunks, meta.num_rows, options.max_record_bytes),
+            row_groups=[group], columns=sorted(set(columns.values())),
+        ):
+            values = {key: _values(batch.column(name)) for key, name in columns.items()}
             for i in range(batch.num_rows):
                 row += 1
                 yield _record(values, i, row, source, options)
-    except Exception as exc:  # a corrupt page: what follows in the file cannot be located
-        yield failure(source, f"after row {row}", ERROR_UNREADABLE, f"rest of file unreadable: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # a corrupt page: the rest of this row group cannot be located
+        rest = f"rows {row + 1}-{last_row} (row group {group + 1})"
+        yield failure(source, rest, ERROR_UNREADABLE, f"rest of row group unreadable: {type(exc).__name__}: {exc}")
+
+
+def _column_chunks(parquet, group: int, wanted: set[str]) -> list[tuple[str, Any]]:
+    """(column name, column chunk metadata) of the columns read, by top-level name."""
+    meta = parquet.metadata.row_group(group)
+    chunks = []
+    for index in range(meta.num_columns):
+        chunk = meta.column(index)
+        name = chunk.path_in_schema.split(".", 1)[0]
+        if name in wanted:
+            chunks.append((name, chunk))
+    return chunks
+
+
+def _oversized_page(stream: BinaryIO, chunks: list[tuple[str, Any]], limit: int) -> tuple[str, int] | None:
+    """(column, page size) of the first page over `limit`; only chunks over it in total are walked."""
+    for name, chunk in chunks:
+        if chunk.total_uncompressed_size <= limit:
+            continue
+        start = chunk.data_page_offset
+        if chunk.has_dictionary_page and chunk.dictionary_page_offset:
+            start = min(start, chunk.dictionary_page_offset)
+        size = largest_page(stream, start, chunk.num_values)
+        if size > limit:
+            return name, size
+    return None
+
+
+def _batch_rows(chunks: list[tuple[str, Any]], rows: int, limit: int) -> int:
+    """Rows per batch so that a batch holds about `limit` bytes of the columns read."""
+    per_row = sum(chunk.total_uncompressed_size for _, chunk in chunks) / max(rows, 1)
+    return max(1, min(BATCH_ROWS, int(limit // max(per_row, 1.0))))
+
+
+def _values(array: Any) -> list[Any]:
+    """Python values of one column of a batch. Strings are read as bytes and decoded one by one,
+    so one invalid UTF-8 value costs its row, not the batch; a value that does not convert is a _BadValue."""
+    import pyarrow as pa
+
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        raw = array.cast(pa.large_binary() if pa.types.is_large_string(kind) else pa.binary())
+        return [None if value is None else _decode(value) for value in raw.to_pylist()]
+    try:
+        return array.to_pylist()
+    except Exception:  # e.g. a timestamp outside Python's range: convert one by one
+        return [_scalar(array, i) for i in range(len(array))]
+
+
+def _decode(value: bytes) -> str | _BadValue:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _BadValue(ERROR_UNDECODABLE, f"not valid UTF-8: {exc}")
+
+
+def _scalar(array: Any, i: int) -> Any:
+    try:
+        return array[i].as_py()
+    except Exception as exc:
+        return _BadValue(ERROR_BAD_VALUE, f"value cannot be converted: {type(exc).__name__}: {exc}")
 
 
 def _columns(names: set[str], options: ReaderOptions) -> tuple[dict[str, str], str | None]:
@@ -81,18 +199,17 @@ def _columns(names: set[str], options: ReaderOptions) -> tuple[dict[str, str], s
 
 def _record(values: dict[str, list], i: int, row: int, source: str, options: ReaderOptions) -> TextRecord | ReadFailure:
     position = f"row {row}"
-    url = optional_str(values["url"][i]) if "url" in values else ""
+    names = {"text": options.text_field, "id": options.id_column or DEFAULT_ID_COLUMN,
+             "url": options.url_column or DEFAULT_URL_COLUMN, "date": DEFAULT_DATE_COLUMN}
+    for key, column in values.items():
+        if isinstance(column[i], _BadValue):
+            return failure(source, position, column[i].error_type, f"column {names[key]!r}: {column[i].message}")
+    try:
+        fields = {key: optional_str(values[key][i]) if key in values else "" for key in ("id", "url", "date")}
+    except (ValueError, RecursionError) as exc:  # str() of a huge or deeply nested value
+        return failure(source, position, ERROR_BAD_VALUE, f"a field cannot be turned into text: {type(exc).__name__}")
     text = values["text"][i]
     if not isinstance(text, str):
         what = "null" if text is None else type(text).__name__
-        return failure(source, position, ERROR_BAD_VALUE, f"column {options.text_field!r} must be a string, got {what}", url)
-    return TextRecord(
-        text=text,
-        source=source,
-        position=position,
-        id=optional_str(values["id"][i]) if "id" in values else "",
-        url=url,
-        date=optional_str(values["date"][i]) if "date" in values else "",
-        is_html=False,
-        source_name=options.source_name,
-    )
+        return failure(source, position, ERROR_BAD_VALUE, f"column {options.text_field!r} must be a string, got {what}", fields["url"])
+    return checked_record(text, tuple((names[key], fields[key]) for key in ("id", "url", "date")), source, position, options)

@@ -13,10 +13,12 @@ from winnow.curation.archive import ReadFailure
 from winnow.curation.readers.common import (
     ERROR_EMPTY_FILE,
     ERROR_TOO_LARGE,
+    ERROR_TRUNCATED,
     ERROR_UNDECODABLE,
     ERROR_UNREADABLE,
     TEXT_FORMAT_LINES,
     ReaderOptions,
+    clean_text,
     decompressed,
     failure,
     numbered_lines,
@@ -29,18 +31,24 @@ def iter_text(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOpti
     if options.text_format == TEXT_FORMAT_LINES:
         yield from _iter_lines(stream, source, options)
         return
+    limit = options.max_record_bytes
     try:
-        data = decompressed(stream, source).read(options.max_file_bytes + 1)
+        # Read at most one byte past the limit: a bomb costs `limit` bytes, not its inflated size.
+        data = decompressed(stream, source).read(limit + 1)
+    except EOFError as exc:  # gzip's and zstd's truncation: never a silently short book
+        yield failure(source, "", ERROR_TRUNCATED, f"file is truncated: {exc}")
+        return
     except Exception as exc:  # corrupt compression or I/O error
         yield failure(source, "", ERROR_UNREADABLE, f"cannot read: {type(exc).__name__}: {exc}")
         return
-    if len(data) > options.max_file_bytes:
-        yield failure(source, "", ERROR_TOO_LARGE, f"larger than {options.max_file_bytes} bytes; split it or use --text-format lines")
+    if len(data) > limit:
+        yield failure(source, "", ERROR_TOO_LARGE, f"larger than the record size limit of {limit} bytes (--max-record-bytes); split it or use --text-format lines")
         return
     text = decode_text(data)
     if text is None:
         yield failure(source, "", ERROR_UNDECODABLE, "not UTF-8 and no text encoding could be detected")
         return
+    text = clean_text(text)
     if not text.strip():
         yield failure(source, "", ERROR_EMPTY_FILE, "the file has no text")
         return
@@ -49,10 +57,11 @@ def iter_text(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOpti
 
 def _iter_lines(stream: BinaryIO, source: str, options: ReaderOptions) -> Iterator[TextRecord | ReadFailure]:
     count = 0
-    for line in numbered_lines(stream, source):
+    for line in numbered_lines(stream, source, options.max_record_bytes):
         if isinstance(line, ReadFailure):
+            count += 1
             yield line
-            return
+            continue
         number, raw = line
         try:
             line = raw.decode("utf-8").rstrip("\r\n")
@@ -63,7 +72,7 @@ def _iter_lines(stream: BinaryIO, source: str, options: ReaderOptions) -> Iterat
         if not line.strip():
             continue
         count += 1
-        yield TextRecord(text=line, source=source, position=f"line {number}", source_name=options.source_name)
+        yield TextRecord(text=clean_text(line), source=source, position=f"line {number}", source_name=options.source_name)
     if count == 0:
         yield failure(source, "", ERROR_EMPTY_FILE, "no non-blank lines in the file")
 

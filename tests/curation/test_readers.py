@@ -113,7 +113,7 @@ def test_jsonl_truncated_gzip_keeps_earlier_lines_and_reports_rest():
     items = list(iter_jsonl(io.BytesIO(data), "cut.jsonl.gz"))
     assert len(_records(items)) > 0
     last = items[-1]
-    assert isinstance(last, ReadFailure) and last.error_type == common.ERROR_UNREADABLE
+    assert isinstance(last, ReadFailure) and last.error_type == common.ERROR_TRUNCATED
     assert last.message.startswith("cut.jsonl.gz: after line ")
 
 
@@ -187,7 +187,7 @@ def test_text_one_document_per_file_with_encoding_fallback():
 def test_text_file_errors():
     (item,) = iter_text(io.BytesIO(b"  \n "), "blank.txt")
     assert item.error_type == common.ERROR_EMPTY_FILE and "blank.txt" in item.message
-    (item,) = iter_text(io.BytesIO(b"x" * 100), "big.txt", ReaderOptions(max_file_bytes=10))
+    (item,) = iter_text(io.BytesIO(b"x" * 100), "big.txt", ReaderOptions(max_record_bytes=10))
     assert item.error_type == common.ERROR_TOO_LARGE
 
 
