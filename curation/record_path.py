@@ -116,7 +116,10 @@ def failure_of(identity: Mapping[str, Any], stage: str, exc: BaseException) -> F
 
 
 def _read_failure(failure: ReadFailure, source_name: str) -> Failed:
-    key = failure.warc_record_id or f"{failure.source}@{failure.offset}"
+    # Readers of JSONL, Parquet and text have no byte offset; their message names the line or row,
+    # so it keys the id and two bad lines of one file get two ids.
+    position = failure.offset if failure.offset is not None else failure.message
+    key = failure.warc_record_id or f"{failure.source}@{position}"
     identity = {
         "id": document_id(key, failure.url, None), "url": failure.url, "warc_record_id": failure.warc_record_id,
         "source": failure.source, "source_name": source_name,
