@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from curation.junk import JUNK_KINDS, SHUFFLED, content_words, generate_junk, junk_count, plant
+from winnow.curation.junk import JUNK_KINDS, SHUFFLED, content_words, generate_junk, junk_count, plant
 
 CLEAN = [
     "The river rises in the northern hills and flows south through farmland before it reaches the sea near the old harbour town. " * 3,
