@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,16 @@ from winnow.curation.stages import stage_order
 from winnow.curation.stats import combine_curation_stats
 from winnow.curation.readers import ReaderOptions
 from winnow.pipelines.curate import CurateSettings, build_curate_pipeline
+from winnow.pipelines.curate_resume import (
+    PROGRESS_DIR,
+    ResumeRefused,
+    check_on_disk,
+    file_sizes,
+    rows_on_disk,
+    run_manifest,
+    start_or_continue,
+    stray_outputs,
+)
 from winnow.pipelines.read_sources import expand_pattern
 from winnow.pipelines.dataflow import worker_setup_args
 from winnow.pipelines.options import is_local_runner, with_local_defaults
@@ -85,6 +96,10 @@ def run_curate(
     end with a completion record in `_progress/`. A re-run with `resume`
     skips the batches that completed and redoes the others from scratch, so a
     job killed at any point finishes without losing or duplicating documents.
+    It continues only the very same run: `_progress/manifest.json` records the
+    input files, recipe, settings and batch size, and any difference is a
+    CurateInputError naming it (see `pipelines/curate_resume.py`). Every run
+    ends by counting the rows on disk against stats.json (`stats["on_disk"]`).
     """
     if resume and overwrite:
         raise CurateInputError("--resume and --overwrite contradict each other: choose one")
@@ -115,13 +130,21 @@ def run_curate(
             return None
         stats, wall, metrics = run
         return _finish(output, stats, wall, metrics, loaded, settings, inputs)
+    if files_per_run is not None and files_per_run < 1:
+        raise CurateInputError(f"--files-per-run must be at least 1, got {files_per_run}")
     if not resume:
         prepare_output(output, OUTPUT_TABLES + (PROGRESS_DIR,), overwrite)
     paths = local_files if local_files is not None else _expand(inputs)
-    return _run_batches(paths, inputs, output, settings, loaded, args, output_shards, files_per_run or DEFAULT_FILES_PER_RUN)
+    manifest = run_manifest(
+        file_sizes(paths), settings, loaded.name, loaded.curation_fingerprint(), files_per_run or DEFAULT_FILES_PER_RUN, output_shards
+    )
+    try:
+        manifest = start_or_continue(output, manifest, resume, files_per_run is not None)
+    except ResumeRefused as exc:
+        raise CurateInputError(str(exc)) from None
+    return _run_batches(paths, inputs, output, settings, loaded, args, output_shards, manifest["files_per_run"])
 
 
-PROGRESS_DIR = "_progress"
 DEFAULT_FILES_PER_RUN = 8
 
 
@@ -169,6 +192,10 @@ def _finish(output, stats, wall, metrics, loaded, settings, inputs) -> dict[str,
     # The resolved steps, so `winnow select` can tell which settings a stored signal depends on.
     stats["steps"] = [{"name": step.name, "config": config_to_mapping(step.config)} for step in settings.steps]
     stats["metrics"] = metrics
+    # stats.json must describe what is on disk: count the rows (Parquet footers) and say so when they differ.
+    stats["on_disk"] = check_on_disk(stats, rows_on_disk(output))
+    if not stats["on_disk"]["ok"]:
+        stats["accounting"] = {**stats["accounting"], "ok": False, "on_disk_mismatches": stats["on_disk"]["mismatches"]}
     write_json(FileSystems.join(output, "stats.json"), stats)
     return stats
 
@@ -181,21 +208,20 @@ def _expand(inputs: Sequence[str]) -> list[str]:
 
 
 def _run_batches(paths, inputs, output, settings, loaded, args, output_shards, files_per_run) -> dict[str, Any]:
-    import xxhash
-
     fingerprint = loaded.curation_fingerprint()
     started = time.time()
     batches = [paths[i : i + files_per_run] for i in range(0, len(paths), files_per_run)]
-    done_stats, metrics_total, skipped = [], {}, 0
-    for batch in batches:
-        key = xxhash.xxh3_64_hexdigest(json.dumps([fingerprint, batch]).encode())
-        record_path = FileSystems.join(output, PROGRESS_DIR, f"{key}.json")
-        if FileSystems.exists(record_path):
-            record = read_json(record_path)
-            if record.get("files") == batch and record.get("recipe_fingerprint") == fingerprint:
-                done_stats.append(record["stats"])
-                skipped += 1
-                continue
+    keys = [_batch_key(fingerprint, batch) for batch in batches]
+    done = {key: stats for key, batch in zip(keys, batches) if (stats := _completed(output, key, batch, fingerprint)) is not None}
+    stray = stray_outputs(output, [f"part-{key}" for key in keys])
+    if stray:
+        FileSystems.delete(stray)  # temporary folders of a killed attempt
+    _report_progress(batches, keys, done, len(stray), output)
+    done_stats, metrics_total = [], {}
+    for key, batch in zip(keys, batches):
+        if key in done:
+            done_stats.append(done[key])
+            continue
         _delete_batch_outputs(output, key)  # a killed attempt may have left some of its files
         run = _run_pipeline(batch, len(batch), output, settings, loaded.name, args, output_shards, f"part-{key}", f"{PROGRESS_DIR}/{key}.stats")
         if run is None:
@@ -203,11 +229,49 @@ def _run_batches(paths, inputs, output, settings, loaded, args, output_shards, f
         stats, _, metrics = run
         for name, value in metrics.items():
             metrics_total[name] = metrics_total.get(name, 0) + value
-        write_json(record_path, {"files": batch, "recipe_fingerprint": fingerprint, "stats": stats})
+        write_json(_record_path(output, key), {"files": batch, "recipe_fingerprint": fingerprint, "stats": stats})
         done_stats.append(stats)
     combined = combine_curation_stats(done_stats, loaded.name, loaded.mode)
-    combined["batches"] = {"total": len(batches), "skipped_complete": skipped, "files_per_run": files_per_run}
+    combined["batches"] = {
+        "total": len(batches), "skipped_complete": len(done), "files_per_run": files_per_run,
+        "stray_files_removed": len(stray),
+    }
     return _finish(output, combined, time.time() - started, metrics_total, loaded, settings, inputs)
+
+
+def _batch_key(fingerprint: str, batch: Sequence[str]) -> str:
+    import xxhash
+
+    return xxhash.xxh3_64_hexdigest(json.dumps([fingerprint, list(batch)]).encode())
+
+
+def _record_path(output: str, key: str) -> str:
+    return FileSystems.join(output, PROGRESS_DIR, f"{key}.json")
+
+
+def _completed(output: str, key: str, batch: Sequence[str], fingerprint: str) -> dict[str, Any] | None:
+    """The stats of a batch whose completion record matches it, else None."""
+    path = _record_path(output, key)
+    if not FileSystems.exists(path):
+        return None
+    record = read_json(path)
+    if record.get("files") == list(batch) and record.get("recipe_fingerprint") == fingerprint:
+        return record["stats"]
+    return None
+
+
+def _report_progress(batches, keys, done, stray: int, output: str) -> None:
+    """One line on stderr: what a (resumed) batched run found done and what it will run."""
+    if not done and not stray:
+        return
+    remaining = [batch for key, batch in zip(keys, batches) if key not in done]
+    print(
+        f"resume {output}: {len(done)} of {len(batches)} batches already complete "
+        f"({sum(len(b) for k, b in zip(keys, batches) if k in done)} files, skipped); "
+        f"{len(remaining)} to run ({sum(len(b) for b in remaining)} files); "
+        f"{stray} leftover temporary file(s) of a killed attempt removed",
+        file=sys.stderr,
+    )
 
 
 def _delete_batch_outputs(output: str, key: str) -> None:

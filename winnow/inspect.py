@@ -153,6 +153,26 @@ def describe_signals(files: list[Path]) -> dict[str, dict[str, float]]:
     return out
 
 
+# stats.json's count for each table of a curation output.
+STATS_COUNT_OF_TABLE = {"documents": "kept", "rejected": "rejected_total", "errors": "errors"}
+
+
+def is_curation_stats(stats: dict[str, Any]) -> bool:
+    return all(key in stats for key in ("records_in", *STATS_COUNT_OF_TABLE.values()))
+
+
+def disk_check(stats: dict[str, Any], tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """stats.json's kept/rejected_total/errors against the rows the tables hold (every Parquet file
+    below each table, as a reader of the folder sees them); a difference means duplicated or lost rows."""
+    rows = {table: tables.get(table, {}).get("rows", 0) for table in STATS_COUNT_OF_TABLE}
+    mismatches = [
+        f"{table}/ holds {rows[table]:,} rows but stats.json says {key} = {stats.get(key)}"
+        for table, key in STATS_COUNT_OF_TABLE.items()
+        if rows[table] != stats.get(key)
+    ]
+    return {"ok": not mismatches, "rows": rows, "mismatches": mismatches}
+
+
 def inspect_path(path: str | Path, sample: int = 3) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir() and any((path / t).is_dir() for t in TABLES) or (path / "stats.json").is_file():
@@ -172,6 +192,8 @@ def inspect_path(path: str | Path, sample: int = 3) -> dict[str, Any]:
                 report["funnel"] = funnel(stats, str(stats_file))
         tables = {t: parquet_files(path / t) for t in TABLES if (path / t).is_dir()}
         report["tables"] = {t: describe_table(files, sample) for t, files in tables.items()}
+        if "stats" in report and is_curation_stats(report["stats"]):
+            report["disk_check"] = disk_check(report["stats"], report["tables"])
         if tables.get("documents") is not None and tables.get("rejected") is not None:
             described = report["tables"]
             report["signals_kept_vs_rejected"] = signal_comparison(

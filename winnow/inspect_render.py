@@ -58,6 +58,15 @@ def render_report(report: dict[str, Any], console: Console | None = None) -> Non
             f"kept {stats.get('kept', 0):,}, rejected {stats.get('rejected_total', 0):,}, errors {stats.get('errors', 0):,}; "
             f"accounting {'holds' if acc.get('ok') else 'FAILS'}"
         )
+    check = report.get("disk_check")
+    if check is not None:
+        if check["ok"]:
+            console.print("rows on disk match stats.json (documents, rejected, errors)")
+        else:
+            console.print("[bold red]MISMATCH: the tables do not hold what stats.json counts[/bold red]")
+            for line in check["mismatches"]:
+                console.print(f"[bold red]  {line}[/bold red]")
+            console.print("[red]  rows are duplicated or missing (an interrupted or mixed run?); rerun with --overwrite[/red]")
     if report.get("funnel"):
         f = Table(title="funnel")
         for col in ("stage", "in", "rejected", "errors", "out", "top reasons"):

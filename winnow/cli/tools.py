@@ -106,7 +106,7 @@ def run_inspect(args: argparse.Namespace) -> int:
         from winnow.inspect_render import render_report
 
         render_report(report)
-    return 0
+    return 0 if report.get("disk_check", {}).get("ok", True) else 1  # rows on disk differ from stats.json
 
 
 # --------------------------------------------------------------------------- recipes
