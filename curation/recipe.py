@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from winnow.curation.config import RecipeError, config_from_mapping, config_to_mapping
+from winnow.errors import did_you_mean, unknown_key_message
 
 EXTRACT = "extract"
 LANGUAGE = "language"
@@ -32,7 +33,8 @@ MODE_ANNOTATE = "annotate"
 MODES = (MODE_FILTER, MODE_ANNOTATE)
 
 # Sections other than `steps` belong to later stages (dedup, tokenizer, training,
-# evaluation); their owners validate them. Anything else is a typo.
+# evaluation); winnow/sections.py checks them all before any stage runs. Anything
+# else is a typo.
 TOP_LEVEL_KEYS = (
     "name",
     "description",
@@ -119,7 +121,7 @@ def parse_recipe(data: Any, origin: str) -> Recipe:
         raise RecipeError(f"recipe {origin}: expected a mapping at the top level, got {type(data).__name__}")
     unknown = sorted(set(data) - set(TOP_LEVEL_KEYS))
     if unknown:
-        raise RecipeError(f"recipe {origin}: unknown top-level key(s) {unknown}; valid keys are {list(TOP_LEVEL_KEYS)}")
+        raise RecipeError(unknown_key_message(f"recipe {origin}, top level", unknown, TOP_LEVEL_KEYS))
     name = data.get("name") or Path(origin).stem
     if not isinstance(name, str):
         raise RecipeError(f"recipe {origin}: 'name' must be a string")
@@ -140,7 +142,7 @@ def parse_recipe(data: Any, origin: str) -> Recipe:
         if step_name not in known and is_classifier_step_name(step_name):
             known[step_name] = ClassifierConfig  # `classifier_<name>`: several classifiers in one recipe
         if step_name not in known:
-            raise RecipeError(f"{where}: unknown step {step_name!r}; known steps are {sorted(known)}")
+            raise RecipeError(f"{where}: unknown step {step_name!r}{did_you_mean(str(step_name), known)}; known steps are {sorted(known)}")
         if params is not None and not isinstance(params, Mapping):
             raise RecipeError(f"{where} ({step_name}): parameters must be a mapping, got {params!r}")
         if step_name in (s.name for s in steps):

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from winnow.cli import main
+from winnow.curation.config import RecipeError
 from winnow.runner import STAGES, RunError, load_context, run_stages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,9 +99,9 @@ def test_from_needs_completed_earlier_stages(tmp_path):
 
 def test_unknown_section_key_is_named(tmp_path):
     recipe = small_recipe(tmp_path, tokenize={"val_fraction": 0.1, "shards": 3})
-    ctx = load_context(str(recipe), tmp_path / "r", BEAM, progress=False)
-    with pytest.raises(RunError, match="shards"):
-        run_stages(ctx, until_stage="tokenize")
+    with pytest.raises(RecipeError, match="section tokenize: unknown key.*'shards'.*did you mean 'shard_tokens'"):
+        load_context(str(recipe), tmp_path / "r", BEAM, progress=False)
+    assert not (tmp_path / "r").exists()  # nothing ran, not even the input stage
 
 
 @pytest.mark.slow
@@ -141,3 +143,94 @@ def test_recipe_without_training_budget_is_a_clear_error(tmp_path):
     ctx = load_context(str(recipe), tmp_path / "r", BEAM, progress=False)
     with pytest.raises(RunError, match="no training budget"):
         run_stages(ctx, until_stage="train")
+
+
+# --- the whole recipe is checked before any stage runs --------------------------------------
+
+TYPO_IN_EVERY_SECTION = [
+    # (section, value, the key named, the key suggested)
+    ("input", {"path": ["crawl/*.warc.gz"]}, "path", "paths"),
+    ("input", {"sample": {"page": 10}}, "page", "pages"),
+    ("steps", [{"extract": {"favour_precision": True}}], "favour_precision", "favor_precision"),
+    ("steps", [{"languag": {}}], "languag", "language"),
+    ("dedup", {"bandz": 14}, "bandz", "bands"),
+    ("mix", {"weights": {"web": 1.0}, "sed": 3}, "sed", "seed"),
+    ("tokenizer", {"vocab_sise": 600}, "vocab_sise", "vocab_size"),
+    ("tokenize", {"val_fractoin": 0.1}, "val_fractoin", "val_fraction"),
+    ("model", {"n_layer": 2, "n_head": 2, "d_model": 64, "n_layers": 2}, "n_layers", "n_layer"),
+    ("train", {"max_step": 3}, "max_step", "max_steps"),
+    ("evaluate", {"prompt": ["The"]}, "prompt", "prompts"),
+    ("beam_options", ["--direct_num_worker=2"], "--direct_num_worker", "--direct_num_workers"),
+    ("dedupe", {}, "dedupe", "dedup"),
+]
+
+
+@pytest.mark.parametrize("section, value, key, suggested", TYPO_IN_EVERY_SECTION, ids=[f"{t[0]}-{t[2]}" for t in TYPO_IN_EVERY_SECTION])
+def test_a_typo_in_any_section_is_an_error_before_any_stage(tmp_path, capsys, section, value, key, suggested):
+    recipe = small_recipe(tmp_path, **{section: value})
+    run_dir = tmp_path / "run"
+    assert main(["run", str(recipe), "--output", str(run_dir), *BEAM]) == 2
+    err = capsys.readouterr().err
+    assert key in err and f"did you mean {suggested}" in err.replace("'", ""), err
+    assert not run_dir.exists(), "a stage ran"
+
+
+@pytest.mark.parametrize(
+    "section, value, message",
+    [
+        ("train", {"max_steps": "many"}, "section train: key 'max_steps' expects int | None, got 'many'"),
+        ("tokenizer", {"vocab_size": 600.5}, "section tokenizer: key 'vocab_size' expects int"),
+        ("input", {"paths": 3}, "section input: key 'paths' expects"),
+        ("evaluate", {"tasks": "sentences:val"}, "section evaluate: key 'tasks' expects tuple[str, ...]"),
+        ("model", {"n_layer": 2, "n_head": 3, "d_model": 64}, "section model"),
+        ("model", "tinyy", "section model: 'tinyy' is neither a preset"),
+        ("dedup", {"threshold": "high"}, "section dedup: key 'threshold' expects"),
+        ("beam_options", "--direct_num_workers=2", "section beam_options: expected a list of strings"),
+        ("train", {"max_steps": 10, "warmup_steps": 50}, "warmup_steps 50 is longer than the run (10 steps)"),
+        ("evaluate", {"tasks": ["missing-task.jsonl"]}, "section evaluate, tasks: missing-task.jsonl does not exist"),
+        ("steps", [{"classifier": {"model": "no-such-model.bin"}}], "step classifier, model: no-such-model.bin does not exist"),
+    ],
+)
+def test_wrong_types_and_cross_field_rules_fail_before_any_stage(tmp_path, capsys, monkeypatch, section, value, message):
+    monkeypatch.chdir(tmp_path)
+    recipe = small_recipe(tmp_path, **{section: value})
+    assert main(["run", str(recipe), "--output", "run", *BEAM]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_problem_is_listed_at_once(tmp_path):
+    recipe = small_recipe(tmp_path, train={"max_step": 3}, tokenize={"shards": 2}, input={"path": "x"})
+    with pytest.raises(RecipeError) as error:
+        load_context(str(recipe), tmp_path / "r", BEAM)
+    text = str(error.value)
+    assert "section train" in text and "section tokenize" in text and "section input" in text
+
+
+def test_a_training_budget_is_needed_only_when_training_runs(tmp_path, capsys):
+    recipe = small_recipe(tmp_path, train={"batch_size": 4})
+    assert main(["run", str(recipe), "--output", str(tmp_path / "r"), "--until", "train", *BEAM]) == 2
+    err = capsys.readouterr().err
+    assert "section train: no training budget" in err and not (tmp_path / "r" / "stages").exists()
+    ctx = load_context(str(recipe), tmp_path / "r2", BEAM, progress=False)
+    assert run_stages(ctx, until_stage="input")["stages"]["input"]["status"] == "ran"
+
+
+def test_default_warmup_longer_than_the_run_is_a_warning(tmp_path, capsys):
+    from winnow.runner import check_plan
+
+    recipe = small_recipe(tmp_path, train={"max_steps": 30, "batch_size": 4})
+    ctx = load_context(str(recipe), tmp_path / "r", BEAM)
+    (warning,) = check_plan(ctx, STAGES)
+    assert "section train: the default warmup_steps 100 is longer than the run (30 steps)" in warning
+    assert check_plan(ctx, STAGES[:-4]) == []  # training does not run: nothing to say
+
+
+def test_input_paths_replace_the_sample(tmp_path):
+    archive = tmp_path / "a.warc.gz"
+    archive.write_bytes(b"")
+    recipe = small_recipe(tmp_path, input={"paths": str(archive)})
+    info = run_stages(load_context(str(recipe), tmp_path / "r", BEAM, progress=False), until_stage="input")
+    assert info["stages"]["input"]["counts"] == {"files": 1}
+    with pytest.raises(RecipeError, match="give 'paths' or 'sample', not both"):
+        load_context(str(small_recipe(tmp_path, input={"paths": [str(archive)], "sample": {"pages": 3}})), tmp_path / "r3")

@@ -3,18 +3,21 @@
 A YAML train config is a flat mapping whose keys are the `winnow train` flags
 with underscores (`batch_size`, `lr`, `warmup_steps`, ...); each key belongs to
 exactly one component. Unknown keys and wrong types are rejected with a message
-naming the key and the file. (Training never imports `winnow.curation`, so this
-is a small loader of its own rather than `curation.config.config_from_mapping`.)
+naming the key (and the nearest valid one) and the file. The type checks are
+Winnow's one loader (winnow/config_loader.py), shared with the recipe sections;
+each field's help text is declared beside it and feeds `winnow train --help`
+and docs/recipes.md.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from winnow.config_loader import HELP, checked_value
+from winnow.errors import ConfigurationError, unknown_key_message
 
 SCHEDULES = ("cosine", "wsd")
 DEVICES = ("auto", "cpu", "cuda")
@@ -23,19 +26,24 @@ NONFINITE_SKIP = "skip"
 NONFINITE_ACTIONS = (NONFINITE_STOP, NONFINITE_SKIP)
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError):
     """A training config is invalid; the message names the key and its source."""
+
+
+def _h(default: Any, text: str) -> Any:
+    """A field with its default and its help text (for the flags and docs/recipes.md)."""
+    return field(default=default, metadata={HELP: text})
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    lr: float = 1e-3
-    weight_decay: float = 0.1  # applied to 2-D weights only (matmuls, embeddings)
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-8
-    grad_clip: float | None = 1.0  # max global grad norm; None disables clipping
-    fused: bool | None = None  # None = fused AdamW on CUDA, the for-each kernel elsewhere
+    lr: float = _h(1e-3, "peak learning rate")
+    weight_decay: float = _h(0.1, "AdamW weight decay, applied to 2-D weights only (matmuls, embeddings)")
+    beta1: float = _h(0.9, "AdamW beta1")
+    beta2: float = _h(0.95, "AdamW beta2")
+    eps: float = _h(1e-8, "AdamW epsilon")
+    grad_clip: float | None = _h(1.0, "max global gradient norm; null disables clipping")
+    fused: bool | None = _h(None, "fused AdamW; null = fused on CUDA, the for-each kernel elsewhere")
 
     def __post_init__(self) -> None:
         _require(self.lr > 0, "lr", f"must be positive, got {self.lr}")
@@ -46,14 +54,13 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    schedule: str = "cosine"  # warmup + cosine to min_lr, or warmup-stable-decay
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.1  # the final learning rate as a fraction of lr
-    decay_fraction: float = 0.2  # WSD: the final fraction of steps that decays linearly
-    # The horizon the decay is laid out over; None = max_steps. Fix it when a
-    # run is stopped early (smaller max_steps) and resumed, so the schedule of
-    # the interrupted run is the schedule of the whole run.
-    schedule_steps: int | None = None
+    schedule: str = _h("cosine", "learning-rate schedule: cosine (warmup, then cosine to min_lr) or wsd (warmup-stable-decay)")
+    warmup_steps: int = _h(100, "steps of linear warm-up; longer than the run is an error")
+    min_lr_ratio: float = _h(0.1, "the final learning rate as a fraction of lr")
+    decay_fraction: float = _h(0.2, "wsd: the final fraction of steps that decays linearly")
+    # Fix it when a run is stopped early (smaller max_steps) and resumed, so the
+    # schedule of the interrupted run is the schedule of the whole run.
+    schedule_steps: int | None = _h(None, "the horizon the decay is laid out over; null = max_steps")
 
     def __post_init__(self) -> None:
         _require(self.schedule in SCHEDULES, "schedule", f"must be one of {SCHEDULES}, got {self.schedule!r}")
@@ -69,9 +76,9 @@ class ScheduleConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    batch_size: int = 8  # sequences per micro-batch on each rank
-    seq_len: int | None = None  # None = the model's max_seq_len
-    tokens_per_step: int | None = None  # None = one micro-batch per rank (no accumulation)
+    batch_size: int = _h(8, "sequences per micro-batch on each process")
+    seq_len: int | None = _h(None, "tokens per sequence; null = the model's max_seq_len")
+    tokens_per_step: int | None = _h(None, "tokens per optimizer step, reached by gradient accumulation; null = one micro-batch per process")
 
     def __post_init__(self) -> None:
         _require(self.batch_size > 0, "batch_size", f"must be positive, got {self.batch_size}")
@@ -85,8 +92,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class CheckpointConfig:
-    checkpoint_every: int = 500  # steps; a checkpoint is also written at the end
-    keep_last: int = 2  # older checkpoints are deleted once a newer one is complete
+    checkpoint_every: int = _h(500, "steps between checkpoints (one is always written at the end)")
+    keep_last: int = _h(2, "checkpoints kept; older ones are deleted once a newer one is complete")
 
     def __post_init__(self) -> None:
         _require(self.checkpoint_every > 0, "checkpoint_every", f"must be positive, got {self.checkpoint_every}")
@@ -98,12 +105,13 @@ class EvalConfig:
     """Continuous evaluation beside the validation loss, at train.eval_every
     (see training/continuous_eval.py and docs/evaluation.md)."""
 
-    eval_tasks: str | None = None  # comma-separated multiple-choice task files or builtin:NAME
-    eval_task_examples: int = 64  # the first N examples of each task per pass (a cheap, fixed subset)
-    eval_text: str | None = None  # a .txt file or curated Parquet whose bits per byte are tracked
-    eval_text_tokens: int | None = 16384  # predicted tokens of eval_text per pass; None = all of it
-    # Keep checkpoints/best.pt by this metric (val_loss, val_bpb, text_bpb, TASK/acc_norm, ...); None = last only.
-    best_metric: str | None = None
+    eval_tasks: str | None = _h(None, "comma-separated multiple-choice task files or builtin:NAME, scored at every eval_every")
+    eval_task_examples: int = _h(64, "the first N examples of each task per pass (a cheap, fixed subset)")
+    eval_text: str | None = _h(None, "a .txt file or curated Parquet whose bits per byte are tracked")
+    eval_text_tokens: int | None = _h(16384, "predicted tokens of eval_text per pass; null = all of it")
+    best_metric: str | None = _h(
+        None, "keep checkpoints/best.pt by this metric (val_loss, val_bpb, text_bpb, TASK/acc_norm, ...); null = last only"
+    )
 
     def __post_init__(self) -> None:
         _require(self.eval_task_examples > 0, "eval_task_examples", f"must be positive, got {self.eval_task_examples}")
@@ -116,20 +124,20 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = "tiny"  # preset name or a YAML file of ModelConfig keys
-    max_steps: int | None = None
-    max_tokens: int | None = None  # alternative to max_steps: ceil(max_tokens / tokens_per_step) steps
-    eval_every: int = 0  # steps between validation passes; 0 disables
-    eval_tokens: int | None = 65536  # validation tokens per pass; None = the whole split
-    eval_batch_size: int | None = None  # None = batch_size
-    log_every: int = 1
-    seed: int = 1337
-    device: str = "auto"
-    compile: bool = False
-    threads: int | None = None  # CPU threads per process; None = cores / local processes
-    deterministic: bool = True  # torch.use_deterministic_algorithms (bit-exact resume on CPU)
-    on_nonfinite: str = NONFINITE_STOP
-    tensorboard: bool = False
+    model: str = _h("tiny", "model preset (tiny, small, gpt2-124m) or a YAML file of model keys")
+    max_steps: int | None = _h(None, "optimizer steps to train for (this or max_tokens is required)")
+    max_tokens: int | None = _h(None, "train tokens to train for, rounded up to whole steps (instead of max_steps)")
+    eval_every: int = _h(0, "steps between validation passes; 0 disables")
+    eval_tokens: int | None = _h(65536, "validation tokens per pass; null = the whole split")
+    eval_batch_size: int | None = _h(None, "sequences per validation batch; null = batch_size")
+    log_every: int = _h(1, "steps between log lines")
+    seed: int = _h(1337, "seed of initialization and data order")
+    device: str = _h("auto", "auto, cpu or cuda")
+    compile: bool = _h(False, "torch.compile the model")
+    threads: int | None = _h(None, "CPU threads per process; null = cores / local processes")
+    deterministic: bool = _h(True, "torch.use_deterministic_algorithms (bit-exact resume on CPU)")
+    on_nonfinite: str = _h(NONFINITE_STOP, "a non-finite loss: stop the run, or skip the step")
+    tensorboard: bool = _h(False, "also write TensorBoard event files")
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -175,32 +183,6 @@ def _require(ok: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key}: {message}")
 
 
-def _check_type(value: Any, annotation: Any, key: str, source: str) -> Any:
-    """Return `value` if it fits `annotation` (ints are accepted for floats)."""
-    args = typing.get_args(annotation)
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for option in args:
-            if option is type(None):
-                continue
-            try:
-                return _check_type(value, option, key, source)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{source}: key {key!r} has {type(value).__name__} value {value!r}, expected {annotation}")
-    if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise ConfigError(f"{source}: key {key!r} must be finite, got {value!r}")
-        return float(value)
-    if annotation is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if annotation in (bool, str) and type(value) is annotation:
-        return value
-    raise ConfigError(f"{source}: key {key!r} has {type(value).__name__} value {value!r}, expected {annotation.__name__}")
-
-
 def _owner_of_keys() -> dict[str, tuple[str | None, Any]]:
     """Flat key -> (component name or None for TrainConfig itself, annotation)."""
     owners: dict[str, tuple[str | None, Any]] = {}
@@ -225,15 +207,15 @@ def train_config_from_mapping(
     if not isinstance(mapping, dict):
         raise ConfigError(f"{source}: a train config must be a mapping, got {type(mapping).__name__}")
     owners = _owner_of_keys()
-    unknown = sorted(k for k in mapping if k not in owners)
+    unknown = [k for k in mapping if k not in owners]
     if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys are {sorted(owners)}")
+        raise ConfigError(unknown_key_message(source, unknown, owners))
     base = base or TrainConfig()
     top: dict[str, Any] = {}
     parts: dict[str, dict[str, Any]] = {name: {} for name in _COMPONENTS}
     for key, value in mapping.items():
         component, hint = owners[key]
-        checked = _check_type(value, hint, key, source)
+        checked = checked_value(value, hint, key, source, ConfigError)
         (parts[component] if component else top)[key] = checked
     try:
         for name, changes in parts.items():

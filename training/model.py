@@ -12,7 +12,7 @@ nothing about them.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +80,10 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "model config") -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown model config key(s) {unknown}; known keys are {sorted(known)}")
-        return cls(**data)
+        """Strict: unknown keys (with the nearest valid one) and wrong types are a ConfigurationError."""
+        from winnow.config_loader import config_from_mapping
+
+        return config_from_mapping(cls, data, source)
 
 
 # Presets leave out vocab_size: it comes from the tokenizer.

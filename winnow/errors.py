@@ -64,14 +64,16 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
 
 def unknown_key_message(where: str, unknown: Iterable[str], valid: Iterable[str]) -> str:
-    """'WHERE: unknown key 'max_step' (did you mean 'max_steps'?); valid keys are [...]'."""
+    """"WHERE: unknown key(s) ['max_step'] (did you mean 'max_steps'?); valid keys are [...]"."""
     valid = sorted(valid)
-    parts = []
-    for key in sorted(unknown, key=str):
+    unknown = sorted(unknown, key=str)
+    hints = []
+    for key in unknown:
         close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
-        parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    noun = "key" if len(parts) == 1 else "keys"
-    return f"{where}: unknown {noun} {', '.join(parts)}; valid keys are {valid}"
+        if close:
+            hints.append(f"{key!r} -> {close[0]!r}" if len(unknown) > 1 else repr(close[0]))
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    return f"{where}: unknown key(s) {unknown}{hint}; valid keys are {valid}"
 
 
 def positive_int(text: str) -> int:

@@ -34,6 +34,7 @@ from typing import Any
 
 from winnow import __version__
 from winnow.atomic import atomic_write_json
+from winnow.errors import ConfigurationError, RuntimeFailure, WinnowError
 
 STAGES = ("input", "curate", "dedup", "mix", "tokenizer", "tokenize", "train", "evaluate", "report")
 DEMO_RECIPE = "demo"
@@ -41,8 +42,18 @@ COMPLETE = "complete"
 RUNNING = "running"
 
 
-class RunError(RuntimeError):
-    """A stage cannot run (bad section, missing upstream output); the message names it."""
+class RunError(ConfigurationError):
+    """A stage cannot run as asked (bad section, missing upstream output, an unknown stage);
+    the message names it. Exit 2: the command or the recipe must change."""
+
+
+class StageFailed(RuntimeFailure):
+    """A stage ran and failed with one of Winnow's own errors (exit 1, or the error's own
+    exit status); the message names the stage and the recipe."""
+
+    def __init__(self, message: str, exit_code: int = RuntimeFailure.exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -121,23 +132,21 @@ def write_manifest(ctx: RunContext, stage: str, manifest: dict[str, Any]) -> Non
 
 def stage_input(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     """Resolve the archives; generate the embedded sample when the recipe names none."""
-    section = ctx.sections.get("input") or {}
+    from winnow.sections import input_config
+
+    config = input_config(ctx.sections.get("input"), f"recipe {ctx.recipe_name}, section input")
     if ctx.input_override:
         paths = expand_inputs(ctx.input_override)
         return {"paths": paths}, {"files": len(paths)}
-    if "paths" in section:
-        paths = expand_inputs(section["paths"] if isinstance(section["paths"], list) else [section["paths"]])
+    if config.paths is not None:
+        paths = expand_inputs(config.paths)
         return {"paths": paths}, {"files": len(paths)}
     from winnow.curation.sample_warc import SampleSpec, write_sample_warc
 
-    sample = section.get("sample") or {}
-    unknown = set(sample) - {"pages", "seed"}
-    if unknown:
-        raise RunError(f"recipe section input.sample: unknown key(s) {sorted(unknown)}; valid: pages, seed")
     out = ctx.stage_dir("input")
     out.mkdir(parents=True, exist_ok=True)
     warc = out / "sample.warc.gz"
-    labels = write_sample_warc(warc, SampleSpec(pages=int(sample.get("pages", 240)), seed=int(sample.get("seed", 0))))
+    labels = write_sample_warc(warc, config.sample or SampleSpec())
     return {"paths": [str(warc)], "labels": str(labels)}, {"files": 1, "generated": True}
 
 
@@ -156,9 +165,9 @@ def stage_curate(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     if stats is None:
         raise RunError("curation did not finish (a runner that does not wait cannot feed the next stages)")
     if not stats["accounting"]["ok"]:
-        raise RunError(f"curation accounting failed: {stats['accounting']}")
+        raise StageFailed(f"curation accounting failed: {stats['accounting']}")
     if stats["kept"] == 0:
-        raise RunError(f"curation kept no document; nothing to train on{_first_errors(out, stats)} (see {out}/rejected and errors)")
+        raise StageFailed(f"curation kept no document; nothing to train on{_first_errors(out, stats)} (see {out}/rejected and errors)")
     counts = {k: stats[k] for k in ("records_in", "kept", "rejected_total", "errors")}
     return {"documents": str(out)}, counts
 
@@ -264,13 +273,15 @@ def stage_tokenizer(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
 def stage_tokenize(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     from winnow.training.tokens import summarize, tokenize_corpus
 
-    section = dict(ctx.sections.get("tokenize") or {})
-    allowed = {"val_fraction", "workers", "shard_tokens"}
-    unknown = set(section) - allowed
-    if unknown:
-        raise RunError(f"recipe section tokenize: unknown key(s) {sorted(unknown)}; valid: {sorted(allowed)}")
+    from winnow.config_loader import config_from_mapping
+    from winnow.sections import TokenizeConfig
+
+    config = config_from_mapping(TokenizeConfig, ctx.sections.get("tokenize"), f"recipe {ctx.recipe_name}, section tokenize")
     out = ctx.stage_dir("tokens")
-    manifest = tokenize_corpus(documents_dir(ctx), str(ctx.stage_dir("tokenizer") / "tokenizer.json"), str(out), overwrite=True, **section)
+    manifest = tokenize_corpus(
+        documents_dir(ctx), str(ctx.stage_dir("tokenizer") / "tokenizer.json"), str(out), overwrite=True,
+        val_fraction=config.val_fraction, workers=config.workers, shard_tokens=config.shard_tokens,
+    )
     summary = summarize(manifest)
     return {"tokens": str(out)}, {k: v for k, v in summary.items() if isinstance(v, (int, float, str))}
 
@@ -295,12 +306,6 @@ def train_config(ctx: RunContext):
 def stage_train(ctx: RunContext, resume: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     from winnow.training.trainer import train
 
-    section = ctx.sections.get("train") or {}
-    if not ({"max_steps", "max_tokens"} & set(section)):
-        raise RunError(
-            f"recipe {ctx.recipe_name} has no training budget: add a `train:` section with max_steps or max_tokens "
-            "(see `winnow recipes show demo`), or stop before training with --until tokenize"
-        )
     out = ctx.stage_dir("train")
     result = train(train_config(ctx), ctx.stage_dir("tokens"), out, resume=resume, overwrite=not resume, progress=ctx.progress)
     counts = {k: v for k, v in vars(result).items() if isinstance(v, (int, float, str)) or v is None}
@@ -364,6 +369,8 @@ def run_stages(
             raise RunError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
     first = STAGES.index(from_stage) if from_stage else 0
     last = STAGES.index(until_stage) if until_stage else len(STAGES) - 1
+    for warning in check_plan(ctx, STAGES[first : last + 1]):
+        _say(ctx, f"warning: {warning}")
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     run_info: dict[str, Any] = {"recipe": ctx.recipe_name, "recipe_spec": ctx.recipe_spec, "version": __version__, "stages": {}}
     previous = _load_run_info(ctx)
@@ -398,8 +405,10 @@ def run_stages(
         except Exception as exc:
             run_info["stages"][stage] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
             _write_run_info(ctx, run_info)
+            if isinstance(exc, WinnowError) and not isinstance(exc, RunError):
+                raise StageFailed(f"stage {stage} (recipe {ctx.recipe_name}): {exc}", exc.exit_code) from exc
             if _is_user_facing(exc):
-                raise RunError(f"stage {stage} (recipe {ctx.recipe_name}): {exc}") from exc
+                raise StageFailed(f"stage {stage} (recipe {ctx.recipe_name}): {exc}") from exc
             raise
         wall = time.time() - started
         write_manifest(
@@ -429,6 +438,18 @@ def _run_stage(ctx: RunContext, stage: str, resume: bool) -> tuple[dict[str, Any
         "report": lambda: stage_report(ctx),
     }
     return handlers[stage]()
+
+
+def check_plan(ctx: RunContext, stages: Sequence[str]) -> list[str]:
+    """Before any stage: the stages about to run have what they need (a training budget
+    when `train` is one of them, a warm-up that fits); returns warnings."""
+    from winnow.curation.recipe import load_recipe
+    from winnow.sections import check_training_plan
+
+    problems, warnings = check_training_plan(load_recipe(ctx.recipe_spec), stages)
+    if problems:
+        raise RunError("\n  ".join(problems))
+    return warnings
 
 
 def _is_user_facing(exc: BaseException) -> bool:
@@ -471,12 +492,13 @@ def _write_run_info(ctx: RunContext, info: dict[str, Any]) -> None:
 def load_context(recipe_spec: str | None, run_dir: str | Path, beam_args: Sequence[str] = (), input_override: Sequence[str] | None = None, progress: bool = True) -> RunContext:
     from winnow.curation.recipe import load_recipe
 
+    from winnow.sections import check_recipe
+
     spec = recipe_spec or DEMO_RECIPE
     recipe = load_recipe(spec)
+    check_recipe(recipe)  # every section, before any stage; the training budget is checked by run_stages
     sections = dict(recipe.sections)
     beam_options = sections.get("beam_options") or []
-    if not isinstance(beam_options, list) or not all(isinstance(x, str) for x in beam_options):
-        raise RunError(f"recipe {recipe.name}: beam_options must be a list of strings like '--direct_num_workers=2'")
     return RunContext(
         recipe_spec=spec,
         run_dir=Path(run_dir),

@@ -39,6 +39,7 @@ def _curate(args: argparse.Namespace) -> int:
 
     if not args.inputs or not args.output:
         raise UserError("--input and --output are required")
+    _check_whole_recipe(args.recipe)
     try:
         stats = run_curate(
             inputs=args.inputs,
@@ -63,3 +64,12 @@ def _curate(args: argparse.Namespace) -> int:
         return 0
     print_curate_summary(stats, args.output)
     return finish_status(stats, "curate")
+
+
+def _check_whole_recipe(spec: str) -> None:
+    """Every section of the recipe, not only its steps, before Beam starts: a recipe with a
+    typo in `train:` is wrong for curate too (RecipeError, exit 2)."""
+    from winnow.curation.recipe import load_recipe
+    from winnow.sections import check_recipe
+
+    check_recipe(load_recipe(spec), stages=("curate",))

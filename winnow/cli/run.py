@@ -47,15 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from winnow.errors import UserError
-    from winnow.curation.config import RecipeError
-    from winnow.runner import RunError, load_context, run_stages
+    from winnow.runner import load_context, run_stages
 
-    try:
-        ctx = load_context(args.recipe, args.output or f"runs/{_name(args.recipe)}", args.extra, args.inputs)
-        info = run_stages(ctx, args.from_stage, args.until_stage)
-    except (RecipeError, RunError) as exc:
-        raise UserError(str(exc)) from exc
+    # Winnow's errors reach the CLI's handler: a bad recipe or flag exits 2 before any
+    # stage runs, a failed stage 1 (winnow/errors.py).
+    ctx = load_context(args.recipe, args.output or f"runs/{_name(args.recipe)}", args.extra, args.inputs)
+    info = run_stages(ctx, args.from_stage, args.until_stage)
     report = ctx.run_dir / "report.html"
     if "report" in info["stages"] and report.is_file():
         print(f"report: {report.resolve()}")
