@@ -41,6 +41,14 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
         help="records with a larger HTTP body are rejected as too_large without reading it into memory",
     )
     parser.add_argument(
+        "--max-record-bytes",
+        type=int,
+        default=64 * 1024 * 1024,
+        metavar="N",
+        help="largest JSONL/text line, whole text file or Parquet page held in memory, checked while "
+        "decompressing; a larger one is an error row (default 67108864, 64 MiB)",
+    )
+    parser.add_argument(
         "--rejected-text",
         choices=("keep", "drop"),
         default="keep",

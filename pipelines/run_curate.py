@@ -17,6 +17,7 @@ from winnow.curation.recipe import LANGUAGE, Recipe, RecipeStep, load_recipe, wi
 from winnow.curation.stages import stage_order
 from winnow.curation.stats import combine_curation_stats
 from winnow.curation.readers import ReaderOptions
+from winnow.curation.readers.common import DEFAULT_MAX_RECORD_BYTES
 from winnow.pipelines.curate import CurateSettings, build_curate_pipeline
 from winnow.pipelines.curate_resume import (
     PROGRESS_DIR,
@@ -300,6 +301,7 @@ def reader_options_of(args: Any) -> ReaderOptions:
     return ReaderOptions(
         text_column=args.text_column, id_column=args.id_column, url_column=args.url_column,
         text_format=args.text_format or "file", source_name=args.source_name or "",
+        max_record_bytes=DEFAULT_MAX_RECORD_BYTES if getattr(args, "max_record_bytes", None) is None else args.max_record_bytes,
     )
 
 
