@@ -34,9 +34,9 @@ from winnow.report import (
 
 SIGNALS = [("gopher_quality_word_count", "int"), ("fineweb_line_punct_ratio", "float")]
 ALL_SECTIONS = ("overview", "curation", "languages", "signals", "dedup", "mixture", "contamination", "tokens",
-                "training", "evaluation", "generations", "ablation", "samples", "review")
-# Sections whose inputs the full-run fixture does not have (no mix stage, no decontamination, no labels).
-OPTIONAL_SECTIONS = ("mixture", "contamination", "review")
+                "training", "evaluation", "generations", "ablation", "calibration", "samples", "review")
+# Sections whose inputs the full-run fixture does not have (no mix stage, no decontamination, no labels, no calibration).
+OPTIONAL_SECTIONS = ("mixture", "contamination", "calibration", "review")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 XSS = "<script>alert(1)</script>"
 

@@ -27,8 +27,6 @@ from winnow.jsonl import json_lines
 from winnow.training.evaluate import TARGET_DELIMITER, continuation_logprobs, encode_request, eot_id_of
 
 REQUIRED_KEYS = ("sentence_good", "sentence_bad", "UID", "field")
-# Default location of the 67 BLiMP paradigms, relative to the repository root.
-DEFAULT_BLIMP_DIR = "../shared/data/eval/blimp"
 
 
 class BlimpError(ValueError):

@@ -2,28 +2,36 @@
 
 For each recipe the same archives are curated (and deduplicated when the recipe
 says so) with the `winnow run` stages. One tokenizer is trained on the union of
-the curated corpora (or a given one is used) so no recipe gets a tokenizer
-fitted to itself. Then identical models are trained on each corpus with the
-same token budget and seeds, and compared by bits per byte on a common
-held-out text (and multiple-choice accuracy when task files are given).
+the curated corpora (or a given, frozen one is used) so no recipe gets a
+tokenizer fitted to itself. Then identical models are trained on each corpus
+with the same token budget and paired seeds (`winnow/ablation/arms.py`),
+scored on a clean reference text, BLiMP and each arm's own held-out split at
+their last checkpoints (`winnow/ablation/scoring.py`), and every recipe is
+compared with the first one given (the baseline): mean paired difference,
+95% interval, p-value, minimum detectable effect and a verdict
+(`winnow/ablation/stats.py`). With `calibrate=True` the same instrument is
+first checked on planted junk (`winnow/ablation/calibrate.py`), and a null
+result says when the instrument could not see the smallest dose.
 
 Layout under OUTPUT:
     recipes/<name>/...            curate/, dedup/ and stage manifests per recipe
     tokenizer/tokenizer.json      the shared tokenizer
     recipes/<name>/tokens/        token shards of that recipe's corpus
     recipes/<name>/train-seed<S>/ one training run per seed
+    calibrate/...                 with calibrate=True: the calibration's arms
     ablate/results.json           the table the report shows
+    ablate/calibration.json       with calibrate=True
     report.html, summary.json
 """
 from __future__ import annotations
 
-import json
-import shutil
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from winnow.ablation.arms import Arm, ArmError, Instrument, run_arms, say
+from winnow.ablation.scoring import PRIMARY_METRIC, ScoreSpec
+from winnow.ablation.stats import INCONCLUSIVE
 from winnow.atomic import atomic_write_json
 from winnow.runner import documents_dir, load_context, run_stages, settings_hash
 
@@ -35,7 +43,7 @@ class AblationError(RuntimeError):
 def run_ablation(
     recipes: Sequence[str],
     output: str,
-    budget_tokens: int,
+    budget_tokens: int | None,
     eval_text: str,
     inputs: Sequence[str] | None = None,
     tasks: Sequence[str] = (),
@@ -46,11 +54,12 @@ def run_ablation(
     train_overrides: dict[str, Any] | None = None,
     beam_args: Sequence[str] = (),
     progress: bool = True,
+    score: ScoreSpec | None = None,
+    max_epochs: float | None = 4.0,
+    alpha: float = 0.01,
+    calibrate_doses: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    from winnow.training.config import TrainConfig, train_config_from_mapping
-    from winnow.training.tokenizer import TokenizerConfig, train_tokenizer
-    from winnow.training.tokens import tokenize_corpus
-
+    """Curate, train and compare; `calibrate_doses` also runs the calibration checks."""
     if not Path(eval_text).exists():
         raise AblationError(f"--eval-text {eval_text}: no such file or directory")
     out = Path(output)
@@ -59,48 +68,73 @@ def run_ablation(
         ctx = load_context(spec, out / "recipes" / Path(spec).stem, beam_args, inputs, progress)
         if ctx.recipe_name in contexts:
             raise AblationError(f"recipe {ctx.recipe_name!r} is given twice")
-        _say(progress, f"== recipe {ctx.recipe_name}: curation")
+        say(progress, f"== recipe {ctx.recipe_name}: curation")
         run_stages(ctx, until_stage="dedup")
         contexts[ctx.recipe_name] = ctx
+    corpora = {name: documents_dir(ctx) for name, ctx in contexts.items()}
+    tokenizer_path = shared_tokenizer(out, list(corpora.values()), vocab_size, tokenizer, progress,
+                                      [c.fingerprints.get("dedup") for c in contexts.values()])
+    instrument = Instrument(
+        budget_tokens=budget_tokens, seeds=tuple(seeds), score=score or ScoreSpec(eval_text=eval_text, tasks=tuple(tasks)),
+        model=model, train_overrides=dict(train_overrides or {}), max_epochs=max_epochs, alpha=alpha,
+    )
+    arms = [Arm(name, docs, contexts[name].run_dir) for name, docs in corpora.items()]
+    try:
+        results = run_arms(arms, tokenizer_path, instrument, progress)
+        if calibrate_doses is not None:
+            from winnow.ablation.calibrate import calibrate_on_documents
 
-    if tokenizer:
-        tokenizer_path = Path(tokenizer)
-        if not tokenizer_path.is_file():
-            raise AblationError(f"--tokenizer {tokenizer}: no such file")
-    else:
-        tokenizer_path = out / "tokenizer" / "tokenizer.json"
-        union = [documents_dir(ctx) for ctx in contexts.values()]
-        wanted = settings_hash({"union": union, "vocab": vocab_size, "fingerprints": [c.fingerprints.get("dedup") for c in contexts.values()]})
-        stamp = tokenizer_path.with_suffix(".settings")
-        if not (tokenizer_path.is_file() and stamp.is_file() and stamp.read_text() == wanted):
-            _say(progress, f"== shared tokenizer on {len(union)} corpora (vocab {vocab_size})")
-            tokenizer_path.parent.mkdir(parents=True, exist_ok=True)
-            train_tokenizer(union, TokenizerConfig(vocab_size=vocab_size), tokenizer_path)
-            stamp.write_text(wanted)
+            baseline = arms[0].name
+            say(progress, f"== calibration: junk planted into {baseline}'s corpus")
+            calibration = calibrate_on_documents(corpora[baseline], out, tokenizer_path, instrument, calibrate_doses, progress)
+            results["calibration"] = {k: calibration[k] for k in ("smallest_dose_detected", "aa_passed", "doses_tried")}
+            annotate_with_calibration(results, calibration)
+    except ArmError as exc:
+        raise AblationError(str(exc)) from exc
+    write_results(out, results)
+    return results
 
-    results: dict[str, Any] = {"budget_tokens": budget_tokens, "eval_text": str(eval_text), "model": model, "seeds": list(seeds), "recipes": {}}
-    for name, ctx in contexts.items():
-        token_dir = ctx.run_dir / "tokens"
-        docs = documents_dir(ctx)
-        _say(progress, f"== recipe {name}: tokenize")
-        manifest = tokenize_corpus(docs, str(tokenizer_path), str(token_dir), overwrite=True)
-        runs = []
-        for seed in seeds:
-            config = train_config_from_mapping(
-                {**(train_overrides or {}), "max_tokens": budget_tokens, "seed": seed, "eval_every": 0},
-                "ablation train settings",
-                TrainConfig(model=model),
-            )
-            run_dir = ctx.run_dir / f"train-seed{seed}"
-            runs.append(_train_and_score(config, token_dir, run_dir, eval_text, tasks, progress, name, seed))
-        bpbs = [r["val_bpb"] for r in runs]
-        results["recipes"][name] = {
-            "runs": runs,
-            "mean_bpb": statistics.fmean(bpbs),
-            "std_bpb": statistics.stdev(bpbs) if len(bpbs) > 1 else 0.0,
-            "documents": manifest["splits"]["train"]["documents"],
-            "tokens": manifest["splits"]["train"]["tokens"],
-        }
+
+def shared_tokenizer(out: Path, corpora: list[str], vocab_size: int, given: str | None, progress: bool, fingerprints: list[Any]) -> Path:
+    """The given tokenizer (frozen), or one trained on the union of the corpora (reused when unchanged)."""
+    from winnow.training.tokenizer import TokenizerConfig, train_tokenizer
+
+    if given:
+        path = Path(given)
+        if not path.is_file():
+            raise AblationError(f"--tokenizer {given}: no such file")
+        return path
+    path = out / "tokenizer" / "tokenizer.json"
+    wanted = settings_hash({"union": corpora, "vocab": vocab_size, "fingerprints": fingerprints})
+    stamp = path.with_suffix(".settings")
+    if not (path.is_file() and stamp.is_file() and stamp.read_text() == wanted):
+        say(progress, f"== shared tokenizer on {len(corpora)} corpora (vocab {vocab_size})")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        train_tokenizer(corpora, TokenizerConfig(vocab_size=vocab_size), path)
+        stamp.write_text(wanted)
+    return path
+
+
+def annotate_with_calibration(results: dict[str, Any], calibration: dict[str, Any]) -> None:
+    """An inconclusive verdict is a null result only if the instrument could see
+    the smallest planted dose; otherwise each such verdict says so."""
+    smallest = min(calibration["doses_tried"]) if calibration["doses_tried"] else None
+    detected = calibration["smallest_dose_detected"]
+    blind = detected is None or (smallest is not None and detected > smallest)
+    note = None
+    if blind:
+        seen = f"it detected {detected:g} junk" if detected is not None else "it detected no dose tried"
+        note = f"cannot tell at this budget: the instrument could not detect {smallest:g} junk ({seen})"
+    if not calibration["aa_passed"]:
+        note = (note + "; " if note else "") + "the A/A check was not inconclusive, so verdicts are suspect"
+    for comparison in results["comparisons"].values():
+        for metric, row in comparison.items():
+            if note and (row["verdict"] == INCONCLUSIVE or not calibration["aa_passed"]):
+                row["note"] = note
+    results["calibration"]["note"] = note
+
+
+def write_results(out: Path, results: dict[str, Any]) -> None:
     (out / "ablate").mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "ablate" / "results.json", results)
     try:
@@ -109,65 +143,30 @@ def run_ablation(
         write_report(out)
     except ImportError:
         pass
-    return results
-
-
-def _train_and_score(config, token_dir: Path, run_dir: Path, eval_text: str, tasks: Sequence[str], progress: bool, name: str, seed: int) -> dict[str, Any]:
-    """Train one model (or reuse a finished identical run) and score it on the common text."""
-    import dataclasses
-
-    from winnow.training.trainer import train
-
-    wanted = settings_hash({"config": dataclasses.asdict(config), "tokens": str(token_dir), "manifest": (token_dir / "manifest.json").read_text()})
-    stamp = run_dir / "ablation.json"
-    cached = json.loads(stamp.read_text()) if stamp.is_file() else {}
-    if cached.get("settings") == wanted and cached.get("result"):
-        _say(progress, f"== recipe {name}, seed {seed}: up to date")
-        return cached["result"]
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    _say(progress, f"== recipe {name}, seed {seed}: train")
-    train(config, token_dir, run_dir, overwrite=True, progress=progress)
-    result = {"seed": seed, **score_run(run_dir, eval_text, tasks)}
-    atomic_write_json(stamp, {"settings": wanted, "result": result})  # a torn stamp would defeat the cache check
-    return result
-
-
-def score_run(run_dir: Path, eval_text: str, tasks: Sequence[str]) -> dict[str, Any]:
-    import torch
-
-    from winnow.training.checkpoint import load_model_for_inference
-    from winnow.training.evaluate import evaluate_multiple_choice, evaluate_text, iter_text_source
-    from winnow.training.mc_tasks import load_mc_tasks
-
-    model, _, tokenizer = load_model_for_inference(run_dir)
-    with torch.no_grad():
-        text = evaluate_text(model, tokenizer, iter_text_source(eval_text))
-        scored = {}
-        for task in tasks:
-            r = evaluate_multiple_choice(model, tokenizer, load_mc_tasks(task))
-            scored[Path(task).stem] = {"acc": r["acc"], "acc_norm": r["acc_norm"]}
-    return {"val_bpb": text["bits_per_byte"], "val_loss": text["loss"], "tasks": scored}
 
 
 def print_table(results: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"ablation: {results['budget_tokens']:,} tokens per model, bits per byte on {results['eval_text']}")
-    table.add_column("recipe")
-    table.add_column("documents", justify="right")
-    table.add_column("train tokens", justify="right")
-    table.add_column("bpb (mean ± std)", justify="right")
-    table.add_column("per seed", justify="right")
-    for name, row in sorted(results["recipes"].items(), key=lambda kv: kv[1]["mean_bpb"]):
-        per_seed = ", ".join(f"{r['val_bpb']:.4f}" for r in row["runs"])
-        table.add_row(name, f"{row['documents']:,}", f"{row['tokens']:,}", f"{row['mean_bpb']:.4f} ± {row['std_bpb']:.4f}", per_seed)
+    baseline = results.get("baseline")
+    table = Table(title=f"ablation: {results['budget_tokens']:,} tokens per model, {PRIMARY_METRIC} on {results['eval_text']} (baseline {baseline})")
+    for column in ("recipe", "documents", "unique tokens", "epochs", "bpb (mean ± std)", "vs baseline (95% CI)", "p", "MDE", "verdict"):
+        table.add_column(column, justify="left" if column in ("recipe", "verdict") else "right")
+    for name, row in results["recipes"].items():
+        c = results.get("comparisons", {}).get(name, {}).get(PRIMARY_METRIC)
+        diff = "—" if c is None else f"{_num(c['mean_diff'], '+.4f')} ({_num(c['ci95'][0], '+.3f')}, {_num(c['ci95'][1], '+.3f')})"
+        table.add_row(
+            name, f"{row['documents']:,}", f"{row['tokens']:,}", f"{row.get('epochs', 0):.2f}",
+            f"{row['mean_bpb']:.4f} ± {row['std_bpb']:.4f}", diff,
+            "—" if c is None else _num(c["p_value"], ".3g"), "—" if c is None else _num(c["mde"], ".4f"),
+            "baseline" if c is None else c["verdict"] + (" *" if c.get("note") else ""),
+        )
     Console().print(table)
+    note = (results.get("calibration") or {}).get("note")
+    if note:
+        Console().print(f"* {note}")
 
 
-def _say(progress: bool, message: str) -> None:
-    if progress:
-        import sys
-
-        print(message, file=sys.stderr, flush=True)
+def _num(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)

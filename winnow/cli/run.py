@@ -23,27 +23,92 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--until", dest="until_stage", metavar="STAGE", help="stop after this stage")
     run.set_defaults(handler=_run, accepts_extra=True)
 
+    _register_ablate(subparsers)
+
+
+def _register_ablate(subparsers: argparse._SubParsersAction) -> None:
     ablate = subparsers.add_parser(
         "ablate",
         help="train identical models on several recipes' data and compare them",
         description=(
             "Curate the same archives with each recipe, train one tokenizer on the union, train identical "
-            "models with the same token budget and seeds on each corpus, and compare bits per byte on a common "
-            "held-out text (plus multiple-choice accuracy when task files are given)."
+            "models with the same token budget and paired seeds on each corpus, score them on a clean reference "
+            "text, BLiMP and their own held-out data, and compare every recipe with the first (mean paired "
+            "difference, 95% interval, p-value, minimum detectable effect, verdict). "
+            "`winnow ablate calibrate` checks the instrument on planted junk."
         ),
     )
-    ablate.add_argument("--recipe", dest="recipes", action="append", required=True, help="recipe name or path (twice or more)")
-    ablate.add_argument("--budget-tokens", type=int, required=True, help="training tokens per model")
-    ablate.add_argument("--eval-text", required=True, metavar="FILE_OR_PARQUET", help="common held-out text")
+    ablate.add_argument("--recipe", dest="recipes", action="append", default=[], help="recipe name or path (twice or more; the first is the baseline)")
     ablate.add_argument("--input", dest="inputs", action="append", metavar="GLOB", help="archives (default: the embedded sample WARC)")
-    ablate.add_argument("--tasks", nargs="*", default=[], metavar="FILE.jsonl", help="multiple-choice task files")
-    ablate.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default: 0)")
-    ablate.add_argument("--model", default="tiny", help="model preset or YAML (default: tiny)")
-    ablate.add_argument("--vocab-size", type=int, default=4096)
-    ablate.add_argument("--tokenizer", default=None, metavar="FILE", help="use this tokenizer.json instead of training one on the union")
-    ablate.add_argument("--train", dest="train_overrides", action="append", default=[], metavar="KEY=VALUE", help="train setting, e.g. batch_size=16")
-    ablate.add_argument("--output", default="runs/ablation", metavar="DIR")
+    ablate.add_argument("--calibrate", action="store_true", help="also run the calibration checks on the baseline's corpus and qualify null results")
+    _instrument_flags(ablate, "runs/ablation")
     ablate.set_defaults(handler=_ablate, accepts_extra=True)
+    sub = ablate.add_subparsers(dest="ablate_command", metavar="calibrate", required=False, action=_OptionalSubcommand)
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="can the instrument see planted junk? dose-response, A/A and data-dose checks",
+        description=(
+            "Plant junk pages into the clean sources at each dose, train and score like an ablation, and write "
+            "OUTPUT/ablate/calibration.json: each dose against the clean corpus, an A/A check (must be "
+            "inconclusive) and a data-dose check (half of the clean pages against all). With --recipe, also "
+            "what each filter of each recipe removes of the planted junk and of the clean pages (no training)."
+        ),
+    )
+    calibrate.add_argument("--clean", nargs="+", required=True, metavar="SRC", help="clean documents: JSONL, Parquet or text files (globs allowed)")
+    calibrate.add_argument("--junk", nargs="+", default=None, metavar="SRC", help="your own junk pages to plant (default: Winnow's generated junk)")
+    calibrate.add_argument("--recipe", dest="recipes", action="append", default=[], help="recipe whose filters are checked on the planted junk (tier 0, no training)")
+    _instrument_flags(calibrate, "runs/calibration")
+    calibrate.set_defaults(handler=_calibrate, accepts_extra=False)
+
+
+class _AnyWord(dict):
+    """Subcommand map that lets any word past argparse's choice check; `_OptionalSubcommand` decides."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+class _OptionalSubcommand(argparse._SubParsersAction):
+    """`winnow ablate calibrate ...` runs the subcommand; any other bare word is the
+    value of a Beam flag given as `--runner DirectRunner`, which `winnow ablate`
+    has always passed on: it goes back to the unknown arguments right where it
+    stood, and the rest of the line is parsed as `winnow ablate` flags again."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.choices = _AnyWord()  # only argparse's choice check reads this; parsers live in _name_parser_map
+
+    def add_parser(self, name, **kwargs):
+        parser = super().add_parser(name, **kwargs)
+        self.choices[name] = parser  # listed for whoever walks the command tree (error messages, help)
+        return parser
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values and values[0] in self._name_parser_map:
+            return super().__call__(parser, namespace, values, option_string)
+        _, rest = parser.parse_known_args(values[1:], namespace)
+        vars(namespace).setdefault(argparse._UNRECOGNIZED_ARGS_ATTR, []).extend([values[0], *rest])
+
+
+def _instrument_flags(parser: argparse.ArgumentParser, output: str) -> None:
+    """The flags an ablation and its calibration share: the instrument's settings."""
+    from winnow.ablation.scoring import DEFAULT_AVERAGE_LAST, DEFAULT_BLIMP_DIR, DEFAULT_BLIMP_PER_PARADIGM
+
+    parser.add_argument("--eval-text", required=False, metavar="FILE_OR_PARQUET", help="clean reference text no arm trains on (required)")
+    parser.add_argument("--budget-tokens", type=int, default=None, help="training tokens per model (default: the smallest corpus, one epoch)")
+    parser.add_argument("--doses", default="0.1,0.3,0.6", metavar="D,D,...", help="junk doses, fractions of pages (default: 0.1,0.3,0.6)")
+    parser.add_argument("--tasks", nargs="*", default=[], metavar="FILE.jsonl", help="multiple-choice task files")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="paired training seeds (default: 0 1 2)")
+    parser.add_argument("--model", default="tiny", help="model preset or YAML (default: tiny)")
+    parser.add_argument("--vocab-size", type=int, default=4096)
+    parser.add_argument("--tokenizer", default=None, metavar="FILE", help="a frozen tokenizer.json instead of training one")
+    parser.add_argument("--train", dest="train_overrides", action="append", default=[], metavar="KEY=VALUE", help="train setting, e.g. batch_size=16")
+    parser.add_argument("--blimp", default=DEFAULT_BLIMP_DIR, metavar="DIR", help=f"BLiMP *.jsonl directory (default: {DEFAULT_BLIMP_DIR}; skipped with a reason when absent; '' to skip)")
+    parser.add_argument("--blimp-pairs", type=int, default=DEFAULT_BLIMP_PER_PARADIGM, metavar="N", help=f"pairs per BLiMP paradigm scored (default: {DEFAULT_BLIMP_PER_PARADIGM}; 0 = all)")
+    parser.add_argument("--average-last", type=int, default=DEFAULT_AVERAGE_LAST, metavar="N", help=f"checkpoints near the end whose scores are averaged (default: {DEFAULT_AVERAGE_LAST})")
+    parser.add_argument("--max-epochs", type=float, default=4.0, help="no arm reads its data more often; the budget is lowered to fit (default: 4; 0 = no cap)")
+    parser.add_argument("--alpha", type=float, default=0.01, help="significance level of the verdicts (default: 0.01)")
+    parser.add_argument("--output", default=output, metavar="DIR")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -69,30 +134,84 @@ def _name(recipe: str | None) -> str:
 
 
 def _ablate(args: argparse.Namespace) -> int:
-    from winnow.ablate import AblationError, run_ablation
-    from winnow.errors import UserError
+    from winnow.ablate import AblationError, print_table, run_ablation
     from winnow.curation.config import RecipeError
+    from winnow.errors import UserError
     from winnow.runner import RunError
 
     if len(args.recipes) < 2:
-        raise UserError("give at least two --recipe to compare")
+        raise UserError("give at least two --recipe to compare (or `winnow ablate calibrate`)")
+    instrument = _instrument(args)
+    try:
+        results = run_ablation(
+            recipes=args.recipes, output=args.output, budget_tokens=args.budget_tokens, eval_text=args.eval_text,
+            inputs=args.inputs, seeds=args.seeds, model=args.model, vocab_size=args.vocab_size,
+            tokenizer=args.tokenizer, train_overrides=instrument.train_overrides, beam_args=args.extra,
+            score=instrument.score, max_epochs=instrument.max_epochs, alpha=instrument.alpha,
+            calibrate_doses=_doses(args.doses) if args.calibrate else None,
+        )
+    except (RecipeError, RunError, AblationError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+    print_table(results)
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from winnow.ablation.calibrate import CalibrationError, run_calibration
+    from winnow.ablation.report_text import print_calibration
+    from winnow.curation.config import RecipeError
+    from winnow.errors import UserError
+
+    instrument = _instrument(args)
+    try:
+        calibration = run_calibration(
+            clean=args.clean, output=args.output, instrument=instrument, doses=_doses(args.doses), junk=args.junk,
+            vocab_size=args.vocab_size, tokenizer=args.tokenizer, tier0_recipes=args.recipes,
+        )
+    except (CalibrationError, RecipeError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+    print_calibration(calibration)
+    return 0
+
+
+def _doses(text: str) -> list[float]:
+    from winnow.errors import UserError
+
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"--doses expects comma-separated fractions such as 0.1,0.3,0.6, got {text!r}") from None
+
+
+def _instrument(args: argparse.Namespace):
+    """The instrument settings from the shared flags; a bad value is a usage error."""
+    import yaml
+
+    from winnow.ablation.arms import Instrument
+    from winnow.ablation.scoring import ScoreSpec
+    from winnow.errors import UserError
+
+    if not args.eval_text:
+        raise UserError("--eval-text FILE is required: a clean reference text that no arm trains on")
     overrides = {}
     for item in args.train_overrides:
         key, sep, value = item.partition("=")
         if not sep:
             raise UserError(f"--train expects KEY=VALUE, got {item!r}")
-        import yaml
-
         overrides[key] = yaml.safe_load(value)
-    try:
-        results = run_ablation(
-            recipes=args.recipes, output=args.output, budget_tokens=args.budget_tokens, eval_text=args.eval_text,
-            inputs=args.inputs, tasks=args.tasks, seeds=args.seeds, model=args.model, vocab_size=args.vocab_size,
-            tokenizer=args.tokenizer, train_overrides=overrides, beam_args=args.extra,
-        )
-    except (RecipeError, RunError, AblationError) as exc:
-        raise UserError(str(exc)) from exc
-    from winnow.ablate import print_table
+    for flag, value, ok in (("--blimp-pairs", args.blimp_pairs, args.blimp_pairs >= 0), ("--average-last", args.average_last, args.average_last >= 1),
+                            ("--max-epochs", args.max_epochs, args.max_epochs >= 0), ("--alpha", args.alpha, 0 < args.alpha < 1)):
+        if not ok:
+            raise UserError(f"{flag}: bad value {value}")
+    score = ScoreSpec(eval_text=args.eval_text, blimp_dir=args.blimp or None, blimp_per_paradigm=args.blimp_pairs or None,
+                      tasks=tuple(args.tasks), average_last=args.average_last, device=_score_device(overrides.get("device", "auto")))
+    return Instrument(budget_tokens=args.budget_tokens, seeds=tuple(args.seeds), score=score, model=args.model, train_overrides=overrides,
+                      max_epochs=args.max_epochs or None, alpha=args.alpha)
 
-    print_table(results)
-    return 0
+
+def _score_device(train_device: str) -> str:
+    if train_device == "cpu":
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

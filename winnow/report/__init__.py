@@ -58,6 +58,7 @@ from winnow.report.inputs import (
 from winnow.report.sections import STATUS_ERROR, STATUS_NOT_RUN, STATUS_OK, Section
 from winnow.report.signals import MAX_SIGNAL_ROWS, MAX_SIGNALS, build_signals, rank_signals
 from winnow.review.report_section import REVIEW_KEY, REVIEW_TITLE, build_review, html_review
+from winnow.report.calibration import ABLATE_CALIBRATION, build_calibration, html_calibration
 
 __all__ = [
     "ABLATE_RESULTS", "CURATE_STATS", "DEDUP_STATS", "EVAL_RESULTS", "MAX_SIGNALS", "MAX_SIGNAL_ROWS",
@@ -99,6 +100,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("generations", "Sample generations", sections.build_generations, render.html_generations,
                 (EVAL_RESULTS,), ("evaluate",)),
     SectionSpec("ablation", "Ablation", sections.build_ablation, render.html_ablation, (ABLATE_RESULTS,), ("ablate",)),
+    SectionSpec("calibration", "Ablation calibration", build_calibration, html_calibration, (ABLATE_CALIBRATION,), ("ablate",)),
     SectionSpec("samples", "Sample documents", sections.build_samples, render.html_samples,
                 (CURATE_DOCUMENTS, CURATE_REJECTED), ("curate",)),
     SectionSpec(REVIEW_KEY, REVIEW_TITLE, build_review, html_review, ("curate/review", "train/review")),

@@ -236,6 +236,9 @@ def html_ablation(d: dict[str, Any]) -> str:
     parts.append(html_table(("recipe", "seeds", "mean bpb", "std bpb", "documents", "tokens", *(f"{t} acc" for t in tasks)), rows))
     if any(r.get("mean_bpb") is not None for r in d["recipes"].values()):
         parts.append(html_img(chart_ablation(d["recipes"]), "validation bits per byte per recipe with error bars across seeds"))
+    from winnow.report.calibration import html_comparisons
+
+    parts.append(html_comparisons(d))
     return "".join(parts)
 
 

@@ -335,8 +335,12 @@ def build_ablation(run_dir: Path) -> dict[str, Any]:
             "documents": entry.get("documents"),
             "tokens": entry.get("tokens"),
             "task_acc_mean": {t: sum(v) / len(v) for t, v in task_acc.items()},
+            "epochs": entry.get("epochs"),
         }
-    return {"budget_tokens": results.get("budget_tokens"), "eval_text": results.get("eval_text"), "recipes": rows}
+    return {"budget_tokens": results.get("budget_tokens"), "eval_text": results.get("eval_text"), "recipes": rows,
+            # The paired comparisons with the baseline (winnow/ablation); absent in older results.
+            "baseline": results.get("baseline"), "alpha": results.get("alpha"), "comparisons": results.get("comparisons") or {},
+            "calibration": results.get("calibration")}
 
 
 def _clip(text: Any) -> str | None:
