@@ -20,7 +20,7 @@ page is bounded the same way on a quiet and on a busy machine.
 Subprocess protocol (every frame is a 4-byte big-endian length, then the bytes):
     parent -> child   one JSON init frame {"kwargs", "function", "parent_pid", "cpu_limit_s"},
                       then requests `url NUL html` (UTF-8)
-    child -> parent   READY once it has imported trafilatura, then one reply
+    child -> parent   READY once it has imported the engines, then one reply
                       per request: tag byte + body
 EOF on stdin makes the child exit.
 """
@@ -63,6 +63,19 @@ def run_trafilatura(html: str, url: str, kwargs: dict[str, Any]) -> str | None:
     import trafilatura
 
     return trafilatura.extract(html, url=url or None, **kwargs)
+
+
+def run_resiliparse(html: str, url: str, kwargs: dict[str, Any]) -> str | None:
+    """Resiliparse's main-content text (engine `resiliparse`); `kwargs` are extract_plain_text's."""
+    from resiliparse.extract.html2text import extract_plain_text
+
+    return extract_plain_text(html, **kwargs) or None
+
+
+def preload_engines() -> None:
+    """Import every engine's library before READY, so no first document pays for it."""
+    import resiliparse.extract.html2text  # noqa: F401
+    import trafilatura  # noqa: F401
 
 
 def arm_cpu_limit_signal() -> None:
@@ -126,7 +139,7 @@ def resolve_function(spec: str) -> ExtractFunction:
 
 def connection_loop(conn, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None) -> None:
     """Forkserver child loop over a multiprocessing Connection; exits on EOF."""
-    import trafilatura  # noqa: F401 - imported before the first request so it is not timed
+    preload_engines()  # before the first request, so it is not timed
 
     arm_cpu_limit_signal()
     conn.send_bytes(READY)
@@ -194,7 +207,7 @@ def main() -> int:
     function = resolve_function(config["function"])
     kwargs = config["kwargs"]
     cpu_limit_s = config.get("cpu_limit_s")
-    import trafilatura  # noqa: F401 - imported before READY so it is not timed
+    preload_engines()  # before READY, so it is not timed
 
     arm_cpu_limit_signal()
     write_frame(out_fd, READY)

@@ -22,7 +22,7 @@ from winnow.curation.types import Document, StepResult, StepSpec, Verdict
 
 
 class _ExtractStep:
-    """trafilatura on HTML documents; text that is not HTML passes through."""
+    """The configured extraction engine on HTML documents; text that is not HTML passes through."""
 
     def __init__(self, config: ExtractConfig):
         self._extractor = Extractor(config)
@@ -70,7 +70,7 @@ EXTRACT_STEP = StepSpec(
     signals=(),
     reasons=EXTRACT_REASONS,
     edits_text=True,
-    description="Main-text extraction from HTML with trafilatura, bounded per document.",
+    description="Main-text extraction from HTML (engine: trafilatura, trafilatura_fast or resiliparse), bounded per document.",
 )
 
 LANGUAGE_STEP = StepSpec(
