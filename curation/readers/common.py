@@ -34,8 +34,8 @@ DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024
 # The rest of an over-long line is skipped in reads of this size.
 _SKIP_CHUNK_BYTES = 1024 * 1024
 # Compressed bytes fed to zstd per call. zstd's worst case inflates one input
-# byte to ~32 KB (RLE blocks), so 1 KB in is at most ~32 MB out per call.
-_ZSTD_INPUT_CHUNK = 1024
+# byte to ~32 KB (RLE blocks), so 512 bytes in are at most ~16 MB out per call.
+_ZSTD_INPUT_CHUNK = 512
 
 ERROR_EMPTY_FILE = "EmptyFile"
 ERROR_MALFORMED_JSON = "MalformedJson"
@@ -162,6 +162,7 @@ class ZstdFrames(io.RawIOBase):
             self._frame = self._dctx.decompressobj()
         data, self._pending = self._pending[:_ZSTD_INPUT_CHUNK], self._pending[_ZSTD_INPUT_CHUNK:]
         self._consumed += len(data)
+        self._out = memoryview(b"")  # drop the previous output first: even an empty view keeps its bytes alive
         self._out = memoryview(self._frame.decompress(data))
         if self._frame.eof and self._frame.unused_data:  # the next frame starts inside this chunk
             self._consumed -= len(self._frame.unused_data)

@@ -7,9 +7,12 @@ messages are 1-based within the file.
 One bad value costs one row: string columns are read as bytes and decoded
 per value, so invalid UTF-8 in one row is an error row for that row alone.
 Memory is bounded by the record size limit: a row group with a page larger
-than the limit (one giant value) is skipped as one error row before anything
-is inflated (`parquet_pages`), and batches are sized so that one batch holds
-about one limit's worth of data. A corrupt row group costs that group only.
+than 4 times the limit (one giant value) is skipped as one error row before
+anything is inflated (`parquet_pages`); batches are sized, and converted to
+Python in slices, so that at most about one limit's worth of values is held;
+a row over the limit is an error row without being converted, and
+dictionary-encoded columns stay encoded. A corrupt row group costs that
+group only.
 """
 from __future__ import annotations
 
@@ -38,6 +41,11 @@ from winnow.curation.readers.parquet_pages import PageHeaderError, largest_page
 from winnow.curation.types import TextRecord
 
 BATCH_ROWS = 1024
+# A page is inflated whole, whatever batch size is asked for. Writers flush a
+# page after a batch of values (pyarrow: 1,024), so a page of many large
+# documents can pass the record size limit legitimately; a page over this
+# many times the limit (256 MB by default) is refused as a bomb.
+PAGE_LIMIT_FACTOR = 4
 _SPOOL_IN_MEMORY_BYTES = 16 * 1024 * 1024
 
 
@@ -91,7 +99,7 @@ def _iter_group(parquet, stream, group, first_row, columns, source, options) -> 
     where = f"rows {first_row}-{last_row} (row group {group + 1})"
     chunks = _column_chunks(parquet, group, set(columns.values()))
     try:
-        oversized = _oversized_page(stream, chunks, options.max_record_bytes)
+        oversized = _oversized_page(stream, chunks, PAGE_LIMIT_FACTOR * options.max_record_bytes)
     except (PageHeaderError, OSError) as exc:
         yield failure(source, where, ERROR_UNREADABLE, f"row group unreadable: {exc}")
         return
@@ -99,23 +107,90 @@ def _iter_group(parquet, stream, group, first_row, columns, source, options) -> 
         name, size = oversized
         yield failure(
             source, where, ERROR_RECORD_TOO_LARGE,
-            f"column {name!r} has a page of {size} bytes, over the record size limit of {options.max_record_bytes} "
-            "bytes (--max-record-bytes); row group skipped",
+            f"column {name!r} has a page of {size} bytes, over {PAGE_LIMIT_FACTOR} times the record size limit of "
+            f"{options.max_record_bytes} bytes (--max-record-bytes); row group skipped",
         )
         return
+    # A dictionary-encoded column is read as a DictionaryArray: expanded, a small page of one huge
+    # value repeated in every row would cost rows x value bytes.
+    reader = _dictionary_reader(parquet, stream, chunks) or parquet
     row = first_row - 1
     try:
-        for batch in parquet.iter_batches(
+        for batch in reader.iter_batches(
             batch_size=_batch_rows(chunks, meta.num_rows, options.max_record_bytes),
             row_groups=[group], columns=sorted(set(columns.values())),
         ):
-            values = {key: _values(batch.column(name)) for key, name in columns.items()}
-            for i in range(batch.num_rows):
-                row += 1
-                yield _record(values, i, row, source, options)
+            arrays = {key: batch.column(name) for key, name in columns.items()}
+            for start, stop, oversized in _slices(_row_bytes(list(arrays.values()), batch.num_rows), options.max_record_bytes):
+                if oversized:  # one row over the limit: never converted to Python
+                    row += 1
+                    yield failure(
+                        source, f"row {row}", ERROR_RECORD_TOO_LARGE,
+                        f"values of {oversized} bytes, over the record size limit of {options.max_record_bytes} bytes (--max-record-bytes)",
+                    )
+                    continue
+                values = {key: _values(array.slice(start, stop - start)) for key, array in arrays.items()}
+                for i in range(stop - start):
+                    row += 1
+                    yield _record(values, i, row, source, options)
     except Exception as exc:  # a corrupt page: the rest of this row group cannot be located
         rest = f"rows {row + 1}-{last_row} (row group {group + 1})"
         yield failure(source, rest, ERROR_UNREADABLE, f"rest of row group unreadable: {type(exc).__name__}: {exc}")
+
+
+def _dictionary_reader(parquet, stream, chunks):
+    """A ParquetFile reading the dictionary-encoded byte-array columns of these chunks as dictionaries, or None."""
+    import pyarrow.parquet as pq
+
+    names = sorted({name for name, chunk in chunks if chunk.has_dictionary_page and chunk.physical_type == "BYTE_ARRAY"})
+    if not names:
+        return None
+    return pq.ParquetFile(stream, metadata=parquet.metadata, read_dictionary=names)
+
+
+def _row_bytes(arrays: list[Any], rows: int) -> list[int]:
+    """Bytes of the string and binary values of each row (dictionary values counted where used)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    total = pa.array([0] * rows, pa.int64())
+    for array in arrays:
+        kind = array.type
+        if pa.types.is_dictionary(kind):
+            if not _is_bytes_type(kind.value_type):
+                continue
+            lengths = pc.take(pc.binary_length(array.dictionary), array.indices)
+        elif _is_bytes_type(kind):
+            lengths = pc.binary_length(array)
+        else:
+            continue
+        total = pc.add(total, pc.fill_null(lengths.cast(pa.int64()), 0))
+    return total.to_pylist()
+
+
+def _is_bytes_type(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+
+
+def _slices(sizes: list[int], limit: int) -> Iterator[tuple[int, int, int]]:
+    """(start, stop, 0) for runs of rows holding at most `limit` bytes together, and
+    (row, row + 1, bytes) for a single row over the limit."""
+    start, held = 0, 0
+    for i, size in enumerate(sizes):
+        if size > limit:
+            if start < i:
+                yield start, i, 0
+            yield i, i + 1, size
+            start, held = i + 1, 0
+        elif held + size > limit:
+            yield start, i, 0
+            start, held = i, size
+        else:
+            held += size
+    if start < len(sizes):
+        yield start, len(sizes), 0
 
 
 def _column_chunks(parquet, group: int, wanted: set[str]) -> list[tuple[str, Any]]:
@@ -156,6 +231,9 @@ def _values(array: Any) -> list[Any]:
     import pyarrow as pa
 
     kind = array.type
+    if pa.types.is_dictionary(kind):
+        dictionary = _values(array.dictionary)
+        return [None if index is None else dictionary[index] for index in array.indices.to_pylist()]
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
         raw = array.cast(pa.large_binary() if pa.types.is_large_string(kind) else pa.binary())
         return [None if value is None else _decode(value) for value in raw.to_pylist()]
