@@ -10,6 +10,12 @@ language ID, per-document timeouts and writing Parquet.
     .venv/bin/python benchmarks/curate_throughput.py --workers 2 --pages 3000
 
 Prints records/s for each and the ratio (target: winnow >= 0.95x the bare loop).
+`--engine` picks the bare loop's extraction engine (default trafilatura, FineWeb's
+settings); `--recipe fineweb-fast` runs Winnow with Resiliparse extraction, so
+
+    .venv/bin/python benchmarks/curate_throughput.py --recipe fineweb-fast --source extra
+
+compares fineweb-fast with the bare FastWARC + trafilatura loop (target: >= 3x).
 `--bare-steps` adds the recipe's language ID and filters to the bare loop, so
 the ratio is the engine's own overhead; `--repeats N` alternates the sides N
 times and compares medians; `--source extra` uses the real warc-extra pages.
@@ -34,22 +40,22 @@ SHARED_WARC_EXTRA = (REPO / ".." / "shared" / "data" / "warc-extra").resolve()
 ARTICLE_HTML = (REPO / ".." / "shared" / "data" / "extraction" / "article-extraction-benchmark" / "html").resolve()
 
 
-def _bare_worker(path: str, recipe: str | None = None) -> tuple[int, int]:
-    """Read one file with FastWARC and extract every 200 HTML response with trafilatura.
+def _bare_worker(path: str, recipe: str | None = None, engine: str = "trafilatura") -> tuple[int, int]:
+    """Read one file with FastWARC and extract every 200 HTML response with `engine` (trafilatura by default).
 
     With `recipe`, every extracted text then goes through that recipe's other
     steps (language ID and filters, Winnow's own step functions) until one
     rejects it: the same per-document work as `winnow curate`, without the
     engine (no Beam, no accounting, no output).
     """
-    import trafilatura
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-    from winnow.curation.extract import ExtractConfig, trafilatura_kwargs
+    from winnow.curation.extract import ExtractConfig, engine_function, engine_kwargs
     from winnow.curation.record_path import run_record
     from winnow.curation.types import TextRecord
 
-    kwargs = trafilatura_kwargs(ExtractConfig())
+    # The engine's own call with the step's settings (for trafilatura: trafilatura.extract(html, **FineWeb settings)).
+    extract, kwargs = engine_function(engine), engine_kwargs(ExtractConfig(engine=engine))
     chain = _steps_after_extraction(recipe) if recipe else []
     records = extracted = 0
     for record in ArchiveIterator(path, parse_http=True):
@@ -59,7 +65,7 @@ def _bare_worker(path: str, recipe: str | None = None) -> tuple[int, int]:
         if record.http_headers.status_code != 200 or "html" not in (record.http_content_type or "").lower():
             continue
         html = record.reader.read().decode("utf-8", errors="replace")
-        text = trafilatura.extract(html, **kwargs)
+        text = extract(html, "", kwargs)
         if text:
             extracted += 1
             if chain:  # the pure record path, as `winnow curate` runs it, without Beam
@@ -127,10 +133,10 @@ def article_warcs(copies: int, parts: int, out_dir: Path) -> list[Path]:
     return files
 
 
-def run_bare(files: list[Path], workers: int, recipe: str | None = None) -> dict:
+def run_bare(files: list[Path], workers: int, recipe: str | None = None, engine: str = "trafilatura") -> dict:
     started = time.perf_counter()
     with mp.get_context("spawn").Pool(workers) as pool:
-        results = pool.starmap(_bare_worker, [(str(f), recipe) for f in files], chunksize=1)
+        results = pool.starmap(_bare_worker, [(str(f), recipe, engine) for f in files], chunksize=1)
     wall = time.perf_counter() - started
     records = sum(r for r, _ in results)
     return {"records": records, "extracted": sum(e for _, e in results), "wall_s": wall, "records_per_s": records / wall}
@@ -163,7 +169,13 @@ def main() -> int:
                         help="run both sides this many times, alternating, and compare the medians (the machine is noisy)")
     parser.add_argument("--copies", type=int, default=6, help="copies of the 181 news pages (articles source)")
     parser.add_argument("--pages", type=int, default=3000, help="article pages in the generated sample WARC (sample source)")
-    parser.add_argument("--recipe", default="extract", help="Winnow recipe to run (fineweb adds language ID and the FineWeb filters)")
+    parser.add_argument("--recipe", default="extract", help="Winnow recipe to run (fineweb adds language ID and the FineWeb filters; "
+                        "fineweb-fast is fineweb with Resiliparse extraction)")
+    from winnow.curation.extract import ENGINES
+
+    parser.add_argument("--engine", default="trafilatura", choices=ENGINES,
+                        help="the bare loop's extraction engine; "
+                             "default trafilatura with FineWeb's settings, whatever the recipe uses")
     parser.add_argument("--with-shared", action="store_true", help="add ../shared/data/warc/*.warc.gz (WARC files only)")
     args = parser.parse_args()
 
@@ -186,11 +198,12 @@ def main() -> int:
         if args.with_shared and SHARED_WARC.is_dir():
             files += sorted(p for p in SHARED_WARC.glob("*.warc.gz") if "wat" not in p.name and "wet" not in p.name)
         size_mb = sum(f.stat().st_size for f in files) / 1e6
-        print(f"input: {len(files)} WARC files, {size_mb:.1f} MB compressed; workers: {args.workers}; cpu: {os.cpu_count()} cores")
+        print(f"input: {len(files)} WARC files, {size_mb:.1f} MB compressed; workers: {args.workers}; cpu: {os.cpu_count()} cores; "
+              f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         bares, winnows = [], []
         for _ in range(args.repeats):
-            bare = run_bare(files, args.workers, args.recipe if args.bare_steps else None)
-            print(f"bare FastWARC+trafilatura{'+steps' if args.bare_steps else ''}: {bare['records']:>6} records in {bare['wall_s']:6.1f} s = {bare['records_per_s']:7.1f} records/s")
+            bare = run_bare(files, args.workers, args.recipe if args.bare_steps else None, args.engine)
+            print(f"bare FastWARC+{args.engine}{'+steps' if args.bare_steps else ''}: {bare['records']:>6} records in {bare['wall_s']:6.1f} s = {bare['records_per_s']:7.1f} records/s")
             winnow = run_winnow(files, args.workers, work / "out", args.recipe)
             print(f"winnow curate ({args.recipe:<8}): {winnow['records']:>6} records in {winnow['wall_s']:6.1f} s = {winnow['records_per_s']:7.1f} records/s"
                   f" (accounting ok: {winnow['accounting_ok']}, kept {winnow['kept']})")
@@ -200,8 +213,10 @@ def main() -> int:
         winnow_s = statistics.median(w["wall_s"] for w in winnows)
         ratio = bare_s / winnow_s  # same records on both sides: records/s ratio = inverse time ratio
         label = "median " if args.repeats > 1 else ""
-        print(f"{label}wall: bare {bare_s:.1f} s, winnow {winnow_s:.1f} s; ratio winnow / bare: {ratio:.2f}x (target >= 0.95x)")
-        print(json.dumps({"bare": bares, "winnow": winnows, "bare_median_s": bare_s, "winnow_median_s": winnow_s, "ratio": ratio}))
+        print(f"{label}wall: bare {bare_s:.1f} s, winnow {winnow_s:.1f} s; ratio winnow / bare: {ratio:.2f}x")
+        print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(json.dumps({"bare": bares, "winnow": winnows, "bare_median_s": bare_s, "winnow_median_s": winnow_s, "ratio": ratio,
+                          "engine": args.engine, "recipe": args.recipe}))
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
