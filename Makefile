@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-output
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench clean reference-venv
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,16 @@ $(STAMP): pyproject.toml setup.py
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# DataTrove 0.10.1 in its own venv (it caps trafilatura < 1.12): the filter parity tests
+# (tests/parity) and benchmarks/filter_parity.py compare Winnow's filters with it.
+REF_VENV ?= .bench/reference-venv
+$(REF_VENV)/.installed: benchmarks/reference-requirements.txt
+	$(PYTHON) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/python -m pip install --quiet -r benchmarks/reference-requirements.txt
+	touch $@
+
+reference-venv: $(REF_VENV)/.installed
 
 demo: $(STAMP)
 	$(BIN)/winnow run --output $(DEMO_DIR)

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+# "2": the Gopher, C4 and FineWeb signals became DataTrove's numbers (tokens, denominators,
+# new columns); version-1 signal columns mean something else, so readers refuse them.
+SCHEMA_VERSION = "2"
 META_SCHEMA = b"winnow.schema"
 META_VERSION = b"winnow.schema_version"
 

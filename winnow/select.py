@@ -132,12 +132,23 @@ class _RotatingWriter:
         self._rows = []
 
 
+def _check_version(path: Path, schema: pa.Schema) -> None:
+    """Refuse a table written under another schema version: its signal columns mean something else."""
+    version = (schema.metadata or {}).get(schemas.META_VERSION)
+    if version is not None and version.decode() != schemas.SCHEMA_VERSION:
+        raise SelectError(
+            f"{path}: written by a Winnow with schema version {version.decode()}, this one reads "
+            f"{schemas.SCHEMA_VERSION}: its filter signals are computed differently; curate again"
+        )
+
+
 def _rows(directory: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     for path in sorted(directory.glob("*.parquet")):
         try:
             file = pq.ParquetFile(path)
         except (OSError, pa.ArrowInvalid) as exc:
             raise SelectError(f"{path}: not a readable Parquet file ({exc})") from exc
+        _check_version(path, file.schema_arrow)
         for batch in file.iter_batches(batch_size=BATCH_ROWS):
             for row in batch.to_pylist():
                 yield str(path), row

@@ -2,24 +2,32 @@
 
 This step EDITS the text: it drops lines that fail the line rules, removes
 citation markers, and returns the cleaned text with the number of lines and
-characters it removed. Page rules then judge the cleaned page, as the reference
-implementation does: "lorem ipsum" and `{` only count on lines that survived
-the line rules.
+characters it removed. The cleaned text comes back for rejected documents
+too (in annotate mode they go on through the recipe).
+
+Lines are judged as DataTrove 0.10.1's `C4QualityFilter` judges them, which
+follows TFDS's `clean_page` in order: each stripped line is dropped for a
+word over `max_word_length` characters (the line, not the page), then loses
+its citation markers (case-sensitive), then is dropped for a missing terminal
+mark or too few words; "lorem ipsum" on a line that got this far rejects the
+page; then javascript lines are dropped; a `{` on a surviving line rejects the
+page; then policy lines are dropped. Sentences are counted per kept line with
+spaCy's sentencizer, as DataTrove counts them.
 
 Defaults follow FineWeb's run of this filter (no terminal-punctuation rule,
-3 words per line, 5 sentences per page, no page-length cap); the `c4` recipe
-sets the paper's numbers. The paper's bad-words page rule is the separate step `c4_badwords`.
-Text in scripts without spaces skips the two word rules (words per line, word
-length), recorded in `c4_word_rules_skipped`. The cleaned text is returned only
-for kept documents; a rejected one keeps its input text.
+3 words per line, 5 sentences per page, no page-length cap). Where DataTrove
+departs from TFDS, options give TFDS's reading, and the `c4` recipe sets
+them: `end_marks` without "'" and `count_words_after_citations`. The paper's
+bad-words page rule is the separate step `c4_badwords`.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from winnow.curation.filters import reference_units as ru
 from winnow.curation.filters import text_units as tu
 from winnow.curation.types import Document, Step, StepResult, StepSpec, Verdict, verdict_result
 
@@ -27,26 +35,25 @@ C4_NO_LINES_LEFT = "c4_no_lines_left"
 C4_TOO_FEW_SENTENCES = "c4_too_few_sentences"
 C4_LOREM_IPSUM = "c4_lorem_ipsum"
 C4_CURLY_BRACKET = "c4_curly_bracket"
-C4_WORD_TOO_LONG = "c4_word_too_long"
 C4_PAGE_TOO_LONG = "c4_page_too_long"
 
-REASONS = (C4_NO_LINES_LEFT, C4_TOO_FEW_SENTENCES, C4_LOREM_IPSUM, C4_CURLY_BRACKET, C4_WORD_TOO_LONG, C4_PAGE_TOO_LONG)
+REASONS = (C4_NO_LINES_LEFT, C4_TOO_FEW_SENTENCES, C4_LOREM_IPSUM, C4_CURLY_BRACKET, C4_PAGE_TOO_LONG)
 
 SIGNALS: tuple[tuple[str, str], ...] = (
     ("c4_page_chars", "int"),  # characters of the page before line cleaning
-    ("c4_lines_kept", "int"),  # non-blank lines left after line cleaning
+    ("c4_lines_kept", "int"),  # lines left after line cleaning
     ("c4_lines_removed", "int"),  # non-blank lines dropped, >= 0
     ("c4_chars_removed", "int"),  # len(input) - len(output), >= 0
+    ("c4_lines_removed_too_long_word", "int"),
     ("c4_lines_removed_no_terminal_punct", "int"),
     ("c4_lines_removed_too_few_words", "int"),
     ("c4_lines_removed_javascript", "int"),
     ("c4_lines_removed_policy", "int"),
     ("c4_citations_removed", "int"),
-    ("c4_sentence_count", "int"),  # sentences in the cleaned text
-    ("c4_max_word_length", "int"),  # longest whitespace token of the cleaned text
-    ("c4_has_lorem_ipsum", "bool"),
-    ("c4_has_curly_bracket", "bool"),
-    ("c4_word_rules_skipped", "bool"),  # spaceless script: words-per-line and word-length rules off
+    ("c4_sentence_count", "int"),  # spaCy sentences of the kept lines
+    ("c4_has_lorem_ipsum", "bool"),  # on a line that passed the word, punctuation and length rules
+    ("c4_has_curly_bracket", "bool"),  # on a line that passed those and the javascript rule
+    ("c4_word_rules_skipped", "bool"),  # spaceless script and skip_spaceless_scripts: word rules off
 )
 
 # Substrings of cookie banners and legal boilerplate (the TFDS list).
@@ -58,15 +65,25 @@ POLICY_SUBSTRINGS = (
     "use of cookies",
     "use cookies",
 )
-# Wikipedia-style citation markers: [1], [23], [edit], [citation needed].
-_CITATION_RE = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", re.IGNORECASE)
-# TFDS's terminal marks; a line ending in an ellipsis is not terminated.
-C4_END_MARKS = (".", "?", "!", '"')
+# Wikipedia-style citation markers, case-sensitive as in TFDS and DataTrove: [1], [23], [], [edit], [citation needed].
+_CITATION_RE = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
+# DataTrove's terminal marks; TFDS's lack "'". A line ending in "..." is never terminated.
+DATATROVE_END_MARKS = (".", "?", "!", '"', "'")
+TFDS_END_MARKS = (".", "?", "!", '"')
+ELLIPSIS = "..."
 
 
 @dataclass(frozen=True)
 class C4Config:
-    """C4 line and page rules; numeric thresholds set to None disable their rule."""
+    """C4 line and page rules; numeric thresholds set to None disable their rule.
+
+    `end_marks`: the endings that count as terminal punctuation (DataTrove's by
+    default; the `c4` recipe sets TFDS's). `count_words_after_citations`: count a
+    line's words after its citation markers are removed, as TFDS does (DataTrove
+    counts them before). `skip_spaceless_scripts` (Winnow's): no word rules for
+    scripts written without spaces. All three change the text, so `select`
+    cannot change them.
+    """
 
     filter_no_terminal_punct: bool = False
     min_words_per_line: int | None = 3
@@ -78,6 +95,14 @@ class C4Config:
     drop_javascript_lines: bool = True
     drop_policy_lines: bool = True
     remove_citations: bool = True
+    end_marks: Sequence[str] = DATATROVE_END_MARKS
+    count_words_after_citations: bool = False
+    skip_spaceless_scripts: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.end_marks or not all(isinstance(m, str) and m for m in self.end_marks):
+            raise ValueError(f"end_marks must be a non-empty list of non-empty strings, got {self.end_marks!r}")
+        object.__setattr__(self, "end_marks", tuple(self.end_marks))
 
 
 @dataclass(frozen=True)
@@ -86,55 +111,88 @@ class CleanedPage:
 
     text: str
     lines_kept: int
+    removed_too_long_word: int
     removed_no_terminal_punct: int
     removed_too_few_words: int
     removed_javascript: int
     removed_policy: int
     citations_removed: int
+    sentences: int
+    has_lorem_ipsum: bool
+    has_curly_bracket: bool
 
     @property
     def lines_removed(self) -> int:
         return (
-            self.removed_no_terminal_punct + self.removed_too_few_words + self.removed_javascript + self.removed_policy
+            self.removed_too_long_word + self.removed_no_terminal_punct + self.removed_too_few_words
+            + self.removed_javascript + self.removed_policy
         )
 
 
-def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> CleanedPage:
-    """Apply the line rules; blank lines are dropped without being counted as removed.
+def _line_fate(line: str, config: C4Config, word_rules: bool) -> tuple[str, str, int]:
+    """(what happens to one stripped line, the line after citation removal, citations removed).
 
-    `skip_word_rules` turns off the words-per-line rule, for scripts without spaces.
+    The fate is "kept", the name of the line rule that drops it, or "lorem"/"curly"
+    for the lines that reject the page (which then stay in the cleaned text).
+    """
+    n_words = len(line.split())
+    if word_rules and config.max_word_length is not None and any(len(w) > config.max_word_length for w in line.split()):
+        return "too_long_word", line, 0
+    cited = 0
+    if config.remove_citations and "[" in line:
+        line, cited = _CITATION_RE.subn("", line)
+        if config.count_words_after_citations:
+            n_words = len(line.split())
+    if config.filter_no_terminal_punct and (not line.endswith(config.end_marks) or line.endswith(ELLIPSIS)):
+        return "no_terminal_punct", line, cited
+    if word_rules and config.min_words_per_line is not None and n_words < config.min_words_per_line:
+        return "too_few_words", line, cited
+    lower = line.lower()
+    if config.drop_lorem_ipsum and "lorem ipsum" in lower:
+        return "lorem", line, cited
+    if config.drop_javascript_lines and "javascript" in lower:
+        return "javascript", line, cited
+    if config.drop_curly_bracket and "{" in line:
+        return "curly", line, cited
+    if config.drop_policy_lines and any(p in lower for p in POLICY_SUBSTRINGS):
+        return "policy", line, cited
+    return "kept", line, cited
+
+
+def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> CleanedPage:
+    """Apply the line rules to every line; blank lines are dropped without being counted.
+
+    Unlike DataTrove, which stops at the first line that rejects the page,
+    every line is judged, so a rejected page still has all its counts. Lines
+    that reject the page ("lorem ipsum", `{`) are kept in the cleaned text.
     """
     kept: list[str] = []
-    no_punct = few_words = javascript = policy = citations = 0
-    min_words = None if skip_word_rules else config.min_words_per_line
+    removed = dict.fromkeys(("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy"), 0)
+    citations = sentences = 0
+    lorem = curly = False
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
             continue
-        if config.remove_citations and "[" in line:
-            line, n = _CITATION_RE.subn("", line)
-            citations += n
-            line = line.strip()
-        if config.filter_no_terminal_punct and (not line.endswith(C4_END_MARKS) or line.endswith("...")):
-            no_punct += 1
+        fate, line, cited = _line_fate(line, config, not skip_word_rules)
+        citations += cited
+        if fate in removed:
+            removed[fate] += 1
             continue
-        if min_words is not None and len(line.split()) < min_words:
-            few_words += 1
-            continue
-        lower = line.lower()
-        if config.drop_javascript_lines and "javascript" in lower:
-            javascript += 1
-            continue
-        if config.drop_policy_lines and any(p in lower for p in POLICY_SUBSTRINGS):
-            policy += 1
-            continue
+        lorem = lorem or fate == "lorem"
+        curly = curly or fate == "curly"
+        if fate == "kept":
+            sentences += ru.line_sentence_count(line)
         kept.append(line)
-    return CleanedPage("\n".join(kept), len(kept), no_punct, few_words, javascript, policy, citations)
+    return CleanedPage(
+        "\n".join(kept).strip(), len(kept), removed["too_long_word"], removed["no_terminal_punct"],
+        removed["too_few_words"], removed["javascript"], removed["policy"], citations, sentences, lorem, curly,
+    )
 
 
 def c4_signals(text: str, language: str, config: C4Config) -> tuple[CleanedPage, dict[str, int | bool]]:
     """The cleaned page and every c4 signal."""
-    skip_word_rules = tu.is_spaceless(text, language)
+    skip_word_rules = config.skip_spaceless_scripts and tu.is_spaceless(text, language)
     page = clean_lines(text, config, skip_word_rules)
     cleaned = page.text
     signals: dict[str, int | bool] = {
@@ -142,33 +200,34 @@ def c4_signals(text: str, language: str, config: C4Config) -> tuple[CleanedPage,
         "c4_lines_kept": page.lines_kept,
         "c4_lines_removed": page.lines_removed,
         "c4_chars_removed": max(0, len(text) - len(cleaned)),
+        "c4_lines_removed_too_long_word": page.removed_too_long_word,
         "c4_lines_removed_no_terminal_punct": page.removed_no_terminal_punct,
         "c4_lines_removed_too_few_words": page.removed_too_few_words,
         "c4_lines_removed_javascript": page.removed_javascript,
         "c4_lines_removed_policy": page.removed_policy,
         "c4_citations_removed": page.citations_removed,
-        "c4_sentence_count": tu.sentence_count_of_lines(cleaned) if cleaned else 0,
-        "c4_max_word_length": max(map(len, cleaned.split()), default=0),
-        "c4_has_lorem_ipsum": "lorem ipsum" in cleaned.lower(),
-        "c4_has_curly_bracket": "{" in cleaned,
+        "c4_sentence_count": page.sentences,
+        "c4_has_lorem_ipsum": page.has_lorem_ipsum,
+        "c4_has_curly_bracket": page.has_curly_bracket,
         "c4_word_rules_skipped": skip_word_rules,
     }
     return page, signals
 
 
 def decide(config: C4Config, signals: Mapping[str, Any]) -> Verdict | None:
-    """C4's page rules, on the signals of the cleaned page."""
+    """C4's page rules, on the signals of the cleaned page.
+
+    A page with no lines left fails the sentence rule in DataTrove (0 < min);
+    Winnow names that case, and with the sentence rule off still rejects it.
+    """
     if config.max_page_length is not None and signals["c4_page_chars"] > config.max_page_length:
         return C4_PAGE_TOO_LONG, f"{signals['c4_page_chars']} chars > {config.max_page_length}"
+    if signals["c4_has_lorem_ipsum"]:
+        return C4_LOREM_IPSUM, "a kept line contains 'lorem ipsum'"
+    if signals["c4_has_curly_bracket"]:
+        return C4_CURLY_BRACKET, "a kept line contains '{'"
     if signals["c4_lines_kept"] == 0:
         return C4_NO_LINES_LEFT, f"all {signals['c4_lines_removed']} non-blank lines removed"
-    if config.drop_lorem_ipsum and signals["c4_has_lorem_ipsum"]:
-        return C4_LOREM_IPSUM, "page contains 'lorem ipsum'"
-    if config.drop_curly_bracket and signals["c4_has_curly_bracket"]:
-        return C4_CURLY_BRACKET, "page contains '{'"
-    too_long = config.max_word_length is not None and signals["c4_max_word_length"] > config.max_word_length
-    if too_long and not signals["c4_word_rules_skipped"]:
-        return C4_WORD_TOO_LONG, f"word of {signals['c4_max_word_length']} chars > {config.max_word_length}"
     if config.min_sentences is not None and signals["c4_sentence_count"] < config.min_sentences:
         return C4_TOO_FEW_SENTENCES, f"{signals['c4_sentence_count']} sentences < {config.min_sentences}"
     return None
@@ -186,7 +245,9 @@ def build(config: C4Config) -> Step:
 
 # Line rules edit the text: `winnow select` cannot change them without re-running curation.
 LINE_RULE_FIELDS = (
-    "filter_no_terminal_punct", "min_words_per_line", "drop_javascript_lines", "drop_policy_lines", "remove_citations",
+    "filter_no_terminal_punct", "min_words_per_line", "max_word_length", "drop_lorem_ipsum", "drop_curly_bracket",
+    "drop_javascript_lines", "drop_policy_lines", "remove_citations", "end_marks", "count_words_after_citations",
+    "skip_spaceless_scripts",
 )
 
 C4_STEP = StepSpec(

@@ -1,14 +1,26 @@
 """FineWeb's own quality rules (Penedo et al. 2024), as step `fineweb`.
 
-Lines are the non-blank lines of the text. The newline-per-word rule is a word
-rule, so documents in scripts without spaces skip it (recorded in a signal).
+The rules decide as DataTrove 0.10.1's `FineWebQualityFilter` does: lines are
+the non-blank pieces between newlines, unstripped; a line "ends in
+punctuation" when it ends with one of DataTrove's terminal marks (Unicode
+sentence terminals: no closing quote, apostrophe or ellipsis character);
+duplicate-line characters are over the characters that are not newlines;
+words are DataTrove's English tokens, punctuation included.
+
+Options (off in the reference recipes): `extra_end_marks` adds endings to the
+terminal marks (it changes a signal, so `select` cannot change it);
+`line_punct_exclude_zero` (DataTrove's own switch) spares pages where no line
+ends in punctuation; `skip_spaceless_scripts` (Winnow's) skips the
+newline-per-word rule for scripts written without spaces. The last two are
+decision only.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from winnow.curation.filters import reference_units as ru
 from winnow.curation.filters import text_units as tu
 from winnow.curation.types import Document, Step, StepResult, StepSpec, Verdict, verdict_result
 
@@ -31,8 +43,8 @@ SIGNALS: tuple[tuple[str, str], ...] = (
     ("fineweb_line_punct_ratio", "float"),  # [0, 1]
     ("fineweb_short_line_ratio", "float"),  # [0, 1]
     ("fineweb_dup_line_char_ratio", "float"),  # [0, 1]
-    ("fineweb_newline_word_ratio", "float"),  # >= 0 (newlines / max(words, 1))
-    ("fineweb_word_rules_skipped", "bool"),
+    ("fineweb_newline_word_ratio", "float"),  # >= 0 (newlines / max(tokens, 1))
+    ("fineweb_word_rules_skipped", "bool"),  # the text is in a script written without spaces
 )
 
 
@@ -45,41 +57,50 @@ class FineWebConfig:
     max_short_line_ratio: float | None = 0.67
     max_dup_line_char_ratio: float | None = 0.01
     max_newline_word_ratio: float | None = 0.3
+    extra_end_marks: Sequence[str] = ()
+    line_punct_exclude_zero: bool = False
+    skip_spaceless_scripts: bool = False
 
     def __post_init__(self) -> None:
         if self.short_line_max_chars < 0:
             raise ValueError(f"short_line_max_chars must be >= 0, got {self.short_line_max_chars}")
+        if not all(isinstance(m, str) and m for m in self.extra_end_marks):
+            raise ValueError(f"extra_end_marks must be non-empty strings, got {self.extra_end_marks!r}")
+        object.__setattr__(self, "extra_end_marks", tuple(self.extra_end_marks))
 
 
-def fineweb_signals(text: str, language: str, short_line_max_chars: int) -> tuple[int, dict[str, float | bool]]:
+def fineweb_signals(
+    text: str, language: str, short_line_max_chars: int, extra_end_marks: Sequence[str] = ()
+) -> tuple[int, dict[str, float | bool]]:
     """(number of non-blank lines, every fineweb signal)."""
     line_list = [line for line in text.split("\n") if line.strip()]
     n_lines = len(line_list)
     per_line = max(n_lines, 1)
-    punct = sum(1 for line in line_list if line.rstrip().endswith(tu.TERMINAL_PUNCTUATION))
+    end_marks = ru.TERMINAL_PUNCTUATION + tuple(extra_end_marks)
+    punct = sum(1 for line in line_list if line.endswith(end_marks))
     short = sum(1 for line in line_list if len(line) <= short_line_max_chars)
     _, dup_chars = tu.duplicate_stats(line_list)
     # Newlines are not text: FineWeb measures duplicate characters against the rest.
     non_newline_chars = len(text) - text.count("\n")
-    skipped = tu.is_spaceless(text, language)
-    n_words = 0 if skipped else len(tu.words(text))
+    n_words = len(ru.words(text)) if n_lines else 0
     return n_lines, {
         "fineweb_line_count": n_lines,
         "fineweb_line_punct_ratio": punct / per_line,
         "fineweb_short_line_ratio": short / per_line,
-        "fineweb_dup_line_char_ratio": min(1.0, dup_chars / non_newline_chars) if non_newline_chars else 0.0,
-        "fineweb_newline_word_ratio": 0.0 if skipped else text.count("\n") / max(n_words, 1),
-        "fineweb_word_rules_skipped": skipped,
+        "fineweb_dup_line_char_ratio": dup_chars / non_newline_chars if non_newline_chars else 0.0,
+        "fineweb_newline_word_ratio": text.count("\n") / max(n_words, 1),
+        "fineweb_word_rules_skipped": tu.is_spaceless(text, language),
     }
 
 
 def decide(config: FineWebConfig, s: Mapping[str, Any]) -> Verdict | None:
-    """FineWeb's rules in its order, on the step's signals."""
+    """FineWeb's rules in DataTrove's order, on the step's signals."""
     if s["fineweb_line_count"] == 0:
         return FINEWEB_EMPTY, "no non-blank lines"
     value = s["fineweb_line_punct_ratio"]
     if config.min_line_punct_ratio is not None and value < config.min_line_punct_ratio:
-        return FINEWEB_FEW_LINES_END_IN_PUNCT, f"{value:.3f} < {config.min_line_punct_ratio}"
+        if not (value == 0 and config.line_punct_exclude_zero):
+            return FINEWEB_FEW_LINES_END_IN_PUNCT, f"{value:.3f} < {config.min_line_punct_ratio}"
     value = s["fineweb_short_line_ratio"]
     if config.max_short_line_ratio is not None and value > config.max_short_line_ratio:
         return FINEWEB_TOO_MANY_SHORT_LINES, f"{value:.3f} > {config.max_short_line_ratio}"
@@ -87,16 +108,16 @@ def decide(config: FineWebConfig, s: Mapping[str, Any]) -> Verdict | None:
     if config.max_dup_line_char_ratio is not None and value > config.max_dup_line_char_ratio:
         return FINEWEB_TOO_MUCH_TEXT_IN_DUPLICATE_LINES, f"{value:.3f} > {config.max_dup_line_char_ratio}"
     value = s["fineweb_newline_word_ratio"]
-    if config.max_newline_word_ratio is not None and not s["fineweb_word_rules_skipped"]:
-        if value > config.max_newline_word_ratio:
-            return FINEWEB_TOO_MANY_NEWLINES_PER_WORD, f"{value:.3f} > {config.max_newline_word_ratio}"
+    skipped = config.skip_spaceless_scripts and s["fineweb_word_rules_skipped"]
+    if config.max_newline_word_ratio is not None and not skipped and value > config.max_newline_word_ratio:
+        return FINEWEB_TOO_MANY_NEWLINES_PER_WORD, f"{value:.3f} > {config.max_newline_word_ratio}"
     return None
 
 
 def build(config: FineWebConfig) -> Step:
     """The fineweb step: all signals, then `decide`."""
     def step(doc: Document) -> StepResult:
-        _, signals = fineweb_signals(doc.text, doc.language, config.short_line_max_chars)
+        _, signals = fineweb_signals(doc.text, doc.language, config.short_line_max_chars, config.extra_end_marks)
         return verdict_result(signals, decide(config, signals))
 
     return step
@@ -109,6 +130,6 @@ FINEWEB_STEP = StepSpec(
     signals=SIGNALS,
     reasons=REASONS,
     decide=decide,
-    recompute_fields=("short_line_max_chars",),
+    recompute_fields=("short_line_max_chars", "extra_end_marks"),
     description="FineWeb custom rules: line punctuation, short lines, duplicate-line characters, newlines per word.",
 )

@@ -1,24 +1,30 @@
 """Gopher's repetition and quality rules (Rae et al. 2021, appendix A), as two steps.
 
-Defaults are the published numbers, which FineWeb also uses (see REFERENCE.md).
+Every rule decides as DataTrove 0.10.1's `GopherRepetitionFilter` and
+`GopherQualityFilter` do (the code that produced FineWeb), and every signal
+holds the number DataTrove compares with its threshold: words are spaCy's
+English tokens, punctuation tokens included (`reference_units`). Defaults are
+the published thresholds. Deliberate differences are named options, off by
+default and in the built-in recipes; docs/filters.md lists them.
+
 Both steps compute every signal before deciding, so a rejected document still
 carries all its numbers and users can re-threshold from the Parquet columns.
 """
 from __future__ import annotations
 
-import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from winnow.curation.filters import reference_units as ru
 from winnow.curation.filters import text_units as tu
 from winnow.curation.types import Document, Step, StepResult, StepSpec, Verdict, verdict_result
 
 # ---------------------------------------------------------------------------
 # gopher_repetition
 
+GOPHER_EMPTY = "gopher_empty"
 GOPHER_TOO_MANY_DUPLICATE_LINES = "gopher_too_many_duplicate_lines"
 GOPHER_TOO_MANY_DUPLICATE_PARAGRAPHS = "gopher_too_many_duplicate_paragraphs"
 GOPHER_TOO_MUCH_TEXT_IN_DUPLICATE_LINES = "gopher_too_much_text_in_duplicate_lines"
@@ -29,6 +35,7 @@ GOPHER_TOP_NGRAM_TOO_FREQUENT = {n: f"gopher_top_{n}gram_too_frequent" for n in 
 GOPHER_TOO_MANY_DUPLICATE_NGRAMS = {n: f"gopher_too_many_duplicate_{n}grams" for n in DUPLICATE_NGRAM_SIZES}
 
 REPETITION_REASONS = (
+    GOPHER_EMPTY,
     GOPHER_TOO_MANY_DUPLICATE_LINES,
     GOPHER_TOO_MANY_DUPLICATE_PARAGRAPHS,
     GOPHER_TOO_MUCH_TEXT_IN_DUPLICATE_LINES,
@@ -39,23 +46,35 @@ REPETITION_REASONS = (
 
 _REP = "gopher_repetition"
 REPETITION_SIGNALS: tuple[tuple[str, str], ...] = (
-    (f"{_REP}_dup_line_frac", "float"),
+    (f"{_REP}_text_chars", "int"),  # len(text): the denominator of every character fraction
     (f"{_REP}_dup_para_frac", "float"),
-    (f"{_REP}_dup_line_char_frac", "float"),
     (f"{_REP}_dup_para_char_frac", "float"),
+    (f"{_REP}_dup_line_frac", "float"),
+    (f"{_REP}_dup_line_char_frac", "float"),
     *((f"{_REP}_top_{n}gram_char_frac", "float") for n in TOP_NGRAM_SIZES),
     *((f"{_REP}_dup_{n}gram_char_frac", "float") for n in DUPLICATE_NGRAM_SIZES),
-    (f"{_REP}_ngram_rules_skipped", "bool"),
+    (f"{_REP}_ngram_rules_skipped", "bool"),  # the text is in a script written without spaces
 )
+
+_PARAGRAPH_SPLIT_RE = re.compile(r"\n{2,}")
+_LINE_SPLIT_RE = re.compile(r"\n+")
 
 
 @dataclass(frozen=True)
 class GopherRepetitionConfig:
     """Maximum fractions (Gopher / FineWeb numbers); None disables a rule.
 
-    Character fractions of lines and paragraphs are over the characters of the
-    text; n-gram fractions are over the characters of its words, counting each
-    word once however many repeated n-grams cover it.
+    As in DataTrove, every character fraction is over the length of the whole
+    text: duplicate lines and paragraphs count the characters of their repeats;
+    a top n-gram counts its characters (words joined by spaces) times its count,
+    even when it occurs once; duplicate n-grams count the characters of repeated
+    n-grams found by a greedy left-to-right scan. Lines are the pieces between
+    runs of newlines, whitespace-only ones included; paragraphs the pieces
+    between runs of two or more newlines, unstripped.
+
+    `skip_spaceless_scripts` (Winnow's option, off in the reference recipes):
+    skip the n-gram rules for text in scripts written without spaces, where
+    English tokens mean little. Decision only: the signals are stored either way.
     """
 
     max_dup_line_frac: float | None = 0.3
@@ -71,56 +90,60 @@ class GopherRepetitionConfig:
     max_dup_8gram_char_frac: float | None = 0.12
     max_dup_9gram_char_frac: float | None = 0.11
     max_dup_10gram_char_frac: float | None = 0.10
+    skip_spaceless_scripts: bool = False
 
 
-def repetition_signals(text: str, language: str = "") -> dict[str, float | bool]:
-    """Every gopher_repetition signal of `text` (fractions in [0, 1])."""
-    line_list = [line.strip() for line in tu.lines(text)]
-    para_list = [p.strip() for p in tu.paragraphs(text)]
-    text_chars = len(text)
+def repetition_signals(text: str, language: str = "") -> dict[str, float | bool | int]:
+    """Every gopher_repetition signal of `text`, as DataTrove computes them."""
+    chars = len(text)
+    per_char = max(chars, 1)
+    paragraphs = _PARAGRAPH_SPLIT_RE.split(text.strip())
+    dup_paras, dup_para_chars = tu.duplicate_stats(paragraphs)
+    line_list = _LINE_SPLIT_RE.split(text)
     dup_lines, dup_line_chars = tu.duplicate_stats(line_list)
-    dup_paras, dup_para_chars = tu.duplicate_stats(para_list)
-    signals: dict[str, float | bool] = {
-        f"{_REP}_dup_line_frac": dup_lines / len(line_list) if line_list else 0.0,
-        f"{_REP}_dup_para_frac": dup_paras / len(para_list) if para_list else 0.0,
-        f"{_REP}_dup_line_char_frac": dup_line_chars / text_chars if text_chars else 0.0,
-        f"{_REP}_dup_para_char_frac": dup_para_chars / text_chars if text_chars else 0.0,
+    signals: dict[str, float | bool | int] = {
+        f"{_REP}_text_chars": chars,
+        f"{_REP}_dup_para_frac": dup_paras / len(paragraphs),
+        f"{_REP}_dup_para_char_frac": dup_para_chars / per_char,
+        f"{_REP}_dup_line_frac": dup_lines / len(line_list),
+        f"{_REP}_dup_line_char_frac": dup_line_chars / per_char,
     }
-    # N-grams of words mean nothing for scripts without spaces: skip, and say so.
-    skipped = tu.is_spaceless(text, language)
-    signals[f"{_REP}_ngram_rules_skipped"] = skipped
-    word_list = [] if skipped else tu.words(text)
-    ids = tu.word_ids(word_list)
-    char_lengths = np.fromiter(map(len, word_list), dtype=np.int64, count=len(word_list))
-    total = int(char_lengths.sum())
+    word_list = ru.words(text) if text else ()
     for n in TOP_NGRAM_SIZES:
-        signals[f"{_REP}_top_{n}gram_char_frac"] = tu.top_ngram_char_fraction(ids, char_lengths, n, total)
-    duplicated = tu.duplicate_ngram_char_fractions(ids, char_lengths, DUPLICATE_NGRAM_SIZES, total)
+        signals[f"{_REP}_top_{n}gram_char_frac"] = ru.top_ngram_chars(word_list, n) / per_char
+    duplicated = ru.duplicate_ngram_chars(word_list, DUPLICATE_NGRAM_SIZES)
     for n in DUPLICATE_NGRAM_SIZES:
-        signals[f"{_REP}_dup_{n}gram_char_frac"] = duplicated[n]
+        signals[f"{_REP}_dup_{n}gram_char_frac"] = duplicated[n] / per_char
+    signals[f"{_REP}_ngram_rules_skipped"] = tu.is_spaceless(text, language)
     return signals
 
 
-def _repetition_rules(config: GopherRepetitionConfig) -> tuple[tuple[str, float, str], ...]:
-    """(signal, maximum, reason) for every enabled rule, in decision order."""
+def _repetition_rules(config: GopherRepetitionConfig) -> tuple[tuple[str, float, str, bool], ...]:
+    """(signal, maximum, reason, is an n-gram rule) for every enabled rule, in DataTrove's order."""
     candidates = [
-        (f"{_REP}_dup_line_frac", config.max_dup_line_frac, GOPHER_TOO_MANY_DUPLICATE_LINES),
-        (f"{_REP}_dup_para_frac", config.max_dup_para_frac, GOPHER_TOO_MANY_DUPLICATE_PARAGRAPHS),
-        (f"{_REP}_dup_line_char_frac", config.max_dup_line_char_frac, GOPHER_TOO_MUCH_TEXT_IN_DUPLICATE_LINES),
-        (f"{_REP}_dup_para_char_frac", config.max_dup_para_char_frac, GOPHER_TOO_MUCH_TEXT_IN_DUPLICATE_PARAGRAPHS),
+        (f"{_REP}_dup_para_frac", config.max_dup_para_frac, GOPHER_TOO_MANY_DUPLICATE_PARAGRAPHS, False),
+        (f"{_REP}_dup_para_char_frac", config.max_dup_para_char_frac, GOPHER_TOO_MUCH_TEXT_IN_DUPLICATE_PARAGRAPHS, False),
+        (f"{_REP}_dup_line_frac", config.max_dup_line_frac, GOPHER_TOO_MANY_DUPLICATE_LINES, False),
+        (f"{_REP}_dup_line_char_frac", config.max_dup_line_char_frac, GOPHER_TOO_MUCH_TEXT_IN_DUPLICATE_LINES, False),
     ]
     for n in TOP_NGRAM_SIZES:
         limit = getattr(config, f"max_top_{n}gram_char_frac")
-        candidates.append((f"{_REP}_top_{n}gram_char_frac", limit, GOPHER_TOP_NGRAM_TOO_FREQUENT[n]))
+        candidates.append((f"{_REP}_top_{n}gram_char_frac", limit, GOPHER_TOP_NGRAM_TOO_FREQUENT[n], True))
     for n in DUPLICATE_NGRAM_SIZES:
         limit = getattr(config, f"max_dup_{n}gram_char_frac")
-        candidates.append((f"{_REP}_dup_{n}gram_char_frac", limit, GOPHER_TOO_MANY_DUPLICATE_NGRAMS[n]))
-    return tuple((name, limit, reason) for name, limit, reason in candidates if limit is not None)
+        candidates.append((f"{_REP}_dup_{n}gram_char_frac", limit, GOPHER_TOO_MANY_DUPLICATE_NGRAMS[n], True))
+    # DataTrove skips a rule whose threshold is falsy, so 0 disables it as None does.
+    return tuple(c for c in candidates if c[1])
 
 
 def decide_repetition(config: GopherRepetitionConfig, signals: Mapping[str, Any]) -> Verdict | None:
     """The first repetition rule whose signal is over its maximum."""
-    for name, limit, reason in _repetition_rules(config):
+    if signals[f"{_REP}_text_chars"] == 0:
+        return GOPHER_EMPTY, "empty text"
+    skip_ngrams = config.skip_spaceless_scripts and signals[f"{_REP}_ngram_rules_skipped"]
+    for name, limit, reason, ngram_rule in _repetition_rules(config):
+        if ngram_rule and skip_ngrams:
+            continue
         if signals[name] > limit:
             return reason, f"{name}={signals[name]:.3f} > {limit}"
     return None
@@ -164,19 +187,27 @@ QUALITY_REASONS = (
 
 _Q = "gopher_quality"
 QUALITY_SIGNALS: tuple[tuple[str, str], ...] = (
-    (f"{_Q}_word_count", "int"),  # >= 0
-    (f"{_Q}_mean_word_length", "float"),  # >= 0
-    (f"{_Q}_hash_word_ratio", "float"),  # >= 0 (may exceed 1)
-    (f"{_Q}_ellipsis_word_ratio", "float"),  # >= 0 (may exceed 1)
+    (f"{_Q}_word_count", "int"),  # tokens that are not pure punctuation, >= 0
+    (f"{_Q}_token_count", "int"),  # all tokens, punctuation included: the symbol ratios' denominator
+    (f"{_Q}_mean_word_length", "float"),  # of the non-symbol words; NaN without any
+    (f"{_Q}_hash_word_ratio", "float"),  # '#' per token, >= 0 (may exceed 1)
+    (f"{_Q}_ellipsis_word_ratio", "float"),  # '...' and '\u2026' per token, >= 0 (may exceed 1)
     (f"{_Q}_bullet_line_ratio", "float"),  # [0, 1]
     (f"{_Q}_ellipsis_line_ratio", "float"),  # [0, 1]
-    (f"{_Q}_alpha_word_ratio", "float"),  # [0, 1]
-    (f"{_Q}_stop_word_count", "int"),  # >= 0
-    (f"{_Q}_word_rules_skipped", "bool"),
-    (f"{_Q}_stop_word_rule_skipped", "bool"),
+    (f"{_Q}_alpha_word_ratio", "float"),  # tokens with a letter / all tokens, [0, 1]
+    (f"{_Q}_alpha_nonsymbol_word_ratio", "float"),  # non-symbol words with a letter / non-symbol words
+    (f"{_Q}_stop_word_count", "int"),  # distinct stop words present (case-sensitive), >= 0
+    (f"{_Q}_word_rules_skipped", "bool"),  # the text is in a script written without spaces
+    (f"{_Q}_stop_word_rule_skipped", "bool"),  # no stop-word list for the document's language
 )
 
 GOPHER_STOP_WORDS_EN = ("the", "be", "to", "of", "and", "that", "have", "with")
+# Lines starting with one of these (after leading whitespace) are bullet lines, as in DataTrove.
+GOPHER_BULLETS = ("\u2022", "-")
+GOPHER_ELLIPSES = ("...", "\u2026")
+# `alpha_ratio_over` settings.
+ALPHA_OVER_TOKENS = "tokens"
+ALPHA_OVER_WORDS = "words"
 
 
 def _default_stop_words() -> dict[str, tuple[str, ...]]:
@@ -187,9 +218,21 @@ def _default_stop_words() -> dict[str, tuple[str, ...]]:
 class GopherQualityConfig:
     """Gopher quality thresholds; None disables a rule.
 
-    `stop_words` maps a language code to its stop-word list; documents in other
-    languages skip the stop-word rule. `default_language` is assumed for
-    documents without a language label.
+    As in DataTrove: the word-count and mean-length rules count tokens that are
+    not pure punctuation; the '#' and ellipsis ratios and the letter ratio
+    divide by all tokens, punctuation included; lines are `str.splitlines()`,
+    blank ones included; a bullet line starts with '\u2022' or '-'; the stop-word
+    rule counts distinct stop words, matched case-sensitively.
+
+    `stop_words` maps a language code to its stop-word list; documents in a
+    language without a list skip the stop-word rule. `default_language` is
+    assumed for documents without a language label.
+
+    Options (Winnow's, off in the reference recipes, decision only):
+    `alpha_ratio_over: words` reads the Gopher paper's "80% of words contain an
+    alphabetic character" over words that are not pure symbols instead of all
+    tokens; `skip_spaceless_scripts` skips the word rules for scripts written
+    without spaces.
     """
 
     min_words: int | None = 50
@@ -204,40 +247,54 @@ class GopherQualityConfig:
     min_stop_words: int | None = 2
     stop_words: Mapping[str, tuple[str, ...]] = field(default_factory=_default_stop_words)
     default_language: str = "en"
+    alpha_ratio_over: str = ALPHA_OVER_TOKENS
+    skip_spaceless_scripts: bool = False
+
+    def __post_init__(self) -> None:
+        if self.alpha_ratio_over not in (ALPHA_OVER_TOKENS, ALPHA_OVER_WORDS):
+            raise ValueError(f"alpha_ratio_over must be {ALPHA_OVER_TOKENS!r} or {ALPHA_OVER_WORDS!r}, got {self.alpha_ratio_over!r}")
+
+
+def _has_alpha(word: str) -> bool:
+    return any(map(str.isalpha, word))
 
 
 def quality_signals(
     text: str, language: str, stop_words: Mapping[str, frozenset[str]], default_language: str = "en"
 ) -> dict[str, int | float | bool]:
-    """Every gopher_quality signal of `text`; `stop_words` values are lower-case sets."""
-    word_list = tu.words(text)
-    n_words = len(word_list)
-    per_word = max(n_words, 1)
-    line_list = tu.lines(text)
-    n_lines = max(len(line_list), 1)
-    # Most words pass the fast C test isalpha; only the rest need the regex. map() over C
-    # methods keeps the per-word loop out of the interpreter (these two were a tenth of all filter time).
-    alpha_words = sum(map(str.isalpha, word_list))
-    alpha_words += sum(map(tu.has_letter, itertools.filterfalse(str.isalpha, word_list)))
+    """Every gopher_quality signal of `text`; `stop_words` values are sets matched case-sensitively."""
+    tokens = ru.words(text)
+    n_tokens = len(tokens)
+    per_token = max(n_tokens, 1)
+    # Most tokens are words, and str.isalpha() is True only for them: a fast path before the char test.
+    alpha_flags = [word.isalpha() or _has_alpha(word) for word in tokens]
+    nonsymbol = [not ru.is_symbol_word(word) for word in tokens]
+    word_lengths = [len(word) for word, keep in zip(tokens, nonsymbol) if keep]
+    n_words = len(word_lengths)
+    alpha_nonsymbol = sum(a for a, keep in zip(alpha_flags, nonsymbol) if keep)
+    line_list = text.splitlines()
+    per_line = max(len(line_list), 1)
     lang = tu.normalise_language(language) or tu.normalise_language(default_language)
     stops = stop_words.get(lang)
-    stop_count = sum(map(stops.__contains__, map(str.lower, word_list))) if stops is not None else 0
     return {
         f"{_Q}_word_count": n_words,
-        f"{_Q}_mean_word_length": sum(map(len, word_list)) / n_words if n_words else 0.0,
-        f"{_Q}_hash_word_ratio": text.count("#") / per_word,
-        f"{_Q}_ellipsis_word_ratio": (text.count("...") + text.count("\u2026")) / per_word,
-        f"{_Q}_bullet_line_ratio": sum(1 for line in line_list if line.lstrip().startswith(tu.BULLETS)) / n_lines,
-        f"{_Q}_ellipsis_line_ratio": sum(1 for line in line_list if line.rstrip().endswith(tu.ELLIPSES)) / n_lines,
-        f"{_Q}_alpha_word_ratio": alpha_words / n_words if n_words else 0.0,
-        f"{_Q}_stop_word_count": stop_count,
+        f"{_Q}_token_count": n_tokens,
+        f"{_Q}_mean_word_length": sum(word_lengths) / n_words if n_words else float("nan"),
+        f"{_Q}_hash_word_ratio": text.count("#") / per_token,
+        f"{_Q}_ellipsis_word_ratio": (text.count("...") + text.count("\u2026")) / per_token,
+        f"{_Q}_bullet_line_ratio": sum(line.lstrip().startswith(GOPHER_BULLETS) for line in line_list) / per_line,
+        f"{_Q}_ellipsis_line_ratio": sum(line.rstrip().endswith(GOPHER_ELLIPSES) for line in line_list) / per_line,
+        f"{_Q}_alpha_word_ratio": sum(alpha_flags) / per_token,
+        f"{_Q}_alpha_nonsymbol_word_ratio": alpha_nonsymbol / n_words if n_words else 0.0,
+        f"{_Q}_stop_word_count": len(stops.intersection(tokens)) if stops is not None else 0,
         f"{_Q}_word_rules_skipped": tu.is_spaceless(text, language),
         f"{_Q}_stop_word_rule_skipped": stops is None,
     }
 
 
 def _quality_rules(config: GopherQualityConfig) -> list[tuple[str, str, float, str, bool]]:
-    """(signal, kind of bound, bound, reason, is a word rule) of every enabled rule, in decision order."""
+    """(signal, kind of bound, bound, reason, is a word rule) of every enabled rule, in DataTrove's order."""
+    alpha = f"{_Q}_alpha_word_ratio" if config.alpha_ratio_over == ALPHA_OVER_TOKENS else f"{_Q}_alpha_nonsymbol_word_ratio"
     rules = [
         (f"{_Q}_word_count", "min", config.min_words, GOPHER_BELOW_MIN_WORDS, True),
         (f"{_Q}_word_count", "max", config.max_words, GOPHER_ABOVE_MAX_WORDS, True),
@@ -247,14 +304,15 @@ def _quality_rules(config: GopherQualityConfig) -> list[tuple[str, str, float, s
         (f"{_Q}_ellipsis_word_ratio", "max", config.max_ellipsis_word_ratio, GOPHER_TOO_MANY_ELLIPSES, True),
         (f"{_Q}_bullet_line_ratio", "max", config.max_bullet_line_ratio, GOPHER_TOO_MANY_BULLET_LINES, False),
         (f"{_Q}_ellipsis_line_ratio", "max", config.max_ellipsis_line_ratio, GOPHER_TOO_MANY_ELLIPSIS_LINES, False),
-        (f"{_Q}_alpha_word_ratio", "min", config.min_alpha_word_ratio, GOPHER_TOO_FEW_ALPHA_WORDS, True),
+        (alpha, "min", config.min_alpha_word_ratio, GOPHER_TOO_FEW_ALPHA_WORDS, True),
     ]
-    return [r for r in rules if r[2] is not None]
+    # DataTrove skips a rule whose threshold is falsy, so 0 disables it as None does.
+    return [r for r in rules if r[2]]
 
 
 def decide_quality(config: GopherQualityConfig, signals: Mapping[str, Any]) -> Verdict | None:
-    """Gopher's quality rules in order; word rules are skipped for scripts without spaces."""
-    skip_words = signals[f"{_Q}_word_rules_skipped"]
+    """Gopher's quality rules in DataTrove's order (a NaN mean word length fails no bound, as in numpy)."""
+    skip_words = config.skip_spaceless_scripts and signals[f"{_Q}_word_rules_skipped"]
     for name, bound, limit, reason, word_rule in _quality_rules(config):
         if word_rule and skip_words:
             continue
@@ -263,7 +321,7 @@ def decide_quality(config: GopherQualityConfig, signals: Mapping[str, Any]) -> V
             relation = "<" if bound == "min" else ">"
             return reason, f"{name}={value:.3f} {relation} {limit}"
     if (
-        config.min_stop_words is not None
+        config.min_stop_words
         and not skip_words
         and not signals[f"{_Q}_stop_word_rule_skipped"]
         and signals[f"{_Q}_stop_word_count"] < config.min_stop_words
@@ -274,9 +332,7 @@ def decide_quality(config: GopherQualityConfig, signals: Mapping[str, Any]) -> V
 
 def build_quality(config: GopherQualityConfig) -> Step:
     """The gopher_quality step: all signals, then `decide_quality`."""
-    stop_words = {
-        tu.normalise_language(lang): frozenset(w.lower() for w in words) for lang, words in config.stop_words.items()
-    }
+    stop_words = {tu.normalise_language(lang): frozenset(words) for lang, words in config.stop_words.items()}
 
     def step(doc: Document) -> StepResult:
         signals = quality_signals(doc.text, doc.language, stop_words, config.default_language)

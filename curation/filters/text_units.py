@@ -225,7 +225,7 @@ def top_ngram_char_fraction(ids: np.ndarray, char_lengths: np.ndarray, n: int, t
     return min(1.0, covered_chars(starts, n, char_lengths) / total_chars)
 
 
-def _repeated(values: np.ndarray) -> np.ndarray:
+def repeated_mask(values: np.ndarray) -> np.ndarray:
     """Boolean mask of the entries of `values` that occur more than once."""
     order = np.argsort(values)
     ordered = values[order]
@@ -264,7 +264,7 @@ def duplicate_ngram_char_fractions(
             hashes = hashes[keep] * _NGRAM_HASH_BASE + shifted[starts + n - 1]
         if len(hashes) < 2:
             break
-        repeated = _repeated(hashes)
+        repeated = repeated_mask(hashes)
         starts = starts[repeated]
         hashes = hashes[repeated]
         if len(starts) == 0:

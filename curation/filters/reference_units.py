@@ -1,0 +1,272 @@
+"""The text units of the reference implementation (DataTrove 0.10.1, English), reproduced exactly.
+
+DataTrove splits English words and sentences with spaCy's blank English
+pipeline (its tokenizer plus the rule-based `sentencizer`); the Gopher,
+C4 and FineWeb filters count those tokens. Winnow uses the same spaCy
+tokenizer, because its hundreds of exceptions ("don't" -> "do", "n't";
+"cannot" -> "can", "not"; abbreviations; URLs; emoticons) decide word
+counts, n-grams and stop words, and no regex reproduces them.
+
+Calling spaCy on every text costs about 4 ms per news page, more than the
+whole filter chain may spend. But spaCy tokenizes each whitespace-separated
+chunk on its own (whitespace never joins or splits a token), so the tokens of
+a chunk are a pure function of the chunk. Winnow caches them per chunk and
+sends spaCy only the chunks it has not seen, joined by single spaces, once per
+text: on web text most chunks are common words, so spaCy sees a small share
+of the text. The cache changes speed, never output.
+
+Sentence counts follow spaCy's `Sentencizer.predict`: a token starts a new
+sentence when it is neither punctuation nor a sentence-final mark and a
+sentence-final mark came since the last start. Each token is classed once
+(`o` ordinary, `p` a sentence-final mark, `q` other punctuation), so a line's
+sentences are one regex count over its class string.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from winnow.curation.filters import text_units as tu
+
+# Chunks kept in the cache before it is emptied (bounded memory on long runs).
+CHUNK_CACHE_LIMIT = 400_000
+
+# DataTrove's TERMINAL_PUNCTUATION: Unicode's Sentence_Terminal marks as of its
+# writing (Unicode 14), plus three Khmer signs (U+17D6, U+17D9, U+17DA).
+# FineWeb's line-punctuation rule ends lines with these; note that it has no
+# closing quote, apostrophe or ellipsis character.
+_TERMINAL_RANGES = (
+    (0x21, 0x21), (0x2E, 0x2E), (0x3F, 0x3F), (0x589, 0x589), (0x61D, 0x61F), (0x6D4, 0x6D4), (0x700, 0x702),
+    (0x7F9, 0x7F9), (0x837, 0x837), (0x839, 0x839), (0x83D, 0x83E), (0x964, 0x965), (0x104A, 0x104B),
+    (0x1362, 0x1362), (0x1367, 0x1368), (0x166E, 0x166E), (0x1735, 0x1736), (0x17D4, 0x17D6), (0x17D9, 0x17DA),
+    (0x1803, 0x1803), (0x1809, 0x1809), (0x1944, 0x1945), (0x1AA8, 0x1AAB), (0x1B5A, 0x1B5B), (0x1B5E, 0x1B5F),
+    (0x1B7D, 0x1B7E), (0x1C3B, 0x1C3C), (0x1C7E, 0x1C7F), (0x203C, 0x203D), (0x2047, 0x2049), (0x2E2E, 0x2E2E),
+    (0x2E3C, 0x2E3C), (0x2E53, 0x2E54), (0x3002, 0x3002), (0xA4FF, 0xA4FF), (0xA60E, 0xA60F), (0xA6F3, 0xA6F3),
+    (0xA6F7, 0xA6F7), (0xA876, 0xA877), (0xA8CE, 0xA8CF), (0xA92F, 0xA92F), (0xA9C8, 0xA9C9), (0xAA5D, 0xAA5F),
+    (0xAAF0, 0xAAF1), (0xABEB, 0xABEB), (0xFE52, 0xFE52), (0xFE56, 0xFE57), (0xFF01, 0xFF01), (0xFF0E, 0xFF0E),
+    (0xFF1F, 0xFF1F), (0xFF61, 0xFF61), (0x10A56, 0x10A57), (0x10F55, 0x10F59), (0x10F86, 0x10F89),
+    (0x11047, 0x11048), (0x110BE, 0x110C1), (0x11141, 0x11143), (0x111C5, 0x111C6), (0x111CD, 0x111CD),
+    (0x111DE, 0x111DF), (0x11238, 0x11239), (0x1123B, 0x1123C), (0x112A9, 0x112A9), (0x1144B, 0x1144C),
+    (0x115C2, 0x115C3), (0x115C9, 0x115D7), (0x11641, 0x11642), (0x1173C, 0x1173E), (0x11944, 0x11944),
+    (0x11946, 0x11946), (0x11A42, 0x11A43), (0x11A9B, 0x11A9C), (0x11C41, 0x11C42), (0x11EF7, 0x11EF8),
+    (0x11F43, 0x11F44), (0x16A6E, 0x16A6F), (0x16AF5, 0x16AF5), (0x16B37, 0x16B38), (0x16B44, 0x16B44),
+    (0x16E98, 0x16E98), (0x1BC9F, 0x1BC9F), (0x1DA88, 0x1DA88),
+)
+TERMINAL_PUNCTUATION = tuple(sorted(chr(c) for lo, hi in _TERMINAL_RANGES for c in range(lo, hi + 1)))
+
+# DataTrove's PUNCTUATION_SET: ASCII and common typographic punctuation, the C0
+# and C1 control characters except tab and newline, a fullwidth digit one (as
+# DataTrove lists it), and the terminal marks. A token made only of these is a
+# "symbol word", which Gopher's word count and mean word length leave out.
+_PUNCTUATION_CHARS = (
+    "\"#$%&'()*+,-/:;<=>@[\\]^_`{|}~\u00ab\u00b4\u00bb\u2013\u2014\u2019\u201c\u201d\u201e\u2026\u2236\u2501"
+    "\u25ba\u3001\u3008\u3009\u300a\u300b\u300c\u300d\u3010\u3011\uff05\uff08\uff09\uff0c\uff11\uff1a\uff1b\uff5e"
+)
+_CONTROL_CHARS = "".join(chr(c) for c in (*range(0x0, 0x9), *range(0xB, 0x20), *range(0x7F, 0xA0)))
+PUNCTUATION_SET = frozenset(_PUNCTUATION_CHARS + _CONTROL_CHARS).union(TERMINAL_PUNCTUATION)
+
+_SPACE_RUN_RE = re.compile(r"(\s+)")
+# A sentence-final mark, then punctuation, then an ordinary token: one new sentence.
+_SENTENCE_BREAK_RE = re.compile("p[pq]*o")
+
+
+class _Tokenizer:
+    """spaCy's blank English tokenizer, loaded on first use, with a per-chunk cache."""
+
+    def __init__(self) -> None:
+        self._nlp: Any = None
+        self._punct_chars: frozenset[str] = frozenset()
+        self.chunks: dict[str, tuple[tuple[str, ...], str]] = {}
+
+    def _load(self) -> Any:
+        import spacy
+        from spacy.pipeline import Sentencizer
+
+        self._nlp = spacy.blank("en")
+        self._punct_chars = frozenset(Sentencizer.default_punct_chars)
+        return self._nlp
+
+    def learn(self, chunks: Iterable[str]) -> None:
+        """Tokenize, in one spaCy call, the chunks not yet in the cache."""
+        cache = self.chunks
+        missing = [c for c in dict.fromkeys(chunks) if c not in cache]
+        if not missing:
+            return
+        if len(cache) + len(missing) > CHUNK_CACHE_LIMIT:
+            cache.clear()
+        nlp = self._nlp or self._load()
+        joined = " ".join(missing)
+        punct_chars = self._punct_chars
+        # memory_zone frees the strings spaCy interned for this call (no growth on long runs).
+        with nlp.memory_zone():
+            nlp.max_length = len(joined) + 10
+            doc = nlp.tokenizer(joined)
+            index, end = 0, len(missing[0])
+            texts: list[str] = []
+            classes: list[str] = []
+            for token in doc:
+                while token.idx >= end:
+                    cache[missing[index]] = (tuple(texts), "".join(classes))
+                    texts, classes = [], []
+                    index += 1
+                    end += 1 + len(missing[index])
+                text = token.text
+                texts.append(text)
+                classes.append("p" if text in punct_chars else ("q" if token.is_punct else "o"))
+            cache[missing[index]] = (tuple(texts), "".join(classes))
+
+    def words(self, chunks: Sequence[str]) -> list[str]:
+        self.learn(chunks)
+        cache = self.chunks
+        out: list[str] = []
+        for chunk in chunks:
+            out.extend(cache[chunk][0])
+        return out
+
+    def classes(self, chunks: Sequence[str]) -> list[str]:
+        self.learn(chunks)
+        cache = self.chunks
+        return [cache[chunk][1] for chunk in chunks]
+
+
+_TOKENIZER = _Tokenizer()
+
+
+@functools.lru_cache(maxsize=8)
+def words(text: str) -> tuple[str, ...]:
+    """DataTrove's English words of `text`: spaCy's tokens, whitespace tokens dropped.
+
+    Punctuation tokens ("," "." "|" "(") are words here, as in DataTrove.
+    Cached for the last few texts because consecutive steps split the same document.
+    """
+    return tuple(_TOKENIZER.words(text.split()))
+
+
+def is_symbol_word(word: str) -> bool:
+    """True when every character of `word` is in DataTrove's punctuation set."""
+    return all(ch in PUNCTUATION_SET for ch in word)
+
+
+def line_sentence_count(line: str) -> int:
+    """Sentences spaCy's sentencizer finds in `line` (as DataTrove's C4 filter counts them).
+
+    Whitespace between chunks other than one plain space is a token of its own
+    (an ordinary one, so it can start a sentence), as in spaCy.
+    """
+    parts = _SPACE_RUN_RE.split(line)
+    chunks = parts[0::2]
+    classes = _TOKENIZER.classes([c for c in chunks if c])
+    pieces: list[str] = []
+    ci = 0
+    for index, part in enumerate(parts):
+        if index % 2:
+            # spaCy folds one plain space after a token into that token; the rest of the run is a token.
+            leading = index == 1 and not parts[0]
+            if part if leading or part[0] != " " else part[1:]:
+                pieces.append("o")
+        elif part:
+            pieces.append(classes[ci])
+            ci += 1
+    sequence = "".join(pieces)
+    if not sequence:
+        return 0
+    return 1 + len(_SENTENCE_BREAK_RE.findall(sequence))
+
+
+# ---------------------------------------------------------------------------
+# N-gram counts as DataTrove's Gopher repetition filter makes them.
+
+# Polynomial string hash over code points, modulo 2**64 (numpy's uint64 arithmetic wraps).
+_CHAR_HASH_BASE = 0x100000001B3
+_CHAR_HASH_INVERSE = pow(_CHAR_HASH_BASE, -1, 2**64)
+
+
+def top_ngram_chars(words: Sequence[str], n: int) -> int:
+    """Characters of the most frequent n-gram (joined by spaces) times its count; 0 without n-grams.
+
+    An n-gram that occurs once still counts, and of equally frequent n-grams the
+    one that occurs first wins (as `Counter.most_common(1)` picks it).
+    """
+    count = len(words) - n + 1
+    if count <= 0:
+        return 0
+    hashes = tu.ngram_hashes(tu.word_ids(words), n)
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    run_starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    run_lengths = np.diff(np.append(run_starts, len(ordered)))
+    most = int(run_lengths.max())
+    # With a stable sort the first element of each run is that n-gram's first position.
+    first = order[run_starts[run_lengths == most]].min()
+    chars = sum(map(len, words[first : first + n])) + n - 1
+    return chars * most
+
+
+def _prefix_hashes(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(P, B) with P[i] the hash of text[:i] and B[k] = base**k, so text[a:b] hashes to P[b] - P[a] * B[b - a]."""
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64) + np.uint64(1)
+    length = len(codes)
+    powers = np.empty(length + 1, dtype=np.uint64)
+    powers[0] = 1
+    inverse = np.empty(length + 1, dtype=np.uint64)
+    inverse[0] = 1
+    if length:
+        powers[1:] = _CHAR_HASH_BASE
+        inverse[1:] = _CHAR_HASH_INVERSE
+        with np.errstate(over="ignore"):
+            np.cumprod(powers, out=powers)
+            np.cumprod(inverse, out=inverse)
+    prefix = np.zeros(length + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        # P[i] = sum_{j<i} c_j * base**(i-1-j) = base**(i-1) * sum_{j<i} c_j * base**-j.
+        sums = np.cumsum(codes * inverse[:length], dtype=np.uint64)
+        prefix[1:] = powers[:length] * sums
+    return prefix, powers
+
+
+def duplicate_ngram_chars(words: Sequence[str], sizes: Sequence[int]) -> dict[int, int]:
+    """For each n, DataTrove's `find_all_duplicate`: characters of repeated n-grams, scanned greedily.
+
+    The scan walks the word positions; an n-gram (its words joined with no
+    separator, so "ab c" and "a bc" are the same n-gram) seen before adds its
+    characters and jumps n words ahead, anything else is remembered and the
+    scan moves one word on. Only n-grams whose joined text occurs more than once
+    can ever be "seen before", so vectorised substring hashes find those
+    positions and the Python scan visits only them, comparing the real strings.
+    """
+    result = {n: 0 for n in sizes}
+    if len(words) < 2:
+        return result
+    joined = "".join(words)
+    prefix, powers = _prefix_hashes(joined)
+    ends = np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=len(words)))
+    starts = ends - np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    for n in sizes:
+        count = len(words) - n + 1
+        if count < 2:
+            continue
+        a = starts[:count]
+        b = ends[n - 1 :]
+        with np.errstate(over="ignore"):
+            hashes = prefix[b] - prefix[a] * powers[b - a]
+        candidates = np.flatnonzero(tu.repeated_mask(hashes))
+        if len(candidates) == 0:
+            continue
+        seen: set[str] = set()
+        next_free = 0
+        total = 0
+        for position in candidates.tolist():
+            if position < next_free:
+                continue
+            gram = joined[a[position] : b[position]]
+            if gram in seen:
+                total += len(gram)
+                next_free = position + n
+            else:
+                seen.add(gram)
+        result[n] = total
+    return result
