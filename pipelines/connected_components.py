@@ -16,13 +16,14 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from winnow.curation import components
+from winnow.errors import RuntimeFailure
 
 NAMESPACE = "dedup"
 UNSETTLED_NODES = "cc_unsettled_nodes"
 UNSETTLED_TAG = "unsettled"
 
 
-class ComponentsDidNotConverge(RuntimeError):
+class ComponentsDidNotConverge(RuntimeFailure):
     """The unrolled rounds were too few for this graph; raise max_rounds."""
 
 

@@ -3,6 +3,7 @@
 Beam-free, so the command line and the driver-side code can use them too.
 """
 from __future__ import annotations
+from winnow.errors import RuntimeFailure
 
 NAMESPACE = "dedup"
 # Counter names (Metrics.counter(NAMESPACE, ...)) and summary keys.
@@ -36,5 +37,5 @@ PARQUET_COMPRESSION = "zstd"
 Features = tuple
 
 
-class DedupError(RuntimeError):
+class DedupError(RuntimeFailure):
     """The dedup pipeline cannot produce a correct result (bad input, no convergence)."""

@@ -8,9 +8,10 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from winnow.atomic import atomic_write_bytes
+from winnow.errors import ConfigurationError
 
 
-class OutputExists(Exception):
+class OutputExists(ConfigurationError):
     """The output directory already holds results and neither overwrite nor resume was asked for."""
 
 

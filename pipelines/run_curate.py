@@ -33,11 +33,12 @@ from winnow.pipelines.read_sources import expand_pattern
 from winnow.pipelines.dataflow import worker_setup_args
 from winnow.pipelines.options import is_local_runner, with_local_defaults
 from winnow.pipelines.outputs import prepare_output, read_json, write_json
+from winnow.errors import ConfigurationError
 
 OUTPUT_TABLES: tuple[str, ...] = ("documents", "rejected", "errors", "stats.json")
 
 
-class CurateInputError(ValueError):
+class CurateInputError(ConfigurationError):
     """An input pattern matches nothing (checked up front for local paths)."""
 
 

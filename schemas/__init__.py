@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
+from winnow.errors import InputError
 
 # "2": the Gopher, C4 and FineWeb signals became DataTrove's numbers (tokens, denominators,
 # new columns); version-1 signal columns mean something else, so readers refuse them.
@@ -186,7 +187,7 @@ def review_votes_schema() -> pa.Schema:
     return _with_meta(list(REVIEW_VOTE_FIELDS), REVIEW_VOTES)
 
 
-class SchemaMismatch(ValueError):
+class SchemaMismatch(InputError):
     """A Parquet file is not a Winnow table of the expected kind or version."""
 
 

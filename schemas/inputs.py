@@ -23,12 +23,13 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from winnow.schemas import DOCUMENTS
+from winnow.errors import ConfigurationError
 
 PARQUET_SUFFIX = ".parquet"
 _GLOB_CHARS = frozenset("*?[")
 
 
-class ParquetInputError(ValueError):
+class ParquetInputError(ConfigurationError):
     """An input path matches nothing, or a Parquet file is unreadable or has the wrong columns."""
 
 

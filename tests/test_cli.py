@@ -116,3 +116,45 @@ def test_module_entry_points_reject_unknown_flags(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:
         dedup.main(["--input", "x", "--output", str(tmp_path / "o"), "--num_perm", "64"])
     assert exit.value.code == 2 and "did you mean --num-perm?" in capsys.readouterr().err
+
+
+# --- one error base class, exit status by consequence ----------------------------------------
+
+
+def test_every_user_facing_error_derives_from_winnow_error():
+    import importlib
+
+    from winnow.errors import ConfigurationError, InputError, RuntimeFailure, WinnowError
+
+    expected = {
+        ConfigurationError: ["winnow.curation.config:RecipeError", "winnow.training.config:ConfigError", "winnow.runner:RunError",
+                             "winnow.select:SelectError", "winnow.mix:MixError", "winnow.pipelines.outputs:OutputExists",
+                             "winnow.pipelines.run_curate:CurateInputError", "winnow.schemas.inputs:ParquetInputError",
+                             "winnow.training.eval_run:EvaluateSectionError", "winnow.training.run_files:RunDirectoryError"],
+        InputError: ["winnow.schemas:SchemaMismatch", "winnow.training.shard_format:ShardFormatError",
+                     "winnow.training.checkpoint:CheckpointError", "winnow.training.data:TokenDataError",
+                     "winnow.inspect:InspectError", "winnow.summaries:StatsError", "winnow.review.labels:LabelsError",
+                     "winnow.curation.classifier.fasttext_backend:ClassifierError"],
+        RuntimeFailure: ["winnow.pipelines.dedup_common:DedupError", "winnow.pipelines.connected_components:ComponentsDidNotConverge",
+                         "winnow.training.trainer:TrainError", "winnow.runner:StageFailed"],
+    }
+    for base, names in expected.items():
+        for spec in names:
+            module, name = spec.split(":")
+            cls = getattr(importlib.import_module(module), name)
+            assert issubclass(cls, base) and issubclass(cls, WinnowError), spec
+    assert (ConfigurationError.exit_code, InputError.exit_code, RuntimeFailure.exit_code) == (2, 3, 1)
+
+
+def test_the_cli_returns_the_error_s_exit_status(monkeypatch, capsys):
+    from winnow.errors import InputError, RuntimeFailure
+
+    import winnow.cli.tools as tools
+
+    for error, code in ((InputError("archive.warc.gz: not a gzip file"), 3), (RuntimeFailure("accounting failed"), 1)):
+        def fail(args, error=error):
+            raise error
+
+        monkeypatch.setattr(tools, "run_recipes", fail)
+        assert main(["recipes"]) == code
+        assert f"winnow recipes: error: {error}" in capsys.readouterr().err

@@ -24,6 +24,7 @@ import torch
 
 from winnow.atomic import atomic_open
 from winnow.training.model import GPT, ModelConfig
+from winnow.errors import InputError
 
 CHECKPOINT_FORMAT = "winnow-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -46,7 +47,7 @@ REQUIRED_KEYS = (
 )
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint is missing, truncated, foreign or does not match the run; names the file."""
 
 

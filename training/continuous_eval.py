@@ -32,6 +32,7 @@ from winnow.atomic import atomic_open
 from winnow.training.checkpoint import CHECKPOINT_DIR
 from winnow.training.config import EvalConfig
 from winnow.training.data import TokenSplit
+from winnow.errors import ConfigurationError
 
 BEST_CHECKPOINT_FILE = "best.pt"
 BEST_FILE = "best.json"
@@ -42,7 +43,7 @@ TASK_METRICS = ("acc", "acc_norm", "acc_bytes")
 MINIMISED_SUFFIXES = ("loss", "bpb", "perplexity")
 
 
-class EvalSetupError(ValueError):
+class EvalSetupError(ConfigurationError):
     """A continuous-evaluation setting cannot be used; the message names the key and the input."""
 
 

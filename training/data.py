@@ -26,11 +26,12 @@ import torch
 from winnow.training import shard_format
 from winnow.training.shard_format import MANIFEST_FILE, ManifestError, ShardFormatError, open_shard
 from winnow.training.shard_format import sha256_file  # noqa: F401 - re-exported for winnow evaluate
+from winnow.errors import InputError
 
 SPLITS = shard_format.MANIFEST_SPLITS
 
 
-class TokenDataError(ValueError):
+class TokenDataError(InputError):
     """A token directory is missing, malformed or does not match the run."""
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from winnow.errors import ConfigurationError
 
 EVALUATE_KEYS = (
     "text", "tasks", "prompts", "max_new_tokens", "temperature", "top_k", "seed", "max_tokens", "task_examples", "batch_size",
@@ -31,7 +32,7 @@ BUILTIN_TASKS = ("builtin:copy", "sentences:val")
 DEFAULT_PROMPTS = ("The", "In the")
 
 
-class EvaluateSectionError(ValueError):
+class EvaluateSectionError(ConfigurationError):
     """The recipe's evaluate section is invalid; the message names the key."""
 
 

@@ -25,13 +25,14 @@ import torch
 import torch.nn as nn
 
 from winnow.training.evaluate import continuation_scores, eot_id_of, literal_special_tokens
+from winnow.errors import ConfigurationError
 
 OFFLINE_ENV = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
 # Keys of a harness result row that are bookkeeping, not metrics.
 _NON_METRIC_KEYS = ("alias", "name", "sample_len", "sample_count")
 
 
-class LmEvalError(ValueError):
+class LmEvalError(ConfigurationError):
     """lm-evaluation-harness is missing, or a task cannot be found or loaded; the message says which."""
 
 

@@ -15,6 +15,7 @@ from winnow.training.checkpoint import CHECKPOINT_DIR, TOKENIZER_FILE
 from winnow.training.config import TrainConfig
 from winnow.training.data import TokenSplit
 from winnow.training.model import ModelConfig
+from winnow.errors import ConfigurationError
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.yaml"
@@ -22,7 +23,7 @@ LOSS_PLOT_FILE = "loss.png"
 RUN_OUTPUTS = (CHECKPOINT_DIR, METRICS_FILE, CONFIG_FILE, LOSS_PLOT_FILE, TOKENIZER_FILE, "tensorboard")
 
 
-class RunDirectoryError(RuntimeError):
+class RunDirectoryError(ConfigurationError):
     """The run directory cannot be used as asked; the message says why."""
 
 

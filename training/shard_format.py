@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from winnow.atomic import atomic_open
+from winnow.errors import InputError
 
 MAGIC = b"WINNOWTK"
 FORMAT_VERSION = 1
@@ -37,7 +38,7 @@ assert _HEADER.size == HEADER_BYTES
 _DTYPES: dict[int, np.dtype] = {2: np.dtype("<u2"), 4: np.dtype("<u4")}
 
 
-class ShardFormatError(ValueError):
+class ShardFormatError(InputError):
     """A file is not a valid Winnow token shard; the message names the file."""
 
 
@@ -128,7 +129,7 @@ MANIFEST_TOKENIZER_KEYS = ("file", "sha256", "vocab_size")
 MANIFEST_SPLIT_COUNTS = ("tokens", "documents", "utf8_bytes")
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """A token directory's manifest.json is missing, unreadable or malformed; the message names it."""
 
 

@@ -41,6 +41,7 @@ from winnow.training import shard_format
 from winnow.training.shard_format import MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, ManifestError
 from winnow.training.shard_format import dtype_for_vocab, read_header, sha256_file, write_shard
 from winnow.training.tokenizer import EOT_TOKEN
+from winnow.errors import InputError
 
 TOKENIZER_FILE = "tokenizer.json"
 SPLITS = ("train", "val")
@@ -59,7 +60,7 @@ _UNSAFE_STEM_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 THREAD_WORKERS_MAX = 4
 
 
-class TokenDirError(ValueError):
+class TokenDirError(InputError):
     """A token directory is missing, incomplete, inconsistent, or would be overwritten."""
 
 

@@ -40,11 +40,12 @@ from winnow.training.continuous_eval import BestCheckpoint, EvalSetupError, Eval
 from winnow.training.data import TokenSplit, TokenWindowLoader, load_split
 from winnow.training.model import GPT, ModelConfig, config_from_preset
 from winnow.training.run_files import CONFIG_FILE, LOSS_PLOT_FILE, METRICS_FILE, RUN_OUTPUTS, plot_losses  # noqa: F401 - re-exported
+from winnow.errors import RuntimeFailure
 # Dense bf16 peak FLOP/s per GPU for MFU; matched against the device name.
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "4090": 165e12}
 
 
-class TrainError(RuntimeError):
+class TrainError(RuntimeFailure):
     """Training cannot start or continue; the message says why."""
 
 

@@ -18,13 +18,14 @@ import pyarrow.parquet as pq
 
 from winnow.schemas import signal_fields_of
 from winnow.summaries import StatsError, curation_funnel
+from winnow.errors import InputError
 
 TABLES = ("documents", "rejected", "errors", "duplicates")
 PERCENTILES = (0, 10, 50, 90, 100)
 SAMPLE_CHARS = 240
 
 
-class InspectError(ValueError):
+class InspectError(InputError):
     """The path is missing, corrupt or not a Parquet/Winnow output; the message names it."""
 
 

@@ -32,6 +32,7 @@ from winnow import __version__, schemas
 from winnow.atomic import atomic_write_json
 from winnow.curation.mix import BY_TOKENS, TOKEN_ESTIMATE, MixConfig, MixPlan, SourceDocs, plan_mix, token_estimate
 from winnow.training.parquet_text import ParquetInputError, open_input_file, open_parquet, resolve_parquet_inputs
+from winnow.errors import ConfigurationError
 
 MANIFEST = "mix_manifest.json"
 MANIFEST_SCHEMA = "winnow.mix_manifest"
@@ -44,7 +45,7 @@ REQUIRED_COLUMNS = ("id", "text")
 _HASH_CHUNK = 8 << 20
 
 
-class MixError(ValueError):
+class MixError(ConfigurationError):
     """A mix cannot be made as asked; the message names the source, file or setting."""
 
 

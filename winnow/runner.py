@@ -405,10 +405,10 @@ def run_stages(
         except Exception as exc:
             run_info["stages"][stage] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
             _write_run_info(ctx, run_info)
+            # Winnow's own errors carry a message for the user (and their exit status);
+            # anything else is a defect and keeps its traceback.
             if isinstance(exc, WinnowError) and not isinstance(exc, RunError):
                 raise StageFailed(f"stage {stage} (recipe {ctx.recipe_name}): {exc}", exc.exit_code) from exc
-            if _is_user_facing(exc):
-                raise StageFailed(f"stage {stage} (recipe {ctx.recipe_name}): {exc}") from exc
             raise
         wall = time.time() - started
         write_manifest(
@@ -450,15 +450,6 @@ def check_plan(ctx: RunContext, stages: Sequence[str]) -> list[str]:
     if problems:
         raise RunError("\n  ".join(problems))
     return warnings
-
-
-def _is_user_facing(exc: BaseException) -> bool:
-    """Winnow's own typed errors (bad settings, bad data) carry a message meant for the user."""
-    return (
-        not isinstance(exc, RunError)
-        and isinstance(exc, (ValueError, RuntimeError))
-        and type(exc).__module__.startswith("winnow.")
-    )
 
 
 def _has_checkpoint(ctx: RunContext) -> bool:

@@ -34,13 +34,14 @@ from winnow.curation.config import config_from_mapping, config_to_mapping
 from winnow.curation.recipe import MODE_ANNOTATE, Recipe, load_recipe, with_defaults
 from winnow.curation.stats import curation_stats, outcome_key
 from winnow.curation.steps import signal_columns, step_spec
+from winnow.errors import ConfigurationError
 
 TABLES = ("documents", "rejected", "errors")
 ROWS_PER_FILE = 100_000
 BATCH_ROWS = 8192
 
 
-class SelectError(ValueError):
+class SelectError(ConfigurationError):
     """The input cannot be re-decided with this recipe (and the message says why)."""
 
 

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from winnow.curation.stages import STAGE_EXTRACT, STAGE_LANGUAGE, stage_order
+from winnow.errors import InputError
 
 # stats.json written before `stage_order` existed: the fixed stages in pipeline
 # order; filter steps follow in the order their rejections appear.
 DEFAULT_STAGE_ORDER: tuple[str, ...] = tuple(stage_order((STAGE_EXTRACT, STAGE_LANGUAGE)))
 
 
-class StatsError(ValueError):
+class StatsError(InputError):
     """A stats file has content of an unexpected shape; the message names the file and key."""
 
 

@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from winnow.curation.classifier.normalize import Normalization, normalize_text
+from winnow.errors import InputError
 
 FASTTEXT_SUFFIXES = (".bin", ".ftz")
 # The first four bytes of every fastText model file (FASTTEXT_FILEFORMAT_MAGIC_INT32, little endian).
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
 
 
-class ClassifierError(ValueError):
+class ClassifierError(InputError):
     """A classifier model or its settings are unusable; the message names the file."""
 
 

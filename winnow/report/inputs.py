@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from winnow.summaries import StatsError, count_map, expect_number
+from winnow.errors import InputError
 
 # Inputs, relative to RUN_DIR (the layout written by `winnow run`).
 RUN_FILE = "run.json"
@@ -30,7 +31,7 @@ EVAL_RESULTS = "evaluate/results.json"
 ABLATE_RESULTS = "ablate/results.json"
 
 
-class ReportInputError(ValueError):
+class ReportInputError(InputError):
     """A file of the run directory exists but cannot be read or has unexpected content."""
 
 

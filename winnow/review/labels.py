@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from winnow import schemas
 from winnow.jsonl import json_lines
+from winnow.errors import InputError
 
 REVIEW_DIR = "review"
 LABELS_PREFIX = "labels-"
@@ -38,7 +39,7 @@ MAX_REVIEWER_CHARS = 100
 DEFAULT_IMPORT_REVIEWER = "import"
 
 
-class LabelsError(ValueError):
+class LabelsError(InputError):
     """A labels file is corrupt or malformed, or a label is invalid; the message names the file."""
 
 

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow import schemas
+from winnow.errors import InputError
 
 KEPT = "kept"
 REJECTED = "rejected"
@@ -35,7 +36,7 @@ CLASSIFIER_SUFFIX = "_score"
 _SHOWN_FIELDS = ("url", "domain", "language", "language_score", "stage", "reason", "detail", "representative_id", "kind")
 
 
-class ReviewInputError(ValueError):
+class ReviewInputError(InputError):
     """The directory is not a Winnow output, or one of its files cannot be read; the message names it."""
 
 
