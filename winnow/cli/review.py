@@ -44,6 +44,9 @@ def _default_reviewer() -> str:
 def _server_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free one")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"interface to listen on (default {DEFAULT_HOST}, this machine only)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a host name or address clients use to reach a non-loopback --host (repeatable; required "
+                             "there): other Host and Origin headers are refused")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
     parser.add_argument("--reviewer", default=None, help="name stored with each label (default: your user name)")
 
@@ -95,14 +98,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.set_defaults(handler=_compare)
 
 
-def _listen(app_factory, host: str, port: int, what: str) -> int:
+def _allowed_hosts(args: argparse.Namespace) -> list[str]:
+    """The Host names the server will accept; checked before any slow work, so a refusal comes first."""
+    from winnow.review.app import ExposureError, allowed_hosts_for
+
+    try:
+        return allowed_hosts_for(args.host, args.allow_host)
+    except ExposureError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _listen(app_factory, host: str, port: int, what: str, allowed: list[str]) -> int:
     from winnow.review.server import ServeError, bind, serve, url_of, warn_if_exposed
 
     try:
         sock = bind(host, port)
     except ServeError as exc:
         raise UserError(str(exc)) from None
-    warn_if_exposed(host)
+    warn_if_exposed(host, allowed)
     print(f"{what}: {url_of(sock, host)}  (Ctrl-C to stop)", flush=True)
     serve(app_factory(), sock)
     return 0
@@ -114,6 +127,7 @@ def _serve(args: argparse.Namespace) -> int:
     from winnow.review.sample import draw_sample
     from winnow.review.source import ReviewInputError, load_index, load_texts
 
+    allowed = _allowed_hosts(args)
     try:
         index = load_index(args.dir)
         items = draw_sample(index, args.sample, args.seed, args.score_bands, args.score_column)
@@ -126,7 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
     strata = len({item.stratum for item in items})
     print(f"{args.dir}: {len(items)} documents from {strata} strata; "
           f"{session.progress()['labelled']} already labelled by {session.reviewer}")
-    return _listen(lambda: create_review_app(session, args.host), args.host, args.port, "review")
+    return _listen(lambda: create_review_app(session, args.host, args.allow_host), args.host, args.port, "review", allowed)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -196,6 +210,7 @@ def _compare(args: argparse.Namespace) -> int:
     from winnow.review.compare import CompareSession, create_compare_app, generate_items, plan_items, read_prompts
     from winnow.review.labels import LabelsError
 
+    allowed = _allowed_hosts(args)
     if len(args.run) != 2:
         raise UserError(f"give exactly two --run directories, got {len(args.run)}")
     for run in args.run:
@@ -225,4 +240,5 @@ def _compare(args: argparse.Namespace) -> int:
         )
     except CheckpointError as exc:
         raise UserError(str(exc)) from None
-    return _listen(lambda: create_compare_app(session, args.host), args.host, args.port, "compare")
+    return _listen(lambda: create_compare_app(session, args.host, args.allow_host), args.host, args.port, "compare",
+                   allowed)

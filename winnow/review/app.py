@@ -9,11 +9,19 @@ Security, because crawled text is hostile input and the server may be reachable:
   `X-Review-Token` header (a cross-site form can send neither);
 - the client names documents by their position in the sample and static
   files from a fixed list: nothing it sends becomes a filesystem path;
-- the Host header must be one this server was started for (DNS rebinding).
+- the Host header must be one this server was started for (DNS rebinding):
+  on loopback, the loopback names; on any other interface, only the names
+  given with `--allow-host` (the server refuses to start without them), and
+  there a browser's Origin header must name one of them too;
+- request bodies are counted while they arrive and refused (413) past
+  MAX_BODY_BYTES, so a huge POST is never buffered;
+- a label or vote whose text cannot be stored (a lone surrogate) is refused
+  with 400 and nothing of it is kept, so the session goes on.
 """
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 import secrets
 import threading
@@ -21,14 +29,17 @@ from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from winnow import schemas
 from winnow.review.labels import LABELS, LABELS_PREFIX, LabelsError, SessionFile, label_row, read_labels, review_dir
@@ -50,11 +61,87 @@ class BadRequest(Exception):
         self.status = status
 
 
-def allowed_hosts_for(host: str) -> list[str]:
-    """Host headers to accept: loopback names, or any when bound to all interfaces."""
-    if host in ("0.0.0.0", "::", ""):
-        return ["*"]
-    return sorted({host, *LOOPBACK_HOSTS})
+class ExposureError(ValueError):
+    """A non-loopback interface without an explicit list of host names to accept."""
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def check_allow_host(name: str) -> str:
+    """One `--allow-host` value: a host name or address (lower case), or `*.domain`; never a bare `*`."""
+    value = name.strip().lower()
+    bare = value[2:] if value.startswith("*.") else value
+    if not bare or (any(c in bare for c in "*/:@ ") and not _is_ip_literal(bare)):
+        raise ExposureError(
+            f"--allow-host {name!r}: give a host name or address as clients type it, without scheme or port "
+            "(e.g. review.lan, 192.168.1.20, *.corp.example)"
+        )
+    return value
+
+
+def allowed_hosts_for(host: str, allow: Sequence[str] = ()) -> list[str]:
+    """Host headers to accept.
+
+    Loopback: the loopback names (plus `allow`). Any other interface: exactly the
+    names in `allow`, the bound address itself when it is one address, and the
+    loopback names; an empty `allow` there is an ExposureError, because without
+    a list any DNS name pointed at this machine (DNS rebinding) would be served.
+    """
+    names = [check_allow_host(a) for a in allow]
+    if is_loopback(host):
+        return sorted({host, *LOOPBACK_HOSTS, *names})
+    if not names:
+        raise ExposureError(
+            f"--host {host} makes the review server reachable from other machines: name the host names "
+            "clients will use with --allow-host (repeatable), e.g. --allow-host review.lan --allow-host 192.168.1.20"
+        )
+    bound = [host] if _is_ip_literal(host) and not ipaddress.ip_address(host.strip("[]")).is_unspecified else []
+    return sorted({*bound, *LOOPBACK_HOSTS, *names})
+
+
+def host_matches(name: str, allowed: Sequence[str]) -> bool:
+    """`name` (no port) against exact names and `*.domain` patterns, case-insensitively."""
+    name = name.lower().strip("[]")
+    for pattern in allowed:
+        pattern = pattern.strip("[]")
+        if name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
+            return True
+    return False
+
+
+class OriginGuard:
+    """Refuse (403) a request whose Origin header names a host outside `allowed`.
+
+    Browsers send Origin on cross-site requests and on every POST; a request
+    without one (curl, a plain navigation) is left to the Host check.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: Sequence[str]):
+        self.app = app
+        self.allowed = list(allowed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            origin = Headers(scope=scope).get("origin")
+            if origin is not None and not host_matches(urlsplit(origin).hostname or "", self.allowed):
+                await PlainTextResponse("origin not allowed", status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def static_file(request: Request) -> Response:
@@ -77,6 +164,23 @@ def page(title: str, script: str, body: str, token: str) -> HTMLResponse:
     )
 
 
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, counted while it arrives: past `limit` bytes, 413 without reading the rest."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequest(400, "invalid Content-Length header")
+        if int(declared) > limit:
+            raise BadRequest(413, f"request body over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # a chunked body, or one longer than it said
+            raise BadRequest(413, f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def read_post(request: Request, token: str) -> dict[str, Any]:
     """The JSON object of a state-changing request, after the token and content checks."""
     sent = request.headers.get(TOKEN_HEADER, "")
@@ -84,12 +188,10 @@ async def read_post(request: Request, token: str) -> dict[str, Any]:
         raise BadRequest(403, "missing or wrong session token; reload the page")
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise BadRequest(415, "expected a JSON body (Content-Type: application/json)")
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(413, f"request body over {MAX_BODY_BYTES} bytes")
+    raw = await read_limited(request, MAX_BODY_BYTES)
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         raise BadRequest(400, "request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest(400, "request body must be a JSON object")
@@ -116,6 +218,10 @@ def handle(fn: Callable[[Request], Any]) -> Callable[[Request], Any]:
 
 
 def build_app(routes: Sequence[Route], host: str, extra_hosts: Sequence[str] = ()) -> Starlette:
+    """The app with its security middleware; `extra_hosts` is the `--allow-host` list."""
+    allowed = allowed_hosts_for(host, extra_hosts)
+    guards = [] if is_loopback(host) else [Middleware(OriginGuard, allowed=allowed)]
+
     async def headers(request: Request, call_next: Callable) -> Response:
         response = await call_next(request)
         response.headers["Content-Security-Policy"] = CSP
@@ -126,7 +232,8 @@ def build_app(routes: Sequence[Route], host: str, extra_hosts: Sequence[str] = (
     return Starlette(
         routes=[*routes, Route("/static/{name}", static_file)],
         middleware=[
-            Middleware(TrustedHostMiddleware, allowed_hosts=[*allowed_hosts_for(host), *extra_hosts]),
+            Middleware(TrustedHostMiddleware, allowed_hosts=allowed),
+            *guards,
             Middleware(BaseHTTPMiddleware, dispatch=headers),
         ],
     )

@@ -10,7 +10,6 @@ torch is imported only when generations are made.
 from __future__ import annotations
 
 import html
-import json
 import random
 import secrets
 import threading
@@ -24,9 +23,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from winnow import schemas
+from winnow.jsonl import json_lines
 from winnow.review.app import BadRequest, build_app, handle, item_index, page, read_post
 from winnow.review.labels import (
-    MAX_NOTE_CHARS, VOTES_PREFIX, LabelsError, SessionFile, check_reviewer, now_utc, read_votes, review_dir,
+    VOTES_PREFIX, LabelsError, SessionFile, check_note, check_reviewer, check_text, now_utc, read_votes, review_dir,
 )
 from winnow.review.stats import wilson
 
@@ -54,20 +54,17 @@ def read_prompts(path: Path) -> list[str]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise LabelsError(f"--prompts {path}: not UTF-8 text ({exc.reason})") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        if path.suffix.lower() in (".jsonl", ".ndjson"):
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise LabelsError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        for n, obj in json_lines(lines, path, LabelsError):
             value = obj.get("prompt") if isinstance(obj, dict) else obj
             if not isinstance(value, str):
                 raise LabelsError(f"{path}:{n}: expected a string or an object with a \"prompt\" string")
-            prompts.append(value)
-        else:
-            prompts.append(line)
+            try:  # a lone surrogate would make every vote on this prompt unstorable
+                prompts.append(check_text(value, "prompt"))
+            except LabelsError as exc:
+                raise LabelsError(f"{path}:{n}: {exc}") from None
+    else:
+        prompts = [line for line in lines if line.strip()]
     if not prompts:
         raise LabelsError(f"--prompts {path}: no prompts found (one per line, or JSONL with \"prompt\")")
     return prompts
@@ -146,10 +143,7 @@ class CompareSession:
         it = self.items[index]
         other = "b" if it.left == "a" else "a"
         vote = {"left": it.left, "right": other, "tie": "tie"}[side]
-        note = (note or "").strip()
-        if len(note) > MAX_NOTE_CHARS:
-            raise LabelsError(f"note is longer than {MAX_NOTE_CHARS} characters")
-        row = {"id": it.id, "vote": vote, "reviewer": self.reviewer, "time": now_utc(), "note": note or None,
+        row = {"id": it.id, "vote": vote, "reviewer": self.reviewer, "time": now_utc(), "note": check_note(note),
                "stratum": COMPARE_STRATUM, "run_a": self.run_a, "run_b": self.run_b, "prompt": it.prompt,
                "left": it.left}
         with self._lock:

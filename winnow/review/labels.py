@@ -6,6 +6,15 @@ A session rewrites its file after every label, to a temporary file in the
 same folder that then replaces it (`os.replace`), so a reader or a crash
 never sees half a file. Readers take every session file; when one reviewer
 labelled a document more than once, the latest label counts.
+
+Text that Parquet cannot store (a lone surrogate from a JSON `\ud800` escape)
+is refused before it reaches a session, and a row whose write fails is taken
+back out, so one bad label never blocks the ones after it.
+
+CSV export neutralises spreadsheet formulas: a text cell that starts with
+=, +, -, @, tab or carriage return (after any leading single quotes) gets one
+more leading `'`, which a spreadsheet shows as text; CSV import removes that
+one quote again, so export then import gives back the same labels.
 """
 from __future__ import annotations
 
@@ -37,6 +46,8 @@ VOTES = ("a", "b", "tie")
 MAX_NOTE_CHARS = 2000
 MAX_REVIEWER_CHARS = 100
 DEFAULT_IMPORT_REVIEWER = "import"
+# A cell a spreadsheet would run as a formula: optional quotes we added, then one of = + - @ tab CR.
+FORMULA_CELL = re.compile(r"'*[=+\-@\t\r]")
 
 
 class LabelsError(InputError):
@@ -51,8 +62,17 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def check_text(value: str, what: str) -> str:
+    """`value` if it is storable Unicode text (UTF-8 encodable), else LabelsError naming `what`."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LabelsError(f"{what} is not valid Unicode text ({exc.reason} at character {exc.start})") from None
+    return value
+
+
 def check_reviewer(name: str) -> str:
-    name = name.strip()
+    name = check_text(name, "reviewer name").strip()
     if not name or len(name) > MAX_REVIEWER_CHARS or any(ord(c) < 32 for c in name):
         raise LabelsError(f"reviewer name must be 1-{MAX_REVIEWER_CHARS} printable characters, got {name!r}")
     return name
@@ -76,10 +96,19 @@ class SessionFile:
         self._lock = threading.Lock()
 
     def put(self, row: Mapping[str, Any]) -> None:
-        """Add or replace the row for `row["id"]` and write the file."""
+        """Add or replace the row for `row["id"]` and write the file; a failed write keeps the old row."""
+        key = str(row["id"])
         with self._lock:
-            self._rows[str(row["id"])] = dict(row)
-            self._write()
+            previous = self._rows.get(key)
+            self._rows[key] = dict(row)
+            try:
+                self._write()
+            except BaseException:
+                if previous is None:
+                    del self._rows[key]
+                else:
+                    self._rows[key] = previous
+                raise
 
     def put_many(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Add rows (a repeated id: the last one wins) and write the file once."""
@@ -158,15 +187,31 @@ def read_votes(run_dir: str | os.PathLike, latest: bool = True) -> pa.Table:
     return _latest(table, ["reviewer", "run_a", "run_b", "id"]) if latest else table
 
 
+def check_note(note: str | None) -> str | None:
+    """A note as stored: stripped, at most MAX_NOTE_CHARS, valid text; empty becomes None."""
+    note = check_text((note or "").strip(), "note")
+    if len(note) > MAX_NOTE_CHARS:
+        raise LabelsError(f"note is longer than {MAX_NOTE_CHARS} characters")
+    return note or None
+
+
+def neutralise_cell(value: Any) -> Any:
+    """A text cell a spreadsheet will not run as a formula (one more leading `'`)."""
+    return "'" + value if isinstance(value, str) and FORMULA_CELL.match(value) else value
+
+
+def restore_cell(value: Any) -> Any:
+    """The inverse of neutralise_cell, for CSV import."""
+    return value[1:] if isinstance(value, str) and value.startswith("'") and FORMULA_CELL.match(value) else value
+
+
 def label_row(doc_id: str, label: str, reviewer: str, note: str | None, stratum: str | None,
               time: dt.datetime | None = None) -> dict[str, Any]:
     if label not in LABELS:
         raise LabelsError(f"label must be one of {list(LABELS)}, got {label!r}")
-    note = (note or "").strip()
-    if len(note) > MAX_NOTE_CHARS:
-        raise LabelsError(f"note is longer than {MAX_NOTE_CHARS} characters")
+    note = check_note(note)
     return {
-        "id": doc_id, "label": label, "reviewer": check_reviewer(reviewer), "time": time or now_utc(),
+        "id": check_text(doc_id, "id"), "label": label, "reviewer": check_reviewer(reviewer), "time": time or now_utc(),
         "note": note or None, "stratum": stratum,
     }
 
@@ -179,6 +224,7 @@ def _rows_of_file(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     try:
         with path.open(encoding="utf-8", newline="") as f:
             if suffix in (".jsonl", ".ndjson"):
+                # json_lines turns bad JSON, deep nesting and lone surrogates into one LabelsError naming the line
                 for n, obj in json_lines(f, path, LabelsError):
                     if not isinstance(obj, dict):
                         raise LabelsError(f"{path}:{n}: expected a JSON object with id and label")
@@ -188,7 +234,7 @@ def _rows_of_file(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
                 if not reader.fieldnames or not {"id", "label"} <= set(reader.fieldnames):
                     raise LabelsError(f"{path}: CSV header must name id and label columns, found {reader.fieldnames}")
                 for row in reader:
-                    yield reader.line_num, row
+                    yield reader.line_num, {k: restore_cell(v) for k, v in row.items()}
             else:
                 raise LabelsError(f"{path}: unknown labels format {suffix or '(no extension)'!r}; use .jsonl or .csv")
     except UnicodeDecodeError as exc:
@@ -208,11 +254,15 @@ def parse_label_file(path: Path, known_ids: Iterable[str], default_reviewer: str
         label = str(label).strip().lower() if label is not None else ""
         if label not in LABELS:
             raise LabelsError(f"{path}:{n}: label must be one of {list(LABELS)}, got {obj.get('label')!r}")
-        if doc_id not in known:
-            unknown.append(f"{doc_id} (line {n})")
-            continue
         try:
-            rows.append(label_row(doc_id, label, str(obj.get("reviewer") or default_reviewer), obj.get("note"), None))
+            check_text(doc_id, "id")  # before it is echoed in a message below
+            if doc_id not in known:
+                unknown.append(f"{doc_id} (line {n})")
+                continue
+            note = obj.get("note")
+            if note is not None and not isinstance(note, str):
+                raise LabelsError("note must be text")
+            rows.append(label_row(doc_id, label, str(obj.get("reviewer") or default_reviewer), note, None))
         except LabelsError as exc:
             raise LabelsError(f"{path}:{n}: {exc}") from None
     if unknown:
@@ -252,7 +302,7 @@ def export_labels(out_dir: Path, output: Path) -> int:
         if suffix == ".csv":
             writer = csv.DictWriter(f, fieldnames=table.schema.names)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: neutralise_cell(v) for k, v in row.items()} for row in rows)
         else:
             for row in rows:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")

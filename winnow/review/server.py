@@ -3,25 +3,16 @@ error (not a uvicorn log line) and `--port 0` can print the port it got."""
 from __future__ import annotations
 
 import errno
-import ipaddress
 import socket
 import sys
+from collections.abc import Sequence
 from typing import Any
 
-from winnow.review.app import LOOPBACK_HOSTS
+from winnow.review.app import is_loopback
 
 
 class ServeError(OSError):
     """The server could not listen where it was asked to."""
-
-
-def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -50,13 +41,15 @@ def url_of(sock: socket.socket, host: str) -> str:
     return f"http://{shown}:{port}/"
 
 
-def warn_if_exposed(host: str) -> None:
+def warn_if_exposed(host: str, allowed: Sequence[str] = ()) -> None:
     if not is_loopback(host):
         print(
             f"warning: listening on {host}, not 127.0.0.1: anyone who can reach this machine can read "
             "these documents and add labels",
             file=sys.stderr,
         )
+        if allowed:
+            print(f"accepting Host and Origin: {', '.join(allowed)}", file=sys.stderr)
 
 
 def serve(app: Any, sock: socket.socket) -> None:
