@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-output
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast bench clean reference-venv
+.PHONY: setup demo test test-fast bench clean docs reference-venv
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+# docs/recipes.md, generated from the configuration dataclasses (a test fails when it is stale).
+docs: $(STAMP)
+	$(BIN)/python -m winnow.cli.docs
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache build *.egg-info

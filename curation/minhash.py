@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -56,16 +56,18 @@ class MinHashConfig:
     both run before near-dedup, which only sees the survivors.
     """
 
-    ngram: int = 5
-    num_perm: int = 112
-    bands: int = 14
-    rows: int = 8
-    threshold: float | None = None
-    seed: int = 1
-    verify_threshold: float | None = None
-    max_rounds: int = 30
-    exact: bool = True
-    urls: bool = False
+    ngram: int = field(default=5, metadata={"help": "words per shingle"})
+    num_perm: int = field(default=112, metadata={"help": "hash permutations"})
+    bands: int = field(default=14, metadata={"help": "LSH bands"})
+    rows: int = field(default=8, metadata={"help": "rows per band"})
+    threshold: float | None = field(default=None, metadata={"help": "derive bands x rows for this Jaccard threshold"})
+    seed: int = field(default=1, metadata={"help": "permutation seed"})
+    verify_threshold: float | None = field(
+        default=None, metadata={"help": "drop candidate pairs whose estimated Jaccard is below this"}
+    )
+    max_rounds: int = field(default=30, metadata={"help": "connected-components rounds of the Beam graph before failing"})
+    exact: bool = field(default=True, metadata={"help": "remove exact duplicates of the normalised text"})
+    urls: bool = field(default=False, metadata={"help": "also remove documents whose normalised URL was already seen"})
 
     def __post_init__(self) -> None:
         for name in ("ngram", "num_perm", "bands", "rows", "max_rounds"):

@@ -2,12 +2,16 @@
 and the Beam `DedupOptions`. Beam-free, so `winnow --help` never loads Beam.
 
 Every MinHash flag defaults to None ("not given"): the value then comes from the
-recipe's `dedup:` mapping, else from `MinHashConfig`'s defaults.
+recipe's `dedup:` mapping, else from `MinHashConfig`'s defaults. The flags are
+derived from `MinHashConfig`'s fields, so a key and its flag cannot disagree.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
+
+from winnow.config_loader import add_field_flags
 
 # Command-line dest -> MinHashConfig field (flags left unset keep the recipe's or default value).
 MINHASH_FLAGS: dict[str, str] = {
@@ -30,22 +34,23 @@ DEDUP_MODES = (MODE_AUTO, MODE_GRAPH, MODE_SPILL)
 
 
 def add_minhash_arguments(parser: argparse.ArgumentParser | Any) -> None:
-    """The MinHash flags and --dedup-mode (a parser or an argument group)."""
-    parser.add_argument("--ngram", type=int, default=None, help="words per shingle (default 5)")
-    parser.add_argument("--num-perm", dest="num_perm", type=int, default=None, help="hash permutations (default 112)")
-    parser.add_argument("--bands", type=int, default=None, help="LSH bands (default 14)")
-    parser.add_argument("--rows", type=int, default=None, help="rows per band (default 8)")
-    parser.add_argument("--threshold", type=float, default=None, help="derive bands x rows for this Jaccard threshold")
-    parser.add_argument("--verify-threshold", dest="verify_threshold", type=float, default=None,
-                        help="drop candidate pairs whose estimated Jaccard is below this")
-    parser.add_argument("--max-rounds", dest="max_rounds", type=int, default=None,
-                        help="connected-components rounds of the Beam graph before failing (default 30)")
+    """The MinHash flags and --dedup-mode (a parser or an argument group).
+
+    Name, type, default and help of each flag come from `MinHashConfig`'s fields
+    (winnow/config_loader.add_field_flags); three keep the names users know:
+    `seed` is --minhash-seed, `urls` is --dedup-urls, and `exact` (default true)
+    is turned off with --no-exact.
+    """
+    from winnow.config_loader import field_help
+    from winnow.curation.minhash import MinHashConfig
+
+    add_field_flags(parser, MinHashConfig, [k for k in MINHASH_FLAGS if k == MINHASH_FLAGS[k]])
+    fields = {f.name: f for f in dataclasses.fields(MinHashConfig)}
     parser.add_argument("--minhash-seed", dest="minhash_seed", type=int, default=None,
-                        help="permutation seed (default 1)")
-    parser.add_argument("--dedup-urls", dest="dedup_urls", action="store_true", default=None,
-                        help="also remove documents whose normalised URL was already seen")
+                        help=f"{field_help(fields['seed'])} (default: {fields['seed'].default})")
+    parser.add_argument("--dedup-urls", dest="dedup_urls", action="store_true", default=None, help=field_help(fields["urls"]))
     parser.add_argument("--no-exact", dest="exact", action="store_false", default=None,
-                        help="skip exact dedup on the normalised text")
+                        help=f"do not {field_help(fields['exact'])}")
     parser.add_argument("--dedup-mode", dest="dedup_mode", choices=DEDUP_MODES, default=None,
                         help="graph: one Beam graph (any runner); spill: local passes with signatures spilled "
                              "to disk, memory flat in corpus size; auto (default): spill on the DirectRunner")

@@ -158,3 +158,66 @@ def test_the_cli_returns_the_error_s_exit_status(monkeypatch, capsys):
         monkeypatch.setattr(tools, "run_recipes", fail)
         assert main(["recipes"]) == code
         assert f"winnow recipes: error: {error}" in capsys.readouterr().err
+
+
+# --- one configuration dialect: flags and the reference come from the dataclasses ------------
+
+
+def test_recipe_reference_is_generated_and_current():
+    from winnow.cli.docs import DOC_PATH, render
+
+    assert DOC_PATH.read_text(encoding="utf-8") == render(), "docs/recipes.md is stale: run `make docs`"
+
+
+def test_the_reference_names_every_key_of_every_section():
+    import dataclasses
+
+    from winnow.cli.docs import render
+    from winnow.curation.recipe import step_config_types
+    from winnow.sections import section_types
+    from winnow.training.config import key_classes
+
+    text = render()
+    classes = [*section_types().values(), *step_config_types().values()]
+    keys = {f.name for cls in classes for f in dataclasses.fields(cls)} | set(key_classes())
+    missing = sorted(k for k in keys if f"| `{k}` |" not in text)
+    assert not missing
+
+
+def test_evaluate_keys_are_declared_once():
+    import dataclasses
+
+    from winnow.sections import EvaluateConfig
+    from winnow.training.eval_run import EVALUATE_KEYS
+
+    assert {f.name for f in dataclasses.fields(EvaluateConfig)} == set(EVALUATE_KEYS)
+
+
+def test_train_and_dedup_flags_come_from_the_dataclasses():
+    import argparse
+    import dataclasses
+
+    from winnow.cli.train import CONFIG_FLAGS
+    from winnow.config_loader import field_help
+    from winnow.curation.minhash import MinHashConfig
+    from winnow.pipelines.dedup_flags import add_minhash_arguments
+    from winnow.training.config import key_classes
+
+    parser = argparse.ArgumentParser()
+    subparsers = parser.add_subparsers()
+    import winnow.cli.train as train_cli
+
+    train_cli.register(subparsers)
+    train = subparsers.choices["train"]
+    for key in CONFIG_FLAGS:
+        action = train._option_string_actions["--" + key.replace("_", "-")]
+        field = {f.name: f for f in dataclasses.fields(key_classes()[key])}[key]
+        assert action.dest == key and action.default is None and field_help(field) in action.help
+    dedup = argparse.ArgumentParser()
+    add_minhash_arguments(dedup)
+    for field in dataclasses.fields(MinHashConfig):
+        if field.name in ("ngram", "num_perm", "bands", "rows", "threshold", "verify_threshold", "max_rounds"):
+            action = dedup._option_string_actions["--" + field.name.replace("_", "-")]
+            assert field_help(field) in action.help
+    args = dedup.parse_args(["--num-perm", "64", "--threshold", "0.7"])
+    assert (args.num_perm, args.threshold) == (64, 0.7)

@@ -11,12 +11,13 @@ and docs/recipes.md.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from winnow.config_loader import HELP, checked_value
+from winnow.config_loader import CHOICES, HELP, checked_value
 from winnow.errors import ConfigurationError, unknown_key_message
 
 SCHEDULES = ("cosine", "wsd")
@@ -30,9 +31,9 @@ class ConfigError(ConfigurationError):
     """A training config is invalid; the message names the key and its source."""
 
 
-def _h(default: Any, text: str) -> Any:
-    """A field with its default and its help text (for the flags and docs/recipes.md)."""
-    return field(default=default, metadata={HELP: text})
+def _h(default: Any, text: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A field with its default, its help text and its allowed values (for the flags and docs/recipes.md)."""
+    return field(default=default, metadata={HELP: text, CHOICES: choices} if choices else {HELP: text})
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    schedule: str = _h("cosine", "learning-rate schedule: cosine (warmup, then cosine to min_lr) or wsd (warmup-stable-decay)")
-    warmup_steps: int = _h(100, "steps of linear warm-up; longer than the run is an error")
+    schedule: str = _h("cosine", "learning-rate schedule: cosine (warmup, then cosine to min_lr) or wsd (warmup-stable-decay)", SCHEDULES)
+    warmup_steps: int = _h(100, "steps of linear warm-up (longer than max_steps: an error when set, a warning by default)")
     min_lr_ratio: float = _h(0.1, "the final learning rate as a fraction of lr")
     decay_fraction: float = _h(0.2, "wsd: the final fraction of steps that decays linearly")
     # Fix it when a run is stopped early (smaller max_steps) and resumed, so the
@@ -132,11 +133,11 @@ class TrainConfig:
     eval_batch_size: int | None = _h(None, "sequences per validation batch; null = batch_size")
     log_every: int = _h(1, "steps between log lines")
     seed: int = _h(1337, "seed of initialization and data order")
-    device: str = _h("auto", "auto, cpu or cuda")
+    device: str = _h("auto", "where to train: auto (cuda when there is a GPU), cpu or cuda", DEVICES)
     compile: bool = _h(False, "torch.compile the model")
     threads: int | None = _h(None, "CPU threads per process; null = cores / local processes")
     deterministic: bool = _h(True, "torch.use_deterministic_algorithms (bit-exact resume on CPU)")
-    on_nonfinite: str = _h(NONFINITE_STOP, "a non-finite loss: stop the run, or skip the step")
+    on_nonfinite: str = _h(NONFINITE_STOP, "a non-finite loss: stop the run, or skip the step", NONFINITE_ACTIONS)
     tensorboard: bool = _h(False, "also write TensorBoard event files")
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -183,6 +184,12 @@ def _require(ok: bool, key: str, message: str) -> None:
         raise ConfigError(f"{key}: {message}")
 
 
+def key_classes() -> dict[str, type]:
+    """Flat key -> the dataclass that declares it (TrainConfig or one of its components),
+    for flags and docs derived from the fields."""
+    return {key: (_COMPONENTS[owner] if owner else TrainConfig) for key, (owner, _) in _owner_of_keys().items()}
+
+
 def _owner_of_keys() -> dict[str, tuple[str | None, Any]]:
     """Flat key -> (component name or None for TrainConfig itself, annotation)."""
     owners: dict[str, tuple[str | None, Any]] = {}
@@ -224,6 +231,21 @@ def train_config_from_mapping(
         return dataclasses.replace(base, **top)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+
+
+def warmup_problems(config: TrainConfig, where: str, explicit: bool) -> tuple[list[str], list[str]]:
+    """A warm-up longer than the run never reaches the peak learning rate."""
+    steps = config.max_steps
+    if steps is None and config.max_tokens and config.data.tokens_per_step:
+        steps = math.ceil(config.max_tokens / config.data.tokens_per_step)
+    warmup = config.schedule.warmup_steps
+    if steps is None or warmup <= steps:
+        return [], []
+    if explicit:
+        return [f"{where}: warmup_steps {warmup} is longer than the run ({steps} steps); "
+                "the learning rate would never reach lr"], []
+    return [], [f"{where}: the default warmup_steps {warmup} is longer than the run ({steps} steps), "
+                f"so the learning rate never reaches lr; set warmup_steps (e.g. {max(1, steps // 10)})"]
 
 
 def load_train_config(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:

@@ -27,6 +27,7 @@ from winnow.errors import ConfigurationError, unknown_key_message
 
 T = TypeVar("T")
 HELP = "help"
+CHOICES = "choices"  # field metadata: the allowed values of a str field (flag choices, docs)
 
 
 def matches(value: Any, annotation: Any) -> bool:
@@ -93,7 +94,7 @@ def describe(annotation: Any) -> str:
         return "None"
     if isinstance(annotation, type) and not typing.get_args(annotation):
         return annotation.__name__
-    return str(annotation).replace("typing.", "").replace("NoneType", "None")
+    return str(annotation).replace("typing.", "").replace("collections.abc.", "").replace("NoneType", "None")
 
 
 def config_from_mapping(
@@ -189,6 +190,8 @@ def add_field_flags(parser: Any, cls: type, names: typing.Iterable[str], helps: 
             kind = flag_type(annotation)
             if kind is None:
                 raise TypeError(f"{cls.__name__}.{name}: {describe(annotation)} has no command-line form")
-            parser.add_argument(flag, dest=name, type=kind, default=None, metavar=name.upper(), help=text)
+            choices = f.metadata.get(CHOICES)
+            metavar = None if choices else name.upper()
+            parser.add_argument(flag, dest=name, type=kind, default=None, choices=choices, metavar=metavar, help=text)
         dests.append(name)
     return dests

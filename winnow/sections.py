@@ -259,23 +259,10 @@ def check_training_plan(recipe: Any, stages: Sequence[str]) -> tuple[list[str], 
             f"{where}: no training budget: add max_steps or max_tokens (see `winnow recipes show demo`), "
             "or stop before training with --until tokenize"
         ], []
+    from winnow.training.config import warmup_problems
+
     config = _train(section, where)
     return warmup_problems(config, where, explicit="warmup_steps" in section)
-
-
-def warmup_problems(config: Any, where: str, explicit: bool) -> tuple[list[str], list[str]]:
-    """A warm-up longer than the run never reaches the peak learning rate."""
-    steps = config.max_steps
-    if steps is None and config.max_tokens and config.data.tokens_per_step:
-        steps = math.ceil(config.max_tokens / config.data.tokens_per_step)
-    warmup = config.schedule.warmup_steps
-    if steps is None or warmup <= steps:
-        return [], []
-    if explicit:
-        return [f"{where}: warmup_steps {warmup} is longer than the run ({steps} steps); "
-                "the learning rate would never reach lr"], []
-    return [], [f"{where}: the default warmup_steps {warmup} is longer than the run ({steps} steps), "
-                f"so the learning rate never reaches lr; set warmup_steps (e.g. {max(1, steps // 10)})"]
 
 
 def section_types() -> dict[str, Any]:

@@ -38,23 +38,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--data", required=True, type=Path, help="token directory with manifest.json")
-    p.add_argument("--model", help="preset (tiny, small, gpt2-124m) or a YAML file of model config keys")
     p.add_argument("--output", required=True, type=Path, help="run directory to write")
     p.add_argument("--config", type=Path, help="YAML train config; keys are these flags with underscores")
+    # The train-config flags: name, type, default and help from the config dataclasses'
+    # fields (training/config.py), so a key and its flag cannot disagree.
+    from winnow.config_loader import add_field_flags
+    from winnow.training.config import key_classes
+
+    classes = key_classes()
+    add_field_flags(p, classes["model"], ["model"])
     steps = p.add_mutually_exclusive_group()
-    steps.add_argument("--max-steps", type=int, help="optimizer steps to train for")
-    steps.add_argument("--max-tokens", type=int, help="train tokens to train for (rounded up to whole steps)")
-    p.add_argument("--batch-size", type=int, help="sequences per micro-batch per process")
-    p.add_argument("--seq-len", type=int, help="tokens per sequence (default: the model's max_seq_len)")
-    p.add_argument("--tokens-per-step", type=int, help="tokens per optimizer step; reached by gradient accumulation")
-    p.add_argument("--lr", type=float, help="peak learning rate")
-    p.add_argument("--schedule", choices=("cosine", "wsd"), help="warmup + cosine, or warmup-stable-decay")
-    p.add_argument("--warmup-steps", type=int)
-    p.add_argument("--eval-every", type=int, help="steps between validation passes (0: never)")
-    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (one is always written at the end)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    add_field_flags(steps, classes["max_steps"], ["max_steps", "max_tokens"])
+    for key in CONFIG_FLAGS[3:]:
+        add_field_flags(p, classes[key], [key])
     existing = p.add_mutually_exclusive_group()
     existing.add_argument("--resume", action="store_true", help="continue from the run directory's latest checkpoint")
     existing.add_argument("--overwrite", action="store_true", help="replace an existing run directory's outputs")
@@ -106,6 +102,7 @@ def run_train(args: argparse.Namespace) -> int:
         config = train_config_from_mapping(overrides, source="command line", base=config)
     except ConfigError as exc:
         raise UserError(str(exc)) from exc
+    _check_warmup(config)
     try:
         result = train(config, args.data, args.output, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     except NonFiniteLossError as exc:
@@ -116,3 +113,18 @@ def run_train(args: argparse.Namespace) -> int:
     last = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
     print(f"trained to step {result.final_step} ({result.tokens_seen:,} tokens){last}; run directory {result.run_dir}")
     return 0
+
+
+def _check_warmup(config: Any) -> None:
+    """A warm-up longer than the run: an error when it was set (flag, YAML or the resumed
+    run's config), a warning when it is the default."""
+    import sys
+
+    from winnow.training.config import ScheduleConfig, warmup_problems
+
+    explicit = config.schedule.warmup_steps != ScheduleConfig().warmup_steps
+    problems, warnings = warmup_problems(config, "train config", explicit)
+    if problems:
+        raise UserError(problems[0])
+    for warning in warnings:
+        print(f"winnow train: warning: {warning}", file=sys.stderr)
