@@ -19,7 +19,8 @@ import hashlib
 import json
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,15 @@ from winnow.curation.classifier.normalize import DEFAULT_MAX_CHARS, Normalizatio
 from winnow.curation.classifier.step import MODEL_CARD
 
 MODEL_FILE = "model.bin"
+QUANTIZED_MODEL_FILE = "model.ftz"
+# A fastText model is (words + buckets) rows of `dim` float32s; word n-grams
+# (bigrams here) are hashed into `bucket` rows. fastText's own defaults (2M
+# buckets, dim 100) make an 860 MB model whatever the data size; these keep a
+# model of ~1,200 web documents under 50 MB with the same held-out ROC AUC
+# (docs/classifiers.md, "Model size", has the measurements and commands).
+DEFAULT_BUCKET = 200_000
+DEFAULT_DIM = 32
+MIN_CUTOFF = 256  # fastText's product quantizer needs 256 rows (one per centroid)
 POSITIVE = "positive"
 NEGATIVE = "negative"
 CALIBRATION_BINS = 10
@@ -37,9 +47,12 @@ MAX_FAILURES_SHOWN = 5
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """fastText's supervised settings (defaults are fastText's, with DCLM's word bigrams)."""
+    """fastText's supervised settings (fastText's defaults, with DCLM's word bigrams and a smaller table)."""
 
-    dim: int = 100
+    dim: int = DEFAULT_DIM
+    bucket: int = DEFAULT_BUCKET
+    quantize: bool = False  # product-quantize to a .ftz file (fastText's `quantize`)
+    cutoff: int = 0  # with quantize: keep only the N most important words and n-grams (0: all)
     epoch: int = 5
     lr: float = 0.1
     word_ngrams: int = 2
@@ -57,6 +70,12 @@ class TrainSettings:
         for key in ("dim", "epoch", "word_ngrams", "min_count", "threads", "max_chars"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)!r}")
+        if self.bucket < 0 or self.cutoff < 0:
+            raise ValueError(f"bucket and cutoff must be >= 0, got {self.bucket!r} and {self.cutoff!r}")
+        if self.cutoff and not self.quantize:
+            raise ValueError("cutoff applies to quantized models only; add quantize")
+        if 0 < self.cutoff < MIN_CUTOFF:
+            raise ValueError(f"cutoff must be 0 or at least {MIN_CUTOFF} (fastText's quantizer needs that many rows)")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         if not 0.0 <= self.holdout_fraction < 1.0:
@@ -69,6 +88,10 @@ class TrainSettings:
             raise ValueError("positive_label and negative_label must differ")
         if self.text_format not in ("lines", "file"):
             raise ValueError(f"text_format must be 'lines' or 'file', got {self.text_format!r}")
+
+    @property
+    def model_file(self) -> str:
+        return QUANTIZED_MODEL_FILE if self.quantize else MODEL_FILE
 
     @property
     def normalization(self) -> Normalization:
@@ -304,6 +327,61 @@ def _provider_version() -> str:
     return "unknown"
 
 
+# glibc's mallopt parameter: fill every malloc'd block with (value ^ 0xff), so 0xff gives zeros.
+_M_PERTURB = -6
+
+
+@contextmanager
+def _zero_filled_allocations() -> Iterator[None]:
+    """While fastText trains, heap allocations come back zero-filled (glibc only; elsewhere a no-op).
+
+    fastText-numpy2 initialises only the first thread/10 of the input matrix
+    and leaves the rest as allocated. A large matrix gets fresh (zero) pages
+    from the kernel, but a small one (a small `bucket`) reuses freed heap
+    memory: its rows held garbage, training stopped at random with
+    "Encountered NaN" and two runs with one seed differed. Zero-filled
+    allocations give upstream fastText's zero rows, every time.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        yield
+        return
+    mallopt(_M_PERTURB, 0xFF)
+    try:
+        yield
+    finally:
+        mallopt(_M_PERTURB, 0)
+
+
+def _fit(train_path: Path, out: Path, settings: TrainSettings) -> Path:
+    """Train on `train_path`, quantize if asked, save; the model file's path."""
+    import fasttext
+
+    try:
+        with _zero_filled_allocations():
+            model = fasttext.train_supervised(
+                input=str(train_path), dim=settings.dim, epoch=settings.epoch, lr=settings.lr,
+                wordNgrams=settings.word_ngrams, minCount=settings.min_count, thread=settings.threads,
+                seed=settings.seed, bucket=settings.bucket, verbose=0,
+            )
+            if settings.quantize:
+                # retrain: with a cutoff, fine-tune the kept rows on the same examples (fastText's advice).
+                model.quantize(input=str(train_path), cutoff=settings.cutoff, retrain=bool(settings.cutoff),
+                               epoch=settings.epoch, lr=settings.lr, thread=settings.threads, verbose=0, qnorm=True)
+    except ValueError as exc:  # the quantizer refuses a table it cannot split
+        raise ClassifierError(f"fastText quantization failed: {exc}") from None
+    except RuntimeError as exc:  # fastText's only training failure: the loss diverged
+        raise ClassifierError(f"fastText training failed ({exc}); a lower --lr usually helps (now {settings.lr})") from None
+    model_path = out / settings.model_file
+    model.save_model(str(model_path))
+    return model_path
+
+
 def train_classifier(
     positive_sources: Sequence[LoadedSource],
     negative_sources: Sequence[LoadedSource],
@@ -311,9 +389,7 @@ def train_classifier(
     settings: TrainSettings = TrainSettings(),
     extra_counts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train, save `model.bin`, evaluate it on the held-out split and write `model.json` (returned)."""
-    import fasttext
-
+    """Train, save `model.bin` (`model.ftz` quantized), evaluate it on the held-out split and write `model.json` (returned)."""
     from winnow import __version__
 
     out = Path(output_dir)
@@ -329,15 +405,9 @@ def train_classifier(
         for label, line in examples.train:
             handle.write(f"{names[label]} {line}\n")
     try:
-        model = fasttext.train_supervised(
-            input=str(train_path), dim=settings.dim, epoch=settings.epoch, lr=settings.lr,
-            wordNgrams=settings.word_ngrams, minCount=settings.min_count, thread=settings.threads,
-            seed=settings.seed, verbose=0,
-        )
+        model_path = _fit(train_path, out, settings)
     finally:
         train_path.unlink(missing_ok=True)
-    model_path = out / MODEL_FILE
-    model.save_model(str(model_path))
     metrics = None
     if examples.holdout:
         scorer = FastTextScorer(str(model_path), settings.positive_label, settings.normalization)
@@ -347,8 +417,9 @@ def train_classifier(
     card = {
         "format": "winnow-classifier/1",
         "backend": "fasttext",
-        "model_file": MODEL_FILE,
+        "model_file": settings.model_file,
         "model_sha256": file_digest(model_path)["sha256"],
+        "model_bytes": model_path.stat().st_size,
         "labels": {"positive": settings.positive_label, "negative": settings.negative_label},
         "normalization": settings.normalization.to_json(),
         "settings": {k: v for k, v in asdict(settings).items() if k not in ("lowercase", "max_chars")},

@@ -39,16 +39,16 @@ def write_corpus(folder: Path, n: int = 120, seed: int = 0) -> tuple[Path, Path]
 
 
 def train_tiny_fasttext(folder: Path, seed: int = 0, **settings) -> Path:
-    """MODEL_DIR/model.bin trained on write_corpus (single thread, so deterministic)."""
+    """MODEL_DIR/model.bin (model.ftz with quantize=True) trained on write_corpus (single thread, so deterministic)."""
     from winnow.curation.classifier.train import NEGATIVE, POSITIVE, TrainSettings, load_source, train_classifier
 
     good, bad = write_corpus(folder / "data", seed=seed)
     options = {"dim": 16, "epoch": 10, "lr": 0.5, "threads": 1, "seed": seed, **settings}
     out = folder / "model"
-    train_classifier(
+    card = train_classifier(
         [load_source(str(good), POSITIVE)], [load_source(str(bad), NEGATIVE)], str(out), TrainSettings(**options)
     )
-    return out / "model.bin"
+    return out / card["model_file"]
 
 
 def write_tiny_transformer(folder: Path, labels: tuple[str, ...] | None = None, seed: int = 0) -> Path:

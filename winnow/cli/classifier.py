@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Train a fastText supervised classifier (DCLM's recipe: one normalized line per document, "
             "word bigrams, balanced classes) and report held-out precision, recall, F1, ROC AUC and "
             "calibration. A SRC is a Winnow output folder, a folder of Parquet files, a Parquet or JSONL "
-            "file with a text column/field, or a text file. Writes MODEL_DIR/model.bin and model.json."
+            "file with a text column/field, or a text file. Writes MODEL_DIR/model.bin (model.ftz with --quantize) "
+            "and model.json, and prints the model's size and the peak memory of training."
         ),
     )
     parser.add_argument("--positive", nargs="+", default=[], metavar="SRC", help="sources of good text")
@@ -39,7 +40,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--threads", type=positive_int, default=None,
         help="fastText training threads (default: all cores); 1 makes the model byte-identical for a seed",
     )
-    parser.add_argument("--dim", type=positive_int, default=100, help="vector dimension (default 100)")
+    parser.add_argument(
+        "--dim", type=positive_int, default=None, help="vector dimension (default 32; fastText's own is 100)",
+    )
+    parser.add_argument(
+        "--bucket", type=_non_negative_int, default=None, metavar="N",
+        help="hash buckets for word n-grams (default 200000; fastText's own 2000000 makes an 800 MB model)",
+    )
+    parser.add_argument(
+        "--quantize", action="store_true",
+        help="product-quantize the model to MODEL_DIR/model.ftz (several times smaller; see docs/classifiers.md)",
+    )
+    parser.add_argument(
+        "--cutoff", type=_non_negative_int, default=0, metavar="N",
+        help="with --quantize: keep the N most important words and n-grams and retrain them (default 0: keep all)",
+    )
     parser.add_argument("--epoch", type=positive_int, default=5, help="training epochs (default 5)")
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
     parser.add_argument("--word-ngrams", type=positive_int, default=2, help="word n-grams (default 2: bigrams, as DCLM)")
@@ -55,19 +70,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_train)
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Handler of `winnow classifier train`."""
     from winnow.curation.classifier.fasttext_backend import ClassifierError
     from winnow.curation.classifier.normalize import DEFAULT_MAX_CHARS
     from winnow.curation.classifier.train import (
-        NEGATIVE, POSITIVE, TrainSettings, load_review_labels, load_source, train_classifier,
+        DEFAULT_BUCKET, DEFAULT_DIM, NEGATIVE, POSITIVE, TrainSettings, load_review_labels, load_source, train_classifier,
     )
 
     if not (args.positive or args.labels) or not (args.negative or args.labels):
         raise UserError("give at least one positive and one negative source (--positive, --negative or --labels)")
     try:
         settings = TrainSettings(
-            dim=args.dim, epoch=args.epoch, lr=args.lr, word_ngrams=args.word_ngrams, min_count=args.min_count,
+            dim=args.dim or DEFAULT_DIM, bucket=DEFAULT_BUCKET if args.bucket is None else args.bucket,
+            quantize=args.quantize, cutoff=args.cutoff, epoch=args.epoch, lr=args.lr, word_ngrams=args.word_ngrams, min_count=args.min_count,
             threads=args.threads or os.cpu_count() or 1, seed=args.seed, holdout_fraction=args.holdout_fraction,
             lowercase=args.lowercase, max_chars=args.max_chars or DEFAULT_MAX_CHARS, text_format=args.text_format,
             positive_label=args.positive_label, negative_label=args.negative_label,
@@ -92,7 +115,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _print_summary(output: str, card: dict) -> None:
     counts = card["counts"]
-    print(f"wrote {os.path.join(output, card['model_file'])} and model.json")
+    print(f"wrote {os.path.join(output, card['model_file'])} ({_megabytes(card['model_bytes'])}) and model.json")
+    print(f"  peak memory {_megabytes(peak_memory_bytes())} (resident, this process)")
     for source in card["sources"]:
         unreadable = f", {source['unreadable']} unreadable" if source["unreadable"] else ""
         print(f"  {source['role']:8} {source['path']}: {source['documents']} documents{unreadable}")
@@ -113,3 +137,16 @@ def _print_summary(output: str, card: dict) -> None:
         if row["count"]:
             low, high = row["bin"]
             print(f"    [{low:.1f}, {high:.1f}): {row['count']:5d}  {row['mean_score']:.3f}  {row['positive_rate']:.3f}")
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def peak_memory_bytes() -> int:
+    """The process's peak resident memory so far (Linux reports KiB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
