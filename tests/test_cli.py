@@ -221,3 +221,12 @@ def test_train_and_dedup_flags_come_from_the_dataclasses():
             assert field_help(field) in action.help
     args = dedup.parse_args(["--num-perm", "64", "--threshold", "0.7"])
     assert (args.num_perm, args.threshold) == (64, 0.7)
+
+
+def test_dedup_checks_the_whole_recipe(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("dedup: {bands: 14}\ntrain: {max_step: 3}\n")
+    argv = ["dedup", "--input", str(tmp_path), "--output", str(tmp_path / "out"), "--recipe", str(recipe)]
+    assert main(argv) == 2
+    assert "section train: unknown key(s) ['max_step'] (did you mean 'max_steps'?)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

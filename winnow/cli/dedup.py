@@ -7,8 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 # Beam-free: the flags are declared once there, for this command and the Beam options.
@@ -31,38 +29,25 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--input", required=True,
                         help="curated output directory, directory of Parquet files, glob or file (local or gs://)")
     parser.add_argument("--output", required=True, help="output directory (local or gs://)")
-    parser.add_argument("--recipe", help="recipe name or YAML path; only its top-level `dedup:` mapping is used")
+    parser.add_argument("--recipe", help="recipe name or YAML path; its `dedup:` section is used (the whole recipe is checked)")
     parser.add_argument("--overwrite", action="store_true", help="allow a non-empty local output directory")
     add_minhash_arguments(parser.add_argument_group("MinHash (override the recipe)"))
     parser.set_defaults(handler=handle, accepts_extra=True)
 
 
 def recipe_dedup_mapping(recipe: str) -> tuple[dict, str]:
-    """The `dedup:` mapping of a recipe (file path or built-in name) and where it came from."""
-    import yaml
+    """The `dedup:` mapping of a recipe (file path or built-in name) and where it came from.
 
-    from winnow.errors import UserError
+    The whole recipe is checked first (every section, winnow/sections.py): a recipe with
+    a typo anywhere is wrong for dedup too, and says so before anything runs.
+    """
+    from winnow.curation.recipe import load_recipe
+    from winnow.sections import check_recipe
 
-    path = Path(recipe)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise UserError(f"recipe file {recipe} does not exist")
-        text, where = path.read_text(encoding="utf-8"), str(path)
-    else:
-        resource = resources.files("winnow.recipes").joinpath(f"{recipe}.yaml")
-        if not resource.is_file():
-            raise UserError(f"unknown recipe {recipe!r}: no file of that name and no built-in recipes/{recipe}.yaml")
-        text, where = resource.read_text(encoding="utf-8"), f"recipe {recipe}"
-    try:
-        document = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"{where}: not valid YAML ({exc})") from exc
-    if not isinstance(document, dict):
-        raise UserError(f"{where}: expected a mapping at the top level")
-    section = document.get(RECIPE_SECTION) or {}
-    if not isinstance(section, dict):
-        raise UserError(f"{where}: `{RECIPE_SECTION}:` must be a mapping of MinHash settings")
-    return dict(section), f"{where}, {RECIPE_SECTION}"
+    parsed = load_recipe(recipe)
+    check_recipe(parsed, stages=(RECIPE_SECTION,))
+    section = parsed.sections.get(RECIPE_SECTION) or {}
+    return dict(section), f"recipe {parsed.name}, section {RECIPE_SECTION}"
 
 
 def _is_remote(path: str) -> bool:
