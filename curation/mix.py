@@ -7,26 +7,33 @@ takes. The executor (`winnow/mix.py`) streams the Parquet and writes them.
 
 * Units: `documents`, or `tokens` estimated as UTF-8 bytes / 4 (about what a
   BPE tokenizer of English gives; no tokenizer is needed to plan).
+* Repeat cap: no document is ever copied more than `max_repeats` times (a
+  whole number, 4 by default: Muennighoff et al. 2023 find up to ~4 epochs of
+  repeated data almost as good as fresh data), so no source is repeated more
+  than that either.
 * Total size: the richest source (most units per unit of weight) is used
-  once; the others are upsampled to their share, each at most `max_repeats`
-  times (4 by default: Muennighoff et al. 2023 find up to ~4 epochs of
-  repeated data almost as good as fresh data). When a source would need more
-  than that, the total shrinks until it does not, and the richer sources are
-  subsampled instead. `total` asks for a fixed size, which is an error when it
-  would take any source past the cap.
+  once; the others are upsampled to their share. When a source would need
+  more than `max_repeats` copies of every document, the total shrinks until
+  it does not, and the richer sources are subsampled instead. `total` asks
+  for a fixed size, which is an error when it would take any source past the cap.
 * Rehydration (FineWeb-2): with `rehydrate`, a document that stood for a
-  duplicate cluster of size k (dedup's `minhash_cluster_size`) counts as
-  min(k, max_repeats) copies of itself before the source's epochs are applied,
-  so documents that were duplicated on the web come back more often.
-* Sampling: whole epochs take every (rehydrated) document; the fractional
-  epoch takes a seeded random subset, cut where the running total is nearest
-  the target, so realized proportions match the targets up to one document.
+  duplicate cluster of size k (dedup's `minhash_cluster_size`) has weight
+  m = min(k, max_repeats): its k-th copy comes at level k/m, so it fills up m
+  times as fast as a document of weight 1, and documents that were duplicated
+  on the web come back more often, up to the cap.
+* Sampling: levels fill in order (without rehydration a level is a whole
+  epoch); the level that crosses the target takes a seeded random subset, cut
+  where the running total is nearest the target.
+* Shares: a source whose documents are large against its share can miss its
+  target by more than one document's worth; `share_warnings` names every
+  source whose realized share is more than SHARE_TOLERANCE from its target.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 import xxhash
@@ -34,7 +41,8 @@ import xxhash
 BY_TOKENS = "tokens"
 BY_DOCUMENTS = "documents"
 UNITS = (BY_TOKENS, BY_DOCUMENTS)
-DEFAULT_MAX_REPEATS = 4.0
+DEFAULT_MAX_REPEATS = 4
+SHARE_TOLERANCE = 0.01  # one percentage point of the mix
 BYTES_PER_TOKEN = 4
 TOKEN_ESTIMATE = "utf8_bytes/4"
 
@@ -46,9 +54,10 @@ class MixConfig:
     weights: Mapping[str, float] = field(default_factory=dict)
     by: str = BY_TOKENS
     seed: int = 0
-    max_repeats: float = DEFAULT_MAX_REPEATS
+    max_repeats: int = DEFAULT_MAX_REPEATS  # most copies of any one document
     rehydrate: bool = False
     total: int | None = None  # target size in `by` units; None: as large as the sources allow
+    strict: bool = False  # a realized share off its target by more than SHARE_TOLERANCE is an error
 
     def __post_init__(self) -> None:
         if not self.weights:
@@ -58,8 +67,9 @@ class MixConfig:
                 raise ValueError(f"weight of source {name!r} must be a positive number, got {weight!r}")
         if self.by not in UNITS:
             raise ValueError(f"by must be one of {UNITS}, got {self.by!r}")
-        if not self.max_repeats >= 1:
-            raise ValueError(f"max_repeats must be at least 1, got {self.max_repeats}")
+        cap = self.max_repeats
+        if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not math.isfinite(cap) or cap < 1 or cap != int(cap):
+            raise ValueError(f"max_repeats must be a whole number of copies, at least 1, got {cap!r}")
         if self.total is not None and self.total <= 0:
             raise ValueError(f"total must be positive, got {self.total}")
 
@@ -88,6 +98,7 @@ class SourcePlan:
     copies: np.ndarray  # int64 copies of each document, in file order
     available_units: int  # units of the source as read (each document once)
     units: int  # units in the mix
+    cap: int = int(DEFAULT_MAX_REPEATS)  # the most copies any document may get
 
     @property
     def repetitions(self) -> float:
@@ -119,7 +130,7 @@ def token_estimate(utf8_bytes: np.ndarray) -> np.ndarray:
 
 
 def multiplicities(source: SourceDocs, config: MixConfig) -> np.ndarray:
-    """Copies per document before epochs: 1, or min(cluster size, max_repeats) when rehydrating."""
+    """Weight per document: 1, or min(cluster size, max_repeats) when rehydrating."""
     ones = np.ones(len(source.units), dtype=np.int64)
     if not config.rehydrate or source.cluster_sizes is None:
         return ones
@@ -127,17 +138,23 @@ def multiplicities(source: SourceDocs, config: MixConfig) -> np.ndarray:
     return np.clip(sizes, 1, int(config.max_repeats))
 
 
-def plan_total(supply: Mapping[str, int], config: MixConfig) -> float:
-    """The mixture's size in units (see the module docstring); ValueError when unreachable."""
+def plan_total(supply: Mapping[str, int], config: MixConfig, available: Mapping[str, int] | None = None) -> float:
+    """The mixture's size in units (see the module docstring); ValueError when unreachable.
+
+    `supply` is each source's units with rehydration applied (one "epoch"),
+    `available` its units with every document once (default: `supply`); a
+    source can give at most max_repeats * available units.
+    """
+    available = supply if available is None else available
     targets = config.targets
     empty = sorted(name for name in targets if supply.get(name, 0) <= 0)
     if empty:
         raise ValueError(f"source(s) {empty} have no {config.by} to mix (empty or all-blank input)")
-    capped = min(config.max_repeats * supply[n] / targets[n] for n in targets)
+    capped = min(config.max_repeats * available[n] / targets[n] for n in targets)
     if config.total is not None:
         if config.total > capped:
-            worst = min(targets, key=lambda n: config.max_repeats * supply[n] / targets[n])
-            need = config.total * targets[worst] / supply[worst]
+            worst = min(targets, key=lambda n: config.max_repeats * available[n] / targets[n])
+            need = config.total * targets[worst] / available[worst]
             raise ValueError(
                 f"total {config.total} {config.by} would repeat source {worst!r} {need:.2f} times "
                 f"(max_repeats {config.max_repeats:g}); at most {int(capped)} {config.by} are possible"
@@ -147,23 +164,60 @@ def plan_total(supply: Mapping[str, int], config: MixConfig) -> float:
     return min(richest, capped)
 
 
-def _take(units: np.ndarray, mult: np.ndarray, target: float, rng: np.random.Generator) -> np.ndarray:
-    """Copies per document reaching `target` units: whole epochs, then a seeded random remainder."""
-    per_epoch = int((units * mult).sum())
-    epochs = int(target // per_epoch) if per_epoch else 0
-    copies = mult * epochs
-    remainder = target - epochs * per_epoch
-    if remainder > 0 and len(units):
-        order = rng.permutation(len(units))
-        cum = np.cumsum(units[order] * mult[order])
-        j = int(np.searchsorted(cum, remainder))  # first prefix reaching the remainder
-        # stop at whichever prefix is nearer the target
-        if j >= len(cum) or (j > 0 and remainder - cum[j - 1] <= cum[j] - remainder):
-            j -= 1
-        if j >= 0:
-            chosen = order[: j + 1]
-            copies[chosen] += mult[chosen]
+def _levels(mults: np.ndarray, cap: int) -> list[Fraction]:
+    """The fill levels, in order: a document of weight m gets its k-th copy (k <= cap) at level k/m."""
+    return sorted({Fraction(k, int(m)) for m in np.unique(mults) for k in range(1, cap + 1)})
+
+
+def _copies_below(mults: np.ndarray, level: Fraction, cap: int, inclusive: bool) -> np.ndarray:
+    """Copies each document has at levels below `level` (or up to it, with `inclusive`)."""
+    a, b = level.numerator, level.denominator
+    count = (a * mults) // b if inclusive else (a * mults - 1) // b
+    return np.minimum(count, cap)
+
+
+def _take(units: np.ndarray, mult: np.ndarray, cap: int, target: float, rng: np.random.Generator) -> np.ndarray:
+    """Copies per document reaching `target` units, none above `cap`: whole levels, then a seeded random part of one."""
+    copies = np.zeros(len(units), dtype=np.int64)
+    if target <= 0 or not len(units):
+        return copies
+    crossing = None
+    for level in _levels(mult, cap):
+        if int((units * _copies_below(mult, level, cap, inclusive=True)).sum()) >= target:
+            crossing = level
+            break
+    if crossing is None:  # the target is the whole capacity (or a rounding hair above it)
+        return np.full(len(units), cap, dtype=np.int64)
+    copies = _copies_below(mult, crossing, cap, inclusive=False)
+    remainder = target - int((units * copies).sum())
+    at_level = _copies_below(mult, crossing, cap, inclusive=True) > copies
+    order = rng.permutation(len(units))
+    order = order[at_level[order]]
+    cum = np.cumsum(units[order])
+    j = int(np.searchsorted(cum, remainder))  # the first prefix reaching the remainder (exists: the level crosses)
+    before = int(cum[j - 1]) if j > 0 else 0
+    take = j if remainder - before <= cum[j] - remainder else j + 1  # whichever prefix is nearer the target
+    copies[order[:take]] += 1
     return copies
+
+
+def share_warnings(plan: MixPlan, tolerance: float = SHARE_TOLERANCE) -> list[str]:
+    """One line per source whose realized share is more than `tolerance` from its target."""
+    realized = plan.realized()
+    lines = []
+    for s in plan.sources:
+        off = realized[s.name] - s.target
+        if abs(off) <= tolerance:
+            continue
+        if off < 0 and s.max_copies >= s.cap and s.documents == s.cap * len(s.copies):
+            why = f"every document is already copied max_repeats ({s.cap}) times"
+        else:
+            why = "its documents are too large against its share of this mix; a larger --total or weight evens it out"
+        lines.append(
+            f"source {s.name!r}: realized share {realized[s.name]:.3f} is {abs(off) * 100:.1f} points "
+            f"{'below' if off < 0 else 'above'} its target {s.target:.3f} ({why})"
+        )
+    return lines
 
 
 def plan_mix(sources: Sequence[SourceDocs], config: MixConfig) -> MixPlan:
@@ -177,13 +231,14 @@ def plan_mix(sources: Sequence[SourceDocs], config: MixConfig) -> MixPlan:
         raise ValueError(f"source(s) {extra} have no weight; give every source a weight")
     mults = {s.name: multiplicities(s, config) for s in sources}
     supply = {s.name: int((s.units * mults[s.name]).sum()) for s in sources}
-    total = plan_total(supply, config)
+    total = plan_total(supply, config, {s.name: int(np.asarray(s.units).sum()) for s in sources})
+    cap = int(config.max_repeats)
     plans = []
     targets = config.targets
     for name in sorted(by_name):  # sorted: the plan does not depend on argument order
         src = by_name[name]
         # One generator per source, seeded by (seed, name): adding a source leaves the others' draws alone.
         rng = np.random.default_rng([config.seed, xxhash.xxh32_intdigest(name.encode())])
-        copies = _take(np.asarray(src.units, dtype=np.int64), mults[name], targets[name] * total, rng)
-        plans.append(SourcePlan(name, targets[name], copies, int(src.units.sum()), int((copies * src.units).sum())))
+        copies = _take(np.asarray(src.units, dtype=np.int64), mults[name], cap, targets[name] * total, rng)
+        plans.append(SourcePlan(name, targets[name], copies, int(src.units.sum()), int((copies * src.units).sum()), cap))
     return MixPlan(tuple(plans), sum(p.units for p in plans))

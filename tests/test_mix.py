@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from winnow import schemas
-from winnow.curation.mix import BY_DOCUMENTS, MixConfig, SourceDocs, plan_mix, token_estimate
+from winnow.curation.mix import BY_DOCUMENTS, MixConfig, SourceDocs, plan_mix, share_warnings, token_estimate
 from winnow.mix import MANIFEST, MixError, read_manifest, run_mix
 
 
@@ -71,10 +71,13 @@ def test_rehydration_repeats_large_clusters():
     clusters = np.ones(1000, dtype=np.int64)
     clusters[:100] = 10  # capped at max_repeats (4)
     sources = [SourceDocs("a", units, clusters), SourceDocs("b", np.full(5000, 100))]
-    plan = plan_mix(sources, MixConfig({"a": 0.5, "b": 0.5}, rehydrate=True))
+    plan = plan_mix(sources, MixConfig({"a": 0.2, "b": 0.8}, rehydrate=True))
     a = plan.sources[0]
     assert a.copies[:100].mean() > 3 * a.copies[100:].mean()
-    assert a.max_copies <= 4 * 4
+    assert a.max_copies <= 4  # rehydration never takes a document past the cap
+    # once a source needs every document at the cap, rehydration cannot add more: all are at 4
+    capped = plan_mix(sources, MixConfig({"a": 0.5, "b": 0.5}, rehydrate=True)).sources[0]
+    assert capped.copies.min() == capped.max_copies == 4
 
 
 def test_plan_errors_name_the_source():
@@ -236,3 +239,80 @@ def test_runner_mix_stage_and_decontaminating_recipe(tmp_path):
     assert derived.step_names()[-1] == "decontaminate" and derived.config_of("decontaminate").eval == (str(tasks),)
     assert derived.name == "fineweb"
     assert curate_recipe(RunContext("fineweb", run, [], {"evaluate": {"tasks": ["builtin:copy"]}}, "t", "fp")) == "fineweb"
+
+
+# ---- issue 21: the repeat cap holds for every document; shares off target are warned about ------------------
+
+def test_repeat_cap_holds_for_every_document_with_rehydration():
+    # a's clusters would have been copied 4 (cap) x 2 (epochs) = 8 times before the cap held per document
+    a = SourceDocs("a", np.full(3, 100), np.array([2, 2, 1]))
+    b = SourceDocs("b", np.full(50, 100), np.ones(50, dtype=np.int64))
+    plan = plan_mix([a, b], MixConfig({"a": 0.5, "b": 0.5}, rehydrate=True))
+    by = {s.name: s for s in plan.sources}
+    assert by["a"].max_copies == 4 and by["a"].repetitions == 4.0
+    assert plan.realized()["a"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("cap", [1, 2, 3, 4, 7])
+def test_repeat_cap_is_never_exceeded(cap):
+    for seed in range(150):
+        rng = np.random.default_rng(seed)
+        sizes = {name: int(rng.integers(1, 40)) for name in ("a", "b", "c")}
+        rehydrate = seed % 2 == 0
+        sources = [SourceDocs(n, rng.integers(0, 500, k), rng.integers(1, 9, k) if rehydrate else None)
+                   for n, k in sizes.items()]
+        weights = {n: float(rng.random()) + 0.01 for n in sizes}
+        by = BY_DOCUMENTS if seed % 3 == 0 else "tokens"
+        if by == BY_DOCUMENTS:
+            sources = [SourceDocs(s.name, np.ones(len(s.units), dtype=np.int64), s.cluster_sizes) for s in sources]
+        try:
+            plan = plan_mix(sources, MixConfig(weights, by=by, max_repeats=cap, rehydrate=rehydrate, seed=seed))
+        except ValueError as exc:
+            assert "no tokens" in str(exc)  # an all-empty source is the only refusal here
+            continue
+        for s in plan.sources:
+            assert s.max_copies <= cap and s.repetitions <= cap, (seed, s.name, s.max_copies)
+
+
+def test_max_repeats_must_be_a_whole_number():
+    for bad in (2.5, float("inf"), True, "4"):
+        with pytest.raises(ValueError, match="max_repeats must be a whole number"):
+            MixConfig({"web": 1}, max_repeats=bad)
+    assert MixConfig({"web": 1}, max_repeats=3.0).max_repeats == 3.0
+
+
+def test_a_share_off_target_is_a_warning_in_the_plan():
+    # one 10,000-token document against a 0.667 share of a 120-token mix: no cut gets within a point
+    coarse = [SourceDocs("big", np.array([10_000])), SourceDocs("small", np.array([10]))]
+    plan = plan_mix(coarse, MixConfig({"big": 2, "small": 1}))
+    warnings = share_warnings(plan)
+    assert len(warnings) == 2 and "'big'" in warnings[0] and "target 0.667" in warnings[0]
+    assert plan.realized()["big"] == 0.0  # nearer to the target than taking the whole 10,000 tokens
+    assert share_warnings(plan_mix(_sources(), MixConfig(WEIGHTS))) == []
+
+
+def test_run_mix_and_cli_warn_or_fail_on_a_share_off_target(tmp_path, capsys):
+    from winnow.cli import main
+
+    _write_source(tmp_path / "big", "big", ["w " * 20_000, "w " * 20_000])
+    _write_source(tmp_path / "small", "small", ["tiny text"] * 2)
+    sources = {"big": str(tmp_path / "big"), "small": str(tmp_path / "small")}
+    manifest = run_mix(sources, MixConfig({"big": 2, "small": 1}), tmp_path / "warned")
+    assert len(manifest["warnings"]) == 2 and read_manifest(tmp_path / "warned")["warnings"] == manifest["warnings"]
+    assert manifest["max_abs_error"] > 0.01 and manifest["share_tolerance"] == 0.01
+    with pytest.raises(MixError, match="strict: source 'big': realized share"):
+        run_mix(sources, MixConfig({"big": 2, "small": 1}, strict=True), tmp_path / "strict")
+    assert not (tmp_path / "strict").exists()  # refused before anything was written
+
+    args = ["mix", "--source", f"big={tmp_path / 'big'}", "--source", f"small={tmp_path / 'small'}",
+            "--weights", "big=2,small=1"]
+    assert main([*args, "--output", str(tmp_path / "cli")]) == 0
+    captured = capsys.readouterr()
+    assert "realized" in captured.out and "warning: source 'big': realized share" in captured.err
+    assert main([*args, "--output", str(tmp_path / "cli-strict"), "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert "strict: source 'big'" in err and "Traceback" not in err
+    assert not (tmp_path / "cli-strict").exists()
+    with pytest.raises(SystemExit) as exit_:  # argparse: a whole number of copies
+        main([*args, "--output", str(tmp_path / "x"), "--max-repeats", "2.5"])
+    assert exit_.value.code == 2 and "--max-repeats" in capsys.readouterr().err

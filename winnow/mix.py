@@ -6,10 +6,12 @@ document as many times as the plan says, one pass per copy, so a document's
 copies land far apart in the output rather than side by side. Output:
 
     OUT/documents/part-00000.parquet ...   (zstd; a `documents` table with `mix_copy`)
-    OUT/mix_manifest.json                  (targets, realized proportions, repetitions, seed, input hashes)
+    OUT/mix_manifest.json                  (targets, realized proportions, repetitions, seed, input hashes, warnings)
 
-The manifest is written last: its presence marks a finished mix. No Beam, no
-torch: pyarrow and numpy only.
+The manifest is written last: its presence marks a finished mix. A source
+whose realized share is more than one point off its target is listed under
+`warnings` (with `strict`, that is an error before anything is written). No
+Beam, no torch: pyarrow and numpy only.
 """
 from __future__ import annotations
 
@@ -30,7 +32,9 @@ import xxhash
 
 from winnow import __version__, schemas
 from winnow.atomic import atomic_write_json
-from winnow.curation.mix import BY_TOKENS, TOKEN_ESTIMATE, MixConfig, MixPlan, SourceDocs, plan_mix, token_estimate
+from winnow.curation.mix import (
+    BY_TOKENS, SHARE_TOLERANCE, TOKEN_ESTIMATE, MixConfig, MixPlan, SourceDocs, plan_mix, share_warnings, token_estimate,
+)
 from winnow.training.parquet_text import ParquetInputError, open_input_file, open_parquet, resolve_parquet_inputs
 from winnow.errors import ConfigurationError
 
@@ -213,6 +217,9 @@ def run_mix(
         plan = plan_mix([docs for docs, _ in read.values()], config)
     except (ParquetInputError, ValueError) as exc:
         raise MixError(str(exc)) from exc
+    warnings = share_warnings(plan)
+    if config.strict and warnings:  # refused before the output directory is touched
+        raise MixError("strict: " + "; ".join(warnings))
     out = Path(output)
     inside = sorted(p for paths in files.values() for p in paths if "://" not in p and Path(p).resolve().is_relative_to(out.resolve()))
     if inside:
@@ -229,6 +236,7 @@ def run_mix(
         writer.close()
     manifest = build_manifest(plan, config, sources, files, writer.files, writer.rows_written)
     manifest["split_column"] = split_column
+    manifest["warnings"] = warnings
     atomic_write_json(out / MANIFEST, manifest)
     return manifest
 
@@ -270,6 +278,7 @@ def build_manifest(
         "total_units": plan.total_units,
         "documents": rows_written,
         "max_abs_error": max(abs(realized[s.name] - s.target) for s in plan.sources),
+        "share_tolerance": SHARE_TOLERANCE,
         "sources": per_source,
         "outputs": [os.path.relpath(p, Path(outputs[0]).parent.parent) for p in outputs] if outputs else [],
         "config": {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(config).items()},

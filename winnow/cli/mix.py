@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from winnow.errors import positive_int
+
 
 def _source(value: str) -> tuple[str, str]:
     name, sep, path = value.partition("=")
@@ -49,12 +51,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--by", choices=("tokens", "documents"), default="tokens", help="unit of the proportions (default: tokens)")
     parser.add_argument("--output", required=True, metavar="OUT", help="output directory (local)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed: the same seed gives the same mix (default 0)")
-    parser.add_argument("--max-repeats", type=float, default=4.0, help="most times one source may be repeated (default 4)")
+    parser.add_argument("--max-repeats", type=positive_int, default=4,
+                        help="most copies of any one document, so of any source (default 4)")
     parser.add_argument("--total", type=int, default=None, metavar="N",
                         help="mixture size in --by units (default: as large as the sources allow)")
     parser.add_argument("--rehydrate", action="store_true",
                         help="repeat documents by their duplicate-cluster size (minhash_cluster_size from winnow dedup)")
     parser.add_argument("--overwrite", action="store_true", help="replace a mix already in --output")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail (exit 2, nothing written) when a realized share is more than 1 point off its target; "
+                             "without it that is a warning")
     parser.set_defaults(handler=_mix)
 
 
@@ -69,12 +75,14 @@ def _mix(args: argparse.Namespace) -> int:
     try:
         config = MixConfig(
             weights=parse_weights(args.weights), by=args.by, seed=args.seed, max_repeats=args.max_repeats,
-            rehydrate=args.rehydrate, total=args.total,
+            rehydrate=args.rehydrate, total=args.total, strict=args.strict,
         )
         manifest = run_mix(sources, config, args.output, overwrite=args.overwrite)
     except (MixError, ValueError) as exc:
         raise UserError(str(exc)) from exc
     print(format_manifest(manifest), file=sys.stdout)
+    for line in manifest["warnings"]:
+        print(f"warning: {line}", file=sys.stderr)
     return 0
 
 
