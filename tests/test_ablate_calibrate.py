@@ -131,3 +131,38 @@ def test_a_beam_flag_value_is_not_taken_for_a_subcommand():
     assert extra == ["--runner", "DirectRunner", "--project", "p"]
     args, extra = parser.parse_known_args(["ablate", "calibrate", "--clean", "c.jsonl", "--doses", "0.2"])
     assert args.handler.__name__ == "_calibrate" and args.clean == ["c.jsonl"] and extra == []
+
+
+@pytest.mark.slow
+def test_calibrate_in_anneal_mode_continues_one_base_per_seed(toy, tmp_path):
+    base = tmp_path / "base.jsonl"
+    base.write_text("".join(json.dumps({"id": f"b{i}", "text": t}) + "\n" for i, t in enumerate(_pages(80, 9))), encoding="utf-8")
+    out = tmp_path / "anneal"
+    assert main([
+        "ablate", "calibrate", "--clean", str(toy["clean"]), "--doses", "0.6", "--eval-text", str(toy["eval"]), "--output", str(out),
+        "--seeds", "0", "1", "--model", str(toy["model"]), "--vocab-size", "300", "--blimp", "", "--mode", "anneal", "--base", str(base),
+        "--train", "batch_size=8", "--train", "lr=0.01", "--train", "warmup_steps=2", "--train", "threads=1", "--average-last", "2",
+    ]) == 0
+    calibration = json.loads((out / "ablate" / "calibration.json").read_text())
+    assert calibration["mode"] == "anneal"
+    info = json.loads((out / "anneal" / "anneal.json").read_text())
+    # The anneal budget is 15% of the base tokens; every arm reads it.
+    assert calibration["budget_tokens"] == round(0.15 * info["base_tokens"])
+    for seed in (0, 1):
+        run = out / "calibrate" / "clean" / "anneal" / f"train-seed{seed}"
+        assert json.loads((run / "warm_start.json").read_text())["base_checkpoint"].endswith(".pt")
+        assert f"train-seed{seed}" in info["bases"][str(seed)]
+    # The anneal's learning rate decays to zero.
+    rows = [json.loads(line) for line in (out / "calibrate" / "clean" / "anneal" / "train-seed0" / "metrics.jsonl").read_text().splitlines()]
+    lrs = [r["lr"] for r in rows if r.get("split") == "train"]
+    assert lrs[-1] < 0.1 * max(lrs)
+    assert "min_lr_ratio: 0.0" in (out / "calibrate" / "clean" / "anneal" / "train-seed0" / "config.yaml").read_text()
+    assert {r["metric"] for r in calibration["aa"]} == {"eval_bpb", "heldout_bpb"}
+
+
+def test_anneal_flags_are_checked(toy, tmp_path, capsys):
+    common = ["ablate", "calibrate", "--clean", str(toy["clean"]), "--eval-text", str(toy["eval"]), "--output", str(tmp_path / "x")]
+    assert main([*common, "--mode", "anneal"]) == 2
+    assert "needs --base" in capsys.readouterr().err
+    assert main([*common, "--base", str(toy["clean"])]) == 2
+    assert "need --mode anneal" in capsys.readouterr().err

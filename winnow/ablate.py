@@ -58,8 +58,11 @@ def run_ablation(
     max_epochs: float | None = 4.0,
     alpha: float = 0.01,
     calibrate_doses: Sequence[float] | None = None,
+    anneal: Any = None,
 ) -> dict[str, Any]:
-    """Curate, train and compare; `calibrate_doses` also runs the calibration checks."""
+    """Curate, train and compare; `calibrate_doses` also runs the calibration checks;
+    `anneal` (an ablation.anneal.AnnealSpec) continues one base model per seed instead
+    of training from scratch."""
     if not Path(eval_text).exists():
         raise AblationError(f"--eval-text {eval_text}: no such file or directory")
     out = Path(output)
@@ -72,21 +75,30 @@ def run_ablation(
         run_stages(ctx, until_stage="dedup")
         contexts[ctx.recipe_name] = ctx
     corpora = {name: documents_dir(ctx) for name, ctx in contexts.items()}
-    tokenizer_path = shared_tokenizer(out, list(corpora.values()), vocab_size, tokenizer, progress,
-                                      [c.fingerprints.get("dedup") for c in contexts.values()])
+    if anneal is not None:
+        tokenizer_path = base_tokenizer(out, anneal, vocab_size, tokenizer, progress)
+    else:
+        tokenizer_path = shared_tokenizer(out, list(corpora.values()), vocab_size, tokenizer, progress,
+                                          [c.fingerprints.get("dedup") for c in contexts.values()])
     instrument = Instrument(
         budget_tokens=budget_tokens, seeds=tuple(seeds), score=score or ScoreSpec(eval_text=eval_text, tasks=tuple(tasks)),
         model=model, train_overrides=dict(train_overrides or {}), max_epochs=max_epochs, alpha=alpha,
     )
     arms = [Arm(name, docs, contexts[name].run_dir) for name, docs in corpora.items()]
     try:
-        results = run_arms(arms, tokenizer_path, instrument, progress)
+        scored_arms, scored_with = arms, instrument
+        if anneal is not None:
+            from winnow.ablation.anneal import prepare_anneal
+
+            scored_arms, scored_with = prepare_anneal(arms, anneal, out / "anneal", out / "anneal" / "arms", tokenizer_path, instrument, progress)
+        results = run_arms(scored_arms, tokenizer_path, scored_with, progress)
+        results["mode"] = "anneal" if anneal is not None else "scratch"
         if calibrate_doses is not None:
             from winnow.ablation.calibrate import calibrate_on_documents
 
             baseline = arms[0].name
             say(progress, f"== calibration: junk planted into {baseline}'s corpus")
-            calibration = calibrate_on_documents(corpora[baseline], out, tokenizer_path, instrument, calibrate_doses, progress)
+            calibration = calibrate_on_documents(corpora[baseline], out, tokenizer_path, instrument, calibrate_doses, progress, anneal=anneal)
             results["calibration"] = {k: calibration[k] for k in ("smallest_dose_detected", "aa_passed", "doses_tried")}
             annotate_with_calibration(results, calibration)
     except ArmError as exc:
@@ -113,6 +125,14 @@ def shared_tokenizer(out: Path, corpora: list[str], vocab_size: int, given: str 
         train_tokenizer(corpora, TokenizerConfig(vocab_size=vocab_size), path)
         stamp.write_text(wanted)
     return path
+
+
+def base_tokenizer(out: Path, anneal: Any, vocab_size: int, given: str | None, progress: bool) -> Path:
+    """Anneal mode's frozen tokenizer: the given one, or one trained on the neutral base corpus only."""
+    from winnow.ablation.calibrate import pages_digest, write_corpus
+
+    base_path = write_corpus(anneal.base_pages, out / "anneal" / "corpora" / "base.parquet")
+    return shared_tokenizer(out / "anneal", [base_path], vocab_size, given, progress, [pages_digest(anneal.base_pages)])
 
 
 def annotate_with_calibration(results: dict[str, Any], calibration: dict[str, Any]) -> None:

@@ -58,6 +58,8 @@ class Instrument:
     max_epochs: float | None = DEFAULT_MAX_EPOCHS
     alpha: float = DEFAULT_ALPHA
     heldout_fraction: float = DEFAULT_HELDOUT_FRACTION
+    # Anneal mode: seed -> the base checkpoint every arm continues from (None: train from scratch).
+    warm_starts: dict[int, str] | None = None
 
     def settings(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "score": dataclasses.asdict(self.score)}
@@ -201,7 +203,11 @@ def _train_and_score(arm: Arm, seed: int, budget: int, instrument: Instrument, b
     token_dir = arm.work_dir / "tokens"
     run_dir = arm.work_dir / f"train-seed{seed}"
     config, steps = _train_config(instrument, budget, seed, token_dir)
-    train_key = settings_hash({"config": dataclasses.asdict(config), "manifest": (token_dir / "manifest.json").read_text()})
+    warm = (instrument.warm_starts or {}).get(seed)
+    if instrument.warm_starts is not None and warm is None:
+        raise ArmError(f"anneal mode has no base model for seed {seed}")
+    train_key = settings_hash({"config": dataclasses.asdict(config), "manifest": (token_dir / "manifest.json").read_text(),
+                               "warm_start": warm and _file_stamp(Path(warm))})
     score_key = settings_hash({"score": dataclasses.asdict(instrument.score), "blimp": len(blimp_pairs or [])})
     stamp = run_dir / "ablation.json"
     cached = json.loads(stamp.read_text()) if stamp.is_file() else {}
@@ -213,7 +219,13 @@ def _train_and_score(arm: Arm, seed: int, budget: int, instrument: Instrument, b
         if run_dir.exists():
             shutil.rmtree(run_dir)
         clock.start(label, steps)
-        train(config, token_dir, run_dir, overwrite=True, progress=clock.progress)
+        if warm:
+            from winnow.ablation.anneal import warm_start
+
+            warm_start(config, token_dir, run_dir, Path(warm))
+            train(config, token_dir, run_dir, resume=True, progress=clock.progress)
+        else:
+            train(config, token_dir, run_dir, overwrite=True, progress=clock.progress)
     else:
         clock.start(label + " (rescoring)", 0)
     scores = score_run(run_dir, token_dir, instrument.score, blimp_pairs)
@@ -222,6 +234,11 @@ def _train_and_score(arm: Arm, seed: int, budget: int, instrument: Instrument, b
     result = {"seed": seed, "val_bpb": scores["eval_bpb"], "val_loss": scores["eval_loss"], "tasks": tasks, "steps": steps, "scores": scores}
     atomic_write_json(stamp, {"settings": train_key, "score_settings": score_key, "result": result})
     return result
+
+
+def _file_stamp(path: Path) -> list[Any]:
+    stat = path.stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
 class _Clock:

@@ -209,18 +209,26 @@ def calibrate_on_documents(
     doses: Sequence[float],
     progress: bool = True,
     junk: Sequence[Page] | None = None,
+    anneal: Any = None,
 ) -> dict[str, Any]:
-    """Run the checks on a clean corpus (Parquet path or pages) and write calibration.json."""
+    """Run the checks on a clean corpus (Parquet path or pages) and write calibration.json;
+    with `anneal` (an AnnealSpec), every arm continues the shared base models."""
     doses = check_doses(doses)
     clean = read_corpus(clean_documents) if isinstance(clean_documents, str) else list(clean_documents)
     if len(clean) < 2:
         raise CalibrationError("calibration needs at least two clean documents")
     arms = build_arms(clean, doses, junk, out / "calibrate")
     try:
+        if anneal is not None:
+            from winnow.ablation.anneal import prepare_anneal
+
+            arms, instrument = prepare_anneal(arms, anneal, out / "anneal", out / "calibrate" / "anneal", tokenizer_path, instrument, progress)
         results = run_arms(arms, tokenizer_path, instrument, progress)
+        results["mode"] = "anneal" if anneal is not None else "scratch"
     except ArmError as exc:
         raise CalibrationError(str(exc)) from exc
     calibration = calibration_from_results(results, arms)
+    calibration["mode"] = results["mode"]
     calibration["results"] = results
     (out / "ablate").mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "ablate" / "calibration.json", calibration)
@@ -238,6 +246,7 @@ def run_calibration(
     tokenizer: str | None = None,
     tier0_recipes: Sequence[str] = (),
     progress: bool = True,
+    anneal: Any = None,
 ) -> dict[str, Any]:
     """`winnow ablate calibrate`: read the sources, run the checks, write the report.
 
@@ -253,9 +262,14 @@ def run_calibration(
     junk_given = read_pages(junk, "junk") if junk else None
     say(progress, f"== calibration: {len(clean_pages):,} clean pages, doses {', '.join(f'{d:g}' for d in doses)}, "
         + ("the given junk" if junk_given else "Winnow's generated junk"))
-    clean_path = write_corpus(clean_pages, out / "calibrate" / "corpora" / f"{CLEAN_ARM}.parquet")
-    tokenizer_path = shared_tokenizer(out / "calibrate", [clean_path], vocab_size, tokenizer, progress, [pages_digest(clean_pages)])
-    calibration = calibrate_on_documents(clean_pages, out, tokenizer_path, instrument, doses, progress, junk_given)
+    if anneal is not None:
+        from winnow.ablate import base_tokenizer
+
+        tokenizer_path = base_tokenizer(out, anneal, vocab_size, tokenizer, progress)
+    else:
+        clean_path = write_corpus(clean_pages, out / "calibrate" / "corpora" / f"{CLEAN_ARM}.parquet")
+        tokenizer_path = shared_tokenizer(out / "calibrate", [clean_path], vocab_size, tokenizer, progress, [pages_digest(clean_pages)])
+    calibration = calibrate_on_documents(clean_pages, out, tokenizer_path, instrument, doses, progress, junk_given, anneal=anneal)
     if tier0_recipes:
         from winnow.ablation.tier0 import tier0_report
 

@@ -68,7 +68,8 @@ def checkpoints_to_average(run_dir: Path, count: int) -> list[Path]:
     """The newest `count` step checkpoints of a run, oldest first."""
     from winnow.training.checkpoint import CHECKPOINT_DIR
 
-    found = sorted((run_dir / CHECKPOINT_DIR).glob("step-*.pt"))
+    # Step 0 is never a scoring point: in anneal mode it is the warm start (the base model).
+    found = sorted(p for p in (run_dir / CHECKPOINT_DIR).glob("step-*.pt") if p.name != "step-00000000.pt")
     if not found:
         raise FileNotFoundError(f"{run_dir}: no checkpoints to score")
     return found[-count:]

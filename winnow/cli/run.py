@@ -108,6 +108,11 @@ def _instrument_flags(parser: argparse.ArgumentParser, output: str) -> None:
     parser.add_argument("--average-last", type=int, default=DEFAULT_AVERAGE_LAST, metavar="N", help=f"checkpoints near the end whose scores are averaged (default: {DEFAULT_AVERAGE_LAST})")
     parser.add_argument("--max-epochs", type=float, default=4.0, help="no arm reads its data more often; the budget is lowered to fit (default: 4; 0 = no cap)")
     parser.add_argument("--alpha", type=float, default=0.01, help="significance level of the verdicts (default: 0.01)")
+    parser.add_argument("--mode", choices=("scratch", "anneal"), default="scratch",
+                        help="scratch: train every arm from random weights; anneal: continue one base model per seed on each arm (needs --base)")
+    parser.add_argument("--base", nargs="+", default=None, metavar="SRC", help="anneal mode: the neutral base corpus (JSONL, Parquet or text files)")
+    parser.add_argument("--base-tokens", type=int, default=None, help="anneal mode: base training tokens (default: one epoch of the base corpus); "
+                        "the anneal budget defaults to 15%% of it")
     parser.add_argument("--output", default=output, metavar="DIR")
 
 
@@ -148,7 +153,7 @@ def _ablate(args: argparse.Namespace) -> int:
             inputs=args.inputs, seeds=args.seeds, model=args.model, vocab_size=args.vocab_size,
             tokenizer=args.tokenizer, train_overrides=instrument.train_overrides, beam_args=args.extra,
             score=instrument.score, max_epochs=instrument.max_epochs, alpha=instrument.alpha,
-            calibrate_doses=_doses(args.doses) if args.calibrate else None,
+            calibrate_doses=_doses(args.doses) if args.calibrate else None, anneal=_anneal(args),
         )
     except (RecipeError, RunError, AblationError, ValueError) as exc:
         raise UserError(str(exc)) from exc
@@ -166,12 +171,34 @@ def _calibrate(args: argparse.Namespace) -> int:
     try:
         calibration = run_calibration(
             clean=args.clean, output=args.output, instrument=instrument, doses=_doses(args.doses), junk=args.junk,
-            vocab_size=args.vocab_size, tokenizer=args.tokenizer, tier0_recipes=args.recipes,
+            vocab_size=args.vocab_size, tokenizer=args.tokenizer, tier0_recipes=args.recipes, anneal=_anneal(args),
         )
     except (CalibrationError, RecipeError, ValueError) as exc:
         raise UserError(str(exc)) from exc
     print_calibration(calibration)
     return 0
+
+
+def _anneal(args: argparse.Namespace):
+    """The anneal settings, or None in scratch mode; --base belongs to anneal mode only."""
+    from winnow.errors import UserError
+
+    if args.mode != "anneal":
+        if args.base or args.base_tokens:
+            raise UserError("--base and --base-tokens need --mode anneal")
+        return None
+    if not args.base:
+        raise UserError("--mode anneal needs --base SRC...: the neutral corpus the base model is trained on")
+    if args.base_tokens is not None and args.base_tokens <= 0:
+        raise UserError(f"--base-tokens must be positive, got {args.base_tokens}")
+    from winnow.ablation.anneal import AnnealSpec
+    from winnow.ablation.calibrate import CalibrationError, read_pages
+
+    try:
+        pages = read_pages(args.base, "base")
+    except CalibrationError as exc:
+        raise UserError(str(exc)) from exc
+    return AnnealSpec(tuple(pages), args.base_tokens)
 
 
 def _doses(text: str) -> list[float]:
