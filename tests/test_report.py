@@ -455,3 +455,90 @@ def test_headless_browser_renders_the_page(full_run: Path, tmp_path: Path):
         assert image.size == (1200, 3000)
         colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colors is None or len(colors) > 50, "the screenshot is (nearly) blank"
+
+
+# --------------------------------------------------------------------------- any Winnow output
+
+def _single_outputs(root: Path) -> dict[str, Path]:
+    """One directory per kind of single-command output, each as that command writes it."""
+    run = root / "run"
+    _write_full_run(run)
+    outputs = {}
+    for stage in ("curate", "dedup", "tokens", "train"):
+        outputs[stage] = root / f"{stage}-out"
+        shutil.copytree(run / stage, outputs[stage])
+    shutil.copytree(run / "curate", root / "select-out")
+    stats = json.loads((root / "select-out" / "stats.json").read_text())
+    _write_json(root / "select-out" / "stats.json", {**stats, "selected_from": str(run / "curate")})
+    outputs["select"] = root / "select-out"
+    (outputs["dedup"] / "duplicates").mkdir()
+    outputs["run"] = run
+    return outputs
+
+
+@pytest.mark.parametrize(("name", "kind", "sections"), [
+    ("curate", "curate output", {"curation", "languages", "signals", "samples"}),
+    ("select", "select output", {"curation", "languages", "signals", "samples"}),
+    ("dedup", "dedup output", {"dedup"}),
+    ("tokens", "token directory", {"tokens"}),
+    ("train", "training run", {"training"}),
+])
+def test_any_single_output_reports_the_sections_it_has_data_for(tmp_path: Path, name, kind, sections, capsys):
+    directory = _single_outputs(tmp_path)[name]
+    assert cli_main(["report", str(directory)]) == 0
+    printed = capsys.readouterr().out
+    assert f"found: {kind}" in printed
+    summary = json.loads((directory / SUMMARY_FILE).read_text())
+    assert summary["kind"] == kind
+    assert set(summary["sections"]) == sections  # nothing "not run" on a single command's page
+    assert all(section["status"] == STATUS_OK for section in summary["sections"].values())
+    page = (directory / REPORT_FILE).read_text(encoding="utf-8")
+    assert f"Found: {kind}" in page and _parse(page).section_ids == [k for k in ALL_SECTIONS if k in sections]
+    assert _parse(page).problems == []
+
+
+def test_curate_output_funnel_matches_the_same_output_inside_a_run(tmp_path: Path):
+    outputs = _single_outputs(tmp_path)
+    _, alone = write_report(outputs["curate"])
+    _, in_run = write_report(outputs["run"])
+    assert json.loads(alone.read_text())["sections"]["curation"] == json.loads(in_run.read_text())["sections"]["curation"]
+    assert json.loads(in_run.read_text())["kind"] == "winnow run directory"
+
+
+def test_review_labels_of_a_curate_output_are_reported(tmp_path: Path):
+    """The issue's case: a curate output with review labels had every section "not run"."""
+    from winnow.review.labels import LABELS_PREFIX, SessionFile, label_row, review_dir
+
+    curate = _single_outputs(tmp_path)["curate"]
+    session = SessionFile(review_dir(curate), LABELS_PREFIX, "ana", schemas.review_labels_schema())
+    session.put(label_row("k1", "good", "ana", None, None))
+    session.put(label_row("r0", "bad", "ana", None, None))
+    _, summary = write_report(curate)
+    sections = json.loads(summary.read_text())["sections"]
+    assert sections["review"]["status"] == STATUS_OK, sections["review"]
+    assert sections["curation"]["status"] == STATUS_OK and "overview" not in sections
+
+
+def test_a_broken_file_in_a_single_output_names_the_users_file(tmp_path: Path):
+    curate = _single_outputs(tmp_path)["curate"]
+    (curate / "stats.json").write_text('{"records_in": 12, "kept": 8, "rejected": [1]}', encoding="utf-8")
+    _, summary = write_report(curate)
+    curation = json.loads(summary.read_text())["sections"]["curation"]
+    assert curation["status"] == STATUS_ERROR and str(curate / "stats.json") in curation["error"]
+    assert "winnow-report-" not in curation["error"]  # the temporary layout never shows
+
+
+def test_ablation_directory_is_recognised(tmp_path: Path):
+    ablation = tmp_path / "abl"
+    shutil.copytree(_single_outputs(tmp_path)["run"] / "ablate", ablation / "ablate")
+    _, summary = write_report(ablation)
+    data = json.loads(summary.read_text())
+    assert data["kind"] == "winnow ablate directory" and data["sections"]["ablation"]["status"] == STATUS_OK
+
+
+def test_a_directory_that_is_no_winnow_output_is_an_error(tmp_path: Path, capsys):
+    (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
+    assert cli_main(["report", str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert "not a Winnow output" in err and "stats.json" in err and "metrics.jsonl" in err
+    assert not (tmp_path / REPORT_FILE).exists()

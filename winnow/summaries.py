@@ -228,3 +228,65 @@ def one_line(message: str, limit: int = 160) -> str:
     """A message's first line, cut to `limit` characters, for a table cell."""
     line = (message.strip().splitlines() or [""])[0]
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+# --- which kind of Winnow output a directory is (`winnow report`, `winnow inspect`) ---
+
+KIND_RUN = "winnow run directory"
+KIND_ABLATION = "winnow ablate directory"
+KIND_CURATE = "curate output"
+KIND_SELECT = "select output"
+KIND_DEDUP = "dedup output"
+KIND_MIX = "mix output"
+KIND_TOKENS = "token directory"
+KIND_TOKENIZER = "tokenizer directory"
+KIND_TRAIN = "training run"
+KIND_UNKNOWN = "unknown"
+
+# The `winnow run` stage folder each single-stage kind is: a curate output is
+# what RUN_DIR/curate holds, so one reader serves both.
+RUN_STAGE_OF_KIND: dict[str, str] = {
+    KIND_CURATE: "curate", KIND_SELECT: "curate", KIND_DEDUP: "dedup", KIND_MIX: "mix",
+    KIND_TOKENS: "tokens", KIND_TOKENIZER: "tokenizer", KIND_TRAIN: "train",
+}
+RUN_STAGE_FOLDERS = ("curate", "dedup", "mix", "tokenizer", "tokens", "train", "evaluate")
+
+
+def _json_object(path: Any) -> dict[str, Any]:
+    """A JSON file's object, or {} when it is absent, unreadable or not an object (detection only guesses)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def output_kind(directory: Any) -> str:
+    """Which Winnow output `directory` (a pathlib.Path) is, from the files each command writes.
+
+    Checked most specific first: a `winnow run` directory has run.json or
+    stages/, an ablation ablate/results.json or recipes/; a single command's output is told apart by its stats.json
+    keys or its manifest. KIND_UNKNOWN when nothing matches.
+    """
+    if (directory / "run.json").is_file() or (directory / "stages").is_dir():
+        return KIND_RUN
+    if (directory / "ablate" / "results.json").is_file() or (directory / "recipes").is_dir():
+        return KIND_ABLATION
+    stats = _json_object(directory / "stats.json")
+    if "documents_in" in stats or (directory / "duplicates").is_dir():
+        return KIND_DEDUP
+    if "records_in" in stats and "kept" in stats:
+        return KIND_SELECT if "selected_from" in stats else KIND_CURATE
+    if (directory / "mix_manifest.json").is_file():
+        return KIND_MIX
+    if _json_object(directory / "manifest.json").get("format") == "winnow-token-shards":
+        return KIND_TOKENS
+    if (directory / "metrics.jsonl").is_file() or (directory / "checkpoints").is_dir():
+        return KIND_TRAIN
+    if (directory / "tokenizer.json").is_file() and (directory / "report.json").is_file():
+        return KIND_TOKENIZER
+    if any((directory / stage).is_dir() for stage in RUN_STAGE_FOLDERS):
+        return KIND_RUN
+    return KIND_UNKNOWN

@@ -30,10 +30,12 @@ package loads neither matplotlib nor pyarrow (the `winnow` CLI imports it).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,7 @@ from winnow.report.inputs import (
     finite_or_none,
 )
 from winnow.report.sections import STATUS_ERROR, STATUS_NOT_RUN, STATUS_OK, Section
+from winnow.summaries import RUN_STAGE_OF_KIND, output_kind
 from winnow.report.signals import MAX_SIGNAL_ROWS, MAX_SIGNALS, build_signals, rank_signals
 from winnow.review.report_section import REVIEW_KEY, REVIEW_TITLE, build_review, html_review
 from winnow.report.calibration import ABLATE_CALIBRATION, build_calibration, html_calibration
@@ -158,16 +161,63 @@ def render_html(built: Sequence[Section], run_dir: str | os.PathLike, specs: Seq
     return render.render_page(built, {spec.key: spec.render for spec in specs}, run_dir)
 
 
-def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """Write RUN_DIR/report.html and RUN_DIR/summary.json; return their paths.
+@contextlib.contextmanager
+def run_layout(root: Path, kind: str) -> Iterator[Path]:
+    """A directory laid out as `winnow run` leaves one, for any kind of Winnow output.
 
-    Raises ReportInputError when `run_dir` is not a directory; problems with
-    individual files show up inside the report instead.
+    A run or ablation directory is its own layout. A single command's output
+    (a curate output is what RUN_DIR/curate holds) is linked into a temporary
+    folder under its stage's name, so every section reads it with the same
+    code as in a run.
+    """
+    stage = RUN_STAGE_OF_KIND.get(kind)
+    if stage is None:
+        yield root
+        return
+    with tempfile.TemporaryDirectory(prefix="winnow-report-") as folder:
+        view = Path(folder)
+        (view / stage).symlink_to(root.resolve(), target_is_directory=True)
+        yield view
+
+
+def _as_seen_from(section: Section, view: Path, root: Path, kind: str) -> Section:
+    """Messages name the user's files, not the temporary links."""
+    stage = RUN_STAGE_OF_KIND.get(kind)
+    if stage is None:
+        return section
+    linked = str(view / stage)
+
+    def fix(text: str | None) -> str | None:
+        return text.replace(linked, str(root)) if text else text
+
+    return dataclasses.replace(section, error=fix(section.error), note=fix(section.note))
+
+
+def build_for_kind(root: Path, kind: str) -> list[Section]:
+    """The sections for `root` read as `kind`: a run shows every section (absent ones "not run");
+    a single command's output shows only the sections it has data for (or a problem with)."""
+    with run_layout(root, kind) as view:
+        built = [_as_seen_from(s, view, root, kind) for s in build_sections(view)]
+    if kind in RUN_STAGE_OF_KIND:
+        built = [s for s in built if s.status != STATUS_NOT_RUN]
+    return built
+
+
+def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Write DIR/report.html and DIR/summary.json for any Winnow output directory; return their paths.
+
+    The kind of directory (`winnow.summaries.output_kind`) is written to
+    summary.json and shown on the page. Raises ReportInputError when `run_dir`
+    is not a directory; problems with individual files show up inside the
+    report instead.
     """
     root = Path(run_dir)
-    built = build_sections(root)
-    summary = build_summary(built, root)
-    page = render_html(built, root)
+    if not root.is_dir():
+        raise ReportInputError(f"{root}: run directory does not exist")
+    kind = output_kind(root)
+    built = build_for_kind(root, kind)
+    summary = {**build_summary(built, root), "kind": kind}
+    page = render.render_page(built, {spec.key: spec.render for spec in SECTIONS}, root, kind)
     report_path, summary_path = root / REPORT_FILE, root / SUMMARY_FILE
     try:
         atomic_write_text(summary_path, json.dumps(summary, indent=2, allow_nan=False) + "\n")

@@ -268,15 +268,20 @@ def _html_section(section: Section, render: Renderer) -> str:
     return f'<section id="{esc(section.key)}"><h2>{esc(section.title)} {status}</h2>{body}</section>'
 
 
-def render_page(sections: Sequence[Section], renderers: Mapping[str, Renderer], run_dir: str | os.PathLike) -> str:
-    """The whole self-contained page; `renderers` maps each section key to its renderer."""
-    title = f"Winnow run report: {Path(run_dir).resolve().name}"
+def render_page(
+    sections: Sequence[Section], renderers: Mapping[str, Renderer], run_dir: str | os.PathLike, kind: str | None = None,
+) -> str:
+    """The whole self-contained page; `renderers` maps each section key to its renderer; `kind` names the directory's kind."""
+    title = f"Winnow report: {Path(run_dir).resolve().name}"
+    found = f'<p class="kind">Found: {esc(kind)}</p>' if kind else ""
+    if not sections:
+        found += '<p class="kind">no section has data for this directory</p>'
     nav = "".join(f'<li><a href="#{esc(s.key)}">{esc(s.title)}</a></li>' for s in sections)
     body = "".join(_html_section(s, renderers[s.key]) for s in sections)
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<header><h1>{esc(title)}</h1><p class=\"meta\">{esc(Path(run_dir).resolve())} · winnow {esc(__version__)}</p></header>"
+        f"<header><h1>{esc(title)}</h1>{found}<p class=\"meta\">{esc(Path(run_dir).resolve())} · winnow {esc(__version__)}</p></header>"
         f"<nav><ul>{nav}</ul></nav><main>{body}</main></body></html>\n"
     )
