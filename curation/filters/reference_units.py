@@ -10,10 +10,16 @@ counts, n-grams and stop words, and no regex reproduces them.
 Calling spaCy on every text costs about 4 ms per news page, more than the
 whole filter chain may spend. But spaCy tokenizes each whitespace-separated
 chunk on its own (whitespace never joins or splits a token), so the tokens of
-a chunk are a pure function of the chunk. Winnow caches them per chunk and
-sends spaCy only the chunks it has not seen, joined by single spaces, once per
-text: on web text most chunks are common words, so spaCy sees a small share
-of the text. The cache changes speed, never output.
+a chunk are a function of the chunk. Winnow caches them per chunk and sends
+spaCy only the chunks it has not seen, one per line, once per text: on web
+text most chunks are common words, so spaCy sees a small share of the text.
+The cache changes speed, never output.
+
+One exception is known: spaCy's special-case pass can split a chunk
+differently when a neighbouring chunk ends in the same quote characters it
+starts with (`,'' ''They` in the text: the second chunk becomes "'", "'",
+"They" instead of "''", "They"). Winnow always gives the chunk's own
+tokenization; docs/filters.md counts the pages where this changes a number.
 
 Sentence counts follow spaCy's `Sentencizer.predict`: a token starts a new
 sentence when it is neither punctuation nor a sentence-final mark and a
@@ -99,7 +105,9 @@ class _Tokenizer:
         if len(cache) + len(missing) > CHUNK_CACHE_LIMIT:
             cache.clear()
         nlp = self._nlp or self._load()
-        joined = " ".join(missing)
+        # Newlines, not spaces, between chunks: a newline is a token of its own, so spaCy's
+        # special-case pass cannot join tokens of two chunks that were never neighbours.
+        joined = "\n".join(missing)
         punct_chars = self._punct_chars
         # memory_zone frees the strings spaCy interned for this call (no growth on long runs).
         with nlp.memory_zone():
@@ -109,6 +117,8 @@ class _Tokenizer:
             texts: list[str] = []
             classes: list[str] = []
             for token in doc:
+                if token.is_space:
+                    continue
                 while token.idx >= end:
                     cache[missing[index]] = (tuple(texts), "".join(classes))
                     texts, classes = [], []

@@ -99,10 +99,49 @@ def test_curly_bracket_on_a_removed_line_does_not_drop_the_page():
     assert run("c4", CLEAN_TEXT + "\n}").kept
 
 
-def test_word_too_long():
+def test_word_too_long_drops_its_line_not_the_page():
     text = CLEAN_TEXT + "\nThe token " + "a" * 1001 + " was pasted here."
-    signals = assert_trips_only(text, c4.C4_WORD_TOO_LONG, "max_word_length")
-    assert signals["c4_max_word_length"] == 1001
+    result = run("c4", text)
+    assert result.kept
+    assert result.text == CLEAN_TEXT
+    assert result.signals["c4_lines_removed_too_long_word"] == 1
+    assert run("c4", text, max_word_length=None).text is None  # rule off: nothing removed
+
+
+def test_lorem_ipsum_and_curly_bracket_are_checked_before_javascript_and_policy_lines():
+    """TFDS and DataTrove drop the page here; the policy or javascript line never gets removed first."""
+    policy = CLEAN_TEXT + "\nRead our privacy policy {here} before you sign up."
+    assert run("c4", policy).reason == c4.C4_CURLY_BRACKET
+    lorem = CLEAN_TEXT + "\nLorem ipsum dolor sit amet, see the terms of use."
+    assert run("c4", lorem).reason == c4.C4_LOREM_IPSUM
+    # A javascript line goes before the `{` check: the line is dropped, the page kept.
+    script = CLEAN_TEXT + "\nThis page needs javascript {enabled} to work."
+    result = run("c4", script)
+    assert result.kept and result.text == CLEAN_TEXT
+
+
+def test_citations_are_case_sensitive():
+    text = CLEAN_TEXT + "\nThe vote was close [Edit] and the count was checked[edit] twice[2]."
+    result = run("c4", text)
+    assert result.signals["c4_citations_removed"] == 2
+    assert result.text.endswith("The vote was close [Edit] and the count was checked twice.")
+
+
+def test_tfds_end_marks_and_word_count():
+    """The c4 recipe's TFDS settings: "'" does not end a line, and words are counted without citations."""
+    text = CLEAN_TEXT + "\nThey all called the place 'home'\nA b[1] [2] [3] [4]."
+    datatrove = run("c4", text, **PAPER)
+    tfds = run("c4", text, **PAPER, end_marks=c4.TFDS_END_MARKS, count_words_after_citations=True)
+    assert "They all called the place 'home'" in datatrove.text and "\nA b " in datatrove.text
+    assert tfds.text == CLEAN_TEXT
+    assert tfds.signals["c4_lines_removed_no_terminal_punct"] == 1
+    assert tfds.signals["c4_lines_removed_too_few_words"] == 1
+
+
+def test_sentences_are_spacy_sentencizer_sentences():
+    text = "\n".join([*CLEAN_LINES[:3], "Mr. Smith met Dr. Jones at 5 p.m. on Monday!", "It was great!!! Really? Yes."])
+    # Sentencizer: a new sentence after ".", "!" or "?" tokens; abbreviations keep their stops.
+    assert run("c4", text).signals["c4_sentence_count"] == 3 + 1 + 3
 
 
 def test_page_too_long():

@@ -10,6 +10,13 @@ from .helpers import CLEAN_LINES, CLEAN_TEXT, filler_words, run
 
 REP = "gopher_repetition"
 Q = "gopher_quality"
+# A run of "=" is one token per "=" (spaCy), and DataTrove's top n-grams count symbol tokens:
+# the line and paragraph tests turn the n-gram rules off to test their own rule alone.
+NO_NGRAM_RULES = {
+    **{f"max_top_{n}gram_char_frac": None for n in gopher.TOP_NGRAM_SIZES},
+    **{f"max_dup_{n}gram_char_frac": None for n in gopher.DUPLICATE_NGRAM_SIZES},
+}
+NO_TOP_NGRAM_RULES = {f"max_top_{n}gram_char_frac": None for n in gopher.TOP_NGRAM_SIZES}
 
 
 def assert_trips_only(step: str, text: str, reason: str, field: str, **extra) -> dict:
@@ -46,15 +53,17 @@ def test_duplicate_paragraphs():
 
 
 def test_text_in_duplicate_lines():
-    rule = "=" * 400  # symbols only: no words, so no n-gram repeats
+    rule = "=" * 400
     text = CLEAN_TEXT + "\n" + rule + "\n" + rule
-    signals = assert_trips_only(REP, text, gopher.GOPHER_TOO_MUCH_TEXT_IN_DUPLICATE_LINES, "max_dup_line_char_frac")
+    signals = assert_trips_only(
+        REP, text, gopher.GOPHER_TOO_MUCH_TEXT_IN_DUPLICATE_LINES, "max_dup_line_char_frac", **NO_NGRAM_RULES
+    )
     assert signals[f"{REP}_dup_line_char_frac"] == pytest.approx(400 / len(text))
 
 
 def test_text_in_duplicate_paragraphs():
-    # A repeated paragraph repeats its lines too, so the line-character rule
-    # (checked first) must be off for the paragraph rule to be the one that fires.
+    # Paragraph rules come first (DataTrove's order); a repeated paragraph repeats its
+    # lines too, so the line-character rule is off for the relaxed run to keep the text.
     rule = "=" * 400
     text = "\n\n".join([*CLEAN_LINES, rule, rule])
     signals = assert_trips_only(
@@ -63,6 +72,7 @@ def test_text_in_duplicate_paragraphs():
         gopher.GOPHER_TOO_MUCH_TEXT_IN_DUPLICATE_PARAGRAPHS,
         "max_dup_para_char_frac",
         max_dup_line_char_frac=None,
+        **NO_NGRAM_RULES,
     )
     assert signals[f"{REP}_dup_para_char_frac"] == pytest.approx(400 / len(text))
     assert signals[f"{REP}_dup_para_frac"] == pytest.approx(1 / 12)
@@ -90,14 +100,23 @@ def _interleave(gram: list[str], times: int, fillers: list[str]) -> list[str]:
 )
 def test_top_ngram(n, gram, field):
     words = _interleave(gram, 8 if n > 2 else 10, filler_words(100))
-    total = sum(map(len, words))
-    signals = assert_trips_only(REP, " ".join(words), gopher.GOPHER_TOP_NGRAM_TOO_FREQUENT[n], field)
+    text = " ".join(words)
+    signals = assert_trips_only(REP, text, gopher.GOPHER_TOP_NGRAM_TOO_FREQUENT[n], field)
     times = 8 if n > 2 else 10
-    assert signals[f"{REP}_top_{n}gram_char_frac"] == pytest.approx(times * sum(map(len, gram)) / total)
+    # DataTrove: the n-gram's words joined by spaces, times its count, over the whole text.
+    expected = times * (sum(map(len, gram)) + n - 1) / len(text)
+    assert signals[f"{REP}_top_{n}gram_char_frac"] == pytest.approx(expected)
+
+
+def test_top_ngram_counts_a_single_occurrence():
+    """With no repeated 2-gram, the first 2-gram still counts once (Counter.most_common)."""
+    text = "Extraordinarily comprehensive documentation"
+    signals = run(REP, text).signals
+    assert signals[f"{REP}_top_2gram_char_frac"] == pytest.approx(len("Extraordinarily comprehensive") / len(text))
 
 
 # Each n-gram size gets a character fraction between its threshold and the next
-# smaller size's, so exactly one rule fires: (n, target fraction, (lo, hi]).
+# smaller size's, so exactly one duplicate-n-gram rule fires: (n, target fraction, (lo, hi]).
 DUP_CASES = [
     (5, 0.17, (0.15, 0.20)),
     (6, 0.145, (0.14, 0.15)),
@@ -110,19 +129,32 @@ DUP_CASES = [
 
 @pytest.mark.parametrize("n, target, bounds", DUP_CASES)
 def test_duplicate_ngrams(n, target, bounds):
+    # An n-gram of 5-letter words, twice, between distinct 6-letter fillers. DataTrove counts the
+    # repeat only (not the first occurrence), its words joined without spaces, over the whole text.
     gram = [f"g{w[1:]}" for w in filler_words(n, length=5)]  # distinct from the z-fillers
     gram_chars = sum(map(len, gram))
-    n_fillers = round((2 * gram_chars / target - 2 * gram_chars) / 6)
+    n_fillers = round((gram_chars / target - 2 * gram_chars - 2 * n + 1) / 7)
     fillers = filler_words(n_fillers)
     half = n_fillers // 2
-    words = gram + fillers[:half] + gram + fillers[half:]
-    expected = 2 * gram_chars / sum(map(len, words))
-    assert bounds[0] < expected <= bounds[1]
+    text = " ".join(gram + fillers[:half] + gram + fillers[half:])
+    assert bounds[0] < gram_chars / len(text) <= bounds[1]
+    # Two occurrences make the top 3-gram fraction at least 1.2 times the 5-gram one: top rules off.
     signals = assert_trips_only(
-        REP, " ".join(words), gopher.GOPHER_TOO_MANY_DUPLICATE_NGRAMS[n], f"max_dup_{n}gram_char_frac"
+        REP, text, gopher.GOPHER_TOO_MANY_DUPLICATE_NGRAMS[n], f"max_dup_{n}gram_char_frac", **NO_TOP_NGRAM_RULES
     )
     for m in range(5, 11):
-        assert signals[f"{REP}_dup_{m}gram_char_frac"] == pytest.approx(expected if m <= n else 0.0)
+        # The greedy scan finds the repeat's first m-gram, jumps m words, and repeats while m-grams fit.
+        expected = (n // m) * m * 5 / len(text) if m <= n else 0.0
+        assert signals[f"{REP}_dup_{m}gram_char_frac"] == pytest.approx(expected), m
+
+
+def test_duplicate_ngrams_join_words_without_spaces():
+    """find_all_duplicate joins an n-gram's words with no separator: "ab c" repeats "a bc"."""
+    first = "aa bb cc dd eeee"
+    second = "a abb cc dd eeee"  # the same 5-gram once the spaces are gone
+    text = " ".join([first, "filler words in between these two runs", second])
+    signals = run(REP, text).signals
+    assert signals[f"{REP}_dup_5gram_char_frac"] == pytest.approx(len(second.replace(" ", "")) / len(text))
 
 
 def test_repetition_signals_present_when_rejected():
@@ -163,15 +195,20 @@ def test_mean_word_length_too_long():
 
 
 def test_too_many_hashes():
-    text = CLEAN_TEXT + "\n" + " ".join(["#"] * 17)  # 17 hashes, 160 words
+    # DataTrove divides by every token: CLEAN_TEXT's 160 words and 18 punctuation marks, and the 22 hashes.
+    text = CLEAN_TEXT + "\n" + " ".join(["#"] * 22)
     signals = assert_trips_only(Q, text, gopher.GOPHER_TOO_MANY_HASHES, "max_hash_word_ratio")
-    assert signals[f"{Q}_hash_word_ratio"] == pytest.approx(17 / 160)
+    assert signals[f"{Q}_token_count"] == 200
+    assert signals[f"{Q}_word_count"] == 160  # pure-symbol tokens are not words for the count
+    assert signals[f"{Q}_hash_word_ratio"] == pytest.approx(22 / 200)
 
 
 def test_too_many_ellipses():
-    text = CLEAN_TEXT + "\nWell " + "... " * 17 + "fine."  # mid-line, so no ellipsis lines
+    text = CLEAN_TEXT + "\nWell " + "... " * 21 + "fine."  # mid-line, so no ellipsis lines
     signals = assert_trips_only(Q, text, gopher.GOPHER_TOO_MANY_ELLIPSES, "max_ellipsis_word_ratio")
-    assert signals[f"{Q}_ellipsis_word_ratio"] == pytest.approx(17 / 162)
+    # 178 tokens of CLEAN_TEXT, "Well", 21 "...", "fine", ".".
+    assert signals[f"{Q}_token_count"] == 202
+    assert signals[f"{Q}_ellipsis_word_ratio"] == pytest.approx(21 / 202)
     assert signals[f"{Q}_ellipsis_line_ratio"] == 0.0
 
 
@@ -190,7 +227,17 @@ def test_too_many_ellipsis_lines():
 def test_too_few_alpha_words():
     text = CLEAN_TEXT + "\n" + " ".join(str(1000 + i) for i in range(45)) + "."
     signals = assert_trips_only(Q, text, gopher.GOPHER_TOO_FEW_ALPHA_WORDS, "min_alpha_word_ratio")
-    assert signals[f"{Q}_alpha_word_ratio"] == pytest.approx(160 / 205)
+    # DataTrove counts punctuation tokens in the denominator: 160 words with letters of 178 + 45 + 1 tokens.
+    assert signals[f"{Q}_alpha_word_ratio"] == pytest.approx(160 / 224)
+    # The Gopher paper's reading (alpha_ratio_over: words) sees only the 45 numbers as letterless words.
+    assert signals[f"{Q}_alpha_nonsymbol_word_ratio"] == pytest.approx(160 / 205)
+    assert run(Q, text, alpha_ratio_over="words").reason == gopher.GOPHER_TOO_FEW_ALPHA_WORDS
+
+
+def test_alpha_ratio_over_words_spares_punctuation_heavy_prose():
+    text = CLEAN_TEXT + "\n" + " , ".join(["yes"] * 30) + "."
+    assert run(Q, text).reason == gopher.GOPHER_TOO_FEW_ALPHA_WORDS
+    assert run(Q, text, alpha_ratio_over="words").kept
 
 
 NO_STOP_WORDS = (

@@ -87,19 +87,29 @@ def test_normalise_language():
 
 
 @pytest.mark.parametrize("language", ["zh", ""])
-def test_chinese_is_not_rejected_by_english_word_rules(language):
-    quality = run("gopher_quality", CHINESE, language=language)
+def test_chinese_is_not_rejected_by_english_word_rules_with_skip_spaceless_scripts(language):
+    skip = {"skip_spaceless_scripts": True}
+    quality = run("gopher_quality", CHINESE, language=language, **skip)
     assert quality.kept, quality.reason
     assert quality.signals["gopher_quality_word_rules_skipped"] is True
-    repetition = run("gopher_repetition", CHINESE, language=language)
+    repetition = run("gopher_repetition", CHINESE, language=language, **skip)
     assert repetition.kept, repetition.reason
     assert repetition.signals["gopher_repetition_ngram_rules_skipped"] is True
-    c4 = run("c4", CHINESE, language=language)
+    c4 = run("c4", CHINESE, language=language, **skip)
     assert c4.kept, c4.reason
     assert c4.signals["c4_word_rules_skipped"] is True
-    fineweb = run("fineweb", CHINESE, language=language)
+    fineweb = run("fineweb", CHINESE, language=language, **skip)
     assert fineweb.kept, fineweb.reason
     assert fineweb.signals["fineweb_word_rules_skipped"] is True
+
+
+def test_chinese_meets_the_english_word_rules_by_default():
+    """The reference (DataTrove) applies its English rules to every script: so does the default."""
+    quality = run("gopher_quality", CHINESE, language="zh")
+    assert quality.reason == "gopher_below_min_words"
+    assert quality.signals["gopher_quality_word_rules_skipped"] is True  # recorded, not acted on
+    c4 = run("c4", CHINESE, language="zh")
+    assert c4.signals["c4_word_rules_skipped"] is False  # a line rule: only set when the option is on
 
 
 def test_chinese_line_rules_still_apply():
