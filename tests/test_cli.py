@@ -230,3 +230,58 @@ def test_dedup_checks_the_whole_recipe(tmp_path, capsys):
     assert main(argv) == 2
     assert "section train: unknown key(s) ['max_step'] (did you mean 'max_steps'?)" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# --- one vocabulary; old spellings work for one release, with a deprecation message ---------
+
+
+def _parse(argv):
+    from winnow.cli import build_parser
+
+    return build_parser().parse_args(argv)
+
+
+@pytest.mark.parametrize(
+    "argv, old, new, dest, value",
+    [
+        (["train", "--output", "o"], "--data", "--input", "data", "tok"),
+        (["evaluate", "--run", "r"], "--data", "--input", "data", "tok"),
+        (["evaluate", "--run", "r"], "--max-tokens", "--eval-tokens", "max_tokens", 64),
+        (["sample-warc", "--output", "s.warc.gz"], "--force", "--overwrite", "force", True),
+    ],
+)
+def test_old_spellings_still_work_and_say_what_replaced_them(argv, old, new, dest, value, capsys):
+    tail = [] if value is True else [str(value)]
+    assert str(getattr(_parse([*argv, old, *tail]), dest)) == str(value)
+    assert f"{old} is deprecated and will be removed in winnow 0.3; use {new}" in capsys.readouterr().err
+    assert str(getattr(_parse([*argv, new, *tail]), dest)) == str(value)
+    assert capsys.readouterr().err == ""  # the new spelling is silent
+
+
+def test_input_is_repeatable_and_takes_several():
+    args = _parse(["tokenize", "--input", "a", "b", "--input", "c", "--tokenizer", "t.json", "--output", "o"])
+    assert args.input == ["a", "b", "c"]
+    args = _parse(["tokenizer", "train", "--input", "a", "--input", "b", "--vocab-size", "300", "--output", "t.json"])
+    assert args.input == ["a", "b"]
+
+
+def test_json_is_a_switch_in_evaluate_too(capsys):
+    args = _parse(["evaluate", "--run", "r", "--text", "t.txt", "--json"])
+    assert args.json is True and args.output is None
+    args = _parse(["evaluate", "--run", "r", "--text", "t.txt", "--output", "res.json"])
+    assert args.json is False and args.output == "res.json"
+    assert capsys.readouterr().err == ""
+
+
+def test_tokenize_flags_come_from_the_tokenize_section():
+    import dataclasses
+    import inspect
+
+    from winnow.training.config import TokenizeConfig
+    from winnow.training.tokens import tokenize_corpus
+
+    args = _parse(["tokenize", "--input", "a", "--tokenizer", "t", "--output", "o", "--val-fraction", "0.2"])
+    assert args.val_fraction == 0.2 and args.workers is None and args.shard_tokens is None
+    defaults = inspect.signature(tokenize_corpus).parameters
+    for f in dataclasses.fields(TokenizeConfig):
+        assert f.default == defaults[f.name].default, f.name

@@ -21,6 +21,7 @@ from typing import Any
 from winnow.config_loader import HELP, config_from_mapping
 from winnow.curation.config import RecipeError
 from winnow.curation.sample_warc import SampleSpec
+from winnow.training.config import EvaluateConfig, TokenizeConfig  # noqa: F401 - sections of the recipe
 
 TRAIN_STAGE = "train"
 DEFAULT_MODEL = "tiny"
@@ -53,50 +54,6 @@ def input_config(section: Any, where: str) -> InputConfig:
     if isinstance(section, Mapping) and isinstance(section.get("paths"), str):
         section = {**section, "paths": [section["paths"]]}
     return config_from_mapping(InputConfig, section, where, RecipeError)
-
-
-@dataclass(frozen=True)
-class TokenizeConfig:
-    """`tokenize:` how the corpus becomes token shards with a train/val split."""
-
-    val_fraction: float = _h(0.01, "fraction of documents in the validation split (chosen by a hash of the id)")
-    workers: int | None = _h(None, "encoding processes; null = every core")
-    shard_tokens: int = _h(2**24, "tokens per shard file")
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"'val_fraction' must be in [0, 1), got {self.val_fraction}")
-        if self.workers is not None and self.workers < 1:
-            raise ValueError(f"'workers' must be positive, got {self.workers}")
-        if self.shard_tokens < 1:
-            raise ValueError(f"'shard_tokens' must be positive, got {self.shard_tokens}")
-
-
-@dataclass(frozen=True)
-class EvaluateConfig:
-    """`evaluate:` what is measured on the trained model (training/eval_run.py reads it)."""
-
-    text: str | None = _h(None, "held-out .txt file or curated Parquet whose bits per byte are reported")
-    tasks: tuple[str, ...] = _h((), "multiple-choice task files (JSONL), builtin:copy or sentences:val")
-    prompts: tuple[str, ...] | None = _h(None, "prompts for sample generations (default: 'The', 'In the')")
-    max_new_tokens: int = _h(40, "tokens generated per prompt")
-    temperature: float = _h(0.8, "sampling temperature of the generations")
-    top_k: int | None = _h(40, "sample from the k most likely tokens; null = all")
-    seed: int = _h(0, "seed of the first generation (the next prompts add 1, 2, ...)")
-    max_tokens: int | None = _h(None, "validation and text tokens scored at most; null = all")
-    task_examples: int = _h(200, "examples per task at most")
-    batch_size: int = _h(8, "sequences per evaluation batch")
-    builtin_tasks: bool = _h(True, "also score the built-in tasks (builtin:copy, sentences:val)")
-    lm_eval_tasks: tuple[str, ...] = _h((), "lm-evaluation-harness task names (the `eval` extra)")
-    include_path: str | None = _h(None, "lm-evaluation-harness: a folder of extra task definitions")
-    lm_eval_limit: int | float | None = _h(None, "lm-evaluation-harness: examples per task (a count, or a fraction below 1)")
-
-    def __post_init__(self) -> None:
-        for key in ("max_new_tokens", "task_examples", "batch_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key!r} must be positive, got {getattr(self, key)}")
-        if not math.isfinite(self.temperature) or self.temperature < 0:
-            raise ValueError(f"'temperature' must be >= 0, got {self.temperature}")
 
 
 # Sections built directly from one dataclass: name -> (loader(section, where)). `dedup`

@@ -26,7 +26,8 @@ def register(subparsers: Any) -> None:
             "(e.g. --runner=DataflowRunner --project=... --region=...); any other unknown flag is an error."
         ),
     )
-    parser.add_argument("--input", required=True,
+    # action=append: a second --input is an error below, not a silent replacement of the first.
+    parser.add_argument("--input", required=True, action="append",
                         help="curated output directory, directory of Parquet files, glob or file (local or gs://)")
     parser.add_argument("--output", required=True, help="output directory (local or gs://)")
     parser.add_argument("--recipe", help="recipe name or YAML path; its `dedup:` section is used (the whole recipe is checked)")
@@ -63,9 +64,12 @@ def _check_paths(input_dir: str, output_dir: str, overwrite: bool) -> None:
         raise UserError(f"input {input_dir} does not exist")
     if not _is_remote(input_dir):
         try:  # fail here, with the spec and what was looked for, rather than inside a pipeline
-            resolve_parquet_inputs(input_dir)
+            paths = resolve_parquet_inputs(input_dir)
         except ParquetInputError as exc:
             raise UserError(str(exc)) from exc
+        from winnow.pipelines.dedup_read import check_local_inputs
+
+        check_local_inputs(paths)  # a missing id/text column: one line naming file and column, not a Beam traceback
     if not _is_remote(output_dir) and os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
         raise UserError(f"output directory {output_dir} is not empty; pass --overwrite to replace its contents")
     if not _is_remote(input_dir) and not _is_remote(output_dir):
@@ -78,6 +82,9 @@ def handle(args: argparse.Namespace) -> int:
     from winnow.curation.config import RecipeError
     from winnow.curation.minhash import minhash_config_from_mapping
 
+    if len(args.input) > 1:
+        raise UserError("dedup reads one --input (a directory, a glob or a file); use a glob to cover several")
+    args.input = args.input[0]
     base, where = recipe_dedup_mapping(args.recipe) if args.recipe else ({}, "command line")
     try:
         config = minhash_config_from_mapping(config_mapping_from_args(args, base), where)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from winnow.cli.vocabulary import add_deprecated_alias, deprecation
 from winnow.errors import UserError, positive_int
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -36,9 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--run", required=True, metavar="RUN_DIR", help="run directory written by `winnow train`")
     source = evaluate.add_mutually_exclusive_group()
-    source.add_argument("--data", metavar="TOKENS_DIR", help="token directory (winnow tokenize) to evaluate a split of")
+    source.add_argument("--input", dest="data", metavar="TOKENS_DIR", help="token directory (winnow tokenize) to evaluate a split of")
+    add_deprecated_alias(source, "--data", "--input", dest="data")
     source.add_argument("--text", metavar="PARQUET_OR_TXT", help="curated Parquet dir/glob/file, or a .txt file (one document)")
-    evaluate.add_argument("--split", default="val", choices=("train", "val"), help="split of --data (default val)")
+    evaluate.add_argument("--split", default="val", choices=("train", "val"), help="split of --input (default val)")
     evaluate.add_argument(
         "--tasks",
         nargs="+",
@@ -58,16 +60,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--limit", type=positive_int, default=None, help="--lm-eval-tasks: at most N documents per task")
     evaluate.add_argument("--num-fewshot", type=int, default=None, help="--lm-eval-tasks: few-shot examples (default: the task's)")
     evaluate.add_argument(
-        "--max-tokens",
+        "--eval-tokens",
+        dest="max_tokens",
         type=positive_int,
         default=None,
-        help="--data: predict at most N tokens (bits/byte then approximate); "
+        help="--input: predict at most N tokens (bits/byte then approximate); "
         "--text: stop after the document that reaches N tokens (exact over those documents)",
     )
+    add_deprecated_alias(evaluate, "--max-tokens", "--eval-tokens", dest="max_tokens", type=positive_int)
     evaluate.add_argument("--batch-size", type=positive_int, default=8, help="sequences per forward pass (default 8)")
     evaluate.add_argument("--seq-len", type=positive_int, default=None, help="window length (default: the model's max_seq_len)")
     evaluate.add_argument("--device", choices=DEVICES, default="auto", help="default: cuda when available")
-    evaluate.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
+    evaluate.add_argument("--output", metavar="OUT.json", help="also write the results as JSON to this file")
+    # --json is a switch everywhere (JSON on stdout); `--json FILE` is the old spelling of --output FILE.
+    evaluate.add_argument("--json", nargs="?", const=True, default=False, metavar="",
+                          help="print the results as JSON on stdout instead of the table")
     evaluate.add_argument("--checkpoint", choices=CHECKPOINTS, default="latest", help="latest (default), or best (train with best_metric)")
     evaluate.set_defaults(handler=_evaluate)
 
@@ -139,9 +146,12 @@ def _load_tasks(specs: list[str]) -> list[tuple[str, list]]:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if isinstance(args.json, str):  # `--json FILE`: the spelling before --output
+        deprecation(args.command_parser, f"--json {args.json}", f"--output {args.json}")
+        args.output, args.json = args.output or args.json, False
     if not (args.data or args.text or args.tasks or args.lm_eval_tasks):
         raise UserError(
-            "nothing to evaluate: give --data TOKENS_DIR, --text PARQUET_OR_TXT, --tasks FILE.jsonl and/or --lm-eval-tasks NAME"
+            "nothing to evaluate: give --input TOKENS_DIR, --text PARQUET_OR_TXT, --tasks FILE.jsonl and/or --lm-eval-tasks NAME"
         )
     if args.include_path and not args.lm_eval_tasks:
         raise UserError("--include-path is for --lm-eval-tasks; give the task names to run from it")
@@ -190,9 +200,12 @@ def _evaluate(args: argparse.Namespace) -> int:
             results["lm_eval"] = run_lm_eval(lm, args.lm_eval_tasks, args.include_path, args.limit, args.num_fewshot)
     except ValueError as exc:  # TokenDataError, ParquetInputError, LmEvalError, unreadable text: the message names the input
         raise UserError(str(exc)) from None
-    _print_results(results)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2, allow_nan=True) + "\n", encoding="utf-8")
+    if args.json is True:
+        print(json.dumps(results, indent=2, allow_nan=True))
+    else:
+        _print_results(results)
+    if args.output:
+        Path(args.output).write_text(json.dumps(results, indent=2, allow_nan=True) + "\n", encoding="utf-8")
     return 0
 
 

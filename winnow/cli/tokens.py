@@ -6,6 +6,7 @@ Handlers import tokenizers, numpy and pyarrow only when they run, so that
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tokenizer = subparsers.add_parser("tokenizer", help="train a byte-level BPE tokenizer on curated Parquet")
     actions = tokenizer.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
     train = actions.add_parser("train", help="train tokenizer.json from documents/*.parquet")
-    train.add_argument("--input", nargs="+", required=True, metavar="DIR_OR_GLOB", help="curation output dir, glob or Parquet file(s)")
+    train.add_argument("--input", nargs="+", action="extend", required=True, metavar="DIR_OR_GLOB", help="curation output dir, glob or Parquet file(s); repeatable")
     train.add_argument("--vocab-size", type=positive_int, required=True, help="vocabulary size including special tokens")
     train.add_argument("--output", required=True, help="path of the tokenizer.json to write")
     train.add_argument("--sample-bytes", type=positive_int, default=None, help="train on a deterministic sample of at most this many bytes")
@@ -42,17 +43,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "directories encoded from disjoint inputs.",
     )
     # Not argparse-required: `tokenize merge ...` hands its own arguments to the merge parser.
-    tokenize.add_argument("--input", nargs="+", metavar="DIR_OR_GLOB", help="curation output dir, glob or Parquet file(s)")
+    tokenize.add_argument("--input", nargs="+", action="extend", metavar="DIR_OR_GLOB", help="curation output dir, glob or Parquet file(s); repeatable")
     tokenize.add_argument("--tokenizer", help="tokenizer.json to encode with")
     tokenize.add_argument("--output", help="token directory to create")
-    tokenize.add_argument("--val-fraction", type=_fraction, default=0.01, help="fraction of documents (by id hash) in the val split (default 0.01)")
-    tokenize.add_argument("--workers", type=positive_int, default=None, help="encoding processes (default: one per core, at most one per file)")
-    tokenize.add_argument("--shard-tokens", type=positive_int, default=2**24, help="tokens per shard (default 2^24)")
+    # The recipe's `tokenize:` keys as flags: name, type, default and help from TokenizeConfig.
+    from winnow.config_loader import add_field_flags
+    from winnow.training.config import TokenizeConfig
+
+    add_field_flags(tokenize, TokenizeConfig, [f.name for f in dataclasses.fields(TokenizeConfig)])
     tokenize.add_argument("--overwrite", action="store_true", help="replace an existing token directory")
     tokenize.set_defaults(handler=_tokenize)
     tokenize_actions = tokenize.add_subparsers(dest="tokenize_action", metavar="[merge]")
     merge = tokenize_actions.add_parser("merge", help="merge token directories encoded from disjoint inputs")
-    merge.add_argument("--input", nargs="+", required=True, dest="merge_inputs", metavar="DIR", help="token directories")
+    merge.add_argument("--input", nargs="+", action="extend", required=True, dest="merge_inputs", metavar="DIR", help="token directories; repeatable")
     merge.add_argument("--output", required=True, dest="merge_output", metavar="DIR", help="merged token directory to create")
     merge.add_argument("--overwrite", action="store_true", dest="merge_overwrite", help="replace an existing directory")
     merge.set_defaults(handler=_merge)
@@ -109,15 +112,20 @@ def _tokenize(args: argparse.Namespace) -> int:
     missing = [flag for flag, value in (("--input", args.input), ("--tokenizer", args.tokenizer), ("--output", args.output)) if not value]
     if missing:
         raise UserError(f"missing {', '.join(missing)} (usage: winnow tokenize --input DIR --tokenizer tokenizer.json --output DIR)")
+    from winnow.config_loader import config_from_mapping
+    from winnow.training.config import TokenizeConfig
+
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TokenizeConfig) if getattr(args, f.name) is not None}
+    config = config_from_mapping(TokenizeConfig, given, "command line")
     started = time.perf_counter()
     try:
         manifest = tokenize_corpus(
             args.input,
             args.tokenizer,
             args.output,
-            val_fraction=args.val_fraction,
-            workers=args.workers,
-            shard_tokens=args.shard_tokens,
+            val_fraction=config.val_fraction,
+            workers=config.workers,
+            shard_tokens=config.shard_tokens,
             overwrite=args.overwrite,
         )
     except (ParquetInputError, TokenDirError, ShardFormatError) as exc:

@@ -9,6 +9,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
+from winnow.cli.vocabulary import add_deprecated_alias
 from winnow.errors import UserError
 
 _WARC_SUFFIX = ".warc.gz"
@@ -37,7 +38,8 @@ def _register_sample_warc(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, type=Path, help=f"the WARC to write; must end in {_WARC_SUFFIX}")
     parser.add_argument("--pages", type=int, default=None, help="English article pages (default 240); other cases are added on top")
     parser.add_argument("--seed", type=int, default=None, help="which sample (default 0); the same seed gives the same bytes")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output")
+    parser.add_argument("--overwrite", dest="force", action="store_true", help="replace an existing output")
+    add_deprecated_alias(parser, "--force", "--overwrite", dest="force", mode="store_true")
     parser.set_defaults(handler=run_sample_warc)
 
 
@@ -51,7 +53,7 @@ def run_sample_warc(args: argparse.Namespace) -> int:
     labels_path = labels_path_for(output)
     existing = [str(p) for p in (output, labels_path) if p.exists()]
     if existing and not args.force:
-        raise UserError(f"{', '.join(existing)} already exist(s); pass --force to overwrite")
+        raise UserError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace it")
     defaults = SampleSpec()
     try:
         spec = SampleSpec(

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from winnow.cli.vocabulary import add_deprecated_alias
 from winnow.errors import UserError
 
 # CLI flag destinations that map 1:1 to train-config keys (flat YAML keys).
@@ -37,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Run under torchrun for data-parallel training."
         ),
     )
-    p.add_argument("--data", required=True, type=Path, help="token directory with manifest.json")
+    p.add_argument("--input", dest="data", type=Path, metavar="TOKENS_DIR", help="token directory with manifest.json (winnow tokenize); required")
+    add_deprecated_alias(p, "--data", "--input", dest="data", type=Path)
     p.add_argument("--output", required=True, type=Path, help="run directory to write")
     p.add_argument("--config", type=Path, help="YAML train config; keys are these flags with underscores")
     # The train-config flags: name, type, default and help from the config dataclasses'
@@ -87,8 +89,10 @@ def run_train(args: argparse.Namespace) -> int:
     from winnow.training.checkpoint import CheckpointError
     from winnow.training.trainer import NonFiniteLossError, TrainError, train
 
+    if args.data is None:
+        raise UserError("--input TOKENS_DIR is required: the token directory to train on (winnow tokenize)")
     if not args.data.is_dir():
-        raise UserError(f"--data {args.data}: no such token directory")
+        raise UserError(f"--input {args.data}: no such token directory")
     try:
         # Resuming continues with the run's own config unless YAML or flags change it.
         config = _resumed_config(args.output) if args.resume else None
