@@ -23,6 +23,7 @@ times and compares medians; `--source extra` uses the real warc-extra pages.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -73,7 +74,9 @@ def _bare_worker(path: str, recipe: str | None = None, engine: str = "trafilatur
     return records, extracted
 
 
+@functools.lru_cache(maxsize=None)
 def _steps_after_extraction(recipe: str) -> list:
+    """Built once per pool worker, as Winnow builds them once per worker (not once per file)."""
     from winnow.curation.recipe import load_recipe
     from winnow.curation.steps import build_steps
 
