@@ -92,3 +92,63 @@ def test_corrupt_parquet_is_named(tmp_path, capsys):
 def test_missing_path(tmp_path):
     with pytest.raises(InspectError, match="no such file"):
         inspect_path(tmp_path / "nope")
+
+
+# --- directories without tables: token directories, training runs, runs; dedup outputs ---
+
+@pytest.fixture()
+def full_run(tmp_path, monkeypatch):
+    from tests.test_report import _write_full_run
+
+    monkeypatch.setenv("COLUMNS", "250")  # rich wraps long lines to the terminal's width
+    run = tmp_path / "run"
+    _write_full_run(run)
+    return run
+
+
+def test_token_directory_is_described(full_run, capsys):
+    report = inspect_path(full_run / "tokens")
+    assert report["kind"] == "token directory" and report["dtype"] == "uint16"
+    assert report["splits"]["train"] == {"tokens": 1000, "documents": 5, "utf8_bytes": 4000, "shards": 1}
+    assert main(["inspect", str(full_run / "tokens")]) == 0
+    out = capsys.readouterr().out
+    assert "token directory" in out and "1,000" in out and "no Parquet files" not in out
+    assert "winnow train --input" in out
+
+
+def test_training_run_is_described(full_run, capsys):
+    (full_run / "train" / "checkpoints" / "step-20").mkdir(parents=True)
+    report = inspect_path(full_run / "train")
+    assert report["kind"] == "training run" and report["train_rows"] == 20 and report["val_rows"] == 2
+    assert report["last_val"]["val_bpb"] == 1.85 and report["checkpoints"] == ["step-20"]
+    assert main(["inspect", str(full_run / "train")]) == 0
+    out = capsys.readouterr().out
+    assert "training run" in out and "val_bpb 1.85" in out and "step-20" in out
+
+
+def test_run_directory_lists_its_stage_folders(full_run, capsys):
+    report = inspect_path(full_run)
+    assert report["kind"] == "winnow run directory"
+    assert report["folders"]["curate"] == "curate output" and report["folders"]["tokens"] == "token directory"
+    assert report["stages"]["curate"]["status"] == "ran"
+    assert main(["inspect", str(full_run)]) == 0
+    assert "winnow inspect" in capsys.readouterr().out
+
+
+def test_dedup_output_prints_no_recipe_none(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    out = tmp_path / "dedup"
+    write(out / "documents" / "part-0.parquet", schemas.document_schema(SIGNALS), [doc(i) for i in range(3)])
+    (out / "duplicates").mkdir()
+    (out / "stats.json").write_text(json.dumps({"documents_in": 5, "kept": 3, "exact_duplicates": 1, "near_duplicates": 1,
+                                                "accounting": {"ok": True}}))
+    assert main(["inspect", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "None" not in printed
+    assert "dedup: documents in 5, kept 3, exact duplicates 1, near duplicates 1; accounting holds" in printed
+
+
+def test_a_folder_with_nothing_winnow_wrote_says_what_was_looked_for(tmp_path):
+    (tmp_path / "x.txt").write_text("x")
+    with pytest.raises(InspectError, match="not a Winnow output directory.*metrics.jsonl"):
+        inspect_path(tmp_path)

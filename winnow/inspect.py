@@ -201,7 +201,16 @@ def inspect_path(path: str | Path, sample: int = 3) -> dict[str, Any]:
                 described["documents"].get("signals", {}), described["rejected"].get("signals", {})
             )
         return report
+    if path.is_dir():  # a token directory, training run, tokenizer, run or ablation: no tables to describe
+        from winnow.inspect_dirs import describe_directory
+
+        described = describe_directory(path)
+        if described is not None:
+            return described
     files = parquet_files(path)
     if not files:
-        raise InspectError(f"{path}: no Parquet files found")
+        raise InspectError(
+            f"{path}: no Parquet files found, and not a Winnow output directory "
+            "(no stats.json, token manifest.json, metrics.jsonl, run.json or stage folders)"
+        )
     return {"path": str(path), "kind": "parquet", "table": describe_table(files, sample)}

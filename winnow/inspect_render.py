@@ -44,20 +44,35 @@ def render_table_description(console: Console, title: str, desc: dict[str, Any])
             console.print(f"  {sample['error_message']}", soft_wrap=True)
 
 
+def _stats_line(stats: dict[str, Any]) -> str:
+    """One line of totals; a dedup output's stats.json has documents and duplicates, no recipe."""
+    verdict = "holds" if (stats.get("accounting") or {}).get("ok") else "FAILS"
+    if "documents_in" in stats:
+        return (
+            f"dedup: documents in {stats.get('documents_in', 0):,}, kept {stats.get('kept', 0):,}, exact duplicates "
+            f"{stats.get('exact_duplicates', 0):,}, near duplicates {stats.get('near_duplicates', 0):,}; accounting {verdict}"
+        )
+    recipe = f"recipe {stats['recipe']}" if stats.get("recipe") else "no recipe recorded"
+    return (
+        f"{recipe}: records in {stats.get('records_in', 0):,}, kept {stats.get('kept', 0):,}, "
+        f"rejected {stats.get('rejected_total', 0):,}, errors {stats.get('errors', 0):,}; accounting {verdict}"
+    )
+
+
 def render_report(report: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     if report["kind"] == "parquet":
         render_table_description(console, report["path"], report["table"])
         return
+    from winnow.inspect_dirs import DIRECTORY_KINDS, render_directory
+
+    if report["kind"] in DIRECTORY_KINDS:
+        render_directory(report, console)
+        return
     stats = report.get("stats")
     if stats:
-        acc = stats.get("accounting", {})
         console.rule(f"[bold]{report['path']}[/bold]")
-        console.print(
-            f"recipe {stats.get('recipe')}: records in {stats.get('records_in', stats.get('documents_in', 0)):,}, "
-            f"kept {stats.get('kept', 0):,}, rejected {stats.get('rejected_total', 0):,}, errors {stats.get('errors', 0):,}; "
-            f"accounting {'holds' if acc.get('ok') else 'FAILS'}"
-        )
+        console.print(_stats_line(stats))
     check = report.get("disk_check")
     if check is not None:
         if check["ok"]:
