@@ -285,3 +285,30 @@ def test_tokenize_flags_come_from_the_tokenize_section():
     defaults = inspect.signature(tokenize_corpus).parameters
     for f in dataclasses.fields(TokenizeConfig):
         assert f.default == defaults[f.name].default, f.name
+
+
+@pytest.mark.parametrize(
+    "items, message",
+    [
+        (["max_step=3"], "unknown key(s) ['max_step'] (did you mean 'max_steps'?)"),
+        (["lr=fast"], "key 'lr' expects float, got 'fast'"),
+        (["batch_size"], "--train expects KEY=VALUE"),
+    ],
+)
+def test_train_overrides_are_checked_when_given(items, message):
+    from winnow.training.config import ConfigError, train_overrides_from_flags
+
+    with pytest.raises(ConfigError) as error:
+        train_overrides_from_flags(items)
+    assert message in str(error.value)
+    assert train_overrides_from_flags(["lr=3e-3", "compile=true"]) == {"lr": 0.003, "compile": True}
+
+
+def test_ablate_rejects_a_bad_train_override_before_anything_runs(tmp_path, capsys):
+    text = tmp_path / "eval.txt"
+    text.write_text("held out\n")
+    argv = ["ablate", "--recipe", "extract", "--recipe", "fineweb", "--eval-text", str(text), "--blimp", "",
+            "--train", "warmup_step=2", "--output", str(tmp_path / "out")]
+    assert main(argv) == 2
+    assert "did you mean 'warmup_steps'?" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,6 +292,31 @@ def warmup_problems(config: TrainConfig, where: str, explicit: bool) -> tuple[li
                 "the learning rate would never reach lr"], []
     return [], [f"{where}: the default warmup_steps {warmup} is longer than the run ({steps} steps), "
                 f"so the learning rate never reaches lr; set warmup_steps (e.g. {max(1, steps // 10)})"]
+
+
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def train_overrides_from_flags(items: list[str], flag: str = "--train") -> dict[str, Any]:
+    """`KEY=VALUE` flags (values read as YAML: `lr=3e-3`, `compile=true`) as train-config
+    overrides, checked now (unknown key with the nearest valid one, wrong type) rather
+    than when training starts, after curation."""
+    import yaml
+
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {item!r}")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{flag} {item!r}: the value is not valid YAML ({exc})") from None
+        if isinstance(parsed, str) and _EXPONENT_NUMBER.fullmatch(parsed.strip()):
+            parsed = float(parsed)  # YAML 1.1 reads 3e-3 (no dot) as a string
+        overrides[key.strip()] = parsed
+    train_config_from_mapping(overrides, source=f"{flag} KEY=VALUE")
+    return overrides
 
 
 def load_train_config(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:

@@ -212,7 +212,6 @@ def _doses(text: str) -> list[float]:
 
 def _instrument(args: argparse.Namespace):
     """The instrument settings from the shared flags; a bad value is a usage error."""
-    import yaml
 
     from winnow.ablation.arms import Instrument
     from winnow.ablation.scoring import ScoreSpec
@@ -220,12 +219,9 @@ def _instrument(args: argparse.Namespace):
 
     if not args.eval_text:
         raise UserError("--eval-text FILE is required: a clean reference text that no arm trains on")
-    overrides = {}
-    for item in args.train_overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--train expects KEY=VALUE, got {item!r}")
-        overrides[key] = yaml.safe_load(value)
+    from winnow.training.config import train_overrides_from_flags
+
+    overrides = train_overrides_from_flags(args.train_overrides)  # checked now, not after curation
     for flag, value, ok in (("--blimp-pairs", args.blimp_pairs, args.blimp_pairs >= 0), ("--average-last", args.average_last, args.average_last >= 1),
                             ("--max-epochs", args.max_epochs, args.max_epochs >= 0), ("--alpha", args.alpha, 0 < args.alpha < 1)):
         if not ok:
