@@ -14,6 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from winnow import schemas
+from winnow.errors import InputError
 from winnow.pipelines.dedup_common import (
     DOCUMENTS_IN,
     DOCUMENTS_TAG,
@@ -40,6 +41,24 @@ def open_parquet(path: str) -> pq.ParquetFile:
 
 def check_input_schema(schema: pa.Schema, path: str) -> None:
     schemas.check_table_schema(schema, schemas.DOCUMENTS, path, required=REQUIRED_COLUMNS)
+
+
+def check_local_inputs(paths: list[str]) -> None:
+    """Check every local input's schema from its footer before a pipeline is built.
+
+    Inside the pipeline the same check would surface wrapped in a Beam
+    traceback (graph mode); here it is one SchemaMismatch naming the file and
+    the missing column. Remote paths are left to the pipeline: building it
+    must not need their credentials.
+    """
+    for path in paths:
+        if "://" in path:
+            continue
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowException, OSError) as exc:  # unusable input: exit 3, as the schema check
+            raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {exc})") from exc
+        check_input_schema(schema, path)
 
 
 def resolve_input(spec: str) -> list[str]:

@@ -283,6 +283,25 @@ def test_foreign_parquet_without_text_names_the_file(tmp_path: Path) -> None:
         run_dedup(str(tmp_path / "in"), str(tmp_path / "out"), MinHashConfig(max_rounds=2), IN_PROCESS)
 
 
+@pytest.mark.parametrize("mode", ["graph", "spill"])
+@pytest.mark.parametrize("columns, missing", [({"id": ["a"], "body": ["x"]}, "text"), ({"text": ["x y"]}, "id")])
+def test_cli_names_file_and_missing_column_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, mode: str, columns: dict, missing: str
+) -> None:
+    # graph mode used to raise this inside the Beam pipeline: a 190-line traceback
+    (tmp_path / "in" / "documents").mkdir(parents=True)
+    pq.write_table(pa.table(columns), tmp_path / "in" / "documents" / "foreign.parquet")
+    code = cli_main(["dedup", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--dedup-mode", mode])
+    err = capsys.readouterr().err.strip()
+    assert code == 3  # InputError: the data is unusable (winnow/errors.py)
+    assert err.splitlines() == [err] and "Traceback" not in err
+    assert "foreign.parquet: missing required column(s) ['" + missing + "']" in err
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "in" / "documents" / "foreign.parquet").write_bytes(b"PAR1 not parquet")
+    assert cli_main(["dedup", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--dedup-mode", mode]) == 3
+    assert "foreign.parquet: not a readable Parquet file" in capsys.readouterr().err
+
+
 def test_dataflow_dry_run_builds_without_reading_input() -> None:
     # Beam 2.77 rejects bucket names shorter than 3 characters (e.g. gs://b/t): it then tries to
     # create a default staging bucket over the network; project ids must be valid too ("p" is
