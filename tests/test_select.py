@@ -127,7 +127,6 @@ def test_select_refuses_outputs_of_an_older_schema_version(annotated, tmp_path):
     """Signals of schema version 1 were computed another way: select says to curate again."""
     import shutil
 
-
     from winnow import schemas
 
     _, out = annotated
