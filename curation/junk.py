@@ -127,7 +127,7 @@ def _navigation(rng: random.Random, words: Sequence[str], donor: str, length: in
 
 def _keyword_spam(rng: random.Random, words: Sequence[str], donor: str, length: int) -> str:
     keywords = [rng.choice(words[:200]) for _ in range(3)]
-    out = []
+    out: list[str] = []
     while len(out) < length:
         out.append(rng.choice(keywords))
         if rng.random() < 0.4:

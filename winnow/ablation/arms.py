@@ -61,9 +61,6 @@ class Instrument:
     # Anneal mode: seed -> the base checkpoint every arm continues from (None: train from scratch).
     warm_starts: dict[int, str] | None = None
 
-    def settings(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "score": dataclasses.asdict(self.score)}
-
 
 def tokenize_arms(arms: Sequence[Arm], tokenizer_path: Path, heldout_fraction: float, progress: bool) -> dict[str, dict[str, Any]]:
     """Token shards per arm (reused when documents, tokenizer and split are unchanged)."""
