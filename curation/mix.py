@@ -209,10 +209,12 @@ def share_warnings(plan: MixPlan, tolerance: float = SHARE_TOLERANCE) -> list[st
         off = realized[s.name] - s.target
         if abs(off) <= tolerance:
             continue
-        if off < 0 and s.max_copies >= s.cap and s.documents == s.cap * len(s.copies):
+        if off < 0 and s.documents == s.cap * len(s.copies):
             why = f"every document is already copied max_repeats ({s.cap}) times"
+        elif off < 0:
+            why = "its documents are too large for a closer cut at this mix size"
         else:
-            why = "its documents are too large against its share of this mix; a larger --total or weight evens it out"
+            why = "the other sources fell short, or its documents are too large for a closer cut"
         lines.append(
             f"source {s.name!r}: realized share {realized[s.name]:.3f} is {abs(off) * 100:.1f} points "
             f"{'below' if off < 0 else 'above'} its target {s.target:.3f} ({why})"
