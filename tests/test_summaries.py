@@ -192,3 +192,24 @@ def test_winnow_run_names_the_first_error_when_curation_kept_nothing(tmp_path: P
     said = _first_errors(tmp_path, {"errors": 1, "records_in": 1})
     assert "1 of 1 records failed" in said and "read/MissingField" in said and "no field 'text'" in said
     assert _first_errors(tmp_path, {"errors": 0, "records_in": 1}) == ""
+
+
+def test_readme_rethreshold_example_runs_in_the_project_environment(tmp_path: Path, monkeypatch, capsys):
+    """The README's query example uses only what Winnow installs, and counts what it says."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"re-thresholding\s+is a query, not a re-run:\s+```python\n(.*?)```", readme, re.S)
+    assert block, "README lost its re-thresholding example"
+    signals = [("gopher_quality_word_count", "int")]
+    base = {"url": "u", "domain": "d", "warc_record_id": "w", "warc_date": "2024", "source": "s", "text": "t",
+            "language": "en", "language_score": 0.9, "detail": ""}
+    rows = [{**base, "id": str(i), "stage": stage, "reason": "r", "gopher_quality_word_count": words}
+            for i, (stage, words) in enumerate([("gopher_quality", 45), ("gopher_quality", 12), ("triage", 90),
+                                                ("gopher_quality", 40)])]
+    folder = tmp_path / "out" / "curated" / "rejected"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schemas.rejected_schema(signals)), folder / "part-0.parquet")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block.group(1), "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == "2"
