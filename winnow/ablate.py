@@ -34,9 +34,10 @@ from winnow.ablation.scoring import PRIMARY_METRIC, ScoreSpec
 from winnow.ablation.stats import INCONCLUSIVE
 from winnow.atomic import atomic_write_json
 from winnow.runner import documents_dir, load_context, run_stages, settings_hash
+from winnow.errors import ConfigurationError
 
 
-class AblationError(RuntimeError):
+class AblationError(ConfigurationError):
     """An ablation cannot run as asked; the message says why."""
 
 

@@ -31,12 +31,13 @@ from winnow.ablation.scoring import PRIMARY_METRIC, ScoreSpec, blimp_status, met
 from winnow.ablation.stats import DEFAULT_ALPHA, compare
 from winnow.atomic import atomic_write_json
 from winnow.runner import settings_hash
+from winnow.errors import ConfigurationError
 
 DEFAULT_MAX_EPOCHS = 4.0
 DEFAULT_HELDOUT_FRACTION = 0.05  # of each arm's documents, by id hash: the held-out diagnostic
 
 
-class ArmError(RuntimeError):
+class ArmError(ConfigurationError):
     """The arms cannot be trained as asked; the message says why."""
 
 

@@ -32,6 +32,7 @@ from winnow.ablation.arms import Arm, ArmError, Instrument, run_arms, say
 from winnow.ablation.scoring import PRIMARY_METRIC
 from winnow.ablation.stats import INCONCLUSIVE, WORSE
 from winnow.atomic import atomic_write_json
+from winnow.errors import ConfigurationError
 
 DEFAULT_DOSES = (0.1, 0.3, 0.6)
 JUNK_SEED = 0
@@ -44,7 +45,7 @@ COMPARISON_FIELDS = ("mean_diff", "ci95", "p_value", "verdict", "mde")
 Page = tuple[str, str]  # (id, text)
 
 
-class CalibrationError(ValueError):
+class CalibrationError(ConfigurationError):
     """Calibration inputs are unusable; the message says which and why."""
 
 
