@@ -178,3 +178,31 @@ def test_resiliparse_meets_the_quality_target_on_the_article_benchmark(shared_da
             scores.append(extraction_f1("" if isinstance(result, Rejection) else result, entry["articleBody"])[2])
     assert len(scores) == 181
     assert sum(scores) / len(scores) >= 0.90
+
+
+def test_a_curate_run_uses_the_recipes_engine(tmp_path: Path) -> None:
+    """Through Beam and the extraction child, kept text is exactly the engine's text for that page."""
+    import pyarrow.parquet as pq
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+    from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+    from winnow.curation.triage import charset_param, decode_html
+    from winnow.pipelines.run_curate import run_curate
+
+    warc, recipe = tmp_path / "sample.warc.gz", tmp_path / "fast.yaml"
+    write_sample_warc(warc, SampleSpec(pages=12, seed=11))
+    recipe.write_text("name: fast\ndescription: resiliparse only\nsteps:\n  - extract: {engine: resiliparse}\n")
+    stats = run_curate([str(warc)], str(tmp_path / "out"), recipe=str(recipe), beam_args=[])
+    assert stats["accounting"]["ok"], stats["accounting"]
+    kept = {r["warc_record_id"]: r["text"] for f in sorted((tmp_path / "out" / "documents").glob("*.parquet"))
+            for r in pq.read_table(f).to_pylist()}
+    assert len(kept) >= 12
+    extractor = Extractor(ExtractConfig(engine=RESILIPARSE, timeout_s=None))
+    with open(warc, "rb") as stream:
+        for record in ArchiveIterator(stream, record_types=WarcRecordType.response, parse_http=True):
+            record_id = record.headers.get("WARC-Record-ID", "")
+            if record_id in kept:
+                decoded = decode_html(record.reader.read(), charset_param(record.http_content_type))
+                assert decoded is not None
+                assert kept.pop(record_id) == extractor.extract(decoded[0], url=record.headers.get("WARC-Target-URI", ""))
+    assert not kept  # every kept document was checked
