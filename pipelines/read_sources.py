@@ -21,11 +21,12 @@ from apache_beam.metrics import Metrics
 
 from winnow.curation.archive import DEFAULT_MAX_PAYLOAD_BYTES, ArchiveRecord, ReadFailure, iter_archive
 from winnow.curation.readers import FORMAT_WARC, FORMATS, ReaderOptions, detect_format, iter_records
-from winnow.curation.readers.common import ERROR_UNKNOWN_FORMAT, failure
+from winnow.curation.readers.common import ERROR_UNKNOWN_FORMAT, clean_text, failure
 from winnow.curation.types import TextRecord
 
 NAMESPACE = "curate"
 RECORDS_IN = "records_in"
+ERROR_READER_FAILED = "ReaderFailed"
 
 
 def expand_pattern(pattern: str) -> str:
@@ -69,9 +70,13 @@ class ReadSourceFn(beam.DoFn):
                 items = iter_archive(stream, source=path, max_payload_bytes=self._max_payload_bytes)
             else:
                 items = iter_records(stream, path, fmt, self._options)
-            for item in items:
+            try:
+                for item in items:
+                    self._records_in.inc()
+                    yield item
+            except Exception as exc:  # noqa: BLE001 - a reader's bug costs the rest of this file, never the run
                 self._records_in.inc()
-                yield item
+                yield ReadFailure(path, None, "", "", ERROR_READER_FAILED, clean_text(f"{path}: reading stopped: {type(exc).__name__}: {exc}"))
 
 
 class ReadSources(beam.PTransform):

@@ -93,3 +93,19 @@ def test_expand_pattern(tmp_path):
 def test_bad_format_is_rejected_up_front():
     with pytest.raises(ValueError, match="input format"):
         ReadSources(["x"], "csv")
+
+
+def _raising_reader(stream, source, fmt, options):
+    yield TextRecord(text="first", source=source, position="line 1")
+    raise RecursionError("a reader bug")
+
+
+def test_a_reader_that_raises_costs_the_rest_of_its_file_only(tmp_path, monkeypatch):
+    import winnow.pipelines.read_sources as read_sources
+
+    (tmp_path / "a.jsonl").write_text('{"text": "x"}\n')
+    monkeypatch.setattr(read_sources, "iter_records", _raising_reader)
+    items, records_in = _run([str(tmp_path / "a.jsonl")])
+    assert records_in == len(items) == 2
+    (failure,) = [i for i in items if isinstance(i, ReadFailure)]
+    assert failure.error_type == "ReaderFailed" and "RecursionError: a reader bug" in failure.message
