@@ -258,3 +258,18 @@ def test_import_of_deeply_nested_json_is_one_line(out, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "deep.jsonl:2:" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not review_dir(out).exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("id,label,note\nkept-001,good," + "x" * 200_000 + "\n", r"a.csv:2: not valid CSV \(field larger than field limit"),
+        ("id,label," + "x" * 200_000 + "\n", r"a.csv:1: not valid CSV"),
+    ],
+)
+def test_import_of_a_broken_csv_names_file_and_line(out, tmp_path, content, message):
+    path = tmp_path / "a.csv"
+    path.write_text(content)
+    with pytest.raises(LabelsError, match=message):
+        import_labels(out, path, load_index(out).by_id.keys(), "x")
+    assert not review_dir(out).exists()

@@ -231,10 +231,13 @@ def _rows_of_file(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
                     yield n, obj
             elif suffix == ".csv":
                 reader = csv.DictReader(f)
-                if not reader.fieldnames or not {"id", "label"} <= set(reader.fieldnames):
-                    raise LabelsError(f"{path}: CSV header must name id and label columns, found {reader.fieldnames}")
-                for row in reader:
-                    yield reader.line_num, {k: restore_cell(v) for k, v in row.items()}
+                try:
+                    if not reader.fieldnames or not {"id", "label"} <= set(reader.fieldnames):
+                        raise LabelsError(f"{path}: CSV header must name id and label columns, found {reader.fieldnames}")
+                    for row in reader:
+                        yield reader.line_num, {k: restore_cell(v) for k, v in row.items()}
+                except csv.Error as exc:  # e.g. a field over csv.field_size_limit(); the line is the one it broke on
+                    raise LabelsError(f"{path}:{reader.line_num + 1}: not valid CSV ({exc})") from None
             else:
                 raise LabelsError(f"{path}: unknown labels format {suffix or '(no extension)'!r}; use .jsonl or .csv")
     except UnicodeDecodeError as exc:
