@@ -22,6 +22,32 @@
 
   function status(message) { $("status").textContent = message || ""; }
 
+  // The first screen holds the document, its verdict and the label controls;
+  // the record's other fields and its signals (often 60 rows) fold away below.
+  function collapsible(id, title, content) {
+    const box = el("details");
+    box.id = id;
+    box.append(el("summary", title), content);
+    return box;
+  }
+
+  function foldDetails() {
+    const table = $("signals");
+    const heading = table.previousElementSibling;
+    if (heading && heading.tagName === "H2") heading.remove();
+    const signals = collapsible("signals-box", "Signals and scores", el("div"));
+    table.replaceWith(signals);
+    signals.append(table);
+    const fields = el("dl");
+    fields.id = "fields";
+    $("meta").after(collapsible("fields-box", "Record fields", fields));
+  }
+
+  function fill(list, rows) {
+    list.replaceChildren();
+    for (const [key, value] of rows) { list.append(el("dt", key), el("dd", value)); }
+  }
+
   function showProgress() {
     $("progress").textContent = state.labelled + " / " + state.total + " labelled";
     $("position").textContent = state.total ? "item " + (current + 1) + " of " + state.total : "empty sample";
@@ -38,14 +64,12 @@
     if (!state.total) { status("The sample is empty."); showProgress(); return; }
     current = Math.max(0, Math.min(state.total - 1, index));
     const doc = await api("/api/items/" + current);
-    const meta = $("meta");
-    meta.replaceChildren();
     const verdict = doc.verdict === "kept" ? "kept" : doc.verdict + " by " + doc.stage + ": " + doc.reason;
-    const rows = [["verdict", verdict], ["stratum", doc.stratum], ["id", doc.id]];
-    for (const [key, value] of Object.entries(doc.fields)) {
-      if (key !== "stage" && key !== "reason") rows.push([key, fmt(value)]);
-    }
-    for (const [key, value] of rows) { meta.append(el("dt", key), el("dd", value)); }
+    fill($("meta"), [["verdict", verdict], ["stratum", doc.stratum], ["id", doc.id]]);
+    document.body.dataset.verdict = doc.verdict === "kept" ? "kept" : "rejected";
+    const fields = Object.entries(doc.fields).filter(([key]) => key !== "stage" && key !== "reason");
+    fill($("fields"), fields.map(([key, value]) => [key, fmt(value)]));
+    $("fields-box").firstChild.textContent = "Record fields (" + fields.length + ")";
     $("text").textContent = doc.text === null ? "(no text stored for this record)" : doc.text;
     const body = $("signals").tBodies[0];
     body.replaceChildren();
@@ -56,6 +80,7 @@
       body.append(tr);
     }
     if (!values.length) body.append(el("tr", "no signals"));
+    $("signals-box").firstChild.textContent = "Signals and scores (" + values.length + ")";
     $("note").value = doc.note || "";
     $("current-label").textContent = doc.label ? "your label: " + doc.label : "not labelled yet";
     document.body.dataset.label = doc.label || "";
@@ -102,6 +127,7 @@
   $("next").addEventListener("click", () => show(current + 1));
   $("prev").addEventListener("click", () => show(current - 1));
 
+  foldDetails();
   api("/api/state").then((s) => { state = s; document.body.dataset.ready = "1"; return show(s.position); })
     .catch((err) => status("could not load the sample: " + err.message));
 })();
