@@ -315,3 +315,14 @@ def test_json_reader_error_rows_have_distinct_ids():
     ids = {record_path.start(i, TriageConfig()).identity["id"] for i in items}
     assert len(ids) == 3
     assert json.dumps(sorted(ids))
+
+
+def test_winnow_evaluate_prints_one_line_for_a_hostile_task_file(tmp_path, capsys):
+    """Issue 21: `winnow evaluate` printed a RecursionError traceback on deeply nested JSON."""
+    from winnow.cli import main
+
+    tasks = tmp_path / "deep.jsonl"
+    tasks.write_text("[" * 100_000 + "\n")
+    assert main(["evaluate", "--run", str(tmp_path / "no-run"), "--tasks", str(tasks)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("deep.jsonl:1: JSON nested too deeply to parse") and "Traceback" not in err and len(err.splitlines()) == 1
