@@ -66,9 +66,9 @@ ENGINES = (TRAFILATURA, TRAFILATURA_FAST, RESILIPARSE)
 @dataclass(frozen=True)
 class ExtractConfig:
     favor_precision: bool = True  # FineWeb settings
-    include_comments: bool = False
-    include_tables: bool = True
-    deduplicate: bool = False
+    include_comments: bool = False  # keep the comment section of a page
+    include_tables: bool = True  # keep the text of tables
+    deduplicate: bool = False  # trafilatura's removal of repeated segments within a page
     timeout_s: float | None = 1.0  # CPU seconds per document (not wall-clock); None = no bound (in-process)
     max_html_bytes: int = 2_000_000  # larger HTML is rejected before parsing
     min_text_chars: int = 1  # shorter extractions are rejected as no_main_text

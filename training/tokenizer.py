@@ -37,14 +37,14 @@ HELDOUT_MAX_BYTES = 16 * 2**20
 
 @dataclass(frozen=True)
 class TokenizerConfig:
-    vocab_size: int = 8192
-    min_frequency: int = 2
-    special_tokens: tuple[str, ...] = (EOT_TOKEN,)
+    vocab_size: int = 8192  # vocabulary size, special tokens included
+    min_frequency: int = 2  # fewest occurrences of a pair for a merge
+    special_tokens: tuple[str, ...] = (EOT_TOKEN,)  # special tokens, the end-of-text token first
     sample_bytes: int | None = None  # train on at most this many UTF-8 bytes; None: everything
     heldout_fraction: float = 0.01  # same rule as tokenize's val split, so val text is never trained on
     seed: int = 0  # changes which documents the byte sample picks
-    show_progress: bool = False
-    batch_rows: int = DEFAULT_BATCH_ROWS
+    show_progress: bool = False  # show the tokenizers library's progress bar
+    batch_rows: int = DEFAULT_BATCH_ROWS  # Parquet rows read per batch
 
     def __post_init__(self) -> None:
         if not self.special_tokens or len(set(self.special_tokens)) != len(self.special_tokens):

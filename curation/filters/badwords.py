@@ -44,11 +44,11 @@ SIGNALS: tuple[tuple[str, str], ...] = (
 class BadWordsConfig:
     """Where the lists are; `languages` limits which lists load (empty: every file in words_dir)."""
 
-    words_dir: str | None = None
-    words_file: str | None = None
+    words_dir: str | None = None  # directory of per-language word lists (<language>.txt)
+    words_file: str | None = None  # one word list used for every language
     languages: tuple[str, ...] = ()
     default_language: str = "en"  # for pages without a language label
-    min_matches: int = 1
+    min_matches: int = 1  # matched words needed to reject a page
 
     def __post_init__(self) -> None:
         if not self.words_dir and not self.words_file:

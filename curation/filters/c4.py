@@ -85,16 +85,16 @@ class C4Config:
     cannot change them.
     """
 
-    filter_no_terminal_punct: bool = False
-    min_words_per_line: int | None = 3
-    min_sentences: int | None = 5
-    max_word_length: int | None = 1000
-    max_page_length: int | None = None
-    drop_lorem_ipsum: bool = True
-    drop_curly_bracket: bool = True
-    drop_javascript_lines: bool = True
-    drop_policy_lines: bool = True
-    remove_citations: bool = True
+    filter_no_terminal_punct: bool = False  # drop lines that do not end in one of end_marks
+    min_words_per_line: int | None = 3  # drop lines with fewer words
+    min_sentences: int | None = 5  # reject pages with fewer sentences
+    max_word_length: int | None = 1000  # drop lines with a longer word, in characters
+    max_page_length: int | None = None  # reject pages with more characters
+    drop_lorem_ipsum: bool = True  # reject pages that contain 'lorem ipsum'
+    drop_curly_bracket: bool = True  # reject pages that contain a curly bracket (code)
+    drop_javascript_lines: bool = True  # drop lines that mention javascript
+    drop_policy_lines: bool = True  # drop lines about terms of use, privacy or cookie policies
+    remove_citations: bool = True  # remove Wikipedia-style citation markers such as [1] and [citation needed]
     end_marks: Sequence[str] = DATATROVE_END_MARKS
     count_words_after_citations: bool = False
     skip_spaceless_scripts: bool = False

@@ -52,14 +52,14 @@ SIGNALS: tuple[tuple[str, str], ...] = (
 class FineWebConfig:
     """FineWeb's published thresholds; None disables a rule."""
 
-    min_line_punct_ratio: float | None = 0.12
-    short_line_max_chars: int = 30
-    max_short_line_ratio: float | None = 0.67
-    max_dup_line_char_ratio: float | None = 0.01
-    max_newline_word_ratio: float | None = 0.3
-    extra_end_marks: Sequence[str] = ()
-    line_punct_exclude_zero: bool = False
-    skip_spaceless_scripts: bool = False
+    min_line_punct_ratio: float | None = 0.12  # smallest fraction of lines that end in terminal punctuation
+    short_line_max_chars: int = 30  # a line of at most this many characters counts as short
+    max_short_line_ratio: float | None = 0.67  # largest fraction of short lines
+    max_dup_line_char_ratio: float | None = 0.01  # largest fraction of characters in duplicate lines
+    max_newline_word_ratio: float | None = 0.3  # most newlines per word
+    extra_end_marks: Sequence[str] = ()  # endings counted as terminal punctuation besides FineWeb's
+    line_punct_exclude_zero: bool = False  # spare pages where no line ends in punctuation (DataTrove's switch)
+    skip_spaceless_scripts: bool = False  # skip the newline-per-word rule for scripts written without spaces
 
     def __post_init__(self) -> None:
         if self.short_line_max_chars < 0:

@@ -77,19 +77,19 @@ class GopherRepetitionConfig:
     English tokens mean little. Decision only: the signals are stored either way.
     """
 
-    max_dup_line_frac: float | None = 0.3
-    max_dup_para_frac: float | None = 0.3
-    max_dup_line_char_frac: float | None = 0.2
-    max_dup_para_char_frac: float | None = 0.2
-    max_top_2gram_char_frac: float | None = 0.20
-    max_top_3gram_char_frac: float | None = 0.18
-    max_top_4gram_char_frac: float | None = 0.16
-    max_dup_5gram_char_frac: float | None = 0.15
-    max_dup_6gram_char_frac: float | None = 0.14
-    max_dup_7gram_char_frac: float | None = 0.13
-    max_dup_8gram_char_frac: float | None = 0.12
-    max_dup_9gram_char_frac: float | None = 0.11
-    max_dup_10gram_char_frac: float | None = 0.10
+    max_dup_line_frac: float | None = 0.3  # largest fraction of lines that repeat another line
+    max_dup_para_frac: float | None = 0.3  # largest fraction of paragraphs that repeat another paragraph
+    max_dup_line_char_frac: float | None = 0.2  # largest fraction of characters in repeated lines
+    max_dup_para_char_frac: float | None = 0.2  # largest fraction of characters in repeated paragraphs
+    max_top_2gram_char_frac: float | None = 0.20  # largest fraction of characters in the most frequent 2-gram
+    max_top_3gram_char_frac: float | None = 0.18  # largest fraction of characters in the most frequent 3-gram
+    max_top_4gram_char_frac: float | None = 0.16  # largest fraction of characters in the most frequent 4-gram
+    max_dup_5gram_char_frac: float | None = 0.15  # largest fraction of characters in repeated 5-grams
+    max_dup_6gram_char_frac: float | None = 0.14  # largest fraction of characters in repeated 6-grams
+    max_dup_7gram_char_frac: float | None = 0.13  # largest fraction of characters in repeated 7-grams
+    max_dup_8gram_char_frac: float | None = 0.12  # largest fraction of characters in repeated 8-grams
+    max_dup_9gram_char_frac: float | None = 0.11  # largest fraction of characters in repeated 9-grams
+    max_dup_10gram_char_frac: float | None = 0.10  # largest fraction of characters in repeated 10-grams
     skip_spaceless_scripts: bool = False
 
 
@@ -235,19 +235,19 @@ class GopherQualityConfig:
     without spaces.
     """
 
-    min_words: int | None = 50
-    max_words: int | None = 100_000
-    min_mean_word_length: float | None = 3.0
-    max_mean_word_length: float | None = 10.0
-    max_hash_word_ratio: float | None = 0.1
-    max_ellipsis_word_ratio: float | None = 0.1
-    max_bullet_line_ratio: float | None = 0.9
-    max_ellipsis_line_ratio: float | None = 0.3
-    min_alpha_word_ratio: float | None = 0.8
-    min_stop_words: int | None = 2
+    min_words: int | None = 50  # fewest words (tokens that are not pure punctuation)
+    max_words: int | None = 100_000  # most words
+    min_mean_word_length: float | None = 3.0  # shortest mean word length, in characters
+    max_mean_word_length: float | None = 10.0  # longest mean word length, in characters
+    max_hash_word_ratio: float | None = 0.1  # most '#' symbols per token
+    max_ellipsis_word_ratio: float | None = 0.1  # most ellipses per token
+    max_bullet_line_ratio: float | None = 0.9  # largest fraction of lines that start with a bullet
+    max_ellipsis_line_ratio: float | None = 0.3  # largest fraction of lines that end with an ellipsis
+    min_alpha_word_ratio: float | None = 0.8  # smallest fraction of tokens with an alphabetic character
+    min_stop_words: int | None = 2  # fewest distinct stop words of the page's language
     stop_words: Mapping[str, tuple[str, ...]] = field(default_factory=_default_stop_words)
     default_language: str = "en"
-    alpha_ratio_over: str = ALPHA_OVER_TOKENS
+    alpha_ratio_over: str = ALPHA_OVER_TOKENS  # what min_alpha_word_ratio divides by: tokens (DataTrove) or words
     skip_spaceless_scripts: bool = False
 
     def __post_init__(self) -> None:

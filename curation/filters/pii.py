@@ -52,11 +52,11 @@ _IPV6_RE = re.compile(
 class PiiConfig:
     """What to redact and the placeholders that replace it."""
 
-    redact_emails: bool = True
-    redact_ipv4: bool = True
-    redact_ipv6: bool = True
-    email_placeholder: str = "<EMAIL>"
-    ip_placeholder: str = "<IP_ADDRESS>"
+    redact_emails: bool = True  # replace email addresses
+    redact_ipv4: bool = True  # replace IPv4 addresses
+    redact_ipv6: bool = True  # replace IPv6 addresses
+    email_placeholder: str = "<EMAIL>"  # what replaces an email address
+    ip_placeholder: str = "<IP_ADDRESS>"  # what replaces an IP address
 
 
 def is_public_ip(candidate: str) -> bool:

@@ -75,12 +75,13 @@ class UrlFilterConfig:
     """
 
     blocklist_dirs: tuple[str, ...] = ()
-    categories: tuple[str, ...] | None = FINEWEB_UT1_CATEGORIES
-    domains_files: tuple[str, ...] = ()
-    urls_files: tuple[str, ...] = ()
+    categories: tuple[str, ...] | None = FINEWEB_UT1_CATEGORIES  # UT1 categories read under blocklist_dirs; None reads every one
+    domains_files: tuple[str, ...] = ()  # files of blocked domains, one per line
+    urls_files: tuple[str, ...] = ()  # files of blocked URLs, one per line
+    # a URL with one of these words is rejected; None: Winnow's list, empty: none
     hard_banned_words: tuple[str, ...] | None = None
     soft_banned_words: tuple[str, ...] | None = None
-    min_soft_word_hits: int | None = 2
+    min_soft_word_hits: int | None = 2  # soft banned words in a URL that reject it; None disables the rule
 
 
 def normalise_host(host: str) -> str:

@@ -26,6 +26,7 @@ from winnow.config_loader import CHOICES, describe, field_default, field_help
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
 _TRAILING_COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.+)$")
+_FIELD = re.compile(r"^\s+(\w+)\s*:\s*[^=#]+=")
 
 INTRO = """# Recipe reference
 
@@ -60,17 +61,26 @@ as YAML lists; a `tuple[str, ...]` key takes a list of strings.
 
 
 def comment_help(cls: type) -> dict[str, str]:
-    """Field name -> the comment written after it in the class body (for dataclasses
-    whose fields are documented that way)."""
+    """Field name -> the comment written after it in the class body, or on the comment
+    lines just above it (for dataclasses whose fields are documented that way)."""
     try:
         source = inspect.getsource(cls)
     except (OSError, TypeError):
         return {}
-    helps = {}
+    helps: dict[str, str] = {}
+    above: list[str] = []
     for line in source.splitlines():
-        match = _TRAILING_COMMENT.match(line)
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            above.append(stripped.lstrip("#").strip())
+            continue
+        match = _TRAILING_COMMENT.match(line) or _FIELD.match(line)
         if match and match.group(1) not in helps:
-            helps[match.group(1)] = match.group(2).strip()
+            text = match.group(2).strip() if match.re is _TRAILING_COMMENT else ""
+            text = text or " ".join(above)
+            if text:
+                helps[match.group(1)] = text
+        above = []
     return helps
 
 
@@ -78,7 +88,7 @@ def docstring_help(cls: type) -> dict[str, str]:
     """Field name -> the sentence a class docstring gives it ("`key`: what it does.")."""
     doc = " ".join((inspect.getdoc(cls) or "").split())
     helps = {}
-    for match in re.finditer(r"`(\w+)`(?: \([^)]*\))?: ([^.]+(?:\.(?=\S)[^.]*)*\.)", doc):
+    for match in re.finditer(r"`(\w+)`(?: \([^)]*\))?(?::| (?=[a-z]))\s*([^.;]+(?:\.(?=\S)[^.;]*)*[.;]?)", doc):
         helps.setdefault(match.group(1), match.group(2))
     return helps
 
