@@ -542,3 +542,60 @@ def test_a_directory_that_is_no_winnow_output_is_an_error(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert "not a Winnow output" in err and "stats.json" in err and "metrics.jsonl" in err
     assert not (tmp_path / REPORT_FILE).exists()
+
+
+# --------------------------------------------------------------------------- signal histograms
+
+def _histogram(edges, kept, rejected):
+    return {"edges": list(edges), "kept": list(kept), "rejected": list(rejected)}
+
+
+@pytest.mark.parametrize("edges", [
+    [i * 0.00049 for i in range(21)],          # tiny fractions
+    [0.1 + i * 0.0437 for i in range(21)],     # ratios
+    [i * 5371 for i in range(21)],             # word counts
+    [i * 98_765 for i in range(21)],           # characters of long pages
+    [-3 + i * 0.31 for i in range(21)],        # negative values
+])
+def test_signal_histogram_tick_labels_do_not_overlap(edges):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from winnow.report.charts import signal_figure
+
+    name = "gopher_repetition_top_4gram_char_frac"
+    fig = signal_figure(name, _histogram(edges, [5 * i for i in range(20)], [100 - 5 * i for i in range(20)]))
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    labels = [t for t in ax.get_xticklabels() if t.get_text() and low <= t.get_position()[0] <= high]
+    assert len(labels) >= 2
+    boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+    for left, right in zip(boxes, boxes[1:]):
+        assert left.x1 < right.x0, f"tick labels overlap: {[t.get_text() for t in labels]}"
+    title = ax.title.get_window_extent(renderer)
+    assert 0 <= title.x0 and title.x1 <= fig.bbox.width  # the long name wraps instead of running off the chart
+    assert "\n" in ax.get_title()
+
+
+def test_small_groups_are_drawn_as_counts_large_ones_as_fractions():
+    from winnow.report.charts import SMALL_GROUP, chart_signal, signal_figure, signal_heights
+
+    small = _histogram([0, 1, 2, 3], [2, 1, 0], [0, 0, 3])
+    heights, label = signal_heights(small)
+    assert label == "documents" and heights == {"kept": [2, 1, 0], "rejected": [0, 0, 3]}
+    assert all(isinstance(v, int) for values in heights.values() for v in values)
+    fig = signal_figure("x", small)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    ticks = [float(t.get_text().replace("−", "-")) for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert ticks and all(t == int(t) for t in ticks)  # no 0.5-document ticks
+    large = _histogram([0, 1, 2], [SMALL_GROUP, 1], [1, 0])
+    heights, label = signal_heights(large)
+    assert label == "fraction" and heights["kept"][0] == pytest.approx(SMALL_GROUP / (SMALL_GROUP + 1))
+    assert heights["rejected"] == [1.0, 0.0]
+    only_kept = _histogram([0, 1], [3], [0])
+    assert set(signal_heights(only_kept)[0]) == {"kept"}
+    assert chart_signal("x", small).startswith(PNG_MAGIC)

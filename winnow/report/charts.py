@@ -15,7 +15,7 @@ def _figure(width: float, height: float, fixed_margins: bool = False):
     if fixed_margins:
         # The many small signal charts share one shape; constrained layout would double their cost.
         fig = Figure(figsize=(width, height), dpi=CHART_DPI)
-        fig.subplots_adjust(left=0.17, right=0.97, bottom=0.12, top=0.9)
+        fig.subplots_adjust(left=0.17, right=0.97, bottom=0.12, top=0.84)  # room for a two-line title
         return fig
     return Figure(figsize=(width, height), dpi=CHART_DPI, layout="constrained")
 
@@ -56,21 +56,62 @@ def chart_bars(labels: Sequence[str], values: Sequence[float], title: str, xlabe
     return _png(fig)
 
 
-def chart_signal(name: str, histogram: dict[str, Any]) -> bytes:
-    fig = _figure(3.6, 2.4, fixed_margins=True)
+# Up to this many documents in both groups, a histogram shows counts: a
+# fraction of 3 rejected documents (0.333) hides how few they are.
+SMALL_GROUP = 100
+SIGNAL_TICKS = 4  # x ticks on a 3.6-inch chart; more collide at font size 7
+TITLE_CHARS = 28  # a signal name longer than this wraps at an underscore
+
+
+def signal_heights(histogram: dict[str, Any]) -> tuple[dict[str, list[float]], str]:
+    """Bar heights per group and the y-axis label: counts when both groups are small, else fractions.
+
+    Fractions when either group is large: kept and rejected then differ in
+    size by orders of magnitude and counts would flatten the smaller one.
+    """
+    totals = {label: sum(histogram[label]) for label in ("kept", "rejected")}
+    if max(totals.values()) <= SMALL_GROUP:
+        return {label: [int(c) for c in histogram[label]] for label in totals if totals[label]}, "documents"
+    return {label: [c / totals[label] for c in histogram[label]] for label in totals if totals[label]}, "fraction"
+
+
+def wrapped_title(name: str, width: int = TITLE_CHARS) -> str:
+    """`name` on lines of at most `width` characters, broken after underscores (names have no spaces)."""
+    lines, line = [], ""
+    for part in name.split("_"):
+        piece = part if not line else f"_{part}"
+        if line and len(line) + len(piece) > width:
+            lines.append(line + "_")
+            line = part
+        else:
+            line += piece
+    return "\n".join([*lines, line])
+
+
+def signal_figure(name: str, histogram: dict[str, Any]):
+    """The kept-vs-rejected histogram of one signal, as a matplotlib Figure (chart_signal draws it)."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(3.6, 2.6, fixed_margins=True)
     ax = fig.add_subplot()
-    edges = histogram["edges"]
+    heights, ylabel = signal_heights(histogram)
+    totals = {label: sum(histogram[label]) for label in heights}
     for label, color in (("kept", "#2f6690"), ("rejected", "#d1495b")):
-        counts = histogram[label]
-        total = sum(counts)
-        if total:
-            # Fractions, not counts: kept and rejected differ in size by orders of magnitude.
-            ax.stairs([c / total for c in counts], edges, label=f"{label} ({total:,})", color=color, fill=True, alpha=0.45)
-    ax.set_title(name, fontsize=8)
-    ax.set_ylabel("fraction", fontsize=7)
+        if label in heights:
+            ax.stairs(heights[label], histogram["edges"], label=f"{label} ({totals[label]:,})", color=color, fill=True, alpha=0.45)
+    ax.set_title(wrapped_title(name), fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=SIGNAL_TICKS))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=ylabel == "documents"))
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useOffset=False)
     ax.tick_params(labelsize=7)
+    ax.xaxis.get_offset_text().set_fontsize(6)
     ax.legend(fontsize=6)
-    return _png(fig)
+    return fig
+
+
+def chart_signal(name: str, histogram: dict[str, Any]) -> bytes:
+    return _png(signal_figure(name, histogram))
 
 
 def chart_cluster_sizes(histogram: dict[str, int]) -> bytes:
