@@ -12,7 +12,6 @@ reproduces the per-step losses of an uninterrupted run bit for bit.
 from __future__ import annotations
 
 import math
-import os
 import random
 import sys
 import time
@@ -40,6 +39,7 @@ from winnow.training.continuous_eval import BestCheckpoint, EvalSetupError, Eval
 from winnow.training.data import TokenSplit, TokenWindowLoader, load_split
 from winnow.training.model import GPT, ModelConfig, config_from_preset
 from winnow.training.run_files import CONFIG_FILE, LOSS_PLOT_FILE, METRICS_FILE, RUN_OUTPUTS, plot_losses  # noqa: F401 - re-exported
+from winnow.training.threads import default_threads
 from winnow.errors import RuntimeFailure
 # Dense bf16 peak FLOP/s per GPU for MFU; matched against the device name.
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "4090": 165e12}
@@ -187,7 +187,8 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, data_dir: Path, run_dir: Path, info: dist_utils.DistInfo, device: torch.device):
         self.config, self.data_dir, self.run_dir, self.info, self.device = config, data_dir, run_dir, info, device
-        torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // info.local_world_size))
+        # Idle threads sleep rather than spin (threads.py), so a busy machine slows training, not stalls it.
+        torch.set_num_threads(config.threads or default_threads(info.local_world_size))
         if config.deterministic and device.type == "cpu":
             torch.use_deterministic_algorithms(True)
         if device.type == "cuda":
