@@ -30,6 +30,7 @@ takes. The executor (`winnow/mix.py`) streams the Parquet and writes them.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -181,13 +182,19 @@ def _take(units: np.ndarray, mult: np.ndarray, cap: int, target: float, rng: np.
     copies = np.zeros(len(units), dtype=np.int64)
     if target <= 0 or not len(units):
         return copies
-    crossing = None
-    for level in _levels(mult, cap):
-        if int((units * _copies_below(mult, level, cap, inclusive=True)).sum()) >= target:
-            crossing = level
-            break
-    if crossing is None:  # the target is the whole capacity (or a rounding hair above it)
+    # Units per distinct weight, so a level's running total costs one term per weight, not per document.
+    weights, group = np.unique(mult, return_inverse=True)
+    per_weight = np.zeros(len(weights), dtype=np.int64)
+    np.add.at(per_weight, group, units)
+
+    def reaches(level: Fraction) -> bool:
+        return int((per_weight * _copies_below(weights, level, cap, inclusive=True)).sum()) >= target
+
+    levels = _levels(weights, cap)
+    i = bisect.bisect_left(levels, True, key=reaches)  # running totals grow with the level
+    if i == len(levels):  # the target is the whole capacity (or a rounding hair above it)
         return np.full(len(units), cap, dtype=np.int64)
+    crossing = levels[i]
     copies = _copies_below(mult, crossing, cap, inclusive=False)
     remainder = target - int((units * copies).sum())
     at_level = _copies_below(mult, crossing, cap, inclusive=True) > copies
