@@ -116,3 +116,26 @@ def test_fingerprint_changes_with_a_setting(tmp_path):
     a = load_recipe(write(tmp_path, "name: a\nsteps:\n  - extract: {timeout_s: 1.0}\n"))
     b = load_recipe(write(tmp_path, "name: a\nsteps:\n  - extract: {timeout_s: 2.0}\n"))
     assert a.curation_fingerprint() != b.curation_fingerprint()
+
+
+def test_typos_name_the_nearest_step_key_and_section(tmp_path):
+    cases = {
+        "steps:\n  - gopher_qualty: {}\n": "unknown step 'gopher_qualty' (did you mean gopher_quality?)",
+        "steps:\n  - gopher_quality: {min_word: 3}\n": "(gopher_quality): unknown key(s) ['min_word'] (did you mean 'min_words'?)",
+        "stepz:\n  - extract: {}\n": "top level: unknown key(s) ['stepz'] (did you mean 'steps'?)",
+        "steps:\n  - language: {min_score: high}\n": "(language): key 'min_score' expects float, got 'high'",
+    }
+    for text, message in cases.items():
+        path = tmp_path / "r.yaml"
+        path.write_text(text)
+        with pytest.raises(RecipeError) as error:
+            load_recipe(str(path))
+        assert message in str(error.value), str(error.value)
+
+
+def test_every_builtin_recipe_passes_the_whole_recipe_check():
+    from winnow.sections import check_recipe
+
+    for name in builtin_recipe_names():
+        check_recipe(load_recipe(name), stages=("input", "curate", "dedup"))
+    assert check_recipe(load_recipe("demo"), stages=("input", "curate", "train", "evaluate")) == []
