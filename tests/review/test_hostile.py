@@ -183,7 +183,13 @@ def test_loopback_default_is_unchanged(out):
     session = open_session(out)
     client = TestClient(create_review_app(session), base_url="http://127.0.0.1:8765")
     assert client.get("/").status_code == 200
+    assert client.get("/", headers={"host": "localhost:8765"}).status_code == 200
     assert client.get("/", headers={"host": "evil.example"}).status_code == 400
+    assert client.get("/", headers={"host": ""}).status_code == 400
+    # an IPv6 Host keeps its brackets and port: it is not cut at its first colon
+    client = TestClient(create_review_app(session, host="::1"), base_url="http://[::1]:8765")
+    assert client.get("/api/state").status_code == 200
+    assert client.get("/api/state", headers={"host": "[::2]:8765"}).status_code == 400
 
 
 def test_serve_on_all_interfaces_refuses_without_allow_host(out, capsys, monkeypatch):

@@ -34,7 +34,6 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -117,28 +116,45 @@ def allowed_hosts_for(host: str, allow: Sequence[str] = ()) -> list[str]:
 def host_matches(name: str, allowed: Sequence[str]) -> bool:
     """`name` (no port) against exact names and `*.domain` patterns, case-insensitively."""
     name = name.lower().strip("[]")
+    if not name:
+        return False
     for pattern in allowed:
-        pattern = pattern.strip("[]")
+        pattern = pattern.lower().strip("[]")
         if name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
             return True
     return False
 
 
-class OriginGuard:
-    """Refuse (403) a request whose Origin header names a host outside `allowed`.
+def host_of(header: str) -> str:
+    """The host name of a Host header value, without the port; `[::1]:8765` gives `::1`."""
+    if header.startswith("["):
+        return header[1:].partition("]")[0]
+    return header.partition(":")[0]
+
+
+class HostGuard:
+    """Refuse a request whose Host is not in `allowed` (400), and, with `check_origin`,
+    one whose Origin header names a host outside it (403).
 
     Browsers send Origin on cross-site requests and on every POST; a request
-    without one (curl, a plain navigation) is left to the Host check.
+    without one (curl, a plain navigation) is left to the Host check. Written
+    here rather than Starlette's TrustedHostMiddleware, which cuts an IPv6
+    Host such as `[::1]:8765` at its first colon.
     """
 
-    def __init__(self, app: ASGIApp, allowed: Sequence[str]):
+    def __init__(self, app: ASGIApp, allowed: Sequence[str], check_origin: bool):
         self.app = app
         self.allowed = list(allowed)
+        self.check_origin = check_origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            origin = Headers(scope=scope).get("origin")
-            if origin is not None and not host_matches(urlsplit(origin).hostname or "", self.allowed):
+        if scope["type"] in ("http", "websocket"):
+            headers = Headers(scope=scope)
+            if not host_matches(host_of(headers.get("host", "")), self.allowed):
+                await PlainTextResponse("Invalid host header", status_code=400)(scope, receive, send)
+                return
+            origin = headers.get("origin")
+            if self.check_origin and origin is not None and not host_matches(urlsplit(origin).hostname or "", self.allowed):
                 await PlainTextResponse("origin not allowed", status_code=403)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -220,7 +236,6 @@ def handle(fn: Callable[[Request], Any]) -> Callable[[Request], Any]:
 def build_app(routes: Sequence[Route], host: str, extra_hosts: Sequence[str] = ()) -> Starlette:
     """The app with its security middleware; `extra_hosts` is the `--allow-host` list."""
     allowed = allowed_hosts_for(host, extra_hosts)
-    guards = [] if is_loopback(host) else [Middleware(OriginGuard, allowed=allowed)]
 
     async def headers(request: Request, call_next: Callable) -> Response:
         response = await call_next(request)
@@ -232,8 +247,7 @@ def build_app(routes: Sequence[Route], host: str, extra_hosts: Sequence[str] = (
     return Starlette(
         routes=[*routes, Route("/static/{name}", static_file)],
         middleware=[
-            Middleware(TrustedHostMiddleware, allowed_hosts=allowed),
-            *guards,
+            Middleware(HostGuard, allowed=allowed, check_origin=not is_loopback(host)),
             Middleware(BaseHTTPMiddleware, dispatch=headers),
         ],
     )
