@@ -198,8 +198,11 @@ def _parquet_texts(path: str, stream: BinaryIO, column: str) -> Iterator[str]:
     names = parquet.schema_arrow.names
     if column not in names:
         raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(names)}); set eval_text_column")
-    for batch in parquet.iter_batches(columns=[column]):
-        yield from (t for t in batch.column(0).to_pylist() if isinstance(t, str))
+    try:
+        for batch in parquet.iter_batches(columns=[column]):
+            yield from (t for t in batch.column(0).to_pylist() if isinstance(t, str))
+    except Exception as exc:  # invalid UTF-8, a corrupt page: a partial set would under-detect, so stop here
+        raise ValueError(f"{path}: unreadable Parquet data in column {column!r}: {type(exc).__name__}: {exc}") from None
 
 
 def build_index(sets: Sequence[tuple[str, Sequence[str] | Iterator[str]]], n: int) -> NgramIndex:

@@ -326,3 +326,12 @@ def test_winnow_evaluate_prints_one_line_for_a_hostile_task_file(tmp_path, capsy
     assert main(["evaluate", "--run", str(tmp_path / "no-run"), "--tasks", str(tasks)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("deep.jsonl:1: JSON nested too deeply to parse") and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_decontamination_parquet_with_invalid_utf8_names_the_file(tmp_path):
+    from winnow.curation.decontaminate import iter_eval_texts
+
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"text": _string_array([b"fine text", b"bad \xff"])}), path)
+    with path.open("rb") as f, pytest.raises(ValueError, match="e.parquet: unreadable Parquet data in column 'text'"):
+        list(iter_eval_texts(str(path), f))
