@@ -13,7 +13,8 @@ from winnow.inspect import InspectError, funnel, inspect_path
 from winnow.report import write_report
 from winnow.summaries import (
     DEFAULT_STAGE_ORDER, EXIT_ALL_FAILED, ErrorGroup, StatsError, curation_funnel, error_groups, exit_status,
-    group_error_rows, one_line, ranked_counts, run_outcome, stage_counts,
+    documents_input_problem, group_error_rows, one_line, ranked_counts, run_outcome, stage_counts,
+    training_run_problem,
 )
 
 STATS = {
@@ -213,3 +214,62 @@ def test_readme_rethreshold_example_runs_in_the_project_environment(tmp_path: Pa
     monkeypatch.chdir(tmp_path)
     exec(compile(block.group(1), "README.md", "exec"), {})
     assert capsys.readouterr().out.strip() == "2"
+
+
+# --- a path given to the wrong command: say what it is and what to run first ---
+
+def _token_dir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    (path / "manifest.json").write_text(json.dumps({"format": "winnow-token-shards", "version": 1}))
+    return path
+
+
+def test_generate_on_a_token_directory_says_what_it_is_and_what_to_run(tmp_path: Path, capsys):
+    from winnow.cli import main as cli_main
+
+    tokens = _token_dir(tmp_path / "tokens")
+    assert cli_main(["generate", "--run", str(tokens), "--prompt", "hi", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tokens} is a token directory, not a training run" in err
+    assert f"winnow train --input {tokens} --output RUN_DIR" in err
+    curated = _output_dir(tmp_path / "curated")
+    assert cli_main(["evaluate", "--run", str(curated), "--text", "t.txt"]) == 2
+    err = capsys.readouterr().err
+    assert "is a curate output, not a training run" in err and "winnow tokenize --input" in err
+
+
+def test_tokenizer_train_on_an_archive_says_curate_first(tmp_path: Path, capsys):
+    from winnow.cli import main as cli_main
+
+    archive = tmp_path / "x.warc.gz"
+    archive.write_bytes(b"\x1f\x8b not really")
+    assert cli_main(["tokenizer", "train", "--input", str(archive), "--vocab-size", "300",
+                     "--output", str(tmp_path / "tok.json")]) == 2
+    err = capsys.readouterr().err
+    assert f"{archive} is a web archive, not curated Parquet documents" in err
+    assert f"winnow curate --input {archive} --output OUT" in err
+    tokens = _token_dir(tmp_path / "tokens")
+    assert cli_main(["tokenize", "--input", str(tokens), "--tokenizer", "t.json", "--output", str(tmp_path / "o")]) == 2
+    assert "is a token directory (already tokenized)" in capsys.readouterr().err
+
+
+def _run_dir(path: Path) -> Path:
+    (path / "train").mkdir(parents=True)
+    (path / "run.json").write_text("{}")
+    return path
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda p: _token_dir(p), "token directory"),
+    (lambda p: _run_dir(p), "pass {p}/train"),
+    (lambda p: p.mkdir() or p, "has no checkpoints/ and no metrics.jsonl"),
+])
+def test_training_run_problem_names_the_kind(tmp_path: Path, make, expected):
+    path = make(tmp_path / "d")
+    assert expected.format(p=path) in training_run_problem(str(path))
+    run = tmp_path / "real"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "metrics.jsonl").write_text("")
+    assert training_run_problem(str(run)) is None
+    assert documents_input_problem(str(_output_dir(tmp_path / "docs"))) is None
+    assert documents_input_problem(str(tmp_path / "*.parquet")) is None  # globs are the reader's to resolve

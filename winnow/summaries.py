@@ -290,3 +290,62 @@ def output_kind(directory: Any) -> str:
     if any((directory / stage).is_dir() for stage in RUN_STAGE_FOLDERS):
         return KIND_RUN
     return KIND_UNKNOWN
+
+
+# --- what a path given to the wrong command is, and what to run first ---
+
+ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".wet", ".wet.gz")
+RAW_TEXT_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".txt", ".txt.gz")
+DOCUMENT_KINDS = (KIND_CURATE, KIND_SELECT, KIND_DEDUP, KIND_MIX)
+TOKENIZE_FIRST = (
+    "winnow tokenizer train --input {docs} --vocab-size N --output tokenizer.json; "
+    "winnow tokenize --input {docs} --tokenizer tokenizer.json --output TOKENS; "
+    "winnow train --input TOKENS --output RUN_DIR"
+)
+
+
+def documents_input_problem(path: str) -> str | None:
+    """Why `path` is not curated Parquet documents (what `tokenizer train` and `tokenize` read) and what
+    to run first; None when it may be (a glob, a Parquet file, a documents folder)."""
+    from pathlib import Path
+
+    p = Path(path)
+    name = p.name.lower()
+    if p.is_file() and name.endswith(ARCHIVE_SUFFIXES + RAW_TEXT_SUFFIXES):
+        what = "a web archive" if name.endswith(ARCHIVE_SUFFIXES) else "a raw JSONL or text source"
+        return (f"{path} is {what}, not curated Parquet documents: curate it first "
+                f"(winnow curate --input {path} --output OUT) and pass OUT")
+    if not p.is_dir():
+        return None
+    kind = output_kind(p)
+    if kind == KIND_TOKENS:
+        return f"{path} is a token directory (already tokenized): train on it with winnow train --input {path} --output RUN_DIR"
+    if kind == KIND_TRAIN:
+        return f"{path} is a training run, not documents: pass the curate or dedup output it was trained from"
+    if kind in (KIND_RUN, KIND_ABLATION):
+        inner = [stage for stage in ("dedup", "curate") if (p / stage / "documents").is_dir()]
+        where = f"{path}/{inner[0]}" if inner else f"its curate/ or dedup/ folder"
+        return f"{path} is a {kind}, not one output: pass {where}"
+    return None
+
+
+def training_run_problem(path: str) -> str | None:
+    """Why `path` is not a `winnow train` run directory and what to run first; None when it is one."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_dir():
+        return f"{path}: no such run directory"
+    kind = output_kind(p)
+    if kind == KIND_TRAIN:
+        return None
+    if kind == KIND_TOKENS:
+        return f"{path} is a token directory, not a training run: train first with winnow train --input {path} --output RUN_DIR, then pass RUN_DIR"
+    if kind in DOCUMENT_KINDS:
+        return f"{path} is a {kind}, not a training run: tokenize and train first: {TOKENIZE_FIRST.format(docs=path)}; then pass RUN_DIR"
+    if kind in (KIND_RUN, KIND_ABLATION):
+        hint = f"pass {path}/train" if (p / "train").is_dir() else "it has no train/ folder yet"
+        return f"{path} is a {kind}, not a training run: {hint}"
+    if kind == KIND_TOKENIZER:
+        return f"{path} is a tokenizer directory, not a training run: tokenize and train with it first (winnow tokenize, winnow train)"
+    return f"{path} is not a training run: it has no checkpoints/ and no metrics.jsonl (`winnow train --output RUN_DIR` writes them)"

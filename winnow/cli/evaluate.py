@@ -117,12 +117,20 @@ def _device(name: str) -> str:
     return name
 
 
+def _require_training_run(run_dir: str) -> None:
+    """--run must be what `winnow train` wrote; anything else is named, with what to run first."""
+    from winnow.summaries import training_run_problem
+
+    problem = training_run_problem(run_dir)
+    if problem:
+        raise UserError(f"--run {problem}")
+
+
 def _load_run(run_dir: str, device: str, checkpoint: str = "latest") -> tuple[Any, Any, Any]:
     from winnow.training.checkpoint import CheckpointError
     from winnow.training.continuous_eval import load_model_at
 
-    if not Path(run_dir).is_dir():
-        raise UserError(f"--run {run_dir}: no such run directory")
+    _require_training_run(run_dir)
     try:
         return load_model_at(run_dir, checkpoint, device=device)
     except CheckpointError as exc:
@@ -289,8 +297,7 @@ def _export(args: argparse.Namespace) -> int:
     from winnow.training.checkpoint import CheckpointError
     from winnow.training.export import export_hf
 
-    if not Path(args.run).is_dir():
-        raise UserError(f"--run {args.run}: no such run directory")
+    _require_training_run(args.run)
     try:
         out = export_hf(args.run, args.output, args.checkpoint)
     except FileExistsError as exc:

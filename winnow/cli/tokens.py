@@ -74,10 +74,21 @@ def _print_manifest_summary(manifest: dict, output: str, seconds: float) -> None
     )
 
 
+def _check_document_inputs(paths: list[str]) -> None:
+    """An archive, a token directory or a run given as --input is named, with what to run first."""
+    from winnow.summaries import documents_input_problem
+
+    for path in paths or []:
+        problem = documents_input_problem(path)
+        if problem:
+            raise UserError(f"--input {problem}")
+
+
 def _train_tokenizer(args: argparse.Namespace) -> int:
     from winnow.training.parquet_text import ParquetInputError
     from winnow.training.tokenizer import TokenizerConfig, train_tokenizer
 
+    _check_document_inputs(args.input)
     kwargs = {} if args.special_tokens is None else {"special_tokens": tuple(args.special_tokens)}
     try:
         config = TokenizerConfig(
@@ -112,6 +123,7 @@ def _tokenize(args: argparse.Namespace) -> int:
     missing = [flag for flag, value in (("--input", args.input), ("--tokenizer", args.tokenizer), ("--output", args.output)) if not value]
     if missing:
         raise UserError(f"missing {', '.join(missing)} (usage: winnow tokenize --input DIR --tokenizer tokenizer.json --output DIR)")
+    _check_document_inputs(args.input)
     from winnow.config_loader import config_from_mapping
     from winnow.training.config import TokenizeConfig
 
