@@ -273,3 +273,13 @@ def test_training_run_problem_names_the_kind(tmp_path: Path, make, expected):
     assert training_run_problem(str(run)) is None
     assert documents_input_problem(str(_output_dir(tmp_path / "docs"))) is None
     assert documents_input_problem(str(tmp_path / "*.parquet")) is None  # globs are the reader's to resolve
+
+
+def test_run_help_lists_every_stage_mix_included(capsys):
+    from winnow.cli import main as cli_main
+    from winnow.runner import STAGES
+
+    with pytest.raises(SystemExit):
+        cli_main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "mix" in STAGES and f"({', '.join(STAGES)};" in text

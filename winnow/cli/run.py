@@ -6,11 +6,13 @@ import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from winnow.runner import STAGES  # the one list of stages; the module imports nothing heavy
+
     run = subparsers.add_parser(
         "run",
         help="run every stage, web archive to evaluated model (default: the built-in demo)",
         description=(
-            "Run the recipe's stages in order (input, curate, dedup, tokenizer, tokenize, train, evaluate, report) "
+            f"Run the recipe's stages in order ({', '.join(STAGES)}; mix only with a `mix:` section) "
             "into one directory. Stages whose inputs and settings have not changed are skipped; an interrupted "
             "training run resumes from its last checkpoint. Options that Apache Beam declares (--runner, --direct_num_workers, ...) go to Beam; "
             "any other unknown flag is an error."
@@ -19,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("recipe", nargs="?", default=None, help="recipe name or YAML path (default: demo, on the embedded sample WARC)")
     run.add_argument("--output", default=None, metavar="DIR", help="run directory (default: runs/<recipe name>)")
     run.add_argument("--input", dest="inputs", action="append", metavar="GLOB", help="archives to curate instead of the recipe's input")
-    run.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run from this stage on (earlier stages must be complete)")
+    run.add_argument("--from", dest="from_stage", metavar="STAGE",
+                     help=f"re-run from this stage on (earlier stages must be complete); one of {', '.join(STAGES)}")
     run.add_argument("--until", dest="until_stage", metavar="STAGE", help="stop after this stage")
     run.set_defaults(handler=_run, accepts_extra=True)
 
