@@ -105,8 +105,13 @@ def _bootstrap(junk: np.ndarray, removed: np.ndarray, statistic) -> list[float |
         value = statistic(junk, removed)
         return [value, value]  # every page alike: no resample can differ
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # resamples with no removals give NaN precision; the percentiles skip them
+        warnings.simplefilter("ignore")  # resamples with no removals give NaN precision; skipped below
         result = stats.bootstrap((junk.astype(float), removed.astype(float)), vectorised, paired=True, vectorized=True,
                                  n_resamples=BOOTSTRAP_RESAMPLES, method="percentile", random_state=BOOTSTRAP_SEED)
-    low, high = result.confidence_interval
-    return [None if np.isnan(low) else float(low), None if np.isnan(high) else float(high)]
+    # Percentiles over the resamples where the statistic is defined (a small
+    # resample may remove nothing, leaving precision undefined).
+    defined = result.bootstrap_distribution[~np.isnan(result.bootstrap_distribution)]
+    if not defined.size:
+        return [None, None]
+    low, high = np.percentile(defined, [2.5, 97.5])
+    return [float(low), float(high)]

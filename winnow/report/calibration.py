@@ -95,10 +95,12 @@ def html_comparisons(d: dict[str, Any]) -> str:
     comparisons = d.get("comparisons") or {}
     if not comparisons:
         return ""
+    data = [(name, r.get("tokens"), _num(r.get("epochs"), ".2f")) for name, r in d["recipes"].items()]
+    parts = [html_table(("recipe", "unique training tokens", "epochs at this budget"), data)]
     rows = []
     for name, metrics in comparisons.items():
         for metric, c in metrics.items():
             rows.append((name, metric, _num(c.get("mean_diff"), "+.4f"), f"({_num(c['ci95'][0], '+.4f')}, {_num(c['ci95'][1], '+.4f')})",
                          _num(c.get("p_value"), ".3g"), _num(c.get("mde"), ".4f"), c.get("verdict"), c.get("note") or ""))
     head = f"<h3>Against the baseline {esc(d.get('baseline'))} (paired seeds, significance level {esc(d.get('alpha'))})</h3>"
-    return head + html_table(("recipe", "metric", "mean diff", "95% CI", "p", "MDE", "verdict", "note"), rows)
+    return "".join(parts) + head + html_table(("recipe", "metric", "mean diff", "95% CI", "p", "MDE", "verdict", "note"), rows)
