@@ -100,9 +100,8 @@ def _iter_group(parquet, stream, group, first_row, columns, source, options) -> 
     chunks = _column_chunks(parquet, group, set(columns.values()))
     try:
         oversized = _oversized_page(stream, chunks, PAGE_LIMIT_FACTOR * options.max_record_bytes)
-    except (PageHeaderError, OSError) as exc:
-        yield failure(source, where, ERROR_UNREADABLE, f"row group unreadable: {exc}")
-        return
+    except (PageHeaderError, OSError):
+        oversized = None  # headers this walk cannot follow: let pyarrow read the group, and judge it
     if oversized is not None:
         name, size = oversized
         yield failure(
@@ -121,12 +120,12 @@ def _iter_group(parquet, stream, group, first_row, columns, source, options) -> 
             row_groups=[group], columns=sorted(set(columns.values())),
         ):
             arrays = {key: batch.column(name) for key, name in columns.items()}
-            for start, stop, oversized in _slices(_row_bytes(list(arrays.values()), batch.num_rows), options.max_record_bytes):
-                if oversized:  # one row over the limit: never converted to Python
+            for start, stop, too_big in _slices(_row_bytes(list(arrays.values()), batch.num_rows), options.max_record_bytes):
+                if too_big:  # one row over the limit: never converted to Python
                     row += 1
                     yield failure(
                         source, f"row {row}", ERROR_RECORD_TOO_LARGE,
-                        f"values of {oversized} bytes, over the record size limit of {options.max_record_bytes} bytes (--max-record-bytes)",
+                        f"values of {too_big} bytes, over the record size limit of {options.max_record_bytes} bytes (--max-record-bytes)",
                     )
                     continue
                 values = {key: _values(array.slice(start, stop - start)) for key, array in arrays.items()}

@@ -37,6 +37,14 @@ class _Cursor:
         self.pos = pos
         self._buf = b""
         self._start = 0
+        self.size = stream.seek(0, 2)
+
+    def check_count(self, count: int) -> int:
+        """`count` elements each take at least a byte: more than the file has left is corruption,
+        not a reason to loop 2**60 times."""
+        if count < 0 or count > self.size - self.pos:
+            raise PageHeaderError(f"a page header declares {count} elements, more than the file holds")
+        return count
 
     def byte(self) -> int:
         offset = self.pos - self._start
@@ -80,11 +88,11 @@ def _skip(cursor: _Cursor, kind: int, depth: int) -> None:
         cursor.pos += length
     elif kind in (_LIST, _SET):
         head = cursor.byte()
-        size = head >> 4 if head >> 4 != 15 else cursor.varint()
+        size = cursor.check_count(head >> 4 if head >> 4 != 15 else cursor.varint())
         for _ in range(size):
             _skip(cursor, head & 0x0F if head & 0x0F not in (_BOOL_TRUE, _BOOL_FALSE) else _BYTE, depth + 1)
     elif kind == _MAP:
-        size = cursor.varint()
+        size = cursor.check_count(cursor.varint())
         if size:
             types = cursor.byte()
             for _ in range(size):

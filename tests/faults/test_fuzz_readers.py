@@ -294,3 +294,15 @@ def test_label_import_of_the_issues_lines_is_a_labels_error(tmp_path, line):
     path.write_text(line + "\n")
     with pytest.raises(LabelsError, match="l.jsonl:1"):
         parse_label_file(path, ["a"])
+
+
+@FUZZ
+@given(data=st.binary(max_size=400), values=st.integers(1, 10))
+def test_page_header_walk_on_arbitrary_bytes_ends_or_raises_its_error(data, values):
+    from winnow.curation.readers.parquet_pages import PageHeaderError, page_sizes
+
+    try:
+        sizes = list(page_sizes(io.BytesIO(data), 0, values))
+    except PageHeaderError:
+        return
+    assert all(size >= 0 for size in sizes)
