@@ -316,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import sys
 
     from winnow.pipelines.options import CurateOptions
-    from winnow.errors import ConfigurationError
+    from winnow.errors import WinnowError
     from winnow.pipelines.options_cli import add_curate_arguments, reject_unknown_beam_args
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -330,15 +330,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, beam_args = own_flags.parse_known_args(args)
     try:  # what is not a curate flag must be a Beam option: a typo is an error, not a default
         reject_unknown_beam_args(beam_args, list(own_flags._option_string_actions))
-    except ConfigurationError as exc:
+        stats = run_curate(
+            curate.inputs, curate.output, recipe=curate.recipe, beam_args=beam_args, lid_model=curate.lid_model,
+            max_payload_bytes=curate.max_payload_bytes, keep_rejected_text=curate.rejected_text == "keep",
+            output_shards=curate.output_shards, input_format=curate.input_format,
+            reader_options=reader_options_of(curate), source_name=curate.source_name or "",
+        )
+    except WinnowError as exc:  # one line and the error's exit status, as `winnow curate` does
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    stats = run_curate(
-        curate.inputs, curate.output, recipe=curate.recipe, beam_args=beam_args, lid_model=curate.lid_model,
-        max_payload_bytes=curate.max_payload_bytes, keep_rejected_text=curate.rejected_text == "keep",
-        output_shards=curate.output_shards, input_format=curate.input_format,
-        reader_options=reader_options_of(curate), source_name=curate.source_name or "",
-    )
+        return exc.exit_code
     return 0 if stats is None or stats["accounting"]["ok"] else 1
 
 
