@@ -312,3 +312,15 @@ def test_ablate_rejects_a_bad_train_override_before_anything_runs(tmp_path, caps
     assert main(argv) == 2
     assert "did you mean 'warmup_steps'?" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_ablate_checks_every_recipe_before_curating_any(tmp_path, capsys):
+    text = tmp_path / "eval.txt"
+    text.write_text("held out\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nsteps:\n  - extract: {}\ntokenize: {val_fractoin: 0.1}\n")
+    argv = ["ablate", "--recipe", "extract", "--recipe", str(bad), "--eval-text", str(text), "--blimp", "",
+            "--output", str(tmp_path / "out")]
+    assert main(argv) == 2
+    assert "section tokenize: unknown key(s) ['val_fractoin'] (did you mean 'val_fraction'?)" in capsys.readouterr().err
+    assert not list((tmp_path / "out").rglob("stages"))  # the first recipe did not curate

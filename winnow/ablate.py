@@ -68,13 +68,14 @@ def run_ablation(
         raise AblationError(f"--eval-text {eval_text}: no such file or directory")
     out = Path(output)
     contexts = {}
-    for spec in recipes:
+    for spec in recipes:  # every recipe is checked whole before any of them curates
         ctx = load_context(spec, out / "recipes" / Path(spec).stem, beam_args, inputs, progress)
         if ctx.recipe_name in contexts:
             raise AblationError(f"recipe {ctx.recipe_name!r} is given twice")
+        contexts[ctx.recipe_name] = ctx
+    for ctx in contexts.values():
         say(progress, f"== recipe {ctx.recipe_name}: curation")
         run_stages(ctx, until_stage="dedup")
-        contexts[ctx.recipe_name] = ctx
     corpora = {name: documents_dir(ctx) for name, ctx in contexts.items()}
     if anneal is not None:
         tokenizer_path = base_tokenizer(out, anneal, vocab_size, tokenizer, progress)
