@@ -7,12 +7,11 @@ every problem, each naming the section and the key (and the nearest valid
 key), and raises one RecipeError (exit 2) so that a typo in `train:` is found
 before hours of curation, not after.
 
-`SECTIONS` maps each section to its dataclass; docs/recipes.md is generated
-from it (`python -m winnow.cli.docs`).
+`section_types()` maps each section to its dataclass; docs/recipes.md is
+generated from it (`python -m winnow.cli.docs`).
 """
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,13 +19,12 @@ from typing import Any
 
 from winnow.config_loader import HELP, config_from_mapping
 from winnow.curation.config import RecipeError
+from winnow.curation.decontaminate import GENERATED_TASK_PREFIXES  # task specs that are generated, not files
 from winnow.curation.sample_warc import SampleSpec
 from winnow.training.config import EvaluateConfig, TokenizeConfig  # noqa: F401 - sections of the recipe
 
 TRAIN_STAGE = "train"
 DEFAULT_MODEL = "tiny"
-# Task specs that are generated, not read from a file.
-GENERATED_TASK_PREFIXES = ("builtin:", "sentences:")
 
 
 def _h(default: Any, text: str, factory: Callable[[], Any] | None = None) -> Any:
