@@ -45,6 +45,8 @@ def print_curate_summary(stats: dict[str, Any], output: str, console: Console | 
         f"accounting: records_in {stats['records_in']} == kept {stats['kept']} + rejected {stats['rejected_total']}"
         f" + errors {stats['errors']}: {verdict}"
     )
+    for mismatch in (stats.get("on_disk") or {}).get("mismatches", []):  # rows on disk that stats.json does not count
+        console.print(f"[bold red]on disk: {mismatch}[/bold red]")
     if "wall_time_s" in stats:
         wall = stats["wall_time_s"]
         rate = stats.get("records_per_s") or (stats["records_in"] / wall if wall else 0)
