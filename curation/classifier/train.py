@@ -10,8 +10,8 @@ label names, so a model can be traced to exactly what it learned from. With
 A source is a Winnow output folder (its documents/), a folder of Parquet
 files, a Parquet file with a text column, a JSONL file, or a text file (one
 document per non-blank line, or the whole file); review labels of a Winnow
-output (`winnow review`: good is positive, bad is negative) come in through
-`review_sources`.
+output (`winnow review`: good is positive, bad is negative) are turned into
+sources by `winnow.review.classifier_labels`, so curation never imports review.
 """
 from __future__ import annotations
 
@@ -177,55 +177,6 @@ def load_source(path: str, role: str, text_format: str = "lines") -> LoadedSourc
         detail = f"; first problem: {source.failures[0]}" if source.failures else ""
         raise ClassifierError(f"{role} source {path} has no text to learn from{detail}")
     return source
-
-
-def load_review_labels(output_dir: str) -> tuple[LoadedSource, LoadedSource, dict[str, int]]:
-    """(positives, negatives, counts) from `winnow review` labels of a Winnow output.
-
-    good is positive, bad is negative, skip is ignored; a document that
-    reviewers labelled both good and bad is left out (counted as conflicting).
-    """
-    from winnow.review.labels import read_labels, review_dir
-    from winnow.review.source import load_index, load_texts
-
-    folder = Path(output_dir)
-    if not folder.is_dir():
-        raise ClassifierError(f"labels source not found: {output_dir}")
-    try:
-        table = read_labels(folder)
-    except Exception as exc:  # LabelsError and corrupt files: the message names the file
-        raise ClassifierError(f"labels source {output_dir}: {exc}") from None
-    verdicts: dict[str, set[str]] = {}
-    for row in table.select(["id", "label"]).to_pylist():
-        verdicts.setdefault(str(row["id"]), set()).add(row["label"])
-    counts = {"labelled": len(verdicts), "skip": 0, "conflicting": 0, "text_missing": 0}
-    wanted: dict[str, str] = {}
-    for doc_id, labels in verdicts.items():
-        useful = labels - {"skip"}
-        if not useful:
-            counts["skip"] += 1
-        elif len(useful) > 1:
-            counts["conflicting"] += 1
-        else:
-            wanted[doc_id] = POSITIVE if useful == {"good"} else NEGATIVE
-    if not wanted:
-        raise ClassifierError(f"labels source {output_dir}: no document labelled good or bad in {review_dir(folder)}")
-    try:
-        records = [r for r in load_index(folder).records if r.id in wanted]
-        texts = load_texts(records)
-    except Exception as exc:  # ReviewInputError, schema mismatches: the message names the file
-        raise ClassifierError(f"labels source {output_dir}: {exc}") from None
-    positives = LoadedSource(output_dir, POSITIVE, "review labels (good)")
-    negatives = LoadedSource(output_dir, NEGATIVE, "review labels (bad)")
-    for doc_id, role in sorted(wanted.items()):
-        text = texts.get(doc_id)
-        if not text:
-            counts["text_missing"] += 1
-            continue
-        (positives if role == POSITIVE else negatives).texts.append(text)
-    files = [file_digest(p) for p in sorted(review_dir(folder).glob("*.parquet"))]
-    positives.files = negatives.files = files
-    return positives, negatives, counts
 
 
 @dataclass
@@ -437,7 +388,6 @@ __all__ = [
     "TrainSettings",
     "build_examples",
     "holdout_metrics",
-    "load_review_labels",
     "load_source",
     "train_classifier",
 ]

@@ -15,7 +15,7 @@ from classifier_models import BAD_WORDS, GOOD_WORDS, sentences, write_corpus  # 
 from winnow import schemas  # noqa: E402
 from winnow.cli import main  # noqa: E402
 from winnow.curation.classifier.fasttext_backend import ClassifierError  # noqa: E402
-from winnow.curation.classifier.train import load_review_labels  # noqa: E402
+from winnow.review.classifier_labels import load_review_labels  # noqa: E402
 
 
 def test_train_command_writes_model_and_card_and_prints_metrics(tmp_path, capsys):

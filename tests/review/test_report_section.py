@@ -8,7 +8,7 @@ import pytest
 from tests.review.helpers import make_output
 from winnow import schemas
 from winnow.review.labels import LABELS_PREFIX, VOTES_PREFIX, SessionFile, label_row, review_dir
-from winnow.review.report_section import REVIEW_KEY, REVIEW_TITLE, build_review, html_review
+from winnow.report.review import REVIEW_KEY, REVIEW_TITLE, build_review, html_review
 
 report = pytest.importorskip("winnow.report")
 SPEC = report.SectionSpec(REVIEW_KEY, REVIEW_TITLE, build_review, html_review, ("curate/review",))

@@ -82,8 +82,9 @@ def run_train(args: argparse.Namespace) -> int:
     from winnow.curation.classifier.fasttext_backend import ClassifierError
     from winnow.curation.classifier.normalize import DEFAULT_MAX_CHARS
     from winnow.curation.classifier.train import (
-        DEFAULT_BUCKET, DEFAULT_DIM, NEGATIVE, POSITIVE, TrainSettings, load_review_labels, load_source, train_classifier,
+        DEFAULT_BUCKET, DEFAULT_DIM, NEGATIVE, POSITIVE, TrainSettings, load_source, train_classifier,
     )
+    from winnow.review.classifier_labels import load_review_labels
 
     if not (args.positive or args.labels) or not (args.negative or args.labels):
         raise UserError("give at least one positive and one negative source (--positive, --negative or --labels)")

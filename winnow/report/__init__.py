@@ -60,7 +60,7 @@ from winnow.report.inputs import (
 from winnow.report.sections import STATUS_ERROR, STATUS_NOT_RUN, STATUS_OK, Section
 from winnow.summaries import RUN_STAGE_OF_KIND, output_kind
 from winnow.report.signals import MAX_SIGNAL_ROWS, MAX_SIGNALS, build_signals, rank_signals
-from winnow.review.report_section import REVIEW_KEY, REVIEW_TITLE, build_review, html_review
+from winnow.report.review import REVIEW_KEY, REVIEW_TITLE, build_review, html_review
 from winnow.report.calibration import ABLATE_CALIBRATION, build_calibration, html_calibration
 
 __all__ = [

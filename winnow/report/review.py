@@ -1,4 +1,4 @@
-"""The "Human review" section of `winnow report`.
+"""The "Human review" section of `winnow report` (the report reads review labels; review never imports the report).
 
 A run directory holds one output per stage (curate/, dedup/, select/, train/,
 ...); labels live in `<output>/review/` and comparison votes in
