@@ -34,6 +34,7 @@ from winnow.pipelines.dataflow import worker_setup_args
 from winnow.pipelines.options import is_local_runner, with_local_defaults
 from winnow.pipelines.outputs import prepare_output, read_json, write_json
 from winnow.errors import ConfigurationError
+from winnow.progress import Progress
 
 OUTPUT_TABLES: tuple[str, ...] = ("documents", "rejected", "errors", "stats.json")
 
@@ -127,7 +128,8 @@ def run_curate(
         if local_output:
             prepare_output(output, OUTPUT_TABLES + (PROGRESS_DIR,), overwrite)
         file_count = None if local_files is None else len(local_files)
-        run = _run_pipeline(list(inputs), file_count, output, settings, loaded.name, args, output_shards, "part", "stats")
+        with Progress("curate", unit="files"):  # one pipeline run: a heartbeat with the time elapsed
+            run = _run_pipeline(list(inputs), file_count, output, settings, loaded.name, args, output_shards, "part", "stats")
         if run is None:
             return None
         stats, wall, metrics = run
@@ -220,19 +222,21 @@ def _run_batches(paths, inputs, output, settings, loaded, args, output_shards, f
         FileSystems.delete(stray)  # temporary folders of a killed attempt
     _report_progress(batches, keys, done, len(stray), output)
     done_stats, metrics_total = [], {}
-    for key, batch in zip(keys, batches):
-        if key in done:
-            done_stats.append(done[key])
-            continue
-        _delete_batch_outputs(output, key)  # a killed attempt may have left some of its files
-        run = _run_pipeline(batch, len(batch), output, settings, loaded.name, args, output_shards, f"part-{key}", f"{PROGRESS_DIR}/{key}.stats")
-        if run is None:
-            raise CurateInputError(f"batch {key} did not finish; re-run with --resume")
-        stats, _, metrics = run
-        for name, value in metrics.items():
-            metrics_total[name] = metrics_total.get(name, 0) + value
-        write_json(_record_path(output, key), {"files": batch, "recipe_fingerprint": fingerprint, "stats": stats})
-        done_stats.append(stats)
+    with Progress("curate", total=len(batches) - len(done), unit="batches") as progress:
+        for key, batch in zip(keys, batches):
+            if key in done:
+                done_stats.append(done[key])
+                continue
+            _delete_batch_outputs(output, key)  # a killed attempt may have left some of its files
+            run = _run_pipeline(batch, len(batch), output, settings, loaded.name, args, output_shards, f"part-{key}", f"{PROGRESS_DIR}/{key}.stats")
+            if run is None:
+                raise CurateInputError(f"batch {key} did not finish; re-run with --resume")
+            stats, _, metrics = run
+            for name, value in metrics.items():
+                metrics_total[name] = metrics_total.get(name, 0) + value
+            write_json(_record_path(output, key), {"files": batch, "recipe_fingerprint": fingerprint, "stats": stats})
+            done_stats.append(stats)
+            progress.advance(records=stats["records_in"])
     combined = combine_curation_stats(done_stats, loaded.name, loaded.mode)
     combined["batches"] = {
         "total": len(batches), "skipped_complete": len(done), "files_per_run": files_per_run,
