@@ -44,6 +44,10 @@ def test_live_line_on_a_terminal_and_off_switch(monkeypatch):
         assert progress.live and progress._thread is None
         progress.advance(records=7)
     assert "curate" in stream.getvalue() and "1/3" in stream.getvalue()
+    running = Tty()
+    with Progress("curate", stream=running, interval_s=30):
+        pass
+    assert "curate: running" in running.getvalue() and "/?" not in running.getvalue()
     monkeypatch.setenv(INTERVAL_ENV, "0")
     quiet = io.StringIO()
     with Progress("curate", total=3, stream=quiet) as progress:

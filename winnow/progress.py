@@ -130,8 +130,11 @@ class Progress:
             from rich.progress import Progress as RichProgress
             from rich.progress import TimeRemainingColumn
 
-            columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn(self.unit), TextColumn("{task.fields[records]}"), TimeElapsedColumn(), TimeRemainingColumn()]
+            if self.total is None:  # nothing countable: say it runs, and for how long
+                columns = [SpinnerColumn(), TextColumn("{task.description}: running"), TimeElapsedColumn()]
+            else:
+                columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn(self.unit), TextColumn("{task.fields[records]}"), TimeElapsedColumn(), TimeRemainingColumn()]
             self._rich = RichProgress(*columns, console=Console(file=self.stream), transient=False)
             self._task = self._rich.add_task(self.what, total=self.total, records="")
             self._rich.start()
