@@ -599,3 +599,17 @@ def test_small_groups_are_drawn_as_counts_large_ones_as_fractions():
     only_kept = _histogram([0, 1], [3], [0])
     assert set(signal_heights(only_kept)[0]) == {"kept"}
     assert chart_signal("x", small).startswith(PNG_MAGIC)
+
+
+def test_mix_output_reports_its_mixture(tmp_path: Path, capsys):
+    mix = tmp_path / "mixed"
+    source = {"target": 0.5, "realized": 0.49, "repetitions": 1.0, "documents": 10, "documents_used": 10,
+              "available_documents": 12}
+    _write_json(mix / "mix_manifest.json", {"by": "tokens", "seed": 0, "max_repeats": 4, "total_units": 2000,
+                                            "documents": 20, "sources": {"web": source, "books": source}})
+    (mix / "documents").mkdir()
+    assert cli_main(["report", str(mix)]) == 0
+    assert "found: mix output" in capsys.readouterr().out
+    summary = json.loads((mix / SUMMARY_FILE).read_text())
+    assert summary["kind"] == "mix output" and list(summary["sections"]) == ["mixture"]
+    assert [s["source"] for s in summary["sections"]["mixture"]["sources"]] == ["web", "books"]
