@@ -57,7 +57,7 @@ def print_error_summary(errors_dir: str, console: Console) -> list[ErrorGroup]:
     """Errors by stage and type with the first message and file of each (see winnow.summaries)."""
     try:
         groups = error_groups(errors_dir)
-    except (OSError, ValueError) as exc:  # a missing or unreadable table must not hide the rest of the summary
+    except (OSError, ValueError, NotImplementedError) as exc:  # missing, unreadable or on a filesystem pyarrow lacks: the rest still prints
         console.print(f"[red]errors: could not read {errors_dir}: {exc}[/red]")
         return []
     table = Table(title="errors by stage and type (first of each; all rows in errors/)")

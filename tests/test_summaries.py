@@ -283,3 +283,18 @@ def test_run_help_lists_every_stage_mix_included(capsys):
         cli_main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "mix" in STAGES and f"({', '.join(STAGES)};" in text
+
+
+def test_an_unreadable_errors_table_does_not_hide_the_summary(tmp_path: Path):
+    import io
+
+    from rich.console import Console
+
+    from winnow.pipelines.report import print_curate_summary
+
+    stats = {"recipe": "r", "records_in": 2, "kept": 1, "rejected_total": 0, "errors": 1,
+             "accounting": {"ok": True, "unaccounted": 0}}
+    buffer = io.StringIO()
+    print_curate_summary(stats, str(tmp_path / "gone"), Console(file=buffer, width=200))
+    out = buffer.getvalue()
+    assert "errors: could not read" in out and "accounting: records_in 2" in out

@@ -180,7 +180,7 @@ def _first_errors(out: Path, stats: dict[str, Any]) -> str:
 
     try:
         group = error_groups(str(out / "errors"))[0]
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, NotImplementedError, IndexError):
         return f"; {stats['errors']} records failed"
     return f"; {stats['errors']} of {stats['records_in']} records failed, e.g. {group.stage}/{group.error_type}: {one_line(group.first_message)}"
 
