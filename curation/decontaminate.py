@@ -17,7 +17,7 @@ by `text_units.ngram_hashes`) with a parallel uint16 array of evaluation-set
 ids, i.e. 10 bytes per distinct (n-gram, set) pair. Evaluation sets:
 
 * `.jsonl` (optionally `.gz`): multiple-choice task rows in any layout
-  `training/mc_tasks.py` accepts (context + gold ending is the indexed text),
+  `schemas/mc_tasks.py` accepts (context + gold ending is the indexed text),
   or rows with a string `text` field;
 * `.txt` (optionally `.gz`): paragraphs separated by blank lines (n-grams cross
   single line breaks, since prose is often hard-wrapped);
@@ -175,7 +175,7 @@ def iter_eval_texts(path: str, stream: BinaryIO, text_column: str = "text") -> I
 
 
 def _jsonl_texts(path: str, data: str) -> Iterator[str]:
-    from winnow.training.mc_tasks import parse_row  # plain Python (no torch); the task layouts live there
+    from winnow.schemas.mc_tasks import parse_row  # plain Python; the task row layouts live there
 
     for number, row in json_lines(data.splitlines(), path):
         if isinstance(row, dict) and isinstance(row.get("text"), str):

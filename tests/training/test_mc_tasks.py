@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from tests.training.evaluate_helpers import make_model, make_tokenizer
 from winnow.training.evaluate import continuation_logprobs, continuation_scores, encode_request, evaluate_multiple_choice
+from winnow.schemas.mc_tasks import MCExample
 from winnow.training.mc_tasks import (
-    MCExample,
     copy_tasks,
     load_mc_tasks,
     sentence_completion_tasks,
