@@ -57,17 +57,18 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-shards", type=int, default=0, help="Parquet files per output table (0: let the runner decide)")
 
 
-def beam_option_parser() -> argparse.ArgumentParser:
+def beam_option_parser(dask: bool = True) -> argparse.ArgumentParser:
     """A parser of every option Apache Beam's own `PipelineOptions` classes declare
     (Dataflow, Dask, Flink, Spark, Prism, DirectRunner, ...), built the way Beam
     builds its own. Imports Beam: call it only from a command that runs Beam."""
     import apache_beam  # noqa: F401 - registers the option classes of the core runners
     from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
-    try:  # DaskOptions are declared in the runner's module
-        import apache_beam.runners.dask.dask_runner  # noqa: F401
-    except ImportError:  # dask not installed: its flags cannot run anyway
-        pass
+    if dask:  # DaskOptions are declared in the runner's module, which imports dask (seconds)
+        try:
+            import apache_beam.runners.dask.dask_runner  # noqa: F401
+        except ImportError:  # dask not installed: its flags cannot run anyway
+            pass
     parser = _BeamArgumentParser(allow_abbrev=False, add_help=False)
     parser.error = _raise_configuration_error  # type: ignore[method-assign] - a bad value is exit 2, with our message
     parser.conflict_handler = "resolve"
@@ -96,7 +97,7 @@ def reject_unknown_beam_args(extra: list[str], own_options: list[str] | tuple[st
     extra = list(extra)
     if not extra:
         return extra
-    parser = beam_option_parser()
+    parser = beam_option_parser(dask=any(a.startswith("--dask") for a in extra))
     _, unknown = parser.parse_known_args(extra)
     if unknown:
         raise ConfigurationError(unknown_argument_message(unknown[0], list(own_options) + list(parser._option_string_actions)))

@@ -184,7 +184,7 @@ def test_the_reference_names_every_key_of_every_section():
     assert not missing
 
 
-def test_evaluate_keys_are_declared_once():
+def test_evaluate_keys_are_declared_once():  # eval_run derives its keys from EvaluateConfig
     import dataclasses
 
     from winnow.sections import EvaluateConfig

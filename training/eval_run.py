@@ -20,14 +20,16 @@ Accuracies carry `<metric>_stderr` (lm-eval's standard error) and `chance`.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
+
+from winnow.config_loader import config_from_mapping, config_to_mapping
+from winnow.training.config import EvaluateConfig
 from winnow.errors import ConfigurationError
 
-EVALUATE_KEYS = (
-    "text", "tasks", "prompts", "max_new_tokens", "temperature", "top_k", "seed", "max_tokens", "task_examples", "batch_size",
-    "builtin_tasks", "lm_eval_tasks", "include_path", "lm_eval_limit",
-)
+# The keys, types and defaults are EvaluateConfig's (training/config.py), declared once.
+EVALUATE_KEYS = tuple(f.name for f in dataclasses.fields(EvaluateConfig))
 BUILTIN_TASKS = ("builtin:copy", "sentences:val")
 DEFAULT_PROMPTS = ("The", "In the")
 
@@ -114,9 +116,8 @@ def evaluate_run(run_dir: str | Path, token_dir: str | Path, section: dict[str, 
     from winnow.training.evaluate import evaluate_multiple_choice, evaluate_split, evaluate_text, iter_text_source
     from winnow.training.generate import generate
 
-    unknown = sorted(set(section) - set(EVALUATE_KEYS))
-    if unknown:
-        raise EvaluateSectionError(f"{source}: unknown key(s) {unknown}; valid keys are {list(EVALUATE_KEYS)}")
+    # Unknown keys, types and ranges checked, and every key present with EvaluateConfig's default.
+    section = config_to_mapping(config_from_mapping(EvaluateConfig, section, source, EvaluateSectionError))
     token_dir = Path(token_dir)
     model, config, tokenizer = load_model_for_inference(run_dir, device="cpu")
     batch_size = int(section.get("batch_size", 8))
