@@ -158,12 +158,11 @@ def minimum_detectable_effect(sd: float, n: int, alpha: float = DEFAULT_ALPHA, p
 
     Power at effect size d (in units of sd) is P(|T| > t_crit) with T
     noncentral t (df n - 1, noncentrality d sqrt(n)); d is solved by root
-    finding. 0 when the pairs do not vary (any difference is detected), NaN
-    below two pairs."""
-    if n < 2:
+    finding. NaN below two pairs, and when the pairs do not vary at all: the
+    seed noise is then unmeasured (a coarse metric such as accuracy on a few
+    pairs can tie on every seed), not absent."""
+    if n < 2 or sd == 0.0:
         return float("nan")
-    if sd == 0.0:
-        return 0.0
     from scipy import optimize, stats
 
     df = n - 1
