@@ -12,6 +12,7 @@ carries all its numbers and users can re-threshold from the Parquet columns.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -109,8 +110,9 @@ def repetition_signals(text: str, language: str = "") -> dict[str, float | bool 
         f"{_REP}_dup_line_char_frac": dup_line_chars / per_char,
     }
     word_list = ru.words(text) if text else ()
+    ids = tu.word_ids(word_list)
     for n in TOP_NGRAM_SIZES:
-        signals[f"{_REP}_top_{n}gram_char_frac"] = ru.top_ngram_chars(word_list, n) / per_char
+        signals[f"{_REP}_top_{n}gram_char_frac"] = ru.top_ngram_chars(word_list, n, ids) / per_char
     duplicated = ru.duplicate_ngram_chars(word_list, DUPLICATE_NGRAM_SIZES)
     for n in DUPLICATE_NGRAM_SIZES:
         signals[f"{_REP}_dup_{n}gram_char_frac"] = duplicated[n] / per_char
@@ -255,10 +257,6 @@ class GopherQualityConfig:
             raise ValueError(f"alpha_ratio_over must be {ALPHA_OVER_TOKENS!r} or {ALPHA_OVER_WORDS!r}, got {self.alpha_ratio_over!r}")
 
 
-def _has_alpha(word: str) -> bool:
-    return any(map(str.isalpha, word))
-
-
 def quality_signals(
     text: str, language: str, stop_words: Mapping[str, frozenset[str]], default_language: str = "en"
 ) -> dict[str, int | float | bool]:
@@ -266,12 +264,13 @@ def quality_signals(
     tokens = ru.words(text)
     n_tokens = len(tokens)
     per_token = max(n_tokens, 1)
-    # Most tokens are words, and str.isalpha() is True only for them: a fast path before the char test.
-    alpha_flags = [word.isalpha() or _has_alpha(word) for word in tokens]
-    nonsymbol = [not ru.is_symbol_word(word) for word in tokens]
-    word_lengths = [len(word) for word, keep in zip(tokens, nonsymbol) if keep]
-    n_words = len(word_lengths)
-    alpha_nonsymbol = sum(a for a, keep in zip(alpha_flags, nonsymbol) if keep)
+    # Token kinds are looked up per distinct token (C-level map), not recomputed per occurrence.
+    kinds = ru.token_kinds(tokens)
+    n_symbols = kinds.count(ru.SYMBOL)
+    n_alpha = kinds.count(ru.WORD_WITH_LETTER)
+    n_words = n_tokens - n_symbols
+    symbol_chars = sum(map(len, itertools.compress(tokens, map(ru.SYMBOL.__eq__, kinds))))
+    word_chars = sum(map(len, tokens)) - symbol_chars
     line_list = text.splitlines()
     per_line = max(len(line_list), 1)
     lang = tu.normalise_language(language) or tu.normalise_language(default_language)
@@ -279,13 +278,13 @@ def quality_signals(
     return {
         f"{_Q}_word_count": n_words,
         f"{_Q}_token_count": n_tokens,
-        f"{_Q}_mean_word_length": sum(word_lengths) / n_words if n_words else float("nan"),
+        f"{_Q}_mean_word_length": word_chars / n_words if n_words else float("nan"),
         f"{_Q}_hash_word_ratio": text.count("#") / per_token,
         f"{_Q}_ellipsis_word_ratio": (text.count("...") + text.count("\u2026")) / per_token,
         f"{_Q}_bullet_line_ratio": sum(line.lstrip().startswith(GOPHER_BULLETS) for line in line_list) / per_line,
         f"{_Q}_ellipsis_line_ratio": sum(line.rstrip().endswith(GOPHER_ELLIPSES) for line in line_list) / per_line,
-        f"{_Q}_alpha_word_ratio": sum(alpha_flags) / per_token,
-        f"{_Q}_alpha_nonsymbol_word_ratio": alpha_nonsymbol / n_words if n_words else 0.0,
+        f"{_Q}_alpha_word_ratio": n_alpha / per_token,
+        f"{_Q}_alpha_nonsymbol_word_ratio": n_alpha / n_words if n_words else 0.0,
         f"{_Q}_stop_word_count": len(stops.intersection(tokens)) if stops is not None else 0,
         f"{_Q}_word_rules_skipped": tu.is_spaceless(text, language),
         f"{_Q}_stop_word_rule_skipped": stops is None,
