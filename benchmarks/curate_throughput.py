@@ -136,13 +136,65 @@ def article_warcs(copies: int, parts: int, out_dir: Path) -> list[Path]:
     return files
 
 
+class TreeCpu:
+    """CPU seconds (user + system) of a process tree, polled while it runs.
+
+    Wall-clock ratios move with other jobs' load; CPU time far less. getrusage
+    cannot see everything here: Winnow's extraction children are forked by a
+    multiprocessing forkserver that nobody reaps. So every process of the tree is
+    read every `interval_s` and its last reading counts; a process loses at most
+    its last interval (the processes here live for the whole run). `include_root`
+    False counts only the descendants (the bare loop's pool, not this script).
+    """
+
+    def __init__(self, root_pid: int, include_root: bool, interval_s: float = 0.1):
+        import threading
+
+        import psutil
+
+        self._psutil, self._root = psutil, psutil.Process(root_pid)
+        self._include_root, self._interval = include_root, interval_s
+        self._seen: dict[tuple[int, float], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while True:
+            self.sample()
+            if self._stop.wait(self._interval):
+                return
+
+    def sample(self) -> None:
+        psutil = self._psutil
+        try:
+            processes = self._root.children(recursive=True) + ([self._root] if self._include_root else [])
+        except psutil.NoSuchProcess:
+            return
+        for process in processes:
+            try:
+                times = process.cpu_times()
+                self._seen[(process.pid, process.create_time())] = times.user + times.system
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return sum(self._seen.values())
+
+
 def run_bare(files: list[Path], workers: int, recipe: str | None = None, engine: str = "trafilatura") -> dict:
     started = time.perf_counter()
+    cpu = TreeCpu(os.getpid(), include_root=False)
     with mp.get_context("spawn").Pool(workers) as pool:
         results = pool.starmap(_bare_worker, [(str(f), recipe, engine) for f in files], chunksize=1)
+        cpu.sample()  # the workers' final reading, before the pool ends them
+    cpu_s = cpu.stop()
     wall = time.perf_counter() - started
     records = sum(r for r, _ in results)
-    return {"records": records, "extracted": sum(e for _, e in results), "wall_s": wall, "records_per_s": records / wall}
+    return {"records": records, "extracted": sum(e for _, e in results), "wall_s": wall, "records_per_s": records / wall,
+            "cpu_s": cpu_s, "records_per_cpu_s": records / cpu_s}
 
 
 def run_winnow(files: list[Path], workers: int, out: Path, recipe: str = "extract") -> dict:
@@ -153,10 +205,17 @@ def run_winnow(files: list[Path], workers: int, out: Path, recipe: str = "extrac
     for f in files:
         cmd += ["--input", str(f)]
     started = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    cpu = TreeCpu(process.pid, include_root=True)
+    if process.wait() != 0:
+        cpu.stop()
+        raise subprocess.CalledProcessError(process.returncode, cmd)
+    cpu_s = cpu.stop()
     wall = time.perf_counter() - started
     stats = json.loads((out / "stats.json").read_text())
-    return {"records": stats["records_in"], "kept": stats["kept"], "wall_s": wall, "records_per_s": stats["records_in"] / wall, "accounting_ok": stats["accounting"]["ok"]}
+    records = stats["records_in"]
+    return {"records": records, "kept": stats["kept"], "wall_s": wall, "records_per_s": records / wall,
+            "cpu_s": cpu_s, "records_per_cpu_s": records / cpu_s, "accounting_ok": stats["accounting"]["ok"]}
 
 
 def main() -> int:
@@ -206,9 +265,9 @@ def main() -> int:
         bares, winnows = [], []
         for _ in range(args.repeats):
             bare = run_bare(files, args.workers, args.recipe if args.bare_steps else None, args.engine)
-            print(f"bare FastWARC+{args.engine}{'+steps' if args.bare_steps else ''}: {bare['records']:>6} records in {bare['wall_s']:6.1f} s = {bare['records_per_s']:7.1f} records/s")
+            print(f"bare FastWARC+{args.engine}{'+steps' if args.bare_steps else ''}: {bare['records']:>6} records in {bare['wall_s']:6.1f} s = {bare['records_per_s']:7.1f} records/s; {bare['cpu_s']:6.1f} CPU-s = {bare['records_per_cpu_s']:6.1f} records/CPU-s")
             winnow = run_winnow(files, args.workers, work / "out", args.recipe)
-            print(f"winnow curate ({args.recipe:<8}): {winnow['records']:>6} records in {winnow['wall_s']:6.1f} s = {winnow['records_per_s']:7.1f} records/s"
+            print(f"winnow curate ({args.recipe:<8}): {winnow['records']:>6} records in {winnow['wall_s']:6.1f} s = {winnow['records_per_s']:7.1f} records/s; {winnow['cpu_s']:6.1f} CPU-s = {winnow['records_per_cpu_s']:6.1f} records/CPU-s"
                   f" (accounting ok: {winnow['accounting_ok']}, kept {winnow['kept']})")
             bares.append(bare)
             winnows.append(winnow)
@@ -216,9 +275,11 @@ def main() -> int:
         winnow_s = statistics.median(w["wall_s"] for w in winnows)
         ratio = bare_s / winnow_s  # same records on both sides: records/s ratio = inverse time ratio
         label = "median " if args.repeats > 1 else ""
-        print(f"{label}wall: bare {bare_s:.1f} s, winnow {winnow_s:.1f} s; ratio winnow / bare: {ratio:.2f}x")
+        cpu_ratio = statistics.median(b["cpu_s"] for b in bares) / statistics.median(w["cpu_s"] for w in winnows)
+        print(f"{label}wall: bare {bare_s:.1f} s, winnow {winnow_s:.1f} s; ratio winnow / bare: {ratio:.2f}x; "
+              f"per CPU-second: {cpu_ratio:.2f}x")
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        print(json.dumps({"bare": bares, "winnow": winnows, "bare_median_s": bare_s, "winnow_median_s": winnow_s, "ratio": ratio,
+        print(json.dumps({"bare": bares, "winnow": winnows, "bare_median_s": bare_s, "winnow_median_s": winnow_s, "ratio": ratio, "cpu_ratio": cpu_ratio,
                           "engine": args.engine, "recipe": args.recipe}))
         return 0
     finally:
