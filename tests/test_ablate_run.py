@@ -34,6 +34,8 @@ def test_ablate_two_recipes_with_calibration(tmp_path, capsys):
     # The budget was lowered so the smallest corpus is read at most twice.
     assert results["budget_capped_by"] == "long" and results["budget_tokens"] == 2 * long["unique_tokens"]
     assert long["epochs"] == pytest.approx(2.0)
+    assert results["non_embedding_params"] > 0
+    assert results["tokens_per_parameter"] == pytest.approx(results["budget_tokens"] / results["non_embedding_params"])
     assert results["blimp"] == {"dir": None, "scored": False, "skipped": "no BLiMP directory", "pairs": 0}
     comparison = results["comparisons"]["long"]["eval_bpb"]
     assert comparison["n"] == 2 and set(long["vs_baseline"]["eval_bpb"]) == {"mean_diff", "ci95", "p_value", "verdict", "mde"}

@@ -65,7 +65,7 @@ class Instrument:
 
 def tokenize_arms(arms: Sequence[Arm], tokenizer_path: Path, heldout_fraction: float, progress: bool) -> dict[str, dict[str, Any]]:
     """Token shards per arm (reused when documents, tokenizer and split are unchanged)."""
-    from winnow.training.data import sha256_file
+    from winnow.training.shard_format import sha256_file
     from winnow.training.tokens import tokenize_corpus
 
     manifests = {}
@@ -116,6 +116,9 @@ def run_arms(arms: Sequence[Arm], tokenizer_path: Path, instrument: Instrument, 
     blimp_pairs, blimp_skip = blimp_status(instrument.score)
     if blimp_skip:
         say(progress, f"== BLiMP not scored: {blimp_skip}")
+    params = non_embedding_params(instrument.model, arms[0].work_dir / "tokens")
+    say(progress, f"== {budget:,} tokens per model: {budget / params:.1f} tokens per non-embedding parameter ({params:,}); "
+        "compute-optimal training is about 20")
     clock = _Clock(len(arms) * len(instrument.seeds), progress)
     arm_rows = {}
     for arm in arms:
@@ -126,6 +129,8 @@ def run_arms(arms: Sequence[Arm], tokenizer_path: Path, instrument: Instrument, 
         "budget_tokens_requested": instrument.budget_tokens,
         "budget_capped_by": capped_by,
         "max_epochs": instrument.max_epochs,
+        "non_embedding_params": params,
+        "tokens_per_parameter": budget / params,
         "eval_text": instrument.score.eval_text,
         "model": instrument.model,
         "seeds": list(instrument.seeds),
@@ -138,6 +143,14 @@ def run_arms(arms: Sequence[Arm], tokenizer_path: Path, instrument: Instrument, 
         "recipes": arm_rows,
         "comparisons": compare_arms(arm_rows, arms[0].name, instrument.alpha),
     }
+
+
+def non_embedding_params(model: str, token_dir: Path) -> int:
+    """The model's parameters outside the embeddings, for the tokens-per-parameter ratio."""
+    from winnow.training.data import load_split
+    from winnow.training.model import GPT, config_from_preset
+
+    return GPT(config_from_preset(model, load_split(token_dir, "train").vocab_size)).num_params(exclude_embeddings=True)
 
 
 def _arm_summary(arm: Arm, runs: list[dict[str, Any]], manifest: dict[str, Any], budget: int) -> dict[str, Any]:
