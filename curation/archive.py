@@ -36,12 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from winnow.curation.http_payload import (  # noqa: F401 - parse_http_head and HttpHead are part of this module's API
-    MAX_HTTP_HEADER_BYTES,
-    HttpHead,
-    _decode_content,
-    parse_http_head,
-)
+from winnow.curation.http_payload import MAX_HTTP_HEADER_BYTES, _decode_content, parse_http_head
 
 DEFAULT_MAX_PAYLOAD_BYTES = 10_000_000
 # Enough decompressed bytes to recognise the archive format.
@@ -90,16 +85,6 @@ class ReadFailure:
     url: str
     error_type: str
     message: str
-
-
-def open_archive(path: str) -> BinaryIO:
-    """Open a local archive file for `iter_archive` (the pipeline passes Beam streams instead)."""
-    try:
-        return open(path, "rb")
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"archive file not found: {path}") from exc
-    except IsADirectoryError as exc:
-        raise IsADirectoryError(f"archive path is a directory, not a file: {path}") from exc
 
 
 class _ReplayStream(io.RawIOBase):

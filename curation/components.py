@@ -1,4 +1,6 @@
-"""Connected components: the per-node steps of large-star/small-star, and a union-find reference.
+"""Connected components: the per-node steps of large-star/small-star (the Beam graph
+engine, `pipelines/connected_components.py`) and the vectorised min-label rounds (the
+spill engine).
 
 Large-star / small-star (Kiveris et al., "Connected Components in MapReduce and
 Beyond", SoCC 2014) works on an edge list only. Each step groups the edges by
@@ -13,7 +15,6 @@ itself and its neighbours.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from typing import TypeVar
 
@@ -54,57 +55,6 @@ def towards_smaller(edge: tuple[Node, Node]) -> tuple[Node, Node]:
     """The edge keyed by its larger endpoint (what small-star groups on)."""
     u, v = edge
     return (u, v) if u > v else (v, u)
-
-
-def _group(pairs: Iterable[tuple[Node, Node]]) -> dict[Node, list[Node]]:
-    grouped: dict[Node, list[Node]] = defaultdict(list)
-    for key, value in pairs:
-        grouped[key].append(value)
-    return grouped
-
-
-def star_components(edges: Iterable[tuple[Node, Node]], max_rounds: int) -> tuple[dict[Node, Node], int]:
-    """In-memory run of the same rounds the Beam stage runs: (label of every node with an edge,
-    rounds that did work). Raises RuntimeError when `max_rounds` was not enough."""
-    current = [(u, v) for u, v in edges if u != v]
-    rounds_used = 0
-    for _ in range(max_rounds):
-        by_node = _group(p for e in current for p in both_directions(e))
-        if not any(is_unsettled(u, nbrs) for u, nbrs in by_node.items()):
-            break
-        rounds_used += 1
-        current = [e for u, nbrs in by_node.items() for e in large_star(u, nbrs)]
-        current = [e for u, nbrs in _group(map(towards_smaller, current)).items() for e in small_star(u, nbrs)]
-    by_node = _group(p for e in current for p in both_directions(e))
-    if any(is_unsettled(u, nbrs) for u, nbrs in by_node.items()):
-        raise RuntimeError(f"connected components did not converge in {max_rounds} rounds; increase max_rounds")
-    return {u: star_label(u, nbrs) for u, nbrs in by_node.items()}, rounds_used
-
-
-def union_find_components(edges: Iterable[tuple[Node, Node]], nodes: Iterable[Node] = ()) -> dict[Node, Node]:
-    """Reference labelling: every node (from `edges` and `nodes`) -> smallest node of its component."""
-    parent: dict[Node, Node] = {}
-
-    def find(x: Node) -> Node:
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:  # path compression
-            parent[x], x = root, parent[x]
-        return root
-
-    for n in nodes:
-        parent.setdefault(n, n)
-    for u, v in edges:
-        parent.setdefault(u, u)
-        parent.setdefault(v, v)
-        ru, rv = find(u), find(v)
-        if ru != rv:
-            # Keep the smaller node as root so the root is the component's label.
-            if rv < ru:
-                ru, rv = rv, ru
-            parent[rv] = ru
-    return {n: find(n) for n in parent}
 
 
 def min_label_components(edges, num_nodes: int) -> tuple["np.ndarray", int]:

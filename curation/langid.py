@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from winnow.curation.triage import Rejection
 
-from winnow.curation.stages import STAGE_LANGUAGE  # noqa: F401 - re-exported
+from winnow.curation.stages import STAGE_LANGUAGE
 LANGUAGE_NOT_KEPT = "language_not_kept"
 LANGUAGE_SCORE_LOW = "language_score_low"
 LANGUAGE_REASONS = (LANGUAGE_NOT_KEPT, LANGUAGE_SCORE_LOW)

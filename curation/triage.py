@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from winnow.curation.archive import ArchiveRecord
 
-from winnow.curation.stages import STAGE_DECODE, STAGE_TRIAGE  # noqa: F401 - re-exported
+from winnow.curation.stages import STAGE_DECODE, STAGE_TRIAGE
 
 NOT_RESPONSE = "not_response"
 HTTP_STATUS = "http_status"

@@ -25,7 +25,6 @@ from apache_beam.metrics import Metrics
 
 from winnow import schemas
 from winnow.curation import record_path
-from winnow.curation.archive import ArchiveRecord
 from winnow.curation.readers import ReaderOptions
 from winnow.curation.recipe import RecipeStep
 from winnow.curation.stats import curation_stats, outcome_key
@@ -136,11 +135,6 @@ class CurateBatchFn(beam.DoFn):
             row = record_path.outcome_row(outcome, self._signal_names, self._settings.keep_rejected_text)
             table = record_path.table_of(outcome)
             yield row if table == record_path.KEPT_TABLE else pvalue.TaggedOutput(table, row)
-
-
-def identity_of(record: ArchiveRecord) -> dict[str, Any]:
-    """The identity columns of an archive record (see `curation.record_path.identity_of`)."""
-    return record_path.identity_of(record)
 
 
 def _open_binary(path: str):

@@ -5,8 +5,8 @@
 JSONL, Parquet and text files go through `curation.readers`; web archives
 (WARC/ARC/WET, for `--input-format warc` or inferred from the extension) go
 through `curation.archive.iter_archive`, so one `--input` list may mix them.
-Every item read counts once in `records_in`, exactly as ReadArchiveFn counts,
-and a file that cannot be opened is one ReadFailure that names it.
+Every item read (archive record, text record or read failure) counts once in
+`records_in`, and a file that cannot be opened is one ReadFailure that names it.
 """
 from __future__ import annotations
 

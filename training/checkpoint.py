@@ -152,7 +152,7 @@ def load_model_for_inference(
     checkpoint, or from the `checkpoint` file given; checked against the run's tokenizer."""
     from tokenizers import Tokenizer
 
-    from winnow.training.data import sha256_file
+    from winnow.training.shard_format import sha256_file
 
     run_dir = Path(run_dir)
     tokenizer_path = run_dir / TOKENIZER_FILE

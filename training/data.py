@@ -24,8 +24,7 @@ import numpy as np
 import torch
 
 from winnow.training import shard_format
-from winnow.training.shard_format import MANIFEST_FILE, ManifestError, ShardFormatError, open_shard
-from winnow.training.shard_format import sha256_file  # noqa: F401 - re-exported for winnow evaluate
+from winnow.training.shard_format import MANIFEST_FILE, ManifestError, ShardFormatError, open_shard, sha256_file
 from winnow.errors import InputError
 
 SPLITS = shard_format.MANIFEST_SPLITS
@@ -104,14 +103,6 @@ def load_split(directory: str | Path, split: str, verify_tokenizer: bool = True)
         vocab_size=int(tok["vocab_size"]),
         eot_id=int(tok.get("eot_id", 0)),
     )
-
-
-def read_split_tokens(split: TokenSplit) -> np.ndarray:
-    """All tokens of a split, concatenated (for validation, which is small)."""
-    arrays = [open_shard(p) for p in split.paths]
-    if not arrays:
-        return np.zeros(0, dtype=np.uint16)
-    return np.concatenate(arrays)
 
 
 class TokenWindowLoader:

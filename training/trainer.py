@@ -38,7 +38,7 @@ from winnow.training.config import NONFINITE_SKIP, ScheduleConfig, TrainConfig
 from winnow.training.continuous_eval import BestCheckpoint, EvalSetupError, EvalSuite, build_suite, check_best_metric
 from winnow.training.data import TokenSplit, TokenWindowLoader, load_split
 from winnow.training.model import GPT, ModelConfig, config_from_preset
-from winnow.training.run_files import CONFIG_FILE, LOSS_PLOT_FILE, METRICS_FILE, RUN_OUTPUTS, plot_losses  # noqa: F401 - re-exported
+from winnow.training.run_files import LOSS_PLOT_FILE, METRICS_FILE, plot_losses
 from winnow.training.threads import default_threads
 from winnow.errors import RuntimeFailure
 # Dense bf16 peak FLOP/s per GPU for MFU; matched against the device name.

@@ -274,7 +274,7 @@ def stage_tokenize(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     from winnow.training.tokens import summarize, tokenize_corpus
 
     from winnow.config_loader import config_from_mapping
-    from winnow.sections import TokenizeConfig
+    from winnow.training.config import TokenizeConfig
 
     config = config_from_mapping(TokenizeConfig, ctx.sections.get("tokenize"), f"recipe {ctx.recipe_name}, section tokenize")
     out = ctx.stage_dir("tokens")

@@ -21,7 +21,7 @@ from winnow.config_loader import HELP, config_from_mapping
 from winnow.curation.config import RecipeError
 from winnow.curation.decontaminate import GENERATED_TASK_PREFIXES  # task specs that are generated, not files
 from winnow.curation.sample_warc import SampleSpec
-from winnow.training.config import EvaluateConfig, TokenizeConfig  # noqa: F401 - sections of the recipe
+from winnow.training.config import EvaluateConfig, TokenizeConfig
 
 TRAIN_STAGE = "train"
 DEFAULT_MODEL = "tiny"

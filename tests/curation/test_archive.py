@@ -22,7 +22,6 @@ from winnow.curation.archive import (
     ArchiveRecord,
     ReadFailure,
     iter_archive,
-    open_archive,
     parse_http_head,
 )
 
@@ -136,16 +135,6 @@ def test_wet_conversion_record_payload_is_the_text():
     assert record.http_status is None
     assert record.payload == text
     assert record.content_type == "text/plain"
-
-
-def test_open_archive_names_missing_file(tmp_path):
-    missing = tmp_path / "nope.warc.gz"
-    with pytest.raises(FileNotFoundError, match="nope.warc.gz"):
-        open_archive(str(missing))
-    path = tmp_path / "one.warc"
-    path.write_bytes(warc_record(http_response(HTML)))
-    with open_archive(str(path)) as stream:
-        assert read_all(stream.read())[0].payload == HTML
 
 
 # ----------------------------------------------------------------------------- HTTP parsing
@@ -373,7 +362,7 @@ def _read_shared(shared_data, name):
     path = shared_data / "warc" / name
     if not path.exists():
         pytest.skip(f"{path} is absent")
-    with open_archive(str(path)) as stream:
+    with open(path, "rb") as stream:
         return list(iter_archive(stream, str(path)))
 
 

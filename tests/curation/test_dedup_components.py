@@ -1,18 +1,13 @@
-"""Large-star/small-star rounds against the union-find reference."""
+"""The component steps of both dedup engines against the union-find reference
+(the Beam rounds themselves run in tests/pipelines/test_dedup_pipeline.py)."""
 from __future__ import annotations
 
 import random
 
 import pytest
 
-from winnow.curation.components import (
-    is_unsettled,
-    large_star,
-    min_label_components,
-    small_star,
-    star_components,
-    union_find_components,
-)
+from tests.union_find import union_find_components
+from winnow.curation.components import is_unsettled, large_star, min_label_components, small_star
 
 
 def _graphs(seed: int) -> dict[str, list[tuple[int, int]]]:
@@ -38,38 +33,9 @@ def _graphs(seed: int) -> dict[str, list[tuple[int, int]]]:
     }
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("name", sorted(_graphs(0)))
-def test_star_rounds_match_union_find(name: str, seed: int) -> None:
-    edges = _graphs(seed)[name]
-    labels, rounds = star_components(edges, max_rounds=40)
-    reference = union_find_components(edges)
-    # Self-loops only appear in the reference (they carry no edge for the rounds).
-    expected = {n: label for n, label in reference.items() if any(n in e and e[0] != e[1] for e in edges)}
-    assert labels == expected
-    assert all(label == min(n for n in expected if expected[n] == label) for label in labels.values())
-    assert 1 <= rounds <= 40
-
-
-def test_long_chain_needs_enough_rounds() -> None:
-    rng = random.Random(5)
-    perm = list(range(2000))
-    rng.shuffle(perm)
-    edges = [(perm[i], perm[i + 1]) for i in range(1999)]
-    with pytest.raises(RuntimeError, match="increase max_rounds"):
-        star_components(edges, max_rounds=2)
-    labels, rounds = star_components(edges, max_rounds=40)
-    assert set(labels.values()) == {0}
-    assert rounds > 2
-
-
 def test_isolated_nodes_keep_their_own_label_in_reference() -> None:
     labels = union_find_components([(5, 3), (3, 9)], nodes=[1, 7, 3])
     assert labels == {1: 1, 7: 7, 3: 3, 5: 3, 9: 3}
-
-
-def test_no_edges_converges_immediately() -> None:
-    assert star_components([], max_rounds=1) == ({}, 0)
 
 
 def test_star_steps() -> None:

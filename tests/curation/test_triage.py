@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from winnow.curation.archive import ArchiveRecord, iter_archive, open_archive
+from winnow.curation.archive import ArchiveRecord, iter_archive
 from winnow.curation.triage import (
     BINARY_CONTENT,
     EMPTY_PAYLOAD,
@@ -242,7 +242,7 @@ def _triage_file(shared_data, name):
     path = shared_data / "warc" / name
     if not path.exists():
         pytest.skip(f"{path} is absent")
-    with open_archive(str(path)) as stream:
+    with open(path, "rb") as stream:
         return [(item, triage(item, CONFIG)) for item in iter_archive(stream, str(path))]
 
 

@@ -14,7 +14,8 @@ from winnow.curation.extract import ExtractConfig
 from winnow.curation.filters import FILTER_STEPS
 from winnow.curation.langid import LanguageConfig
 from winnow.curation.recipe import RecipeStep
-from winnow.pipelines.curate import ERRORS_TAG, REJECTED_TAG, CurateRecords, CurateSettings, ReadInputs, identity_of
+from winnow.curation.record_path import identity_of
+from winnow.pipelines.curate import ERRORS_TAG, REJECTED_TAG, CurateRecords, CurateSettings, ReadInputs
 
 ARTICLE = (
     "The river town held its autumn market on the old stone bridge this year. "

@@ -14,7 +14,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from winnow import schemas
 from winnow.cli import main as cli_main
-from winnow.curation.components import union_find_components
+from tests.union_find import union_find_components
 from winnow.curation.minhash import MinHashConfig
 from winnow.schemas.inputs import ParquetInputError
 from winnow.pipelines.dedup import (

@@ -12,7 +12,7 @@ import torch
 from tokenizers import Tokenizer, pre_tokenizers, trainers
 
 from winnow.training.checkpoint import save_checkpoint
-from winnow.training.data import sha256_file
+from winnow.training.shard_format import sha256_file
 from winnow.training.model import GPT, ModelConfig
 from winnow.training.shard_format import write_shard
 from winnow.training.tokenizer import EOT_TOKEN, build_empty_tokenizer

@@ -8,7 +8,7 @@ import importlib
 import sys
 
 from winnow import __version__
-from winnow.errors import UserError, WinnowError, positive_int  # noqa: F401 - re-exported for command modules
+from winnow.errors import WinnowError
 
 # Each module defines `register(subparsers) -> None`; handlers are set with
 # `parser.set_defaults(handler=fn)` where fn(args) -> int (exit status).
@@ -40,13 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"winnow {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # a command group not built yet
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     _mark_leaf_parsers(parser)
     return parser
 

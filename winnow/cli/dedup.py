@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 # Beam-free: the flags are declared once there, for this command and the Beam options.
-from winnow.pipelines.dedup_flags import add_minhash_arguments, config_mapping_from_args  # noqa: F401
+from winnow.pipelines.dedup_flags import add_minhash_arguments, config_mapping_from_args
 
 RECIPE_SECTION = "dedup"
 

@@ -219,7 +219,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _check_same_tokenizer(run_dir: str, token_dir: str) -> None:
     """Shards encoded with another tokenizer would be scored as nonsense."""
-    from winnow.training.data import read_manifest, sha256_file
+    from winnow.training.data import read_manifest
+    from winnow.training.shard_format import sha256_file
 
     manifest = read_manifest(token_dir)
     run_sha = sha256_file(Path(run_dir) / "tokenizer.json")
