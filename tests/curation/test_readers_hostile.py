@@ -207,7 +207,8 @@ def test_a_dictionary_encoded_giant_value_is_never_expanded_per_row(tmp_path):
     """One 4 MB value in every one of 1,000 rows is a 4 MB dictionary page; expanded it would be 4 GB."""
     path = tmp_path / "dict.parquet"
     column = pa.DictionaryArray.from_arrays(pa.array([0] * 1000 + [1], pa.int32()), pa.array(["w" * (4 << 20), "fine"]))
-    pq.write_table(pa.table({"text": column}), path, compression="zstd", dictionary_pagesize_limit=16 << 20)
+    # store_schema=False: as a non-Arrow writer leaves it, so the reader is not told to keep the dictionary.
+    pq.write_table(pa.table({"text": column}), path, compression="zstd", dictionary_pagesize_limit=16 << 20, store_schema=False)
     assert path.stat().st_size < 1 << 20
     assert pq.ParquetFile(path).metadata.row_group(0).column(0).has_dictionary_page
     pool = pa.default_memory_pool()
