@@ -1,27 +1,18 @@
-"""Beam wiring of learned classifiers: the two-pass keep_top_fraction and RunInference scoring."""
+"""Beam wiring of learned classifiers: the two-pass keep_top_fraction (scoring
+itself runs through the record path; see test_curate_classifiers.py)."""
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "curation"))
-from classifier_models import BAD_WORDS, GOOD_WORDS, sentences, train_tiny_fasttext  # noqa: E402
-
-from winnow.curation.classifier.step import (  # noqa: E402
-    CLASSIFIER_BELOW_THRESHOLD,
+from winnow.curation.classifier.step import (
     CLASSIFIER_BELOW_TOP_FRACTION,
     CLASSIFIER_SCORE_MISSING,
-    ClassifierConfig,
     top_fraction_threshold,
 )
-from winnow.curation.types import Document, StepResult  # noqa: E402
-from winnow.pipelines.classifier_inference import ScoreWithClassifier  # noqa: E402
-from winnow.pipelines.top_fraction import KEPT, REJECTED, KeepTopFraction  # noqa: E402
+from winnow.pipelines.top_fraction import KEPT, REJECTED, KeepTopFraction
 
 STEP = "classifier_dclm"
 COLUMN = "classifier_dclm_score"
@@ -77,24 +68,3 @@ def test_empty_input_gives_no_rows_and_no_threshold():
 def test_bad_fraction_is_refused_when_the_pipeline_is_built():
     with pytest.raises(ValueError, match="keep_top_fraction"):
         KeepTopFraction(STEP, 0.0)
-
-
-def test_run_inference_scores_like_the_step(tmp_path):
-    model = train_tiny_fasttext(tmp_path, seed=0)
-    config = ClassifierConfig(model=str(model), threshold=0.5, batch_size=4)
-    texts = sentences(GOOD_WORDS, 5, 3) + sentences(BAD_WORDS, 5, 4)
-    docs = [Document(text=t, id=f"d{i}") for i, t in enumerate(texts)]
-    from winnow.curation.classifier.step import classifier_spec
-
-    direct = classifier_spec(STEP).build(config)(docs)
-    expected = [(d.id, r.reason, round(r.signals[COLUMN], 6)) for d, r in zip(docs, direct)]
-    assert [e[1] for e in expected] == [None] * 5 + [CLASSIFIER_BELOW_THRESHOLD] * 5
-
-    def unpack(pair):
-        doc, result = pair
-        assert isinstance(result, StepResult)
-        return doc.id, result.reason, round(result.signals[COLUMN], 6)
-
-    with TestPipeline() as p:
-        scored = p | beam.Create(docs) | ScoreWithClassifier(STEP, config)
-        assert_that(scored | beam.Map(unpack), equal_to(expected))
