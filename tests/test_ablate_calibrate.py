@@ -87,6 +87,7 @@ def test_calibrate_end_to_end(toy, capsys):
     assert tier0["(whole recipe)"]["junk"] == round(60 * 0.6 / 0.4)
     results = json.loads((out / "ablate" / "results.json").read_text())
     assert results["baseline"] == "clean" and results["blimp"]["scored"]
+    assert set(results["recipes"]["clean"]["blimp_fields"]) == {"morphology"}
     for name, row in results["recipes"].items():
         assert {"unique_tokens", "epochs", "metrics", "runs", "mean_bpb", "std_bpb", "documents", "tokens"} <= set(row)
         assert all(len(r["scores"]["checkpoints"]) == 3 for r in row["runs"])  # averaged over the last 3

@@ -161,6 +161,7 @@ def _arm_summary(arm: Arm, runs: list[dict[str, Any]], manifest: dict[str, Any],
         values = [r["scores"][name] for r in runs]
         metrics[name] = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
                          "per_seed": {str(r["seed"]): r["scores"][name] for r in runs}}
+    fields = runs[0]["scores"].get("blimp_fields") or {}
     return {
         "runs": runs,
         "mean_bpb": statistics.fmean(bpbs),
@@ -171,6 +172,8 @@ def _arm_summary(arm: Arm, runs: list[dict[str, Any]], manifest: dict[str, Any],
         "heldout_documents": manifest["splits"]["val"]["documents"],
         "epochs": budget / unique,
         "metrics": metrics,
+        # BLiMP per field: the mean over seeds (each already the mean over checkpoints).
+        "blimp_fields": {f: statistics.fmean(r["scores"]["blimp_fields"][f] for r in runs) for f in fields},
         **arm.info,
     }
 
