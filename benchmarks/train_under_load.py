@@ -15,9 +15,15 @@ environment variables set here). This script, in one invocation:
    from wait4), and the loaded/alone ratios.
 
 CPU seconds per step says how much work the process did; under contention
-it grows when threads spin while waiting for cores.
+it grows when threads spin while waiting for cores. It also moves much less
+with other jobs' load than wall-clock time does.
 
-    .venv/bin/python benchmarks/train_under_load.py --steps 40 --rounds 2
+    .venv/bin/python benchmarks/train_under_load.py --steps 30 --rounds 2
+
+`--env KEY=VALUE` sets a variable for the training runs only, e.g.
+`--env GOMP_SPINCOUNT=300000` restores libgomp's default spinning (about 3 ms
+per wait) that Winnow's OMP_WAIT_POLICY=PASSIVE default turns off
+(training/threads.py), to compare against the behaviour before issue 25.
 """
 from __future__ import annotations
 
@@ -90,12 +96,13 @@ def train_once(tokens: Path, run_dir: Path, args: argparse.Namespace) -> dict:
     """One `winnow train` process: step times from its metrics, wall and CPU seconds from wait4."""
     shutil.rmtree(run_dir, ignore_errors=True)
     cmd = [
-        sys.executable, "-m", "winnow.cli", "train", "--data", str(tokens), "--model", "tiny",
-        "--output", str(run_dir), "--max-steps", str(args.steps), "--batch-size", str(args.batch_size),
+        sys.executable, "-m", "winnow.cli", "train", "--input", str(tokens), "--model", "tiny",
+        "--output", str(run_dir), "--max-steps", str(args.steps), "--warmup-steps", "3", "--batch-size", str(args.batch_size),
         "--seq-len", str(args.seq_len), "--eval-every", "0", "--checkpoint-every", str(args.steps),
     ]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = dict(os.environ, **dict(item.split("=", 1) for item in args.env))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     stderr = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
@@ -135,15 +142,19 @@ def main() -> int:
     parser.add_argument("--hogs", type=int, default=os.cpu_count() or 1, help="busy processes in the loaded runs")
     parser.add_argument("--work", type=Path, help="working directory (default: a temporary one, removed)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="environment variable for the training runs (repeatable)")
     args = parser.parse_args()
     if args.steps <= args.warmup:
         parser.error("--steps must be larger than --warmup")
+    if any("=" not in item for item in args.env):
+        parser.error("--env takes KEY=VALUE")
 
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         tokens = build_tokens(work, args.documents)
         print(f"cores {os.cpu_count()}, hogs {args.hogs}, load before {os.getloadavg()[0]:.2f}; "
-              f"tiny, {args.steps} steps of {args.batch_size}x{args.seq_len} tokens")
+              f"tiny, {args.steps} steps of {args.batch_size}x{args.seq_len} tokens; env {args.env or 'unchanged'}")
         results: dict[str, list[dict]] = {"alone": [], "loaded": []}
         for k in range(args.rounds):
             for side in (("alone", "loaded") if k % 2 == 0 else ("loaded", "alone")):
@@ -157,7 +168,7 @@ def main() -> int:
     summary = {
         "alone": alone, "loaded": loaded, "step_ratio": ratio, "wall_ratio": loaded["wall_s"] / alone["wall_s"],
         "cpu_per_step_ratio": loaded["cpu_s_per_step"] / alone["cpu_s_per_step"], "target": TARGET_RATIO,
-        "load_after": os.getloadavg()[0],
+        "load_after": os.getloadavg()[0], "env": args.env,
     }
     print(f"loaded/alone: step time {ratio:.2f}x (target <= {TARGET_RATIO}x), wall {summary['wall_ratio']:.2f}x, "
           f"CPU per step {summary['cpu_per_step_ratio']:.2f}x; load after {summary['load_after']:.2f}")

@@ -61,8 +61,8 @@ SHUTDOWN_TIMEOUT_S = 2.0
 EXIT_WAIT_S = 10.0
 # The wall-clock backstop for one page: this many times its CPU bound, and at
 # least WALL_BACKSTOP_MIN_S. A child that uses its CPU seconds is ended by the
-# CPU bound long before; only a child that makes no progress meets this one. At
-# a load of 15 per core a page still gets more than 2 CPU seconds in 30 s.
+# CPU bound long before; only a child that makes no progress meets this one. Even
+# with 15 other busy processes per core a page gets almost 2 CPU seconds in 30 s.
 WALL_BACKSTOP_FACTOR = 30.0
 WALL_BACKSTOP_MIN_S = 30.0
 

@@ -156,8 +156,8 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
         base += ["--input", str(f)]
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*base, "--output", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
+    # No deadline: on a busy machine the first batch may take long, and killing before it would test nothing.
+    while proc.poll() is None:
         if len(list((killed / "_progress").glob("*.json"))) >= 3:  # one batch done (record + stats) and more under way
             break
         time.sleep(0.2)

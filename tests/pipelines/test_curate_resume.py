@@ -163,8 +163,8 @@ def test_kill_9_then_changed_resumes_refused_and_the_unchanged_one_completes(tmp
         [*base, "--files-per-run", "1", "--output", str(killed)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
+    # No deadline: on a busy machine the first batch may take long, and killing before it would test nothing.
+    while proc.poll() is None:
         if len(list((killed / "_progress").glob("*.stats.json"))) >= 1 and len(list((killed / "_progress").glob("*.json"))) >= 4:
             break  # manifest + one batch (record and stats) done, the next under way
         time.sleep(0.1)

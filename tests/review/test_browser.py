@@ -52,7 +52,8 @@ class _Server:
 
     def __enter__(self):
         self.thread.start()
-        deadline = time.monotonic() + 10
+        # A hang guard, not a speed check: the loop ends as soon as the server is up.
+        deadline = time.monotonic() + 300
         while not self.server.started and time.monotonic() < deadline:
             time.sleep(0.05)
         return self

@@ -106,10 +106,10 @@ def test_real_ut1_lists(shared_data):
     root = shared_data / "blocklists" / "ut1"
     if not root.is_dir():
         pytest.skip(f"UT1 blocklists not found at {root}")
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time, so that other jobs on the machine cannot fail it
     step = build("url_filter", blocklist_dirs=(str(root),))
-    load_s = time.perf_counter() - start
-    assert load_s < 5.0, f"loading the UT1 lists took {load_s:.1f} s"
+    load_s = time.process_time() - start
+    assert load_s < 5.0, f"loading the UT1 lists took {load_s:.1f} CPU seconds"
     gambling = (root / "gambling" / "domains").read_text().split()[0]
     assert check(step, f"https://www.sub.{gambling.upper()}/").reason == url_filter.URL_FILTER_BLOCKLISTED_DOMAIN
     phishing = (root / "phishing" / "urls").read_text().split()[0]
