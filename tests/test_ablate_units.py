@@ -77,3 +77,32 @@ def test_report_shows_the_calibration_section(tmp_path):
     assert "junk 0.3" in html and "A/A" in html and "<img" in html
     (tmp_path / "ablate" / "calibration.json").write_text(json.dumps({**calibration, "aa": [{"metric": "eval_bpb"}]}))
     assert {s.key: s for s in build_sections(tmp_path)}["calibration"].status == "error"
+
+
+def test_calibration_arms_from_clean_and_given_junk(tmp_path):
+    from winnow.ablation.calibrate import CalibrationError, build_arms, junk_pages, read_corpus, read_pages
+
+    clean_file = tmp_path / "clean.jsonl"
+    clean_file.write_text("".join(json.dumps({"id": str(i), "text": f"Clean page number {i} about rivers and hills."}) + "\n" for i in range(10)))
+    junk_file = tmp_path / "junk.txt"
+    junk_file.write_text("Buy now! Cheap deals!")
+    clean = read_pages([str(clean_file)], "clean")
+    assert clean[0] == ("clean.jsonl/0", "Clean page number 0 about rivers and hills.")
+    given = read_pages([str(junk_file)], "junk")
+    with pytest.raises(CalibrationError, match="needs 4 junk pages, --junk has 1"):
+        junk_pages(clean, 0.3, given)
+    assert junk_pages(clean, 0.05, given) == given[:1]
+    with pytest.raises(CalibrationError, match="no such file"):
+        read_pages([str(tmp_path / "none-*.jsonl")], "clean")
+
+    arms = {a.name: a for a in build_arms(clean, [0.2, 0.5], None, tmp_path / "cal")}
+    assert list(arms) == ["clean", "clean-aa", "clean-half", "junk-0.2", "junk-0.5"]
+    aa = read_corpus(arms["clean-aa"].documents)
+    assert sorted(aa) == sorted(clean) and aa != clean  # same pages, another order
+    assert len(read_corpus(arms["clean-half"].documents)) == 5
+    dosed = read_corpus(arms["junk-0.5"].documents)
+    junk_ids = [i for i, _ in dosed if i.startswith("junk-")]
+    assert len(junk_ids) == 10 and arms["junk-0.5"].info["junk_pages"] == 10
+    # A larger dose holds every junk page of a smaller one.
+    small = {i for i, _ in read_corpus(arms["junk-0.2"].documents) if i.startswith("junk-")}
+    assert small <= set(junk_ids) and len(small) == 2
