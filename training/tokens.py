@@ -317,14 +317,6 @@ def load_manifest(token_dir: str | os.PathLike) -> dict:
         raise TokenDirError(str(exc)) from exc
 
 
-def split_shard_paths(token_dir: str | os.PathLike, split: str) -> list[Path]:
-    """Paths of the shards of `split` ("train" or "val"), in manifest order."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    manifest = load_manifest(token_dir)
-    return [Path(token_dir) / shard["file"] for shard in manifest["splits"][split]["shards"]]
-
-
 def summarize(manifest: dict) -> dict:
     """Totals over both splits, for command summaries."""
     splits = manifest["splits"]

@@ -17,13 +17,13 @@ from winnow.curation.ids import document_id
 from winnow.training.parquet_text import ParquetInputError, in_validation
 from winnow.training.shard_format import ShardFormatError, open_shard, read_header
 from winnow.training.tokenizer import EOT_TOKEN, TokenizerConfig, train_tokenizer
+from winnow.training.data import load_split
 from winnow.training.tokens import (
     MANIFEST_FILE,
     TokenDirError,
     load_manifest,
     merge_manifests,
     sha256_file,
-    split_shard_paths,
     tokenize_corpus,
 )
 
@@ -78,7 +78,7 @@ def test_shards_decode_back_to_the_documents(tmp_path, tokenizer_path):
         assert entry["documents"] == len(expected_split(docs, 0.25, split))
         assert entry["utf8_bytes"] == sum(len(t.encode()) for t in expected_split(docs, 0.25, split))
         assert all(sha256_file(out / s["file"]) == s["sha256"] for s in shards)
-        assert split_shard_paths(out, split) == [out / s["file"] for s in shards]
+        assert list(load_split(out, split).paths) == [out / s["file"] for s in shards]
     assert manifest == json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["dtype"] == "uint16" and read_header(out / shards[0]["file"]).token_bytes == 2
     assert manifest["tokenizer"]["sha256"] == sha256_file(tokenizer_path) == sha256_file(out / "tokenizer.json")
@@ -89,7 +89,7 @@ def test_header_validation_rejects_truncated_and_foreign_files(tmp_path, tokeniz
     write_docs(tmp_path / "in.parquet", make_docs(40))
     out = tmp_path / "tokens"
     tokenize_corpus(str(tmp_path / "in.parquet"), tokenizer_path, out, val_fraction=0.0, workers=1)
-    shard = split_shard_paths(out, "train")[0]
+    shard = load_split(out, "train").paths[0]
     truncated = tmp_path / "truncated.bin"
     truncated.write_bytes(shard.read_bytes()[:-3])
     with pytest.raises(ShardFormatError, match="truncated"):
@@ -148,7 +148,7 @@ def test_vocabulary_over_65535_uses_uint32(tmp_path):
     assert manifest["tokenizer"]["vocab_size"] == 256 + 65_536 + 1
     assert manifest["tokenizer"]["eot_id"] == 65_792
     assert manifest["dtype"] == "uint32"
-    shards = split_shard_paths(out, "train")
+    shards = load_split(out, "train").paths
     assert read_header(shards[0]).token_bytes == 4
     assert max(int(open_shard(p).max()) for p in shards) > 65_535
     assert list(decode_split(out, "train").values()) == [[t for _, t in docs]]
@@ -201,7 +201,7 @@ def test_merge_combines_disjoint_directories(tmp_path, tokenizer_path):
             assert merged["splits"][split][key] == ma["splits"][split][key] + mb["splits"][split][key] == together["splits"][split][key]
         files = [s["file"] for s in merged["splits"][split]["shards"]]
         assert len(files) == len(set(files)) == len(ma["splits"][split]["shards"]) + len(mb["splits"][split]["shards"])
-        assert all(sha256_file(p) == s["sha256"] for p, s in zip(split_shard_paths(tmp_path / "M", split), merged["splits"][split]["shards"]))
+        assert all(sha256_file(p) == s["sha256"] for p, s in zip(load_split(tmp_path / "M", split).paths, merged["splits"][split]["shards"]))
     assert decode_split(tmp_path / "M", "val") == {str(a): expected_split(docs_a, 0.2, "val"), str(b): expected_split(docs_b, 0.2, "val")}
     assert [s["path"] for s in merged["sources"]] == sorted([str(a), str(b)])
 
