@@ -4,10 +4,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from typing import TYPE_CHECKING
 
 from winnow.pipelines.options_cli import add_curate_arguments
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
+
+if TYPE_CHECKING:
+    from apache_beam.pipeline import Pipeline
+    from apache_beam.runners.runner import PipelineResult
 
 
 class CurateOptions(PipelineOptions):
@@ -80,16 +85,22 @@ MAX_CORES_FOR_THREADS = 4
 
 def is_local_runner(beam_args: list[str]) -> bool:
     runner = PipelineOptions(list(beam_args)).view_as(StandardOptions).runner
-    return runner in (*DIRECT_RUNNER_NAMES, LOCAL_RUNNER, "FnApiRunner", "PrismRunner") or runner.lower() in ("directrunner", "direct")
+    return names_direct_runner(runner) or runner in (LOCAL_RUNNER, "FnApiRunner", "PrismRunner")
 
 
 # ----------------------------------------------------------------------------- runner pinning
 
-# Names that mean "Beam's DirectRunner". Since Beam 2.68 that runner first tries Prism,
-# which downloads a Go binary at run time (and falls back only after the download fails):
-# Winnow replaces these names, and no name at all, with LocalRunner below.
-DIRECT_RUNNER_NAMES = (None, "DirectRunner", "direct", "SwitchingDirectRunner")
+# Names that mean "Beam's DirectRunner" (Beam matches them case-insensitively). Since
+# Beam 2.68 that runner first tries Prism, which downloads a Go binary at run time (and
+# falls back only after the download fails): Winnow replaces these names, and no name at
+# all, with LocalRunner below.
+DIRECT_RUNNER_NAMES = ("directrunner", "direct", "switchingdirectrunner")
 LOCAL_RUNNER = f"{__name__}.LocalRunner"
+
+
+def names_direct_runner(runner: str | None) -> bool:
+    """True for no runner (Beam's default is the DirectRunner) or a name of the DirectRunner."""
+    return runner is None or runner.lower() in DIRECT_RUNNER_NAMES
 
 
 class LocalRunner(PipelineRunner):
@@ -101,7 +112,7 @@ class LocalRunner(PipelineRunner):
     Winnow's pipelines are batch only, which the FnApiRunner runs in full.
     """
 
-    def run_pipeline(self, pipeline, options):  # noqa: ANN001, ANN201 - Beam's signature
+    def run_pipeline(self, pipeline: Pipeline, options: PipelineOptions) -> PipelineResult:
         from apache_beam.portability.api import beam_provision_api_pb2
         from apache_beam.runners.portability.fn_api_runner import fn_runner
         from apache_beam.runners.portability.portable_runner import JobServiceHandle
@@ -117,8 +128,7 @@ def pin_local_runner(beam_args: list[str]) -> list[str]:
     Any other runner the user names (FnApiRunner, Dataflow, Dask, even PrismRunner) is kept.
     """
     args = list(beam_args)
-    runner = PipelineOptions(args).view_as(StandardOptions).runner
-    if runner is not None and runner.lower() not in {name.lower() for name in DIRECT_RUNNER_NAMES if name}:
+    if not names_direct_runner(PipelineOptions(args).view_as(StandardOptions).runner):
         return args
     out, skip = [f"--runner={LOCAL_RUNNER}"], False
     for i, arg in enumerate(args):
