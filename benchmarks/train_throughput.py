@@ -80,6 +80,7 @@ def build_side(name: str, config: Any, x: Any, y: Any, args: argparse.Namespace)
     import torch
 
     from winnow.training import model as winnow_model
+    from winnow.training.cpu_kernels import set_cpu_matmul
 
     device = x.device
     torch.manual_seed(0)
@@ -104,7 +105,7 @@ def build_side(name: str, config: Any, x: Any, y: Any, args: argparse.Namespace)
 
     def step() -> float:
         if name != "hf":
-            winnow_model.set_cpu_matmul(matmul)
+            set_cpu_matmul(matmul)
         with amp:
             loss = loss_fn()
         loss.backward()
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
 
-    from winnow.training.model import cpu_matmul
+    from winnow.training.cpu_kernels import cpu_matmul
 
     torch.set_num_threads(args.threads)
     args.default_matmul = cpu_matmul()  # what the trainer gets: oneDNN where available

@@ -6,19 +6,20 @@ from __future__ import annotations
 import pytest
 import torch
 
+from winnow.training import cpu_kernels as K
 from winnow.training import model as M
 
 VOCAB = 300
-needs_onednn = pytest.mark.skipif(M._ONEDNN_LINEAR is None, reason="this torch build has no oneDNN")
+needs_onednn = pytest.mark.skipif(K._ONEDNN_LINEAR is None, reason="this torch build has no oneDNN")
 
 
 @pytest.fixture(autouse=True)
 def _restore():
-    threads, backend = torch.get_num_threads(), M.cpu_matmul()
+    threads, backend = torch.get_num_threads(), K.cpu_matmul()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-    M.set_cpu_matmul(backend)
+    K.set_cpu_matmul(backend)
 
 
 def _model(**overrides) -> M.GPT:
@@ -29,7 +30,7 @@ def _model(**overrides) -> M.GPT:
 
 
 def _loss_and_grads(model: M.GPT, backend: str, return_logits: bool, reduction: str = "mean"):
-    M.set_cpu_matmul(backend)
+    K.set_cpu_matmul(backend)
     g = torch.Generator().manual_seed(1)
     idx = torch.randint(0, VOCAB, (3, 20), generator=g)
     targets = torch.randint(0, VOCAB, (3, 20), generator=g)
@@ -59,9 +60,9 @@ def test_onednn_logits_match_aten_without_grad():
     model = _model().eval()
     idx = torch.randint(0, VOCAB, (2, 16), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        M.set_cpu_matmul("aten")
+        K.set_cpu_matmul("aten")
         reference = model(idx)[0]
-        M.set_cpu_matmul("onednn")
+        K.set_cpu_matmul("onednn")
         logits = model(idx)[0]
     assert torch.allclose(logits, reference, atol=1e-5)
 
@@ -72,7 +73,7 @@ def test_onednn_linear_handles_batched_and_strided_operands():
     x = torch.randn(2, 5, 8, generator=g, requires_grad=True)
     w_t = torch.randn(8, 6, generator=g)  # used transposed: a non-contiguous weight
     w = w_t.t().requires_grad_(True)
-    y = M.linear(x, w)
+    y = K.linear(x, w)
     assert y.shape == (2, 5, 6)
     y.square().sum().backward()
     x_ref, w_ref = x.detach().clone().requires_grad_(True), w.detach().clone().requires_grad_(True)
@@ -99,15 +100,15 @@ def test_onednn_is_allowed_under_deterministic_algorithms():
 def test_other_dtypes_use_the_default_path():
     # bf16 already goes to oneDNN inside PyTorch; only fp32 is rerouted.
     x, w = torch.randn(4, 8).bfloat16(), torch.randn(3, 8).bfloat16()
-    assert not M._uses_onednn(x, w)
-    assert torch.equal(M.linear(x, w), torch.nn.functional.linear(x, w))
+    assert not K._uses_onednn(x, w)
+    assert torch.equal(K.linear(x, w), torch.nn.functional.linear(x, w))
 
 
 def test_set_cpu_matmul_validates_and_returns_the_previous_choice():
-    current = M.cpu_matmul()
-    assert M.set_cpu_matmul("aten") == current
-    assert M.cpu_matmul() == "aten"
+    current = K.cpu_matmul()
+    assert K.set_cpu_matmul("aten") == current
+    assert K.cpu_matmul() == "aten"
     x, w = torch.randn(4, 8), torch.randn(3, 8)
-    assert not M._uses_onednn(x, w)
+    assert not K._uses_onednn(x, w)
     with pytest.raises(ValueError, match="must be one of"):
-        M.set_cpu_matmul("mkl")
+        K.set_cpu_matmul("mkl")
