@@ -31,7 +31,8 @@ def _runner(args: list[str]) -> str | None:
 
 @pytest.mark.parametrize(
     "given",
-    [[], ["--runner=DirectRunner"], ["--runner", "DirectRunner"], ["--runner=direct"], ["--runner=SwitchingDirectRunner"]],
+    [[], ["--runner=DirectRunner"], ["--runner", "DirectRunner"], ["--runner=direct"], ["--runner=directrunner"],
+     ["--runner=SwitchingDirectRunner"]],
 )
 def test_direct_runner_or_none_resolves_to_local_runner(given: list[str]) -> None:
     for args in (pin_local_runner(given), with_local_defaults(given), with_local_defaults(given, processes=True)):
