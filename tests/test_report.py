@@ -534,6 +534,7 @@ def test_ablation_directory_is_recognised(tmp_path: Path):
     _, summary = write_report(ablation)
     data = json.loads(summary.read_text())
     assert data["kind"] == "winnow ablate directory" and data["sections"]["ablation"]["status"] == STATUS_OK
+    assert all(section["status"] != STATUS_NOT_RUN for section in data["sections"].values())
 
 
 def test_a_directory_that_is_no_winnow_output_is_an_error(tmp_path: Path, capsys):

@@ -58,7 +58,7 @@ from winnow.report.inputs import (
     finite_or_none,
 )
 from winnow.report.sections import STATUS_ERROR, STATUS_NOT_RUN, STATUS_OK, Section
-from winnow.summaries import RUN_STAGE_OF_KIND, output_kind
+from winnow.summaries import KIND_RUN, KIND_UNKNOWN, RUN_STAGE_OF_KIND, output_kind
 from winnow.report.signals import MAX_SIGNAL_ROWS, MAX_SIGNALS, build_signals, rank_signals
 from winnow.report.review import REVIEW_KEY, REVIEW_TITLE, build_review, html_review
 from winnow.report.calibration import ABLATE_CALIBRATION, build_calibration, html_calibration
@@ -194,11 +194,11 @@ def _as_seen_from(section: Section, view: Path, root: Path, kind: str) -> Sectio
 
 
 def build_for_kind(root: Path, kind: str) -> list[Section]:
-    """The sections for `root` read as `kind`: a run shows every section (absent ones "not run");
-    a single command's output shows only the sections it has data for (or a problem with)."""
+    """The sections for `root` read as `kind`: a `winnow run` directory shows every section (absent
+    ones "not run", with why); any other output only the sections it has data for (or a problem with)."""
     with run_layout(root, kind) as view:
         built = [_as_seen_from(s, view, root, kind) for s in build_sections(view)]
-    if kind in RUN_STAGE_OF_KIND:
+    if kind not in (KIND_RUN, KIND_UNKNOWN):  # an unknown folder keeps the full "not run" page (the CLI refuses it)
         built = [s for s in built if s.status != STATUS_NOT_RUN]
     return built
 
