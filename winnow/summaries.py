@@ -6,8 +6,18 @@ read it through `curation_funnel` so they cannot disagree. The checks raise
 `StatsError` with a message naming the file and the key, which each command
 turns into its own error type.
 
-Beam-free and torch-free: only the standard library, so any command can import
-it at module level.
+Also defined here, once for every command:
+
+- the errors summary (`error_groups`: errors by stage and type with the first
+  message and file of each), the run's headline when nothing useful came out
+  (`RunOutcome`), and the exit status of such a run (`EXIT_ALL_FAILED`);
+- which kind of Winnow output a directory is (`output_kind`), for `winnow
+  report` and `winnow inspect`;
+- what a path handed to the wrong command is and what to run first
+  (`documents_input_problem`, `training_run_problem`).
+
+Beam-free and torch-free: the standard library at module level (pyarrow loads
+inside `error_groups` only), so any command can import it.
 """
 from __future__ import annotations
 
