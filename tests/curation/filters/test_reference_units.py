@@ -1,0 +1,93 @@
+"""DataTrove's English units, reproduced: words and sentences against spaCy itself, n-gram counts by hand."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+spacy = pytest.importorskip("spacy", reason="the reference units need spacy (the curate extra)")
+
+from winnow.curation.filters import reference_units as ru  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    pipeline = spacy.blank("en")
+    pipeline.add_pipe("sentencizer")
+    return pipeline
+
+
+def spacy_words(nlp, text: str) -> tuple[str, ...]:
+    return tuple(t.text.strip() for t in nlp.tokenizer(text) if t.text.strip())
+
+
+TRICKY = [
+    "Don't stop: well-known café, naïve! I can't, won't; cannot.",
+    "Visit https://example.com/a-b?c=d or e-mail a.b@example.org :) U.S. and U.K. (ok).",
+    "Mr. Smith paid $1,000.50 in 2021-22... \"Quoted,\" he said (twice).",
+    "SpaceX. pH. B. eV. Apr. etc. e.g. i.e. 5km 10,000 3.5% #tag @user",
+    "\u201cCurly\u201d \u2018quotes\u2019 \u2014 dashes \u2013 and\u2026 ellipses",
+    "हिन्दी भाषा, русский язык. 中文字符。",
+    "said,'' ''They went.",  # spaCy's one context-dependent case: see reference_units
+]
+
+
+@pytest.mark.parametrize("text", TRICKY[:-1])
+def test_words_are_spacys_tokens(nlp, text):
+    ru.set_token_cache(None)
+    assert ru.words(text) == spacy_words(nlp, text)
+    # Learned chunks give the same words from the cache.
+    ru.words.cache_clear()
+    assert ru.words(text) == spacy_words(nlp, text)
+
+
+def test_words_of_a_chunk_do_not_depend_on_its_neighbours_in_the_batch(nlp):
+    """Unseen chunks go to spaCy together; a neighbour's quotes must not change a chunk's tokens."""
+    ru.set_token_cache(None)
+    ru.words("''One student,'' ''They far.''")
+    assert ru.words("''They") == spacy_words(nlp, "''They") == ("''", "They")
+
+
+def test_random_chunks_match_spacy(nlp):
+    rng = random.Random(11)
+    alphabet = list("abcXYZ019.,;:!?'\"()[]-$%#@/\u201c\u201d\u2019\u2026 ")
+    ru.set_token_cache(None)
+    for _ in range(400):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        assert ru.words(text) == spacy_words(nlp, text), repr(text)
+
+
+def test_sentence_counts_match_the_sentencizer(nlp):
+    rng = random.Random(5)
+    alphabet = list("ab Xy.!?\u2026\"')(,;  \t\u00a0") + ["Mr.", "e.g.", "...", "!!", " . "]
+    samples = ["Mr. Smith met Dr. Jones at 5 p.m. on Monday!", "Wow.  !! Next", "It was great!!! Really? Yes."]
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30))).strip() for _ in range(600)]
+    ru.set_token_cache(None)
+    for line in samples:
+        if not line:
+            continue
+        assert ru.line_sentence_count(line) == len(list(nlp(line).sents)), repr(line)
+
+
+def test_symbol_words_and_terminal_marks():
+    assert ru.is_symbol_word("...") and ru.is_symbol_word("|") and ru.is_symbol_word("\u201c")
+    assert not ru.is_symbol_word("a.") and not ru.is_symbol_word("1")
+    assert "." in ru.TERMINAL_PUNCTUATION and "\u3002" in ru.TERMINAL_PUNCTUATION
+    for mark in ("\u201d", "\u2019", "\u2026", '"', "'"):
+        assert mark not in ru.TERMINAL_PUNCTUATION
+
+
+def test_top_ngram_counts_once_and_breaks_ties_by_first_occurrence():
+    # "a b" and "c dd" both occur twice; "a b" comes first: 3 characters ("a b") times 2.
+    assert ru.top_ngram_chars(("a", "b", "c", "dd", "a", "b", "c", "dd"), 2) == 6
+    assert ru.top_ngram_chars(("c", "dd", "a", "b", "c", "dd", "a", "b"), 2) == 8
+    assert ru.top_ngram_chars(("only", "once", "here"), 2) == len("only once")
+    assert ru.top_ngram_chars(("one",), 2) == 0
+
+
+def test_duplicate_ngrams_scan_greedily_and_join_without_spaces():
+    words = ("x", "y", "z", "x", "y", "z", "x", "y", "z")
+    # 2-grams: "xy" "yz" "zx" new; at 3 "xy" seen (+2, jump to 5); "zx" seen (+2, jump to 7); "yz" seen (+2).
+    assert ru.duplicate_ngram_chars(words, (2,)) == {2: 6}
+    assert ru.duplicate_ngram_chars(("ab", "c", "a", "bc"), (2,)) == {2: 3}
+    assert ru.duplicate_ngram_chars(("a", "b"), (5,)) == {5: 0}
