@@ -106,33 +106,36 @@ def test_unknown_section_key_is_named(tmp_path):
 
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_checkpoint(tmp_path):
+    # Killed at its first checkpoint (step 5): the 55 steps, final checkpoint and evaluation
+    # still to come give the 20 ms polling loop a wide margin on any machine, and a
+    # busy machine only widens it. No step of this test is timed against the clock.
+    max_steps = 60
     train = {
-        "max_steps": 400, "batch_size": 4, "seq_len": 64, "lr": 0.003, "warmup_steps": 2,
+        "max_steps": max_steps, "batch_size": 4, "seq_len": 64, "lr": 0.003, "warmup_steps": 2,
         "eval_every": 0, "checkpoint_every": 5,
     }
     recipe = small_recipe(tmp_path, train=train, evaluate={"prompts": ["The"], "max_new_tokens": 4})
     run_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "winnow.cli", "run", str(recipe), "--output", str(run_dir), *BEAM]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    # stderr goes to a file: a pipe nobody reads while we poll could fill up and stall the run.
+    with open(tmp_path / "first.stderr", "wb") as stderr:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     latest = run_dir / "train" / "checkpoints" / "latest.json"
-    deadline = time.time() + 420
-    while time.time() < deadline and proc.poll() is None:
-        if latest.is_file() and json.loads(latest.read_text())["step"] >= 10:
-            break
-        time.sleep(0.5)
-    assert proc.poll() is None, f"run ended before it could be interrupted: {proc.stderr.read().decode()[-2000:]}"
+    while proc.poll() is None and not latest.is_file():
+        time.sleep(0.02)
+    assert proc.poll() is None, f"run ended before it could be interrupted: {(tmp_path / 'first.stderr').read_text()[-2000:]}"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = json.loads(latest.read_text())["step"]
-    assert killed_at < 400
+    assert 5 <= killed_at < max_steps
 
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[train] resuming" in done.stderr
     assert "[curate] up to date" in done.stderr
     steps = [json.loads(line)["step"] for line in (run_dir / "train" / "metrics.jsonl").read_text().splitlines() if '"train"' in line]
-    assert steps == list(range(1, 401)), "every step logged exactly once across the kill and the resume"
+    assert steps == list(range(1, max_steps + 1)), "every step logged exactly once across the kill and the resume"
 
 
 def test_recipe_without_training_budget_is_a_clear_error(tmp_path):
