@@ -37,8 +37,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from winnow.curation.config import config_to_mapping
 from winnow.curation.minhash import MinHashConfig
-from winnow.pipelines.connected_components import UNSETTLED_NODES, ComponentsDidNotConverge, ConnectedComponents  # noqa: F401
-from winnow.pipelines.dedup_common import (  # noqa: F401  (re-exported names)
+from winnow.pipelines.connected_components import UNSETTLED_NODES, ConnectedComponents
+from winnow.pipelines.dedup_common import (
     CLUSTER_SIZE,
     DOCUMENTS_IN,
     DOCUMENTS_TAG,
@@ -49,11 +49,11 @@ from winnow.pipelines.dedup_common import (  # noqa: F401  (re-exported names)
     SUMMARY_FILE,
     DedupError,
 )
-from winnow.pipelines.dedup_flags import MODE_AUTO, MODE_GRAPH, MODE_SPILL, minhash_config_from_namespace  # noqa: F401
-from winnow.pipelines.dedup_options import DedupOptions, add_dedup_arguments  # noqa: F401
-from winnow.pipelines.dedup_read import ReadCuratedDocuments  # noqa: F401
-from winnow.pipelines.dedup_sink import WriteDedupOutputs, output_document_schema, resolve_output_schema, write_summary  # noqa: F401
-from winnow.pipelines.dedup_transforms import (  # noqa: F401
+from winnow.pipelines.dedup_flags import MODE_AUTO, MODE_GRAPH, MODE_SPILL, minhash_config_from_namespace
+from winnow.pipelines.dedup_options import add_dedup_arguments
+from winnow.pipelines.dedup_read import ReadCuratedDocuments
+from winnow.pipelines.dedup_sink import WriteDedupOutputs, write_summary
+from winnow.pipelines.dedup_transforms import (
     ApplyClusters,
     ClusterSizes,
     ExactDedup,
