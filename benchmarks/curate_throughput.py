@@ -241,7 +241,7 @@ def main() -> int:
     parser.add_argument("--with-shared", action="store_true", help="add ../shared/data/warc/*.warc.gz (WARC files only)")
     args = parser.parse_args()
 
-    from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+    from winnow.demo.sample_warc import SampleSpec, write_sample_warc
 
     work = Path(tempfile.mkdtemp(prefix="winnow-bench-"))
     try:

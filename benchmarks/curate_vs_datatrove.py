@@ -603,7 +603,7 @@ def main() -> int:
     if args.ut1 and not SHARED_UT1.is_dir():
         raise SystemExit(f"--ut1: {SHARED_UT1} does not exist")
 
-    from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+    from winnow.demo.sample_warc import SampleSpec, write_sample_warc
 
     lid_model = lid_model_path()
     work = Path(tempfile.mkdtemp(prefix="winnow-vs-dt-"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from winnow.cli import main
-from winnow.curation.sample_warc import SampleSpec, read_labels, write_sample_warc
+from winnow.demo.sample_warc import SampleSpec, read_labels, write_sample_warc
 
 
 def test_writes_warc_and_labels_and_prints_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,7 +20,7 @@ def bench():
 
 def test_split_keeps_every_record_and_uses_every_file(bench, tmp_path):
     pytest.importorskip("warcio")
-    from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+    from winnow.demo.sample_warc import SampleSpec, write_sample_warc
 
     sample = tmp_path / "sample.warc.gz"
     write_sample_warc(sample, SampleSpec(pages=5, seed=0))

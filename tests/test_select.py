@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from winnow.cli import main as cli_main
-from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+from winnow.demo.sample_warc import SampleSpec, write_sample_warc
 from winnow.pipelines.run_curate import run_curate
 from winnow.select import SelectError, run_select
 

@@ -141,7 +141,7 @@ def stage_input(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     if config.paths is not None:
         paths = expand_inputs(config.paths)
         return {"paths": paths}, {"files": len(paths)}
-    from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+    from winnow.demo.sample_warc import SampleSpec, write_sample_warc
 
     out = ctx.stage_dir("input")
     out.mkdir(parents=True, exist_ok=True)

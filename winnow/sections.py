@@ -20,7 +20,7 @@ from typing import Any
 from winnow.config_loader import HELP, config_from_mapping
 from winnow.curation.config import RecipeError
 from winnow.curation.decontaminate import GENERATED_TASK_PREFIXES  # task specs that are generated, not files
-from winnow.curation.sample_warc import SampleSpec
+from winnow.demo.sample_warc import SampleSpec
 from winnow.training.config import EvaluateConfig, TokenizeConfig
 
 TRAIN_STAGE = "train"

@@ -185,7 +185,7 @@ def test_a_curate_run_uses_the_recipes_engine(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-    from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+    from winnow.demo.sample_warc import SampleSpec, write_sample_warc
     from winnow.curation.triage import charset_param, decode_html
     from winnow.pipelines.run_curate import run_curate
 

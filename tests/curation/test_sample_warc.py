@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from winnow.curation import sample_warc as sw
-from winnow.curation.sample_warc import SampleSpec, generate_sample, read_labels, write_sample_warc
+from winnow.demo import sample_warc as sw
+from winnow.demo.sample_warc import SampleSpec, generate_sample, read_labels, write_sample_warc
 
 SMALL = SampleSpec(pages=40, seed=3)
 TRAFILATURA_KWARGS = {"favor_precision": True, "include_comments": False}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+from winnow.demo.sample_warc import SampleSpec, write_sample_warc
 from winnow.pipelines.outputs import OutputExists
 from winnow.pipelines.run_curate import CurateInputError, run_curate
 

@@ -20,7 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.portability import prism_runner
 from apache_beam.runners.runner import create_runner
 
-from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+from winnow.demo.sample_warc import SampleSpec, write_sample_warc
 from winnow.pipelines.options import LOCAL_RUNNER, LocalRunner, is_local_runner, pin_local_runner, with_local_defaults
 from winnow.pipelines.run_curate import run_curate
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.cpu_load import cpu_hogs
-from winnow.curation.sample_warc import SampleSpec, write_sample_warc
+from winnow.demo.sample_warc import SampleSpec, write_sample_warc
 
 IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 # Far below and far above the 0.3 CPU-second bound of HEAVY_RECIPE, so that no page

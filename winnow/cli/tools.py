@@ -45,7 +45,7 @@ def _register_sample_warc(subparsers: argparse._SubParsersAction) -> None:
 
 def run_sample_warc(args: argparse.Namespace) -> int:
     """Handler of `winnow sample-warc`: write the WARC and labels, print paths and counts."""
-    from winnow.curation.sample_warc import SampleSpec, labels_path_for, read_labels, write_sample_warc
+    from winnow.demo.sample_warc import SampleSpec, labels_path_for, read_labels, write_sample_warc
 
     output: Path = args.output
     if not output.name.endswith(_WARC_SUFFIX):

@@ -4,7 +4,7 @@
 (one gzip member per record) and `<path without .warc.gz>.labels.jsonl`, one
 JSON line per record in file order saying what the `extract` recipe and the
 English `fineweb` quality recipe should do with it. The pages are generated
-from the project's own text bank (`resources/sample_text.yaml`) by filling
+from the project's own text bank (`sample_text.yaml`, beside this file) by filling
 sentence templates with topic vocabulary and shuffling them into paragraphs,
 so a first run needs no downloaded data.
 
@@ -54,7 +54,7 @@ from winnow.curation.triage import (
 
 # A record the reader cannot parse becomes a ReadFailure; no curation module
 # names this stage yet.
-from winnow.curation.stages import STAGE_READ  # noqa: F401 - re-exported
+from winnow.curation.stages import STAGE_READ
 
 OUTCOME_KEPT = "kept"
 OUTCOME_REJECTED = "rejected"
@@ -222,7 +222,7 @@ def _split_topic(name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def _bank() -> _Bank:
     """The text bank, parsed once per process (never at import time)."""
-    text = resources.files("winnow.curation").joinpath("resources", _RESOURCE).read_text(encoding="utf-8")
+    text = resources.files("winnow.demo").joinpath(_RESOURCE).read_text(encoding="utf-8")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     raw = yaml.load(text, Loader=loader)
     simple = (
