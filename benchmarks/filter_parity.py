@@ -301,12 +301,14 @@ def _warc_texts() -> Iterator[Page]:
 
 def english_pages(limit: int | None = None) -> list[Page]:
     """Every English page of ../shared/data (see the module docstring), in a fixed order."""
-    from winnow.curation.langid import LanguageConfig, LanguageIdentifier
+    from winnow.curation.langid import LanguageConfig, LanguageIdentifier, decide_language
 
-    identifier = LanguageIdentifier(LanguageConfig(keep=("en",), min_score=0.65))
+    config = LanguageConfig(keep=("en",), min_score=0.65)
+    identifier = LanguageIdentifier(config)
     pages = []
     for page in [*_truth_texts(), *_warc_texts()]:
-        if identifier.judge(page.text)[2] is None:
+        language, score = identifier.predict(page.text)
+        if decide_language(config, {"language": language, "language_score": score}) is None:
             pages.append(page)
             if limit is not None and len(pages) >= limit:
                 break

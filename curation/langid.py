@@ -13,11 +13,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from winnow.curation.triage import Rejection
+from winnow.curation.types import Verdict
 
-from winnow.curation.stages import STAGE_LANGUAGE
 LANGUAGE_NOT_KEPT = "language_not_kept"
 LANGUAGE_SCORE_LOW = "language_score_low"
 LANGUAGE_REASONS = (LANGUAGE_NOT_KEPT, LANGUAGE_SCORE_LOW)
@@ -100,7 +101,6 @@ class LanguageIdentifier:
             self._model = fasttext.load_model(self.model_path)
         except ValueError as exc:
             raise ValueError(f"cannot load fastText model {self.model_path}: {exc}") from exc
-        self._keep = frozenset(config.keep) if config.keep is not None else None
 
     def predict(self, text: str) -> tuple[str, float]:
         """(language label, score in [0, 1]); ("", 0.0) when there is nothing to judge."""
@@ -113,13 +113,14 @@ class LanguageIdentifier:
         # fastText's softmax can exceed 1 by rounding.
         return strip_label(labels[0]), min(1.0, float(scores[0]))
 
-    def judge(self, text: str) -> tuple[str, float, Rejection | None]:
-        """Predict, then apply `keep` and `min_score`; the Rejection is None when kept."""
-        language, score = self.predict(text)
-        if self._keep is not None and language not in self._keep:
-            detail = f"language {language or 'unknown'} ({score:.3f}) not in {sorted(self._keep)}"
-            return language, score, Rejection(STAGE_LANGUAGE, LANGUAGE_NOT_KEPT, detail)
-        if score < self.config.min_score:
-            detail = f"language {language or 'unknown'} score {score:.3f} below {self.config.min_score}"
-            return language, score, Rejection(STAGE_LANGUAGE, LANGUAGE_SCORE_LOW, detail)
-        return language, score, None
+
+def decide_language(config: LanguageConfig, row: Mapping[str, Any]) -> Verdict | None:
+    """The language rules, defined once: `keep` and `min_score` applied to a
+    document's `language` and `language_score` (the step's verdict on a fresh
+    prediction and `winnow select`'s on stored columns)."""
+    language, score = row.get("language") or "", float(row.get("language_score") or 0.0)
+    if config.keep is not None and language not in config.keep:
+        return LANGUAGE_NOT_KEPT, f"language {language or 'unknown'} ({score:.3f}) not in {sorted(config.keep)}"
+    if score < config.min_score:
+        return LANGUAGE_SCORE_LOW, f"language {language or 'unknown'} score {score:.3f} below {config.min_score}"
+    return None

@@ -15,10 +15,10 @@ from typing import Any
 
 from winnow.curation.extract import EXTRACT_REASONS, ExtractConfig, Extractor
 from winnow.curation.filters import FILTER_STEPS
-from winnow.curation.langid import LANGUAGE_NOT_KEPT, LANGUAGE_REASONS, LANGUAGE_SCORE_LOW, LanguageConfig, LanguageIdentifier
+from winnow.curation.langid import LANGUAGE_REASONS, LanguageConfig, LanguageIdentifier, decide_language
 from winnow.curation.stages import STAGE_EXTRACT, STAGE_LANGUAGE
 from winnow.curation.triage import Rejection
-from winnow.curation.types import Document, StepResult, StepSpec, Verdict
+from winnow.curation.types import Document, StepResult, StepSpec
 
 
 class _ExtractStep:
@@ -37,16 +37,6 @@ class _ExtractStep:
 
     def close(self) -> None:
         self._extractor.close()
-
-
-def decide_language(config: LanguageConfig, row: Mapping[str, Any]) -> Verdict | None:
-    """`keep` and `min_score` applied to a document's language and score."""
-    language, score = row.get("language") or "", float(row.get("language_score") or 0.0)
-    if config.keep is not None and language not in config.keep:
-        return LANGUAGE_NOT_KEPT, f"language {language or 'unknown'} ({score:.3f}) not in {sorted(config.keep)}"
-    if score < config.min_score:
-        return LANGUAGE_SCORE_LOW, f"language {language or 'unknown'} score {score:.3f} below {config.min_score}"
-    return None
 
 
 class _LanguageStep:

@@ -8,9 +8,9 @@ import pytest
 from winnow.curation.langid import (
     LANGUAGE_NOT_KEPT,
     LANGUAGE_SCORE_LOW,
-    STAGE_LANGUAGE,
     LanguageConfig,
     LanguageIdentifier,
+    decide_language,
     default_model_path,
     prepare_text,
     strip_label,
@@ -66,17 +66,21 @@ def test_strip_label_handles_lid176_and_glotlid_labels():
     assert strip_label("en") == "en"
 
 
-def test_judge_keep_and_score():
-    keep_en = LanguageIdentifier(LanguageConfig(keep=("en",), min_score=0.5))
-    assert keep_en.judge(ENGLISH)[2] is None
-    language, _, rejection = keep_en.judge(FRENCH)
+def _judge(config: LanguageConfig, text: str):
+    language, score = LanguageIdentifier(config).predict(text)
+    return language, score, decide_language(config, {"language": language, "language_score": score})
+
+
+def test_decide_language_keep_and_score():
+    keep_en = LanguageConfig(keep=("en",), min_score=0.5)
+    assert _judge(keep_en, ENGLISH)[2] is None
+    language, _, verdict = _judge(keep_en, FRENCH)
     assert language == "fr"
-    assert (rejection.stage, rejection.reason) == (STAGE_LANGUAGE, LANGUAGE_NOT_KEPT)
-    assert "fr" in rejection.detail
-    strict = LanguageIdentifier(LanguageConfig(min_score=1.0))
-    language, score, rejection = strict.judge("ok")
-    assert score < 1.0 and rejection.reason == LANGUAGE_SCORE_LOW
-    assert LanguageIdentifier(LanguageConfig()).judge("")[2] is None  # no keep, no threshold
+    reason, detail = verdict
+    assert reason == LANGUAGE_NOT_KEPT and "fr" in detail
+    language, score, verdict = _judge(LanguageConfig(min_score=1.0), "ok")
+    assert score < 1.0 and verdict[0] == LANGUAGE_SCORE_LOW
+    assert _judge(LanguageConfig(), "")[2] is None  # no keep, no threshold
 
 
 def test_user_model_path_is_used(tmp_path):
