@@ -25,6 +25,7 @@ def test_ablate_two_recipes_with_calibration(tmp_path, capsys):
         "--eval-text", str(tmp_path / "reference.txt"), "--output", str(out), "--seeds", "0", "1", "--model", str(tmp_path / "model.yaml"),
         "--vocab-size", "300", "--budget-tokens", "100000", "--blimp", "", "--max-epochs", "2", "--calibrate", "--doses", "0.5",
         "--train", "batch_size=8", "--train", "lr=0.01", "--train", "warmup_steps=2", "--train", "threads=1", "--average-last", "2",
+        "--eval-tokens", "500",
     ])
     assert code == 0
     results = json.loads((out / "ablate" / "results.json").read_text())
@@ -35,6 +36,8 @@ def test_ablate_two_recipes_with_calibration(tmp_path, capsys):
     assert results["budget_capped_by"] == "long" and results["budget_tokens"] == 2 * long["unique_tokens"]
     assert long["epochs"] == pytest.approx(2.0)
     assert results["non_embedding_params"] > 0
+    # --eval-tokens caps what is scored: the reference text is cut at 500 predicted tokens.
+    assert all(c["eval_text_tokens"] == 500 for c in results["recipes"]["all"]["runs"][0]["scores"]["checkpoints"])
     assert results["tokens_per_parameter"] == pytest.approx(results["budget_tokens"] / results["non_embedding_params"])
     assert results["blimp"] == {"dir": None, "scored": False, "skipped": "no BLiMP directory", "pairs": 0}
     comparison = results["comparisons"]["long"]["eval_bpb"]

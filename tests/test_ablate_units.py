@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from winnow.ablation.arms import ArmError, plan_budget
+from winnow.ablation.arms import ArmError, checkpoint_spacing, plan_budget
 from winnow.ablation.scoring import average_scores, metric_names
 from winnow.ablation.tier0 import removal_rates, tier0_report
 
@@ -106,3 +106,8 @@ def test_calibration_arms_from_clean_and_given_junk(tmp_path):
     # A larger dose holds every junk page of a smaller one.
     small = {i for i, _ in read_corpus(arms["junk-0.2"].documents) if i.startswith("junk-")}
     assert small <= set(junk_ids) and len(small) == 2
+
+
+@pytest.mark.parametrize("steps, every", [(49, 7), (100, 10), (98, 7), (3, 1), (1, 1), (97, 10), (60, 6)])
+def test_checkpoints_are_evenly_spaced_near_the_end(steps, every):
+    assert checkpoint_spacing(steps) == every

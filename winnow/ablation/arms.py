@@ -203,11 +203,22 @@ def _train_config(instrument: Instrument, budget: int, seed: int, token_dir: Pat
     base = {**instrument.train_overrides, "max_tokens": budget, "seed": seed, "eval_every": 0}
     config = train_config_from_mapping(base, "ablation train settings", TrainConfig(model=instrument.model))
     steps = plan_run(config, load_split(token_dir, "train"), 1).max_steps
-    # Checkpoints every tenth of the run, the last `average_last` kept: they are
-    # the ones averaged, all in the final stretch of training.
-    every = max(1, steps // 10)
+    # Checkpoints about every tenth of the run, the last `average_last` kept:
+    # they are the ones averaged, all in the final stretch of training.
+    every = checkpoint_spacing(steps)
     keep = instrument.score.average_last
     return train_config_from_mapping({**base, "checkpoint_every": every, "keep_last": keep}, "ablation train settings", TrainConfig(model=instrument.model)), steps
+
+
+def checkpoint_spacing(steps: int) -> int:
+    """Steps between checkpoints, about a tenth of the run. A divisor of `steps`
+    is preferred, so the final checkpoint (always written at the last step) is
+    as far from the one before as the others are from each other."""
+    target = steps / 10
+    divisors = [d for d in range(max(1, steps // 20), steps // 5 + 1) if d and steps % d == 0]
+    if divisors:
+        return min(divisors, key=lambda d: (abs(d - target), d))
+    return max(1, round(target))
 
 
 def _train_and_score(arm: Arm, seed: int, budget: int, instrument: Instrument, blimp_pairs: list[Any] | None, clock: "_Clock") -> dict[str, Any]:

@@ -50,6 +50,9 @@ class ScoreSpec:
     tasks: tuple[str, ...] = ()
     average_last: int = DEFAULT_AVERAGE_LAST
     device: str = "cpu"
+    # Predicted tokens of the reference text and of the held-out split per
+    # checkpoint (the first N; None = all): scoring's share of a CPU budget.
+    eval_tokens: int | None = None
 
 
 def blimp_status(spec: ScoreSpec) -> tuple[list[Any] | None, str | None]:
@@ -84,10 +87,10 @@ def score_checkpoint(model: Any, tokenizer: Any, spec: ScoreSpec, token_dir: Pat
 
     out: dict[str, Any] = {}
     with torch.no_grad():
-        text = evaluate_text(model, tokenizer, iter_text_source(spec.eval_text), device=spec.device)
-        out[EVAL_BPB], out["eval_loss"] = text["bits_per_byte"], text["loss"]
+        text = evaluate_text(model, tokenizer, iter_text_source(spec.eval_text), device=spec.device, max_tokens=spec.eval_tokens)
+        out[EVAL_BPB], out["eval_loss"], out["eval_text_tokens"] = text["bits_per_byte"], text["loss"], text["tokens"]
         if _has_heldout(token_dir):
-            out[HELDOUT_BPB] = evaluate_split(model, token_dir, "val", device=spec.device)["bits_per_byte"]
+            out[HELDOUT_BPB] = evaluate_split(model, token_dir, "val", device=spec.device, max_tokens=spec.eval_tokens)["bits_per_byte"]
         if blimp_pairs:
             from winnow.training.blimp import evaluate_blimp
 

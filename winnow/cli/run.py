@@ -108,6 +108,8 @@ def _instrument_flags(parser: argparse.ArgumentParser, output: str) -> None:
     parser.add_argument("--train", dest="train_overrides", action="append", default=[], metavar="KEY=VALUE", help="train setting, e.g. batch_size=16")
     parser.add_argument("--blimp", default=DEFAULT_BLIMP_DIR, metavar="DIR", help=f"BLiMP *.jsonl directory (default: {DEFAULT_BLIMP_DIR}; skipped with a reason when absent; '' to skip)")
     parser.add_argument("--blimp-pairs", type=int, default=DEFAULT_BLIMP_PER_PARADIGM, metavar="N", help=f"pairs per BLiMP paradigm scored (default: {DEFAULT_BLIMP_PER_PARADIGM}; 0 = all)")
+    parser.add_argument("--eval-tokens", type=int, default=None, metavar="N",
+                        help="score the first N tokens of --eval-text and of each held-out split (default: all)")
     parser.add_argument("--average-last", type=int, default=DEFAULT_AVERAGE_LAST, metavar="N", help=f"checkpoints near the end whose scores are averaged (default: {DEFAULT_AVERAGE_LAST})")
     parser.add_argument("--max-epochs", type=float, default=4.0, help="no arm reads its data more often; the budget is lowered to fit (default: 4; 0 = no cap)")
     parser.add_argument("--alpha", type=float, default=0.01, help="significance level of the verdicts (default: 0.01)")
@@ -226,11 +228,13 @@ def _instrument(args: argparse.Namespace):
 
     overrides = train_overrides_from_flags(args.train_overrides)  # checked now, not after curation
     for flag, value, ok in (("--blimp-pairs", args.blimp_pairs, args.blimp_pairs >= 0), ("--average-last", args.average_last, args.average_last >= 1),
-                            ("--max-epochs", args.max_epochs, args.max_epochs >= 0), ("--alpha", args.alpha, 0 < args.alpha < 1)):
+                            ("--max-epochs", args.max_epochs, args.max_epochs >= 0), ("--alpha", args.alpha, 0 < args.alpha < 1),
+                            ("--eval-tokens", args.eval_tokens, args.eval_tokens is None or args.eval_tokens > 0)):
         if not ok:
             raise UserError(f"{flag}: bad value {value}")
     score = ScoreSpec(eval_text=args.eval_text, blimp_dir=args.blimp or None, blimp_per_paradigm=args.blimp_pairs or None,
-                      tasks=tuple(args.tasks), average_last=args.average_last, device=_score_device(overrides.get("device", "auto")))
+                      tasks=tuple(args.tasks), average_last=args.average_last, device=_score_device(overrides.get("device", "auto")),
+                      eval_tokens=args.eval_tokens)
     return Instrument(budget_tokens=args.budget_tokens, seeds=tuple(args.seeds), score=score, model=args.model, train_overrides=overrides,
                       max_epochs=args.max_epochs or None, alpha=args.alpha)
 
