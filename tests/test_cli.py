@@ -324,3 +324,21 @@ def test_ablate_checks_every_recipe_before_curating_any(tmp_path, capsys):
     assert main(argv) == 2
     assert "section tokenize: unknown key(s) ['val_fractoin'] (did you mean 'val_fraction'?)" in capsys.readouterr().err
     assert not list((tmp_path / "out").rglob("stages"))  # the first recipe did not curate
+
+
+def test_checking_a_recipe_for_curate_does_not_import_torch():
+    """curate and dedup run where torch is absent (the Dataflow image): the whole-recipe
+    check must not load it for a recipe without a model section."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from winnow.curation.recipe import load_recipe\n"
+        "from winnow.sections import check_recipe\n"
+        "check_recipe(load_recipe('fineweb'), stages=('curate',))\n"
+        "check_recipe(load_recipe('fineweb'), stages=('dedup',))\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

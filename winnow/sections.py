@@ -132,7 +132,10 @@ def check_recipe(recipe: Any, stages: Sequence[str] = (), beam_args: Sequence[st
         except (TypeError, ValueError) as exc:  # RecipeError, ConfigError, a dataclass's own check
             problems.append(str(exc) if str(exc).startswith(where) else f"{where}: {exc}")
     problems += _check_steps(recipe)
-    problems += _check_model(recipe)
+    if "model" in sections or not stages or "train" in stages:
+        # The model check imports torch (seconds): curate and dedup skip it unless the
+        # recipe has a model section to check (a Dataflow image has no torch at all).
+        problems += _check_model(recipe)
     problems += _check_beam_options(recipe, beam_args)
     if not problems:
         budget_problems, warnings = check_training_plan(recipe, stages)
