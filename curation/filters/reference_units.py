@@ -41,6 +41,10 @@ from winnow.curation.filters import text_units as tu
 
 # Chunks kept in the cache before it is emptied (bounded memory on long runs).
 CHUNK_CACHE_LIMIT = 400_000
+# Chunks sent to spaCy before its pipeline is reloaded: its vocabulary keeps every token
+# string it has seen (faster than a memory zone per call, which re-creates "," and "(" each
+# time), so a fresh one bounds the memory.
+SPACY_RELOAD_CHUNKS = 100_000
 
 # DataTrove's TERMINAL_PUNCTUATION: Unicode's Sentence_Terminal marks as of its
 # writing (Unicode 14), plus three Khmer signs (U+17D6, U+17D9, U+17DA).
@@ -102,12 +106,14 @@ class _Tokenizer:
         self.classes: dict[str, str] = {}  # chunk -> one sentencizer class per token (o, p, q)
         self.kinds: dict[str, int] = {}  # token -> SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER
         self._special: frozenset[str] = frozenset()
+        self._sent_to_spacy = 0
 
     def _load(self) -> Any:
         import spacy
         from spacy.pipeline import Sentencizer
 
         self._nlp = spacy.blank("en")
+        self._sent_to_spacy = 0
         self._punct_chars = frozenset(Sentencizer.default_punct_chars)
         self._special = frozenset(self._nlp.tokenizer.rules)
         return self._nlp
@@ -149,34 +155,34 @@ class _Tokenizer:
         missing = self._learn_plain(missing)
         if not missing:
             return
+        if self._sent_to_spacy > SPACY_RELOAD_CHUNKS:
+            nlp = self._load()
+        self._sent_to_spacy += len(missing)
         # Newlines, not spaces, between chunks: a newline is a token of its own, so spaCy's
         # special-case pass cannot join tokens of two chunks that were never neighbours.
         # (The order of `missing` does not matter for the same reason.)
         joined = "\n".join(missing)
         punct_chars = self._punct_chars
         tokens, classes, kinds = self.tokens, self.classes, self.kinds
-        # memory_zone frees the strings spaCy interned for this call (no growth on long runs).
-        with nlp.memory_zone():
-            nlp.max_length = len(joined) + 10
-            doc = nlp.tokenizer(joined)
-            index, end = 0, len(missing[0])
-            texts: list[str] = []
-            marks: list[str] = []
-            for token in doc:
-                if token.is_space:
-                    continue
-                while token.idx >= end:
-                    tokens[missing[index]], classes[missing[index]] = tuple(texts), "".join(marks)
-                    texts, marks = [], []
-                    index += 1
-                    end += 1 + len(missing[index])
-                text = token.text
-                texts.append(text)
-                marks.append("p" if text in punct_chars else ("q" if token.is_punct else "o"))
-                if text not in kinds:
-                    kinds[text] = _kind(text)
-            tokens[missing[index]], classes[missing[index]] = tuple(texts), "".join(marks)
-
+        nlp.max_length = len(joined) + 10
+        doc = nlp.tokenizer(joined)
+        index, end = 0, len(missing[0])
+        texts: list[str] = []
+        marks: list[str] = []
+        for token in doc:
+            if token.is_space:
+                continue
+            while token.idx >= end:
+                tokens[missing[index]], classes[missing[index]] = tuple(texts), "".join(marks)
+                texts, marks = [], []
+                index += 1
+                end += 1 + len(missing[index])
+            text = token.text
+            texts.append(text)
+            marks.append("p" if text in punct_chars else ("q" if token.is_punct else "o"))
+            if text not in kinds:
+                kinds[text] = _kind(text)
+        tokens[missing[index]], classes[missing[index]] = tuple(texts), "".join(marks)
 
     def _learn_plain(self, chunks: list[str]) -> list[str]:
         """Cache the plain chunks (see `_plain`); return the others, for spaCy."""
@@ -361,7 +367,12 @@ def token_cache() -> tuple[dict, dict, dict]:
 
 
 def set_token_cache(state: tuple[dict, dict, dict] | None) -> None:
-    """Replace the token caches (None empties them) and forget the per-text cache; outputs never depend on it."""
+    """Replace the token caches (None empties them) and forget the per-text cache; outputs never depend on it.
+
+    A loaded spaCy pipeline is replaced by a fresh one too, so that its own caches hold nothing either.
+    """
+    if _TOKENIZER._nlp is not None:
+        _TOKENIZER._load()
     if state is None:
         _TOKENIZER.clear()
     else:
