@@ -39,6 +39,7 @@ from winnow.curation.extract_worker import (
     run_resiliparse,
     run_trafilatura,
 )
+from winnow.curation.stages import STAGE_EXTRACT
 from winnow.curation.triage import Rejection
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
     "extraction_f1", "trafilatura_kwargs", "warm_up",
 ]
 
-STAGE_EXTRACT = "extract"
 NO_MAIN_TEXT = "no_main_text"
 EXTRACTION_TIMEOUT = "extraction_timeout"
 HTML_TOO_LARGE = "html_too_large"

@@ -23,11 +23,11 @@ from typing import Any
 
 import yaml
 
+# The two steps every recipe has; their names are stage names, defined once in stages.py.
+from winnow.curation.stages import STAGE_EXTRACT as EXTRACT, STAGE_LANGUAGE as LANGUAGE
 from winnow.curation.config import RecipeError, config_from_mapping, config_to_mapping
 from winnow.errors import did_you_mean, unknown_key_message
 
-EXTRACT = "extract"
-LANGUAGE = "language"
 MODE_FILTER = "filter"
 MODE_ANNOTATE = "annotate"
 MODES = (MODE_FILTER, MODE_ANNOTATE)

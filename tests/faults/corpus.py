@@ -34,14 +34,14 @@ from winnow.curation.archive import (
     ERROR_TRUNCATED_GZIP,
     ERROR_TRUNCATED_RECORD,
 )
-from winnow.curation.extract import EXTRACTION_CRASHED, EXTRACTION_TIMEOUT, HTML_TOO_LARGE, STAGE_EXTRACT
-from winnow.curation.triage import BINARY_CONTENT, STAGE_TRIAGE, TOO_LARGE
+from winnow.curation.extract import EXTRACTION_CRASHED, EXTRACTION_TIMEOUT, HTML_TOO_LARGE
+from winnow.curation.stages import STAGE_EXTRACT, STAGE_READ, STAGE_TRIAGE
+from winnow.curation.triage import BINARY_CONTENT, TOO_LARGE
 
 OUTCOME_KEPT = "kept"
 OUTCOME_REJECTED = "rejected"
 OUTCOME_ERROR = "error"
 
-STAGE_READ = "read"  # the pipeline's stage name for ReadFailures
 
 HOST = "faults.example"
 WARC_DATE = "2024-06-01T12:00:00Z"

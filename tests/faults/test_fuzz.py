@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from tests.curation.test_archive import NonSeekable as _ForwardOnly
 from tests.faults import corpus
 from winnow.curation.archive import ArchiveRecord, ReadFailure, iter_archive
-from winnow.curation.extract import STAGE_EXTRACT, ExtractConfig, Extractor
+from winnow.curation.extract import ExtractConfig, Extractor
+from winnow.curation.stages import STAGE_EXTRACT
 from winnow.curation.langid import LanguageConfig, LanguageIdentifier, decide_language
 from winnow.curation.triage import Rejection
 from winnow.training.shard_format import HEADER_BYTES, MAGIC, ShardFormatError, open_shard, read_header

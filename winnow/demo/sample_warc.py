@@ -42,7 +42,7 @@ import yaml
 
 # Reasons and stages are the curation code's own constants, so that a renamed
 # reason breaks the sample's labels (and its tests) instead of drifting apart.
-from winnow.curation.extract import NO_MAIN_TEXT, STAGE_EXTRACT
+from winnow.curation.extract import NO_MAIN_TEXT
 from winnow.curation.triage import (
     BINARY_CONTENT,
     EMPTY_PAYLOAD,
@@ -54,7 +54,7 @@ from winnow.curation.triage import (
 
 # A record the reader cannot parse becomes a ReadFailure; no curation module
 # names this stage yet.
-from winnow.curation.stages import STAGE_READ
+from winnow.curation.stages import STAGE_EXTRACT, STAGE_READ
 
 OUTCOME_KEPT = "kept"
 OUTCOME_REJECTED = "rejected"
