@@ -36,7 +36,7 @@ from winnow import __version__
 from winnow.atomic import atomic_write_json
 from winnow.errors import ConfigurationError, RuntimeFailure, WinnowError
 
-STAGES = ("input", "curate", "dedup", "mix", "tokenizer", "tokenize", "train", "evaluate", "report")
+# STAGES, the order, is defined once with each stage's runner: `STAGE_RUNNERS` at the end of this file.
 DEMO_RECIPE = "demo"
 COMPLETE = "complete"
 RUNNING = "running"
@@ -426,18 +426,7 @@ def run_stages(
 
 
 def _run_stage(ctx: RunContext, stage: str, resume: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    handlers: dict[str, Callable[[], tuple[dict[str, Any], dict[str, Any]]]] = {
-        "input": lambda: stage_input(ctx),
-        "curate": lambda: stage_curate(ctx),
-        "dedup": lambda: stage_dedup(ctx),
-        "mix": lambda: stage_mix(ctx),
-        "tokenizer": lambda: stage_tokenizer(ctx),
-        "tokenize": lambda: stage_tokenize(ctx),
-        "train": lambda: stage_train(ctx, resume),
-        "evaluate": lambda: stage_evaluate(ctx),
-        "report": lambda: stage_report(ctx),
-    }
-    return handlers[stage]()
+    return STAGE_RUNNERS[stage](ctx, resume)
 
 
 def check_plan(ctx: RunContext, stages: Sequence[str]) -> list[str]:
@@ -500,3 +489,20 @@ def load_context(recipe_spec: str | None, run_dir: str | Path, beam_args: Sequen
         input_override=list(input_override) if input_override else None,
         progress=progress,
     )
+
+
+# Every stage in run order with its runner, (ctx, resume) -> (outputs, counts): the one
+# list of stages (`winnow run --help` and `--from/--until` read STAGES). Names are looked
+# up when a stage runs, so tests may replace a stage function.
+STAGE_RUNNERS: dict[str, Callable[[RunContext, bool], tuple[dict[str, Any], dict[str, Any]]]] = {
+    "input": lambda ctx, resume: stage_input(ctx),
+    "curate": lambda ctx, resume: stage_curate(ctx),
+    "dedup": lambda ctx, resume: stage_dedup(ctx),
+    "mix": lambda ctx, resume: stage_mix(ctx),
+    "tokenizer": lambda ctx, resume: stage_tokenizer(ctx),
+    "tokenize": lambda ctx, resume: stage_tokenize(ctx),
+    "train": lambda ctx, resume: stage_train(ctx, resume),
+    "evaluate": lambda ctx, resume: stage_evaluate(ctx),
+    "report": lambda ctx, resume: stage_report(ctx),
+}
+STAGES = tuple(STAGE_RUNNERS)
