@@ -17,7 +17,10 @@ docs/architecture.md ("Import rules"):
 - **`curation/` never imports torch at module level**: a model backend that
   needs it (the Hugging Face classifier) imports it inside the function that
   loads the model, so the rest of curation runs without torch installed.
-- **`pipelines/`** never imports `training/`.
+- **`pipelines/`** never imports `training/`; from Winnow it imports only
+  itself, `curation`, `schemas`, the foot and the two shared app modules that
+  the CLI and the Beam jobs both use, `winnow.summaries` (stats summaries) and
+  `winnow.progress` (the progress display).
 - **`review` and `report`** do not import each other in a circle: the report
   reads review labels (`winnow.report.review`), review never imports the report.
 """
@@ -34,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 LINKED = ("curation", "pipelines", "training", "schemas", "recipes")
 FOOT = frozenset({"winnow", "winnow.atomic", "winnow.jsonl", "winnow.errors", "winnow.config_loader"})
 APP_PACKAGES = ("winnow.pipelines", "winnow.review", "winnow.report", "winnow.cli")
+PIPELINES_MAY_IMPORT = ("winnow.pipelines", "winnow.curation", "winnow.schemas", "winnow.summaries", "winnow.progress")
 
 
 def _module_name(path: Path) -> str:
@@ -176,6 +180,14 @@ def test_curation_never_imports_torch_at_module_level():
 
 def test_pipelines_never_import_training():
     bad = _violations("winnow.pipelines", lambda t: not _within(t, "winnow.training"))
+    assert not bad, "\n".join(bad)
+
+
+def test_pipelines_import_only_curation_schemas_and_the_foot():
+    def allowed(target: str) -> bool:
+        return not _is_winnow_module(target) or _foot_module(target) or any(_within(target, p) for p in PIPELINES_MAY_IMPORT)
+
+    bad = _violations("winnow.pipelines", allowed)
     assert not bad, "\n".join(bad)
 
 
