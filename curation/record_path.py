@@ -95,7 +95,7 @@ def identity_of(record: ArchiveRecord | TextRecord, source_name: str = "") -> di
         return {
             "id": doc_id, "url": record.url, "domain": domain_of(record.url), "warc_record_id": None,
             "warc_date": record.date or None, "source": record.source,
-            "source_name": record.source_name or source_name,
+            "source_name": record.source_name or source_name, "metadata": record.metadata,
         }
     return {
         "id": document_id(record.warc_record_id, record.url, record.date),
@@ -105,6 +105,7 @@ def identity_of(record: ArchiveRecord | TextRecord, source_name: str = "") -> di
         "warc_date": record.date,
         "source": record.source,
         "source_name": source_name,
+        "metadata": None,
     }
 
 

@@ -117,3 +117,4 @@ class TextRecord:
     date: str = ""
     is_html: bool = False
     source_name: str = ""
+    metadata: str | None = None  # JSON object of the source's extra fields (curation.readers.metadata)

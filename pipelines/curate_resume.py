@@ -52,7 +52,8 @@ def run_manifest(
             "max_payload_bytes": settings.max_payload_bytes,
             "keep_rejected_text": settings.keep_rejected_text,
             "input_format": settings.input_format,
-            "reader_options": dataclasses.asdict(settings.reader_options),
+            # Through JSON, so a tuple field (metadata_columns) compares equal to the recorded list.
+            "reader_options": json.loads(json.dumps(dataclasses.asdict(settings.reader_options))),
             "output_shards": output_shards,
         },
     }

@@ -25,6 +25,18 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id-column", default=None, metavar="NAME", help="JSONL field / Parquet column with the document id (default: id, when present)")
     parser.add_argument("--url-column", default=None, metavar="NAME", help="JSONL field / Parquet column with the URL (default: url, when present)")
     parser.add_argument(
+        "--keep-columns",
+        default=None,
+        metavar="NAME[,NAME...]",
+        help="JSONL fields / Parquet columns kept in the documents' `metadata` column (default: every field "
+        "other than the text, id, url and date fields; see docs/sources.md)",
+    )
+    parser.add_argument(
+        "--drop-metadata",
+        action="store_true",
+        help="keep no extra source fields: the `metadata` column stays null",
+    )
+    parser.add_argument(
         "--text-format",
         choices=("file", "lines"),
         default="file",

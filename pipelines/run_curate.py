@@ -17,7 +17,7 @@ from winnow.curation.recipe import LANGUAGE, Recipe, RecipeStep, load_recipe, wi
 from winnow.curation.stages import stage_order
 from winnow.curation.stats import combine_curation_stats
 from winnow.curation.readers import ReaderOptions
-from winnow.curation.readers.common import DEFAULT_MAX_RECORD_BYTES
+from winnow.curation.readers.common import DEFAULT_MAX_RECORD_BYTES, metadata_columns_of
 from winnow.pipelines.curate import CurateSettings, build_curate_pipeline
 from winnow.pipelines.curate_resume import (
     PROGRESS_DIR,
@@ -302,12 +302,17 @@ def _counter_values(result) -> dict[str, int]:
 
 
 def reader_options_of(args: Any) -> ReaderOptions:
-    """ReaderOptions from parsed curate flags (the CLI's namespace or CurateOptions)."""
-    return ReaderOptions(
-        text_column=args.text_column, id_column=args.id_column, url_column=args.url_column,
-        text_format=args.text_format or "file", source_name=args.source_name or "",
-        max_record_bytes=DEFAULT_MAX_RECORD_BYTES if getattr(args, "max_record_bytes", None) is None else args.max_record_bytes,
-    )
+    """ReaderOptions from parsed curate flags (the CLI's namespace or CurateOptions); a bad
+    combination (say --keep-columns naming the text column) is a CurateInputError."""
+    try:
+        return ReaderOptions(
+            text_column=args.text_column, id_column=args.id_column, url_column=args.url_column,
+            text_format=args.text_format or "file", source_name=args.source_name or "",
+            max_record_bytes=DEFAULT_MAX_RECORD_BYTES if getattr(args, "max_record_bytes", None) is None else args.max_record_bytes,
+            metadata_columns=metadata_columns_of(getattr(args, "keep_columns", None), bool(getattr(args, "drop_metadata", False))),
+        )
+    except ValueError as exc:
+        raise CurateInputError(str(exc)) from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:

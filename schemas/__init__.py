@@ -41,6 +41,13 @@ IDENTITY_FIELDS: tuple[pa.Field, ...] = (
     pa.field("source_name", pa.string()),  # the recipe's name for the input (web, books, ...); may be empty
 )
 
+# A JSON object of the source record's extra fields (JSONL fields, Parquet columns other than
+# text, id, url and date: tags, scores, nested objects), kept as Dolma keeps attributes and
+# DataTrove its `metadata` dict; null when the source had none (WARC, plain text). One string
+# column, not a struct: sources disagree on fields and types from file to file and line to line.
+# See curation.readers.metadata. Nullable and new in version 2 files: older ones simply lack it.
+METADATA_FIELDS: tuple[pa.Field, ...] = (pa.field("metadata", pa.string()),)
+
 TEXT_FIELDS: tuple[pa.Field, ...] = (
     pa.field("text", pa.string()),
     pa.field("language", pa.string()),
@@ -88,7 +95,7 @@ DUPLICATE_FIELDS: tuple[pa.Field, ...] = (
 # `minhash_cluster_size` is named here too, whichever group it joins.
 NON_SIGNAL_COLUMNS: frozenset[str] = frozenset(
     f.name
-    for group in (IDENTITY_FIELDS, TEXT_FIELDS, REJECTION_FIELDS, ERROR_FIELDS, DEDUP_FIELDS, DUPLICATE_FIELDS)
+    for group in (IDENTITY_FIELDS, METADATA_FIELDS, TEXT_FIELDS, REJECTION_FIELDS, ERROR_FIELDS, DEDUP_FIELDS, DUPLICATE_FIELDS)
     for f in group
 ) | {"minhash_cluster_size", "mix_copy"}
 
@@ -117,9 +124,9 @@ def _with_meta(fields: Sequence[pa.Field], table: str) -> pa.Schema:
 
 
 def document_schema(signals: Iterable[tuple[str, str]] = (), with_cluster: bool = False) -> pa.Schema:
-    """Kept documents: identity, text, language, then one column per signal."""
+    """Kept documents: identity, source metadata, text, language, then one column per signal."""
     extra = list(DEDUP_FIELDS) if with_cluster else []
-    return _with_meta([*IDENTITY_FIELDS, *TEXT_FIELDS, *extra, *signal_fields(signals)], DOCUMENTS)
+    return _with_meta([*IDENTITY_FIELDS, *METADATA_FIELDS, *TEXT_FIELDS, *extra, *signal_fields(signals)], DOCUMENTS)
 
 
 # `winnow mix` output: documents (so tokenize/train read it as any corpus) plus which copy a row is.
@@ -128,14 +135,17 @@ MIX_FIELDS: tuple[pa.Field, ...] = (
 )
 
 
-def mix_document_schema() -> pa.Schema:
-    """Mixed documents: identity, text, language, the mix copy number (a `documents` table)."""
-    return _with_meta([*IDENTITY_FIELDS, *TEXT_FIELDS, *MIX_FIELDS], DOCUMENTS)
+def mix_document_schema(carried: Sequence[pa.Field] = ()) -> pa.Schema:
+    """Mixed documents: identity, source metadata, text, language, the `carried` columns of the
+    inputs (dedup's cluster columns, signals), then the mix copy number (a `documents` table)."""
+    own = {f.name for f in (*IDENTITY_FIELDS, *METADATA_FIELDS, *TEXT_FIELDS, *MIX_FIELDS)}
+    rest = [f for f in carried if f.name not in own]
+    return _with_meta([*IDENTITY_FIELDS, *METADATA_FIELDS, *TEXT_FIELDS, *rest, *MIX_FIELDS], DOCUMENTS)
 
 
 def rejected_schema(signals: Iterable[tuple[str, str]] = ()) -> pa.Schema:
     """Rejected records: the document columns (text may be null) plus stage, reason, detail."""
-    return _with_meta([*IDENTITY_FIELDS, *REJECTION_FIELDS, *TEXT_FIELDS, *signal_fields(signals)], REJECTED)
+    return _with_meta([*IDENTITY_FIELDS, *METADATA_FIELDS, *REJECTION_FIELDS, *TEXT_FIELDS, *signal_fields(signals)], REJECTED)
 
 
 def error_schema() -> pa.Schema:

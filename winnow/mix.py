@@ -5,7 +5,8 @@ Two passes over each source's Parquet: the first reads only the text lengths
 document as many times as the plan says, one pass per copy, so a document's
 copies land far apart in the output rather than side by side. Output:
 
-    OUT/documents/part-00000.parquet ...   (zstd; a `documents` table with `mix_copy`)
+    OUT/documents/part-00000.parquet ...   (zstd; a `documents` table with `mix_copy`; every input
+                                           column is kept: metadata, signals, cluster_id, minhash_cluster_size)
     OUT/mix_manifest.json                  (targets, realized proportions, repetitions, seed, input hashes, warnings)
 
 The manifest is written last: its presence marks a finished mix. A source
@@ -97,6 +98,36 @@ def _file_hash(path: str) -> str:
         while chunk := f.read(_HASH_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _carried_fields(files: Mapping[str, list[str]]) -> list[pa.Field]:
+    """Every input column beyond a mix document's own (signals, dedup's cluster columns, any
+    other), in first-seen order over sources by name and files in order; nullable, since
+    another source may lack them. One name with two types is promoted where Arrow can (int64
+    and double become double) and otherwise a MixError naming both files."""
+    own = set(schemas.mix_document_schema().names)
+    carried: dict[str, tuple[pa.Field, str]] = {}
+    for name in sorted(files):
+        for path in files[name]:
+            for field in open_parquet(path, REQUIRED_COLUMNS).schema_arrow:
+                if field.name in own:
+                    continue
+                field = field.with_nullable(True)
+                if field.name not in carried:
+                    carried[field.name] = (field, path)
+                elif not carried[field.name][0].type.equals(field.type):
+                    carried[field.name] = (_promoted(carried[field.name], field, path), carried[field.name][1])
+    return [field for field, _ in carried.values()]
+
+
+def _promoted(first: tuple[pa.Field, str], field: pa.Field, path: str) -> pa.Field:
+    try:
+        return pa.unify_schemas([pa.schema([first[0]]), pa.schema([field])], promote_options="permissive").field(0)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise MixError(
+            f"column {field.name!r} is {first[0].type} in {first[1]} but {field.type} in {path}; "
+            f"the mix cannot hold both ({exc})"
+        ) from None
 
 
 def _output_table(batch: pa.RecordBatch, name: str, copy: int, schema: pa.Schema) -> pa.Table:
@@ -217,6 +248,7 @@ def run_mix(
         plan = plan_mix([docs for docs, _ in read.values()], config)
     except (ParquetInputError, ValueError) as exc:
         raise MixError(str(exc)) from exc
+    carried = _carried_fields(files)  # before the output is touched: a type clash is refused first
     warnings = share_warnings(plan)
     if config.strict and warnings:  # refused before the output directory is touched
         raise MixError("strict: " + "; ".join(warnings))
@@ -225,7 +257,7 @@ def run_mix(
     if inside:
         raise MixError(f"{out}: the output directory holds input {inside[0]}; write the mix elsewhere")
     _prepare_output(out, overwrite)
-    writer = _ShardWriter(out / DOCUMENTS_DIR, schemas.mix_document_schema(), rows_per_file)
+    writer = _ShardWriter(out / DOCUMENTS_DIR, schemas.mix_document_schema(carried), rows_per_file)
     try:
         for source_plan in plan.sources:
             paths = files[source_plan.name]

@@ -87,7 +87,9 @@ def _rules(recipe: Recipe, stored_steps: Sequence[Mapping[str, Any]], input_dir:
                 raise SelectError(f"step {step.name!r} cannot be re-decided from signals; its settings must stay as stored")
             final.add(step.name)
             continue
-        changed = [f for f in spec.recompute_fields if getattr(old, f) != getattr(step.config, f)]
+        # Compared as JSON: a stored setting reads back with lists where the default has tuples.
+        before, after = config_to_mapping(old), config_to_mapping(step.config)
+        changed = [f for f in spec.recompute_fields if json.dumps(before.get(f), sort_keys=True, default=str) != json.dumps(after.get(f), sort_keys=True, default=str)]
         if changed:
             raise SelectError(
                 f"step {step.name!r}: {changed} change the signals or the text, not only the decision; "

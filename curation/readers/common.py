@@ -76,16 +76,52 @@ class ReaderOptions:
     text_format: str = TEXT_FORMAT_FILE
     source_name: str = ""
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    # JSONL/Parquet fields kept in the `metadata` column: None keeps every field that fills no
+    # document column (`used_fields`); a tuple keeps those named (empty: none).
+    metadata_columns: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.text_format not in TEXT_FORMATS:
             raise ValueError(f"text format must be one of {TEXT_FORMATS}, got {self.text_format!r}")
         if self.max_record_bytes <= 0:
             raise ValueError(f"max_record_bytes must be positive, got {self.max_record_bytes}")
+        if self.metadata_columns is not None:
+            _check_metadata_columns(self.metadata_columns, self.used_fields)
 
     @property
     def text_field(self) -> str:
         return self.text_column or DEFAULT_TEXT_COLUMN
+
+    @property
+    def used_fields(self) -> tuple[str, ...]:
+        """The source fields that fill document columns (text, id, url, date); never metadata."""
+        return (self.text_field, self.id_column or DEFAULT_ID_COLUMN, self.url_column or DEFAULT_URL_COLUMN, DEFAULT_DATE_COLUMN)
+
+
+def metadata_columns_of(keep_columns: str | None, drop_metadata: bool) -> tuple[str, ...] | None:
+    """`ReaderOptions.metadata_columns` from the flags: None (every extra field), the names of
+    `--keep-columns A,B`, or () with `--drop-metadata`; ValueError when both are given."""
+    if drop_metadata and keep_columns is not None:
+        raise ValueError("--keep-columns and --drop-metadata contradict each other; give one")
+    if drop_metadata:
+        return ()
+    if keep_columns is None:
+        return None
+    names = tuple(name.strip() for name in keep_columns.split(","))
+    if not all(names):
+        raise ValueError(f"--keep-columns {keep_columns!r}: an empty column name")
+    return names
+
+
+def _check_metadata_columns(names: tuple[str, ...], used: tuple[str, ...]) -> None:
+    if not isinstance(names, tuple) or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(f"metadata columns must be a tuple of non-empty names, got {names!r}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"metadata columns named more than once: {repeated}")
+    taken = [n for n in names if n in used]
+    if taken:
+        raise ValueError(f"--keep-columns {taken}: already a document column (text, id, url or date), not metadata")
 
 
 def detect_format(path: str) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
 from winnow.curation.archive import ReadFailure
@@ -23,6 +23,7 @@ from winnow.curation.readers.common import (
     numbered_lines,
     optional_str,
 )
+from winnow.curation.readers.metadata import MetadataError, encode_metadata, metadata_fields
 from winnow.curation.types import TextRecord
 
 
@@ -91,17 +92,20 @@ def record_from_mapping(row: dict[str, Any], source: str, position: str, options
         (options.url_column or DEFAULT_URL_COLUMN, url),
         (DEFAULT_DATE_COLUMN, optional_str(row.get(DEFAULT_DATE_COLUMN))),
     )
-    return checked_record(text, fields, source, position, options)
+    extra = metadata_fields(row, options.used_fields, options.metadata_columns)
+    return checked_record(text, fields, source, position, options, extra)
 
 
 def checked_record(
-    text: str, fields: tuple[tuple[str, str], ...], source: str, position: str, options: ReaderOptions
+    text: str, fields: tuple[tuple[str, str], ...], source: str, position: str, options: ReaderOptions,
+    extra: Mapping[str, Any] | None = None,
 ) -> TextRecord | ReadFailure:
-    """The TextRecord of a text and its (name, value) id, url and date fields, in that order.
+    """The TextRecord of a text, its (name, value) id, url and date fields, in that order, and
+    the `extra` fields kept as its metadata.
 
     Text is cleaned (NULs dropped, lone surrogates replaced); an id, url or
     date that cannot be stored exactly makes the record a ReadFailure, and so
-    does a text over the record size limit.
+    do a text over the record size limit and metadata that cannot be encoded.
     """
     (_, doc_id), (_, url), (_, date) = fields
     for name, value in fields:
@@ -110,7 +114,11 @@ def checked_record(
             return failure(source, position, ERROR_BAD_VALUE, f"field {name!r} {problem}", url)
     if len(text) > options.max_record_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > options.max_record_bytes:
         return failure(source, position, ERROR_RECORD_TOO_LARGE, f"text is over the record size limit of {options.max_record_bytes} bytes (--max-record-bytes)", url)
+    try:
+        metadata = encode_metadata(extra or {})
+    except MetadataError as exc:
+        return failure(source, position, ERROR_BAD_VALUE, str(exc), url)
     return TextRecord(
         text=clean_text(text), source=source, position=position, id=doc_id, url=url, date=date,
-        is_html=False, source_name=options.source_name,
+        is_html=False, source_name=options.source_name, metadata=metadata,
     )

@@ -1,7 +1,8 @@
 """Parquet of any schema (Hugging Face dataset shards, FineWeb, our own documents/).
 
-Only the text, id, url and date columns are read, one row group at a time, in
-record batches, so a wide file costs the columns used. Row numbers in
+The text, id, url and date columns are read, and the columns kept as
+metadata (by default every other column; `--keep-columns` narrows them,
+`--drop-metadata` reads none), one row group at a time, in record batches. Row numbers in
 messages are 1-based within the file.
 
 One bad value costs one row: string columns are read as bytes and decoded
@@ -47,6 +48,7 @@ BATCH_ROWS = 1024
 # many times the limit (256 MB by default) is refused as a bomb.
 PAGE_LIMIT_FACTOR = 4
 _SPOOL_IN_MEMORY_BYTES = 16 * 1024 * 1024
+META_PREFIX = "meta:"  # keys of metadata columns among the columns read (text, id, url and date are the others)
 
 
 class _BadValue:
@@ -67,12 +69,13 @@ def iter_parquet(stream: BinaryIO, source: str, options: ReaderOptions = ReaderO
     except Exception as exc:
         yield failure(source, "", ERROR_UNREADABLE, f"not a readable Parquet file: {type(exc).__name__}: {exc}")
         return
-    names = set(parquet.schema_arrow.names)
+    names = list(parquet.schema_arrow.names)
     columns, missing = _columns(names, options)
     if missing:
         yield failure(
             source, "", ERROR_MISSING_COLUMN,
-            f"no column {missing!r} (columns: {', '.join(sorted(names))}); choose one with --text-column/--id-column/--url-column",
+            f"no column {missing!r} (columns: {', '.join(sorted(names))}); "
+            "choose one with --text-column/--id-column/--url-column/--keep-columns",
         )
         return
     if parquet.metadata.num_rows == 0:
@@ -97,7 +100,11 @@ def _iter_group(parquet, stream, group, first_row, columns, source, options) -> 
     meta = parquet.metadata.row_group(group)
     last_row = first_row + meta.num_rows - 1
     where = f"rows {first_row}-{last_row} (row group {group + 1})"
-    chunks = _column_chunks(parquet, group, set(columns.values()))
+    try:
+        chunks = _column_chunks(parquet, group, set(columns.values()))
+    except Exception as exc:  # a damaged footer: a column path that is not UTF-8, say
+        yield failure(source, where, ERROR_UNREADABLE, f"row group unreadable: {type(exc).__name__}: {exc}")
+        return
     try:
         oversized = _oversized_page(stream, chunks, PAGE_LIMIT_FACTOR * options.max_record_bytes)
     except (PageHeaderError, OSError):
@@ -141,7 +148,11 @@ def _dictionary_reader(parquet, stream, chunks):
     """A ParquetFile reading the dictionary-encoded byte-array columns of these chunks as dictionaries, or None."""
     import pyarrow.parquet as pq
 
-    names = sorted({name for name, chunk in chunks if chunk.has_dictionary_page and chunk.physical_type == "BYTE_ARRAY"})
+    # Top-level columns only: pyarrow names nested leaves by other paths (a map's `m.key_value.key`).
+    names = sorted({
+        name for name, chunk in chunks
+        if chunk.has_dictionary_page and chunk.physical_type == "BYTE_ARRAY" and chunk.path_in_schema == name
+    })
     if not names:
         return None
     return pq.ParquetFile(stream, metadata=parquet.metadata, read_dictionary=names)
@@ -256,8 +267,11 @@ def _scalar(array: Any, i: int) -> Any:
         return _BadValue(ERROR_BAD_VALUE, f"value cannot be converted: {type(exc).__name__}: {exc}")
 
 
-def _columns(names: set[str], options: ReaderOptions) -> tuple[dict[str, str], str | None]:
-    """key -> column to read, and the first named column that is missing (or None)."""
+def _columns(names: list[str], options: ReaderOptions) -> tuple[dict[str, str], str | None]:
+    """key -> column to read, and the first named column that is missing (or None).
+
+    Keys are text, id, url, date, and `META_PREFIX + column` for each column kept as
+    metadata (every other column, in file order, unless `options.metadata_columns` names them)."""
     columns = {"text": options.text_field}
     for key, named, default in (
         ("id", options.id_column, DEFAULT_ID_COLUMN),
@@ -268,6 +282,9 @@ def _columns(names: set[str], options: ReaderOptions) -> tuple[dict[str, str], s
             columns[key] = named
         elif default in names:
             columns[key] = default
+    used = set(options.used_fields)
+    kept = [n for n in names if n not in used] if options.metadata_columns is None else options.metadata_columns
+    columns.update({META_PREFIX + name: name for name in kept})
     for name in columns.values():
         if name not in names:
             return columns, name
@@ -280,7 +297,8 @@ def _record(values: dict[str, list], i: int, row: int, source: str, options: Rea
              "url": options.url_column or DEFAULT_URL_COLUMN, "date": DEFAULT_DATE_COLUMN}
     for key, column in values.items():
         if isinstance(column[i], _BadValue):
-            return failure(source, position, column[i].error_type, f"column {names[key]!r}: {column[i].message}")
+            name = names.get(key) or key[len(META_PREFIX):]
+            return failure(source, position, column[i].error_type, f"column {name!r}: {column[i].message}")
     try:
         fields = {key: optional_str(values[key][i]) if key in values else "" for key in ("id", "url", "date")}
     except (ValueError, RecursionError) as exc:  # str() of a huge or deeply nested value
@@ -289,4 +307,5 @@ def _record(values: dict[str, list], i: int, row: int, source: str, options: Rea
     if not isinstance(text, str):
         what = "null" if text is None else type(text).__name__
         return failure(source, position, ERROR_BAD_VALUE, f"column {options.text_field!r} must be a string, got {what}", fields["url"])
-    return checked_record(text, tuple((names[key], fields[key]) for key in ("id", "url", "date")), source, position, options)
+    extra = {key[len(META_PREFIX):]: column[i] for key, column in values.items() if key.startswith(META_PREFIX)}
+    return checked_record(text, tuple((names[key], fields[key]) for key in ("id", "url", "date")), source, position, options, extra)
