@@ -24,7 +24,7 @@ trafilatura below 1.12, so it never goes into Winnow's own venv.
 from __future__ import annotations
 
 import argparse
-import gzip
+import hashlib
 import json
 import math
 import os
@@ -106,8 +106,17 @@ def setup_reference_venv(python: str = sys.executable) -> None:
     )
 
 
-def run_reference(pages: Sequence[Page]) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """(package versions, one result per page) from DataTrove's filters in the reference venv."""
+def run_reference(pages: Sequence[Page], cache: Path | None = None) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """(package versions, one result per page) from DataTrove's filters in the reference venv.
+
+    With `cache`, results for exactly these pages (same ids and texts) are read from and written
+    to that file: DataTrove takes minutes on every page of ../shared/data.
+    """
+    key = hashlib.sha256(json.dumps([[p.id, p.text] for p in pages]).encode()).hexdigest()
+    if cache is not None and cache.is_file():
+        stored = json.loads(cache.read_text(encoding="utf-8"))
+        if stored.get("key") == key:
+            return stored["versions"], stored["results"]
     request = json.dumps({"docs": [{"id": p.id, "text": p.text} for p in pages]})
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore")
     proc = subprocess.run(
@@ -116,6 +125,9 @@ def run_reference(pages: Sequence[Page]) -> tuple[dict[str, str], list[dict[str,
     if proc.returncode != 0:
         raise RuntimeError(f"DataTrove reference run failed: {proc.stderr[-2000:]}")
     answer = json.loads(proc.stdout)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"key": key, **answer}), encoding="utf-8")
     return answer["versions"], answer["results"]
 
 
@@ -321,6 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="only the first N English pages")
     parser.add_argument("--show-diffs", type=int, default=0, help="list up to N disagreeing pages per filter")
     parser.add_argument("--json", type=Path, default=None, help="also write the tallies and disagreements here")
+    parser.add_argument(
+        "--reference-cache", type=Path, default=REPO / ".bench" / "filter-parity-reference.json",
+        help="reuse DataTrove's results for the same pages from this file (git-ignored by default)",
+    )
     args = parser.parse_args(argv)
     if args.setup:
         setup_reference_venv()
@@ -331,8 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not SHARED_DATA.is_dir():
         raise SystemExit(f"no test data at {SHARED_DATA}")
     pages = english_pages(args.limit)
-    versions, reference = run_reference(pages)
     winnow = run_winnow(pages, winnow_steps())
+    versions, reference = run_reference(pages, args.reference_cache)
     outcome = compare(winnow, reference)
     print(f"{len(pages)} English pages; reference: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     print(format_table(outcome["tallies"]))
