@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="winnow",
         description="Curate web archives into a pre-training corpus, then train and evaluate a model on it.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"winnow {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -46,9 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _mark_leaf_parsers(parser: argparse.ArgumentParser) -> None:
-    """Each (sub)command parser records itself, so an error can show its usage and flags."""
+    """Each (sub)command parser records itself, so an error can show its usage and flags, and
+    takes flags only as spelled: argparse's default would read `--max-step` as `--max-steps`
+    (and a future `--max-steps-per-epoch` would silently change what `--max-step` means)."""
     for action in parser._subparsers._group_actions if parser._subparsers else ():
         for sub in getattr(action, "choices", {}).values():
+            sub.allow_abbrev = False  # read by argparse at parse time, so setting it here covers every add_parser
             sub.set_defaults(command_parser=sub)
             _mark_leaf_parsers(sub)
 
