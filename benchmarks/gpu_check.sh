@@ -99,7 +99,7 @@ fi
 section "1. trainer: $TRAIN_MODEL on $DEVICE, batch $BATCH x $SEQ, $STEPS steps ${COMPILE[*]:-(eager)}"
 # checkpoint_every > steps: only the final checkpoint is written, so the
 # measured steps do not include checkpoint I/O.
-if run train 330 "${WINNOW[@]}" train --data "$DATA/tokens" --model "$TRAIN_MODEL" --output "$OUT_DIR/run-train" \
+if run train 330 "${WINNOW[@]}" train --input "$DATA/tokens" --model "$TRAIN_MODEL" --output "$OUT_DIR/run-train" \
     --device "$DEVICE" "${COMPILE[@]}" --batch-size "$BATCH" --seq-len "$SEQ" --max-steps "$STEPS" \
     --warmup-steps 5 --checkpoint-every 100000 --eval-every 0 --no-progress; then
   run train-summary 60 "${HELPER[@]}" summary "$OUT_DIR/run-train" --skip "$SKIP" --name "train-$TRAIN_MODEL-$DEVICE"
@@ -117,7 +117,7 @@ fi
 PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 DDP_ENV=(env -u RANK -u WORLD_SIZE -u LOCAL_RANK -u LOCAL_WORLD_SIZE OMP_NUM_THREADS=1)
 if run ddp 240 "${DDP_ENV[@]}" "$PYTHON" -m torch.distributed.run --nnodes=1 --nproc_per_node="$RANKS" \
-    --master_addr=127.0.0.1 --master_port="$PORT" -m winnow.cli train --data "$DATA/tokens" --model "$DDP_MODEL" \
+    --master_addr=127.0.0.1 --master_port="$PORT" -m winnow.cli train --input "$DATA/tokens" --model "$DDP_MODEL" \
     --output "$OUT_DIR/run-ddp" --device "$DDP_DEVICE" --batch-size "$DDP_BATCH" --seq-len "$DDP_SEQ" \
     --max-steps "$DDP_STEPS" --warmup-steps 1 --checkpoint-every 100000 --eval-every 0 --no-progress; then
   run ddp-summary 60 "${HELPER[@]}" summary "$OUT_DIR/run-ddp" --skip 1 --name "ddp-$RANKS-ranks-$DDP_DEVICE"
