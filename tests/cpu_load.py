@@ -29,3 +29,8 @@ def cpu_hogs(count: int | None = None) -> Iterator[list[subprocess.Popen]]:
             hog.kill()
         for hog in hogs:
             hog.wait()
+
+# Wall-clock limit for a subprocess or a wait in a test. It catches a hang, never a
+# slow machine: tests assert behaviour, not speed, and a run on a busy machine (a
+# CPU-bound process per core, or 6 engineers on 2 cores) may take many times longer.
+HANG_GUARD_S = 1800

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.cpu_load import HANG_GUARD_S
 
 REPO = Path(__file__).resolve().parents[1]
 LINKED = ("curation", "pipelines", "training", "schemas", "recipes")
@@ -59,7 +60,7 @@ def test_mypy_follows_winnow_curation_to_its_source(tmp_path: Path):
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--follow-imports=silent", "--ignore-missing-imports",
          "--cache-dir", str(tmp_path / "cache"), str(probe)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD_S,
     )
     out = result.stdout + result.stderr
     # Resolved, not Any: the checker read curation/types.py through the link.

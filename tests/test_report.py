@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.cpu_load import HANG_GUARD_S
 from winnow import schemas
 from winnow.report import signals as signals_module
 from winnow.cli import main as cli_main
@@ -431,7 +432,7 @@ def test_cli_rejects_missing_dir(tmp_path: Path, capsys):
 def test_modules_import_matplotlib_and_pyarrow_lazily():
     code = ("import sys, winnow.report, winnow.cli.report; "
             "print(sorted(m for m in ('matplotlib', 'pyarrow', 'numpy') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_GUARD_S, check=True)
     assert result.stdout.strip() == "[]"
 
 
@@ -447,7 +448,7 @@ def test_headless_browser_renders_the_page(full_run: Path, tmp_path: Path):
                "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
                f"--screenshot={shot}", "--window-size=1200,3000", report_path.resolve().as_uri()]
     try:
-        subprocess.run(command, check=False, capture_output=True, timeout=90)
+        subprocess.run(command, check=False, capture_output=True, timeout=HANG_GUARD_S)
     except subprocess.TimeoutExpired:
         pytest.fail("chromium did not finish rendering within 90 s")
     assert shot.is_file(), "chromium wrote no screenshot"

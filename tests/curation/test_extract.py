@@ -30,7 +30,7 @@ from winnow.curation.extract_pool import (
 from winnow.curation.extract_worker import function_spec, resolve_function
 from winnow.curation.triage import Rejection
 
-from tests.cpu_load import cpu_hogs
+from tests.cpu_load import HANG_GUARD_S, cpu_hogs
 
 from .extract_fakes import (
     chatty, cpu_marked, explode, hang, in_daemon, pathological, segfault, sleep_forever, sleepy,
@@ -228,8 +228,8 @@ def test_daemonic_process_gets_subprocess_isolation_with_hang_and_crash_protecti
         queue = ctx.Queue()
         daemon = ctx.Process(target=in_daemon, args=(requested, queue), daemon=True)
         daemon.start()
-        results = queue.get(timeout=600)  # a hang guard, not a speed check
-        daemon.join(10)
+        results = queue.get(timeout=HANG_GUARD_S)
+        daemon.join(HANG_GUARD_S)
         assert daemon.exitcode == 0
         assert results["daemon"] is True and results["chosen"] == SUBPROCESS == results["isolation"]
         rejection(results["hang"], EXTRACTION_TIMEOUT)
@@ -276,8 +276,8 @@ def test_subprocess_child_exits_when_its_parent_is_killed_mid_page(tmp_path):
     child_pid = int(parent.stdout.readline())
     time.sleep(1.0)  # the child is inside the hanging page now
     parent.kill()
-    parent.wait(10)
-    deadline = time.monotonic() + 10
+    parent.wait(HANG_GUARD_S)
+    deadline = time.monotonic() + HANG_GUARD_S  # the loop ends as soon as the child is gone
     while time.monotonic() < deadline and _alive(child_pid):
         time.sleep(0.2)
     assert not _alive(child_pid), "an orphaned extraction process must exit by itself"

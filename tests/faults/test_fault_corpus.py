@@ -22,6 +22,7 @@ import pytest
 
 from tests.faults import corpus
 from tests.faults.outcomes import compare, read_outcomes, read_stats, summarize
+from tests.cpu_load import HANG_GUARD_S
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -127,7 +128,7 @@ def _run_heavy(tmp_path: Path, factory) -> tuple[corpus.FaultCase, dict, int]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     done = subprocess.run(
         [sys.executable, str(script), str(tmp_path / "in" / "*"), str(tmp_path / "out")],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=HANG_GUARD_S,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     children_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024

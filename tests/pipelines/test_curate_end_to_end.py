@@ -10,6 +10,7 @@ import pytest
 from winnow.demo.sample_warc import SampleSpec, write_sample_warc
 from winnow.pipelines.outputs import OutputExists
 from winnow.pipelines.run_curate import CurateInputError, run_curate
+from tests.cpu_load import HANG_GUARD_S
 
 IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
@@ -164,10 +165,10 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     assert proc.poll() is None, "the batched run finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    resumed = subprocess.run([*base, "--output", str(killed), "--resume"], capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run([*base, "--output", str(killed), "--resume"], capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     clean = tmp_path / "clean"
-    subprocess.run([*base, "--output", str(clean)], check=True, capture_output=True, timeout=600)
+    subprocess.run([*base, "--output", str(clean)], check=True, capture_output=True, timeout=HANG_GUARD_S)
     a = json.loads((killed / "stats.json").read_text())
     b = json.loads((clean / "stats.json").read_text())
     assert a["accounting"]["ok"] and b["accounting"]["ok"]

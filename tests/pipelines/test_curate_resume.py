@@ -20,6 +20,7 @@ import pytest
 
 from winnow.inspect import inspect_path
 from winnow.pipelines.run_curate import CurateInputError, run_curate
+from tests.cpu_load import HANG_GUARD_S
 
 IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 SENTENCE = "The river town held its autumn market on the old stone bridge, as it does every year. "
@@ -173,15 +174,15 @@ def test_kill_9_then_changed_resumes_refused_and_the_unchanged_one_completes(tmp
     proc.wait()
     snapshot = sorted(str(p.relative_to(killed)) for p in killed.rglob("*"))
     for extra in (["--files-per-run", "2"], ["--input", inputs[4]], ["--recipe", "c4"]):
-        refused = subprocess.run([*base, *extra, "--output", str(killed), "--resume"], capture_output=True, text=True, timeout=300)
+        refused = subprocess.run([*base, *extra, "--output", str(killed), "--resume"], capture_output=True, text=True, timeout=HANG_GUARD_S)
         assert refused.returncode == 2, refused.stderr[-2000:]
         assert "cannot resume" in refused.stderr and "--overwrite" in refused.stderr and "Traceback" not in refused.stderr
     assert sorted(str(p.relative_to(killed)) for p in killed.rglob("*")) == snapshot
-    resumed = subprocess.run([*base, "--output", str(killed), "--resume"], capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run([*base, "--output", str(killed), "--resume"], capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "batches already complete" in resumed.stderr
     clean = tmp_path / "clean"
-    subprocess.run([*base, "--files-per-run", "1", "--output", str(clean)], check=True, capture_output=True, timeout=600)
+    subprocess.run([*base, "--files-per-run", "1", "--output", str(clean)], check=True, capture_output=True, timeout=HANG_GUARD_S)
     a = json.loads((killed / "stats.json").read_text())
     b = json.loads((clean / "stats.json").read_text())
     assert a["on_disk"]["ok"] and b["on_disk"]["ok"] and a["accounting"]["ok"]

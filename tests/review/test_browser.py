@@ -15,6 +15,7 @@ from winnow.review.labels import read_labels
 from winnow.review.sample import draw_sample
 from winnow.review.server import bind, url_of
 from winnow.review.source import load_index, load_texts
+from tests.cpu_load import HANG_GUARD_S
 
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -52,8 +53,8 @@ class _Server:
 
     def __enter__(self):
         self.thread.start()
-        # A hang guard, not a speed check: the loop ends as soon as the server is up.
-        deadline = time.monotonic() + 300
+        # The loop ends as soon as the server is up.
+        deadline = time.monotonic() + HANG_GUARD_S
         while not self.server.started and time.monotonic() < deadline:
             time.sleep(0.05)
         return self

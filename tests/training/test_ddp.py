@@ -22,6 +22,7 @@ import torch
 from tests.training.tiny_tokens import make_token_dir
 from winnow.training.checkpoint import load_checkpoint
 from winnow.training.model import GPT, ModelConfig
+from tests.cpu_load import HANG_GUARD_S
 
 STEPS = 4
 
@@ -51,7 +52,7 @@ def test_two_process_ddp_equals_one_process_with_accumulation(tmp_path):
         env.pop(key, None)
     single = subprocess.run(
         [sys.executable, "-m", "winnow.cli", *common, "--output", str(tmp_path / "single")],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env, capture_output=True, text=True, timeout=HANG_GUARD_S,
     )  # fmt: skip
     assert single.returncode == 0, single.stderr
     ddp = subprocess.run(
@@ -60,7 +61,7 @@ def test_two_process_ddp_equals_one_process_with_accumulation(tmp_path):
             "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
             "-m", "winnow.cli", *common, "--output", str(tmp_path / "ddp"),
         ],
-        env=env, capture_output=True, text=True, timeout=180,
+        env=env, capture_output=True, text=True, timeout=HANG_GUARD_S,
     )  # fmt: skip
     assert ddp.returncode == 0, ddp.stderr[-3000:]
 

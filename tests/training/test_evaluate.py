@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.cpu_load import HANG_GUARD_S
 from tests.training.evaluate_helpers import CORPUS, make_model, make_tokenizer, write_run, write_token_dir
 from winnow.cli import main
 from winnow.training.data import TokenDataError
@@ -199,7 +200,7 @@ def test_importing_the_command_module_imports_neither_torch_nor_beam():
         "import sys, winnow.cli.evaluate, winnow.training.mc_tasks\n"
         "print(sorted(m for m in ('torch', 'apache_beam') if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=HANG_GUARD_S)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
