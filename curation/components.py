@@ -1,5 +1,5 @@
 """Connected components: the per-node steps of large-star/small-star (the Beam graph
-engine, `pipelines/connected_components.py`) and the vectorised min-label rounds (the
+engine, `pipelines/dedup/connected_components.py`) and the vectorised min-label rounds (the
 spill engine).
 
 Large-star / small-star (Kiveris et al., "Connected Components in MapReduce and

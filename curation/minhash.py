@@ -1,6 +1,6 @@
 """Text normalisation, exact-dedup keys, MinHash signatures and LSH band keys.
 
-Pure numpy + xxhash; the Beam wiring lives in `pipelines/dedup*.py`.
+Pure numpy + xxhash; the Beam wiring lives in `pipelines/dedup/`.
 
 Shingles are word n-grams of the normalised text (FineWeb's recipe: lowercase,
 punctuation and diacritics removed, whitespace collapsed). A document with fewer

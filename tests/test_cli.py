@@ -109,7 +109,8 @@ def test_curate_with_beam_options_reaches_the_command(tmp_path, capsys):
 
 
 def test_module_entry_points_reject_unknown_flags(tmp_path, capsys):
-    from winnow.pipelines import dedup, run_curate
+    from winnow.pipelines import run_curate
+    from winnow.pipelines.dedup import launcher as dedup
 
     assert run_curate.main(["--input", "x.warc.gz", "--output", str(tmp_path / "o"), "--recpie", "c4"]) == 2
     assert "did you mean --recipe?" in capsys.readouterr().err
@@ -135,7 +136,7 @@ def test_every_user_facing_error_derives_from_winnow_error():
                      "winnow.training.checkpoint:CheckpointError", "winnow.training.data:TokenDataError",
                      "winnow.inspect:InspectError", "winnow.summaries:StatsError", "winnow.review.labels:LabelsError",
                      "winnow.curation.classifier.fasttext_backend:ClassifierError"],
-        RuntimeFailure: ["winnow.pipelines.dedup_common:DedupError", "winnow.pipelines.connected_components:ComponentsDidNotConverge",
+        RuntimeFailure: ["winnow.pipelines.dedup.common:DedupError", "winnow.pipelines.dedup.connected_components:ComponentsDidNotConverge",
                          "winnow.training.trainer:TrainError", "winnow.runner:StageFailed"],
     }
     for base, names in expected.items():
@@ -200,7 +201,7 @@ def test_train_and_dedup_flags_come_from_the_dataclasses():
     from winnow.cli.train import CONFIG_FLAGS
     from winnow.config_loader import field_help
     from winnow.curation.minhash import MinHashConfig
-    from winnow.pipelines.dedup_flags import add_minhash_arguments
+    from winnow.pipelines.dedup.flags import add_minhash_arguments
     from winnow.training.config import key_classes
 
     parser = argparse.ArgumentParser()

@@ -245,7 +245,7 @@ def stage_dedup(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     if section is None or section is False:
         return {"documents": None, "disabled": True}, {}
     from winnow.curation.minhash import minhash_config_from_mapping
-    from winnow.pipelines.dedup import run_dedup
+    from winnow.pipelines.dedup.launcher import run_dedup
 
     config = minhash_config_from_mapping(section or {}, f"recipe {ctx.recipe_name}, section dedup")
     out = ctx.stage_dir("dedup")

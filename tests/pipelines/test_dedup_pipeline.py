@@ -17,10 +17,10 @@ from winnow.cli import main as cli_main
 from tests.union_find import union_find_components
 from winnow.curation.minhash import MinHashConfig
 from winnow.schemas.inputs import ParquetInputError
-from winnow.pipelines.connected_components import ConnectedComponents
-from winnow.pipelines.dedup import run_dedup
-from winnow.pipelines.dedup_sink import output_document_schema
-from winnow.pipelines.dedup_transforms import ExactDedup, LshCandidatePairs, MinHashSignatures
+from winnow.pipelines.dedup.connected_components import ConnectedComponents
+from winnow.pipelines.dedup.launcher import run_dedup
+from winnow.pipelines.dedup.sink import output_document_schema
+from winnow.pipelines.dedup.graph import ExactDedup, LshCandidatePairs, MinHashSignatures
 
 IN_PROCESS = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
 SIGNALS = [("quality_score", "float"), ("quality_flag", "bool")]
@@ -352,7 +352,7 @@ def other():
     return OtherOptions
 
 first = other() if sys.argv[1] == "other-first" else None
-from winnow.pipelines.dedup_options import DedupOptions
+from winnow.pipelines.dedup.options import DedupOptions
 OtherOptions = first or other()
 options = PipelineOptions(["--input", "a", "--output", "b", "--bands", "7", "--dedup-urls"])
 config = options.view_as(DedupOptions).minhash_config()

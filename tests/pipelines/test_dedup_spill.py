@@ -14,8 +14,8 @@ import pytest
 from tests.pipelines.test_dedup_pipeline import IN_PROCESS, _corpus, _edit, _read_dir, _row, _text, _write
 from winnow.cli import main as cli_main
 from winnow.curation.minhash import MinHashConfig
-from winnow.pipelines import dedup_decide
-from winnow.pipelines.dedup import resolve_mode, run_dedup
+from winnow.pipelines.dedup import decide as dedup_decide
+from winnow.pipelines.dedup.launcher import resolve_mode, run_dedup
 from winnow.pipelines.options import LOCAL_RUNNER, with_local_defaults
 from winnow.schemas.inputs import ParquetInputError
 

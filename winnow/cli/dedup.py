@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 # Beam-free: the flags are declared once there, for this command and the Beam options.
-from winnow.pipelines.dedup_flags import add_minhash_arguments, config_mapping_from_args
+from winnow.pipelines.dedup.flags import add_minhash_arguments, config_mapping_from_args
 
 RECIPE_SECTION = "dedup"
 
@@ -67,7 +67,7 @@ def _check_paths(input_dir: str, output_dir: str, overwrite: bool) -> None:
             paths = resolve_parquet_inputs(input_dir)
         except ParquetInputError as exc:
             raise UserError(str(exc)) from exc
-        from winnow.pipelines.dedup_read import check_local_inputs
+        from winnow.pipelines.dedup.read import check_local_inputs
 
         check_local_inputs(paths)  # a missing id/text column: one line naming file and column, not a Beam traceback
     if not _is_remote(output_dir) and os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
@@ -97,7 +97,7 @@ def handle(args: argparse.Namespace) -> int:
         for sub in ("documents", "duplicates"):
             shutil.rmtree(os.path.join(args.output, sub), ignore_errors=True)
 
-    from winnow.pipelines.dedup import run_dedup
+    from winnow.pipelines.dedup.launcher import run_dedup
 
     stats = run_dedup(args.input, args.output, config, list(getattr(args, "extra", []) or []), args.dedup_mode)
     if stats.get("dry_run") or "documents_in" not in stats:

@@ -6,7 +6,7 @@ the corpus' texts and signatures at once. This mode runs three bounded steps:
 1. `SpillFeatures` (a Beam pipeline, parallel over input files): each file is
    streamed in batches into a spill file of ids, exact keys and one uint64 LSH
    key per band (plus signatures when edges are verified). No shuffle.
-2. `dedup_decide.decide` (the driver): exact groups, band buckets (one band in
+2. `decide.decide` (the driver): exact groups, band buckets (one band in
    memory at a time) and connected components on compact integer ids.
 3. `ApplyDecisions` (a Beam pipeline, parallel over input files): each file is
    streamed again next to its row decisions into OUT/documents and
@@ -33,8 +33,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from winnow import schemas
 from winnow.curation.minhash import MinHashConfig, MinHasher, band_key_matrix, exact_text_key, exact_url_key
-from winnow.pipelines import dedup_decide as decide_mod
-from winnow.pipelines.dedup_common import (
+from winnow.pipelines.dedup import decide as decide_mod
+from winnow.pipelines.dedup.common import (
     CLUSTER_ID,
     CLUSTER_SIZE_COLUMN,
     DOCUMENTS_IN,
@@ -47,8 +47,8 @@ from winnow.pipelines.dedup_common import (
     READ_BATCH_ROWS,
     DedupError,
 )
-from winnow.pipelines.dedup_read import check_input_schema, open_parquet
-from winnow.pipelines.dedup_sink import mkdirs, remove_local_dir, resolve_output_schema, write_table
+from winnow.pipelines.dedup.read import check_input_schema, open_parquet
+from winnow.pipelines.dedup.sink import mkdirs, remove_local_dir, resolve_output_schema, write_table
 
 FEATURES = "features-{:05d}.parquet"
 SIGNATURES = "signatures-{:05d}.npy"

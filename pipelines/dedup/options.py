@@ -1,4 +1,4 @@
-"""`DedupOptions`: the dedup flags (declared once, in dedup_flags) as Beam pipeline options."""
+"""`DedupOptions`: the dedup flags (declared once, in flags.py) as Beam pipeline options."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from winnow.pipelines.dedup_flags import add_minhash_arguments, minhash_config_from_namespace
+from winnow.pipelines.dedup.flags import add_minhash_arguments, minhash_config_from_namespace
 
 
 class _SkipDeclared:

@@ -26,8 +26,8 @@ from winnow.curation.minhash import (
     signature_from_bytes,
     signature_to_bytes,
 )
-from winnow.pipelines.connected_components import UNSETTLED_NODES
-from winnow.pipelines.dedup_common import (
+from winnow.pipelines.dedup.connected_components import UNSETTLED_NODES
+from winnow.pipelines.dedup.common import (
     CANDIDATE_EDGES,
     CLUSTER_ID,
     CLUSTER_SIZE,

@@ -3,8 +3,7 @@
 Two ways to run the same decisions (`--dedup-mode`):
 
 * graph: one Beam pipeline with no single-machine step, for Dataflow, Dask and
-  any other runner (stages in dedup_read, dedup_transforms,
-  connected_components and dedup_sink):
+  any other runner (stages in read, graph, connected_components and sink):
 
       ReadCuratedDocuments   input spec -> row dicts (+ each file's schema)
       MinHashSignatures      rows -> (id, text key, url key, signature): the only pass over the text
@@ -15,7 +14,7 @@ Two ways to run the same decisions (`--dedup-mode`):
       ApplyClusters          joins the decisions back to the rows by id (the one text shuffle)
       WriteDedupOutputs      OUT/documents/*.parquet, OUT/duplicates/*.parquet
 
-* spill (dedup_spill): on the DirectRunner, whose shuffles live in memory, two
+* spill (spill.py, decide.py): on the DirectRunner, whose shuffles live in memory, two
   per-file Beam passes around a driver step on compact integer ids, so memory
   does not grow with the corpus.
 
@@ -27,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import time
 from collections.abc import Sequence
 
@@ -37,8 +35,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from winnow.curation.config import config_to_mapping
 from winnow.curation.minhash import MinHashConfig
-from winnow.pipelines.connected_components import UNSETTLED_NODES, ConnectedComponents
-from winnow.pipelines.dedup_common import (
+from winnow.pipelines.dedup.connected_components import UNSETTLED_NODES, ConnectedComponents
+from winnow.pipelines.dedup.common import (
     CLUSTER_SIZE,
     DOCUMENTS_IN,
     DOCUMENTS_TAG,
@@ -49,11 +47,11 @@ from winnow.pipelines.dedup_common import (
     SUMMARY_FILE,
     DedupError,
 )
-from winnow.pipelines.dedup_flags import MODE_AUTO, MODE_GRAPH, MODE_SPILL, minhash_config_from_namespace
-from winnow.pipelines.dedup_options import add_dedup_arguments
-from winnow.pipelines.dedup_read import ReadCuratedDocuments
-from winnow.pipelines.dedup_sink import WriteDedupOutputs, write_summary
-from winnow.pipelines.dedup_transforms import (
+from winnow.pipelines.dedup.flags import MODE_AUTO, MODE_GRAPH, MODE_SPILL, minhash_config_from_namespace
+from winnow.pipelines.dedup.options import add_dedup_arguments
+from winnow.pipelines.dedup.read import ReadCuratedDocuments
+from winnow.pipelines.dedup.sink import WriteDedupOutputs, write_summary
+from winnow.pipelines.dedup.graph import (
     ApplyClusters,
     ClusterSizes,
     ExactDedup,
@@ -181,8 +179,8 @@ def run_dedup(
     chosen = resolve_mode(mode, args)
     started = time.monotonic()
     if chosen == MODE_SPILL:
-        from winnow.pipelines.dedup_read import resolve_input
-        from winnow.pipelines.dedup_spill import run_spill_dedup
+        from winnow.pipelines.dedup.read import resolve_input
+        from winnow.pipelines.dedup.spill import run_spill_dedup
 
         summary = {**run_spill_dedup(resolve_input(input_dir), output_dir, config, args), "mode": MODE_SPILL}
     else:
@@ -213,9 +211,3 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(stats, indent=2, sort_keys=True))
     return 0
 
-
-if __name__ == "__main__":
-    import sys
-
-    logging.basicConfig(level=logging.WARNING)
-    sys.exit(main(sys.argv[1:]))

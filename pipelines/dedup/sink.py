@@ -21,7 +21,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from winnow import schemas
-from winnow.pipelines.dedup_common import FILES_WRITTEN, NAMESPACE, PARQUET_COMPRESSION, ROWS_PER_FILE, DedupError
+from winnow.pipelines.dedup.common import FILES_WRITTEN, NAMESPACE, PARQUET_COMPRESSION, ROWS_PER_FILE, DedupError
 
 
 def output_document_schema(input_schema: pa.Schema) -> pa.Schema:

@@ -15,7 +15,7 @@ from apache_beam.metrics import Metrics
 
 from winnow import schemas
 from winnow.errors import InputError
-from winnow.pipelines.dedup_common import (
+from winnow.pipelines.dedup.common import (
     DOCUMENTS_IN,
     DOCUMENTS_TAG,
     FILES_READ,
