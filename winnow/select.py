@@ -32,6 +32,7 @@ from winnow import schemas
 from winnow.atomic import atomic_path, atomic_write_json
 from winnow.curation.config import config_from_mapping, config_to_mapping
 from winnow.curation.recipe import MODE_ANNOTATE, Recipe, load_recipe, with_defaults
+from winnow.curation.stages import PRE_STEP_STAGES
 from winnow.curation.stats import curation_stats, outcome_key
 from winnow.curation.steps import signal_columns, step_spec
 from winnow.errors import ConfigurationError
@@ -96,7 +97,7 @@ def _rules(recipe: Recipe, stored_steps: Sequence[Mapping[str, Any]], input_dir:
                 "curate again to change them"
             )
         rules.append(_Rule(step.name, step.config, spec.decide))
-    return rules, final | {"read", "triage", "decode"}
+    return rules, final | set(PRE_STEP_STAGES)
 
 
 def _decide(row: dict[str, Any], rules: Sequence[_Rule], where: str) -> tuple[str, str, str] | None:
