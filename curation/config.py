@@ -3,7 +3,8 @@
 Unknown keys and wrong types are errors that name the key (and the nearest
 valid one): a typo in a recipe must never silently fall back to a default. The
 loader itself is Winnow's one loader (winnow/config_loader.py); this module
-gives it the curation side's error type.
+gives it the curation side's error type. `config_to_mapping` (the inverse) is
+imported from the loader itself.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from winnow import config_loader
-from winnow.config_loader import config_to_mapping, describe  # noqa: F401 - re-exported
 from winnow.errors import ConfigurationError
 
 T = TypeVar("T")
@@ -29,5 +29,3 @@ def config_from_mapping(cls: type[T], mapping: Mapping[str, Any] | None, where: 
     """
     return config_loader.config_from_mapping(cls, mapping, where, RecipeError)
 
-
-_describe = describe  # the name older callers use

@@ -21,7 +21,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from winnow.curation.config import config_to_mapping
+from winnow.config_loader import config_to_mapping
 from winnow.pipelines.outputs import existing_outputs, read_json, write_json
 
 PROGRESS_DIR = "_progress"

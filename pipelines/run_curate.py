@@ -12,7 +12,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from winnow.curation.config import config_to_mapping
+from winnow.config_loader import config_to_mapping
 from winnow.curation.recipe import LANGUAGE, Recipe, RecipeStep, load_recipe, with_defaults
 from winnow.curation.stages import stage_order
 from winnow.curation.stats import combine_curation_stats

@@ -30,7 +30,8 @@ import pyarrow.parquet as pq
 
 from winnow import schemas
 from winnow.atomic import atomic_path, atomic_write_json
-from winnow.curation.config import config_from_mapping, config_to_mapping
+from winnow.config_loader import config_to_mapping
+from winnow.curation.config import config_from_mapping
 from winnow.curation.recipe import MODE_ANNOTATE, Recipe, load_recipe, with_defaults
 from winnow.curation.stages import PRE_STEP_STAGES
 from winnow.curation.stats import curation_stats, outcome_key

@@ -33,7 +33,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
-from winnow.curation.config import config_to_mapping
+from winnow.config_loader import config_to_mapping
 from winnow.curation.minhash import MinHashConfig
 from winnow.pipelines.dedup.connected_components import UNSETTLED_NODES, ConnectedComponents
 from winnow.pipelines.dedup.common import (

@@ -2,7 +2,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from winnow.curation.config import RecipeError, config_from_mapping, config_to_mapping
+from winnow.config_loader import config_to_mapping
+from winnow.curation.config import RecipeError, config_from_mapping
 
 
 @dataclass(frozen=True)
