@@ -40,7 +40,8 @@ class EvaluateSectionError(ConfigurationError):
 
 def validation_texts(token_dir: str | Path, limit: int = 400) -> list[str]:
     """Texts of the documents the tokenize stage put in the validation split."""
-    from winnow.training.parquet_text import in_validation, iter_text_batches, resolve_parquet_inputs
+    from winnow.schemas.inputs import resolve_parquet_inputs
+    from winnow.training.parquet_text import in_validation, iter_text_batches
     from winnow.training.tokens import load_manifest
 
     manifest = load_manifest(token_dir)

@@ -304,7 +304,8 @@ def iter_text_source(spec: str) -> Iterator[str]:
         except UnicodeDecodeError as exc:
             raise ValueError(f"{spec}: not UTF-8 text: {exc}") from exc
         return
-    from winnow.training.parquet_text import iter_texts, resolve_parquet_inputs
+    from winnow.schemas.inputs import resolve_parquet_inputs
+    from winnow.training.parquet_text import iter_texts
 
     # Blank documents are skipped, as `winnow tokenize` skips them.
     yield from (text for text in iter_texts(resolve_parquet_inputs(spec)) if not is_blank(text))

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import xxhash
 
 from winnow.schemas import DOCUMENTS, SchemaMismatch, check_table_schema
-# One resolver for every command that reads Parquet (local and remote); re-exported
-# here because the training commands have always imported it from this module.
-from winnow.schemas.inputs import ParquetInputError, open_input_file, resolve_parquet_inputs  # noqa: F401
+# One resolver for every command that reads Parquet (local and remote): callers import
+# `resolve_parquet_inputs` from winnow.schemas.inputs.
+from winnow.schemas.inputs import ParquetInputError, open_input_file
 
 DEFAULT_COLUMNS = ("id", "text")
 DEFAULT_BATCH_ROWS = 4096

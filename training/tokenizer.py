@@ -24,9 +24,9 @@ from winnow.training.parquet_text import (
     is_blank,
     iter_text_batches,
     require_id,
-    resolve_parquet_inputs,
     sample_key,
 )
+from winnow.schemas.inputs import resolve_parquet_inputs
 
 EOT_TOKEN = "<|endoftext|>"
 BYTE_ALPHABET_SIZE = 256

@@ -34,8 +34,8 @@ from winnow.training.parquet_text import (
     is_blank,
     iter_text_batches,
     require_id,
-    resolve_parquet_inputs,
 )
+from winnow.schemas.inputs import resolve_parquet_inputs
 from winnow.atomic import atomic_copy, atomic_write_json
 from winnow.training import shard_format
 from winnow.training.shard_format import MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, ManifestError

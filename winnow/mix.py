@@ -36,7 +36,8 @@ from winnow.atomic import atomic_write_json
 from winnow.curation.mix import (
     BY_TOKENS, SHARE_TOLERANCE, TOKEN_ESTIMATE, MixConfig, MixPlan, SourceDocs, plan_mix, share_warnings, token_estimate,
 )
-from winnow.training.parquet_text import ParquetInputError, open_input_file, open_parquet, resolve_parquet_inputs
+from winnow.schemas.inputs import resolve_parquet_inputs
+from winnow.training.parquet_text import ParquetInputError, open_input_file, open_parquet
 from winnow.errors import ConfigurationError
 
 MANIFEST = "mix_manifest.json"

@@ -18,9 +18,9 @@ from winnow.training.parquet_text import (
     ParquetInputError,
     in_validation,
     iter_text_batches,
-    resolve_parquet_inputs,
     split_bucket,
 )
+from winnow.schemas.inputs import resolve_parquet_inputs
 from winnow.training.tokenizer import EOT_TOKEN, TokenizerConfig, sample_threshold, train_tokenizer
 
 WORDS = "the of and river stone winnow corpus token shard merge valley north light data archive".split()

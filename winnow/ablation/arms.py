@@ -83,7 +83,7 @@ def tokenize_arms(arms: Sequence[Arm], tokenizer_path: Path, heldout_fraction: f
 
 
 def _fingerprint(documents: str) -> list[tuple[str, int, int]]:
-    from winnow.training.parquet_text import resolve_parquet_inputs
+    from winnow.schemas.inputs import resolve_parquet_inputs
 
     return [(p, Path(p).stat().st_size, Path(p).stat().st_mtime_ns) for p in resolve_parquet_inputs(documents)]
 

@@ -106,7 +106,8 @@ def pages_digest(pages: Sequence[Page]) -> str:
 
 
 def read_corpus(documents: str) -> list[Page]:
-    from winnow.training.parquet_text import iter_text_batches, resolve_parquet_inputs
+    from winnow.schemas.inputs import resolve_parquet_inputs
+    from winnow.training.parquet_text import iter_text_batches
 
     pages: list[Page] = []
     for batch in iter_text_batches(resolve_parquet_inputs(documents)):
