@@ -9,7 +9,8 @@
     spill.py, decide.py      spill engine: per-file passes around a driver step on integer ids
     sink.py                  OUT/documents/ and OUT/duplicates/
 
-Keys, signatures and component steps are the pure rules in `curation/minhash.py`
-and `curation/components.py`, which both engines call. This file imports
+Keys, signatures, component steps, verified LSH edges and the same-id choice
+are the pure rules in `curation/minhash.py`, `components.py` and
+`dedup_rules.py`, which both engines call. This file imports
 nothing, so `winnow dedup --help` (which reads flags.py) never loads Beam.
 """

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from winnow.curation.components import min_label_components
+from winnow.curation.dedup_rules import verified_edges
 from winnow.curation.minhash import estimated_jaccard
 
 STATUS_KEPT = 0
@@ -115,7 +116,7 @@ def bucket_edges(
     verify: Callable[[int, int], bool] | None = None,
 ) -> np.ndarray:
     """Edges of one band: nodes sharing a key. Without `verify`, a star on each bucket's lowest
-    node; with it, each member links to the first lower member `verify` accepts."""
+    node; with it, `curation.dedup_rules.verified_edges` per bucket (the graph's rule)."""
     if keys.size < 2:
         return np.empty((0, 2), dtype=np.int64)
     order = np.lexsort((nodes, keys))
@@ -134,12 +135,8 @@ def bucket_edges(
     for start, end in zip(bounds[:-1], bounds[1:]):
         if end - start < 2:
             continue
-        bucket = nodes[start:end].tolist()
-        for pos in range(1, len(bucket)):
-            for lower in bucket[:pos]:
-                if verify(lower, bucket[pos]):
-                    edges.append((lower, bucket[pos]))
-                    break
+        found, _ = verified_edges(nodes[start:end].tolist(), verify)
+        edges.extend(found)
     return np.array(edges, dtype=np.int64).reshape(-1, 2)
 
 

@@ -16,6 +16,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
+from winnow.curation.dedup_rules import content_key, verified_edges
 from winnow.curation.minhash import (
     MinHashConfig,
     MinHasher,
@@ -226,14 +227,11 @@ class _BucketEdgesFn(beam.DoFn):
                 yield ids[0], other
             return
         signatures = {i: signature_from_bytes(by_id[i]) for i in ids}
-        for pos, v in enumerate(ids[1:], start=1):
-            for u in ids[:pos]:
-                if estimated_jaccard(signatures[u], signatures[v]) >= self.verify_threshold:
-                    self._edges.inc()
-                    yield u, v
-                    break
-            else:
-                self._rejected.inc()
+        threshold = self.verify_threshold
+        edges, rejected = verified_edges(ids, lambda u, v: estimated_jaccard(signatures[u], signatures[v]) >= threshold)
+        self._edges.inc(len(edges))
+        self._rejected.inc(rejected)
+        yield from edges
 
 
 class LshCandidatePairs(beam.PTransform):
@@ -266,7 +264,7 @@ class _ApplyFn(beam.DoFn):
     def process(self, item: tuple) -> Iterator[Any]:
         doc_id, grouped = item
         # Rows sharing an id (the same record curated twice) keep one copy, chosen by content.
-        rows = sorted(grouped["rows"], key=row_content_key)
+        rows = sorted(grouped["rows"], key=content_key)
         removals = sorted(grouped["removal"])
         if removals:
             _, kind, rep = removals[0]
@@ -283,11 +281,6 @@ class _ApplyFn(beam.DoFn):
         yield {**rows[0], CLUSTER_ID: doc_id, CLUSTER_SIZE_COLUMN: size}
         for row in rows[1:]:
             yield pvalue.TaggedOutput("duplicates", _duplicate_record(row, KIND_EXACT, doc_id))
-
-
-def row_content_key(row: dict) -> tuple[str, str, str]:
-    """Which of several rows sharing an id is kept: the first by (source, url, text)."""
-    return (str(row.get("source")), str(row.get("url")), str(row.get("text")))
 
 
 def _duplicate_record(row: dict, kind: str, rep: str) -> dict:

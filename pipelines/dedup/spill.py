@@ -32,6 +32,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from winnow import schemas
+from winnow.curation.dedup_rules import CONTENT_FIELDS, content_key
 from winnow.curation.minhash import MinHashConfig, MinHasher, band_key_matrix, exact_text_key, exact_url_key
 from winnow.pipelines.dedup import decide as decide_mod
 from winnow.pipelines.dedup.common import (
@@ -304,14 +305,14 @@ class _ContentOrder:
         for index in np.unique(files).tolist():
             parquet = open_parquet(self.paths[index])
             try:
-                wanted = [c for c in ("source", "url", "text") if c in parquet.schema_arrow.names]
+                wanted = [c for c in CONTENT_FIELDS if c in parquet.schema_arrow.names]
                 local = rows[files == index]
                 table = parquet.read(columns=wanted).take(pa.array(local - self.offsets[index]))
             finally:
                 parquet.close(force=True)
             values = {c: table.column(c).to_pylist() for c in wanted}
             for k, row in enumerate(local.tolist()):
-                keys[row] = tuple(str(values[c][k]) if c in values else "None" for c in ("source", "url", "text"))
+                keys[row] = content_key({c: column[k] for c, column in values.items()})
         return np.array(sorted(range(len(rows)), key=lambda k: keys[int(rows[k])]), dtype=np.int64)
 
 
