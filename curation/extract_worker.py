@@ -137,8 +137,15 @@ def resolve_function(spec: str) -> ExtractFunction:
     return target
 
 
+def ignore_ctrl_c() -> None:
+    """A terminal's Ctrl-C reaches every process of its group; the parent decides what
+    stops (and ends this child), so the child does not die mid-request with a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def connection_loop(conn, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None) -> None:
     """Forkserver child loop over a multiprocessing Connection; exits on EOF."""
+    ignore_ctrl_c()
     preload_engines()  # before the first request, so it is not timed
 
     arm_cpu_limit_signal()
@@ -198,6 +205,7 @@ def _private_pipes() -> tuple[int, int]:
 
 def main() -> int:
     """Subprocess entry point: init frame, READY, then one reply per request until EOF."""
+    ignore_ctrl_c()
     in_fd, out_fd = _private_pipes()
     init = read_frame(in_fd)
     if init is None:

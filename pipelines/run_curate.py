@@ -34,6 +34,7 @@ from winnow.pipelines.dataflow import worker_setup_args
 from winnow.pipelines.options import is_local_runner, with_local_defaults
 from winnow.pipelines.outputs import prepare_output, read_json, write_json
 from winnow.errors import ConfigurationError
+from winnow.interrupt import Interrupted, kill_children, run_interruptibly, sigint_blocked
 from winnow.progress import Progress
 
 OUTPUT_TABLES: tuple[str, ...] = ("documents", "rejected", "errors", "stats.json")
@@ -118,7 +119,8 @@ def run_curate(
     if is_local_runner(args):
         from winnow.curation.extract import warm_up
 
-        warm_up()  # trafilatura loads in the fork server while Beam builds and starts the pipeline
+        with sigint_blocked():  # the fork server and its children leave Ctrl-C to this process
+            warm_up()  # trafilatura loads in the fork server while Beam builds and starts the pipeline
     if local_output:
         local_files = check_local_inputs(inputs)
         if not FileSystems.exists(output):
@@ -128,8 +130,11 @@ def run_curate(
         if local_output:
             prepare_output(output, OUTPUT_TABLES + (PROGRESS_DIR,), overwrite)
         file_count = None if local_files is None else len(local_files)
-        with Progress("curate", unit="files"):  # one pipeline run: a heartbeat with the time elapsed
-            run = _run_pipeline(list(inputs), file_count, output, settings, loaded.name, args, output_shards, "part", "stats")
+        try:
+            with Progress("curate", unit="files"):  # one pipeline run: a heartbeat with the time elapsed
+                run = _run_pipeline(list(inputs), file_count, output, settings, loaded.name, args, output_shards, "part", "stats")
+        except KeyboardInterrupt:
+            raise _interrupted_single_run(output, local_output) from None
         if run is None:
             return None
         stats, wall, metrics = run
@@ -177,8 +182,13 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
         pipeline, patterns, output, settings, recipe_name, output_shards, prefix, stats_name,
         spread_records=spread_records_needed(file_count, workers),
     )
-    result = pipeline.run()
-    state = result.wait_until_finish()
+
+    def run_and_wait():
+        result = pipeline.run()
+        return result, result.wait_until_finish()
+
+    # Locally, Beam's threads and worker processes never see Ctrl-C: this thread does, at once.
+    result, state = run_interruptibly(run_and_wait) if is_local_runner(args) else run_and_wait()
     wall = time.time() - started
     stats_path = FileSystems.join(output, f"{stats_name}.json")
     if str(state) not in ("DONE", "PipelineState.DONE") or not FileSystems.exists(stats_path):
@@ -223,12 +233,15 @@ def _run_batches(paths, inputs, output, settings, loaded, args, output_shards, f
     _report_progress(batches, keys, done, len(stray), output)
     done_stats, metrics_total = [], {}
     with Progress("curate", total=len(batches) - len(done), unit="batches") as progress:
-        for key, batch in zip(keys, batches):
+        for number, (key, batch) in enumerate(zip(keys, batches), 1):
             if key in done:
                 done_stats.append(done[key])
                 continue
             _delete_batch_outputs(output, key)  # a killed attempt may have left some of its files
-            run = _run_pipeline(batch, len(batch), output, settings, loaded.name, args, output_shards, f"part-{key}", f"{PROGRESS_DIR}/{key}.stats")
+            try:
+                run = _run_pipeline(batch, len(batch), output, settings, loaded.name, args, output_shards, f"part-{key}", f"{PROGRESS_DIR}/{key}.stats")
+            except KeyboardInterrupt:
+                raise _interrupted_batch(output, keys, key, number, len(done_stats), args) from None
             if run is None:
                 raise CurateInputError(f"batch {key} did not finish; re-run with --resume")
             stats, _, metrics = run
@@ -243,6 +256,49 @@ def _run_batches(paths, inputs, output, settings, loaded, args, output_shards, f
         "stray_files_removed": len(stray),
     }
     return _finish(output, combined, time.time() - started, metrics_total, loaded, settings, inputs)
+
+
+def _interrupted_batch(output, keys, key, number, complete, args) -> Interrupted:
+    """Ctrl-C during batch `number`: remove what it wrote (locally), keep the completed batches."""
+    if not is_local_runner(args):
+        return Interrupted(
+            f"stopped waiting for batch {number} of {len(keys)}; the runner may still run it (cancel it there); "
+            f"{complete} complete batch(es) kept in {output}, and --resume redoes the others"
+        )
+    kill_children()  # Beam's worker processes and extraction children stop writing first
+    _delete_batch_outputs(output, key)
+    _delete(stray_outputs(output, [f"part-{k}" for k in keys if k != key]) + _temp_folders(output))
+    return Interrupted(
+        f"batch {number} of {len(keys)} stopped and its partial output removed; "
+        f"{complete} complete batch(es) kept in {output}"
+    )
+
+
+def _interrupted_single_run(output: str, local_output: bool) -> Interrupted:
+    """Ctrl-C during an unbatched run: nothing in it is complete, so (locally) remove its partial output."""
+    if not local_output:
+        return Interrupted(f"stopped waiting; the job may still run on the runner and write to {output} (cancel it there)")
+    kill_children()
+    stats = FileSystems.join(output, "stats.json")
+    _delete(stray_outputs(output, []) + _temp_folders(output) + ([stats] if FileSystems.exists(stats) else []))
+    return Interrupted(f"the run was not batched, so nothing in it was complete; its partial output in {output} was removed")
+
+
+def _temp_folders(output: str) -> list[str]:
+    """Beam's temporary folders of an interrupted write in a local `output` (its tables,
+    _progress/ and the folder itself); Beam's file matching lists files only."""
+    import glob
+    import os
+
+    if "://" in output:
+        return []
+    return sorted(glob.glob(os.path.join(glob.escape(output), "beam-temp-*"))
+                  + glob.glob(os.path.join(glob.escape(output), "*", "beam-temp-*")))
+
+
+def _delete(paths: list[str]) -> None:
+    if paths:
+        FileSystems.delete(paths)
 
 
 def _batch_key(fingerprint: str, batch: Sequence[str]) -> str:

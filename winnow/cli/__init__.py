@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     check_extra(args, extra)
     args.extra = extra
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # to say how to resume after Ctrl-C
     try:
         return int(args.handler(args) or 0)
     except WinnowError as exc:
@@ -107,9 +108,16 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C: say what stopped and how to continue, then stop at once
+        from winnow.interrupt import EXIT_INTERRUPTED, Interrupted, kill_children, stop_now, work_left
+
+        busy = work_left()  # pipeline threads or worker processes: do not wait for them
+        if busy:
+            kill_children()  # first, so that the message is the last thing printed
+        print(f"interrupted: {exc.message}" if isinstance(exc, Interrupted) else "interrupted", file=sys.stderr)
+        if busy:
+            stop_now(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

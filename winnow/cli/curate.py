@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _curate(args: argparse.Namespace) -> int:
     from winnow.errors import UserError
+    from winnow.interrupt import Interrupted, resume_command
     from winnow.curation.config import RecipeError
     from winnow.pipelines.outputs import OutputExists
     from winnow.pipelines.run_curate import CurateInputError, reader_options_of, run_curate
@@ -59,6 +60,8 @@ def _curate(args: argparse.Namespace) -> int:
         )
     except (RecipeError, OutputExists, CurateInputError, ValueError) as exc:
         raise UserError(str(exc)) from exc
+    except Interrupted as exc:
+        raise Interrupted(f"{exc.message}\n  continue with: {resume_command(args.argv)}") from None
     if stats is None:
         print(f"pipeline submitted; results will appear under {args.output}", file=sys.stderr)
         return 0
