@@ -225,6 +225,8 @@ def stage_mix(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     corpus = dedup["outputs"]["documents"] if dedup and dedup.get("status") == COMPLETE and dedup["outputs"].get("documents") else str(ctx.stage_dir("curate"))
     out = ctx.stage_dir("mix")
     manifest = run_mix({name: corpus for name in config.weights}, config, out, overwrite=True, split_column="source_name")
+    for warning in manifest.get("warnings", []):  # as `winnow mix` prints them; shown even without progress lines
+        print(f"warning: [mix] {warning}", file=sys.stderr, flush=True)
     counts = {"documents": manifest["documents"], "total_units": manifest["total_units"], "max_abs_error": manifest["max_abs_error"]}
     return {"documents": str(out), "manifest": str(out / "mix_manifest.json")}, counts
 

@@ -36,11 +36,15 @@ def build_mixture(run_dir: Path) -> dict[str, Any]:
             })
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportInputError(f"{where}: source {name!r} lacks a numeric {exc}") from None
+    warnings = manifest.get("warnings", [])  # absent from manifests written before mix had warnings
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise ReportInputError(f"{where}: 'warnings' must be a list of strings")
     return {
         "by": manifest.get("by"), "token_estimate": manifest.get("token_estimate"), "seed": manifest.get("seed"),
         "max_repeats": manifest.get("max_repeats"), "rehydrate": manifest.get("rehydrate"),
         "total_units": manifest.get("total_units"), "documents": manifest.get("documents"),
-        "max_abs_error": manifest.get("max_abs_error"), "sources": rows,
+        "max_abs_error": manifest.get("max_abs_error"), "sources": rows, "warnings": warnings,
+        "share_tolerance": manifest.get("share_tolerance"),
     }
 
 
@@ -52,7 +56,20 @@ def html_mixture(d: dict[str, Any]) -> str:
             + (", rehydrated by cluster size" if d.get("rehydrate") else "") + "</p>")
     rows = [(s["source"], f"{s['target']:.3f}", f"{s['realized']:.3f}", f"{s['repetitions']:.2f}",
              f"{s['documents_used']} / {s['available_documents']}", s["documents"]) for s in d["sources"]]
-    return head + html_table(("source", "target", "realized", "repetitions", "documents used", "rows in mix"), rows)
+    table = html_table(("source", "target", "realized", "repetitions", "documents used", "rows in mix"), rows)
+    return head + _html_warnings(d) + table
+
+
+def _html_warnings(d: dict[str, Any]) -> str:
+    """The manifest's share warnings, above the table, as `winnow mix` prints them."""
+    warnings = d.get("warnings") or []
+    if not warnings:
+        return ""
+    tolerance = d.get("share_tolerance")
+    off = f"more than {float(tolerance) * 100:g} point(s) off target" if isinstance(tolerance, (int, float)) else "off target"
+    items = "".join(f"<li>{esc(w)}</li>" for w in warnings)
+    return f'<div class="error"><p><b>{len(warnings)} source share(s) {off}:</b></p><ul>{items}</ul></div>'
+
 
 
 def _per_set(path: Path, reason_filter: bool) -> dict[str, int]:
