@@ -138,16 +138,24 @@ def half_of(clean: Sequence[Page]) -> list[Page]:
 
 
 def build_arms(clean: Sequence[Page], doses: Sequence[float], junk: Sequence[Page] | None, root: Path) -> list[Arm]:
-    """The clean baseline, the A/A copy, the half, and one arm per dose."""
+    """The clean baseline, the A/A copy, the half, and one arm per dose.
+
+    Every arm's pages are in a seeded random order, so no arm differs from the
+    baseline by document order (sources often come grouped, e.g. one file per
+    site) as well as by its content: the baseline and the half use one order,
+    each dosed corpus the planting order, the A/A copy an order of its own."""
     from winnow.curation.junk import plant
 
     corpora = root / "corpora"
+    baseline = plant(clean, [], seed=JUNK_SEED)
     reordered = list(clean)
     random.Random("winnow-aa").shuffle(reordered)
+    half = set(i for i, _ in half_of(clean))
     arms = [
-        Arm(CLEAN_ARM, write_corpus(clean, corpora / f"{CLEAN_ARM}.parquet"), root / CLEAN_ARM, {"role": "baseline"}),
+        Arm(CLEAN_ARM, write_corpus(baseline, corpora / f"{CLEAN_ARM}.parquet"), root / CLEAN_ARM, {"role": "baseline"}),
         Arm(AA_ARM, write_corpus(reordered, corpora / f"{AA_ARM}.parquet"), root / AA_ARM, {"role": "aa"}),
-        Arm(HALF_ARM, write_corpus(half_of(clean), corpora / f"{HALF_ARM}.parquet"), root / HALF_ARM, {"role": "data_dose", "dose": DATA_DOSE_FRACTION}),
+        Arm(HALF_ARM, write_corpus([p for p in baseline if p[0] in half], corpora / f"{HALF_ARM}.parquet"), root / HALF_ARM,
+            {"role": "data_dose", "dose": DATA_DOSE_FRACTION}),
     ]
     clean_words = sum(len(t.split()) for _, t in clean)
     for dose in doses:
