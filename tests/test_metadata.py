@@ -243,3 +243,15 @@ def test_cli_rejects_keep_columns_naming_the_text_column(tmp_path, capsys):
                      "--keep-columns", "text"])
     assert code == 2
     assert "already a document column" in capsys.readouterr().err
+
+
+def test_graph_mode_dedup_passes_metadata_through_too(chain, tmp_path):
+    """The fixture's dedup ran the DirectRunner's default engine (spill); the Beam graph engine keeps the column too."""
+    expected, _, selected, deduped, *_ = chain
+    out = tmp_path / "graph"
+    argv = ["dedup", "--input", str(selected / "*" / "documents" / "*.parquet"), "--output", str(out), "--dedup-mode", "graph"]
+    assert cli_main([*argv, *IN_MEMORY]) == 0
+    rows = {r["id"]: r for r in _rows(out)}
+    assert set(rows) == {r["id"] for r in _rows(deduped)}
+    for doc_id, row in rows.items():
+        assert json.loads(row["metadata"]) == expected[doc_id]
