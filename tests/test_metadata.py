@@ -255,3 +255,18 @@ def test_graph_mode_dedup_passes_metadata_through_too(chain, tmp_path):
     assert set(rows) == {r["id"] for r in _rows(deduped)}
     for doc_id, row in rows.items():
         assert json.loads(row["metadata"]) == expected[doc_id]
+
+
+def test_resume_compares_kept_columns_with_the_recorded_run():
+    """The batched run's manifest is JSON on disk: a tuple of kept columns must read back equal."""
+    from winnow.pipelines.curate import CurateSettings
+    from winnow.pipelines.curate_resume import manifest_changes, run_manifest
+
+    def manifest(columns):
+        settings = CurateSettings(steps=(), reader_options=ReaderOptions(metadata_columns=columns))
+        return run_manifest([("a.jsonl", 10)], settings, "r", "fp", 8, 0)
+
+    recorded = json.loads(json.dumps(manifest(("tags", "score"))))
+    assert manifest_changes(recorded, manifest(("tags", "score"))) == []
+    changes = manifest_changes(recorded, manifest(()))
+    assert len(changes) == 1 and "reader_options" in changes[0] and '"metadata_columns": []' in changes[0]
