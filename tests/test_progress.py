@@ -1,8 +1,10 @@
-"""winnow.progress: heartbeat lines without a terminal, a live line on one, and curate's batch loop using it."""
+"""winnow.progress: heartbeat lines without a terminal, a live line on one, and the commands using it."""
 from __future__ import annotations
 
 import io
 import json
+
+import pytest
 
 from winnow.progress import INTERVAL_ENV, Progress, Snapshot, heartbeat_interval
 
@@ -77,3 +79,112 @@ def test_batched_curate_reports_each_batch(tmp_path, monkeypatch, capsys):
     assert all("/2 batches" in line for line in beats)
     counts = [int(line.split("/2 batches")[0].split()[-1]) for line in beats]
     assert counts == sorted(counts) and counts[-1] <= 2
+
+
+class _Stop(Exception):
+    """Raised by a stand-in for a command's work once its heartbeat was seen."""
+
+
+def _wait_for_heartbeat(stream: io.StringIO, what: str) -> None:
+    """Block like real work until the heartbeat thread has written a line for `what`."""
+    import time
+
+    deadline = time.monotonic() + 60  # a backstop only: the interval is 0.02 s
+    while f"{what}:" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _documents(folder):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["one two three", "four five six"]}), folder / "part-0.parquet")
+    return folder
+
+
+# (command line, module and function doing the work, the heartbeat's name)
+COMMANDS = {
+    "mix": (lambda d, o: ["mix", "--source", f"a={d}", "--weights", "a=1", "--output", str(o)], "winnow.mix", "run_mix", "mix"),
+    "select": (lambda d, o: ["select", str(d), "--recipe", "extract", "--output", str(o)], "winnow.select", "run_select", "select"),
+    "dedup": (lambda d, o: ["dedup", "--input", str(d), "--output", str(o)], "winnow.pipelines.dedup.launcher", "run_dedup", "dedup"),
+    "tokenize": (lambda d, o: ["tokenize", "--input", str(d), "--tokenizer", "t.json", "--output", str(o)],
+                 "winnow.training.tokens", "tokenize_corpus", "tokenize"),
+    "tokenizer train": (lambda d, o: ["tokenizer", "train", "--input", str(d), "--vocab-size", "300", "--output", str(o / "t.json")],
+                        "winnow.training.tokenizer", "train_tokenizer", "tokenizer train"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_each_long_command_beats_without_a_terminal(command, tmp_path, monkeypatch):
+    """Every command whose work can take long writes heartbeat lines to a non-terminal stderr."""
+    import importlib
+    import sys
+
+    from winnow.cli import main
+
+    argv, module, function, what = COMMANDS[command]
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    monkeypatch.setenv(INTERVAL_ENV, "0.02")
+
+    def work(*args, **kwargs):
+        _wait_for_heartbeat(stderr, what)
+        raise _Stop
+
+    monkeypatch.setattr(importlib.import_module(module), function, work)
+    with pytest.raises(_Stop):
+        main(argv(_documents(tmp_path / "docs"), tmp_path / "out"))
+    assert any(line.startswith(f"{what}: ") and "elapsed" in line for line in stderr.getvalue().splitlines()), stderr.getvalue()
+
+
+def test_no_heartbeat_when_switched_off(tmp_path, monkeypatch):
+    import sys
+
+    from winnow.cli import main
+
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    monkeypatch.setenv(INTERVAL_ENV, "0")
+
+    def work(*args, **kwargs):
+        import time
+
+        time.sleep(0.2)
+        raise _Stop
+
+    monkeypatch.setattr("winnow.mix.run_mix", work)
+    with pytest.raises(_Stop):
+        main(COMMANDS["mix"][0](_documents(tmp_path / "docs"), tmp_path / "out"))
+    assert "mix:" not in stderr.getvalue()
+
+
+def test_run_names_each_stage_and_an_interrupted_one(tmp_path, monkeypatch):
+    """`winnow run`: a heartbeat per stage ('run [input] (stage 1 of 2)'); Ctrl-C in a stage says
+    which, keeps the completed ones, and the same command continues."""
+    import sys
+
+    from tests.test_runner import BEAM, small_recipe
+    from winnow import runner
+    from winnow.interrupt import Interrupted
+
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    monkeypatch.setenv(INTERVAL_ENV, "0.02")
+
+    def input_stage(ctx, resume):
+        _wait_for_heartbeat(stderr, "run [input] (stage 1 of 2)")
+        return {"paths": []}, {"files": 0}
+
+    def curate_stage(ctx, resume):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(runner.STAGE_RUNNERS, "input", input_stage)
+    monkeypatch.setitem(runner.STAGE_RUNNERS, "curate", curate_stage)
+    ctx = runner.load_context(str(small_recipe(tmp_path)), tmp_path / "run", BEAM)
+    with pytest.raises(Interrupted, match="stage curate stopped; completed stages are kept") as caught:
+        runner.run_stages(ctx, until_stage="curate")
+    assert "redoes stage curate" in caught.value.message
+    assert "run [input] (stage 1 of 2): " in stderr.getvalue()
+    assert runner.read_manifest(ctx, "input")["status"] == runner.COMPLETE
+    assert json.loads((ctx.run_dir / "run.json").read_text())["stages"]["curate"]["status"] == "interrupted"

@@ -35,6 +35,7 @@ from winnow.ablation.stats import INCONCLUSIVE
 from winnow.atomic import atomic_write_json
 from winnow.runner import documents_dir, load_context, run_stages, settings_hash
 from winnow.errors import ConfigurationError
+from winnow.progress import Progress
 
 
 class AblationError(ConfigurationError):
@@ -93,7 +94,9 @@ def run_ablation(
             from winnow.ablation.anneal import prepare_anneal
 
             scored_arms, scored_with = prepare_anneal(arms, anneal, out / "anneal", out / "anneal" / "arms", tokenizer_path, instrument, progress)
-        results = run_arms(scored_arms, tokenizer_path, scored_with, progress)
+        models = f"{len(scored_arms)} recipes x {len(instrument.seeds)} seed(s)"
+        with Progress(f"ablate [training and scoring {models}]", interval_s=None if progress else 0):
+            results = run_arms(scored_arms, tokenizer_path, scored_with, progress)
         results["mode"] = "anneal" if anneal is not None else "scratch"
         if calibrate_doses is not None:
             from winnow.ablation.calibrate import calibrate_on_documents

@@ -84,7 +84,14 @@ def heartbeat_interval() -> float:
 
 
 class Progress:
-    """A context manager showing a task's progress: live on a terminal, heartbeat lines otherwise."""
+    """A context manager showing a task's progress: live on a terminal, heartbeat lines otherwise.
+
+    Tasks nest (a `winnow run` stage runs a curate): heartbeat lines of both are
+    written, while on a terminal only the outermost live line is drawn (rich
+    draws one live display at a time).
+    """
+
+    _live_depth = 0  # live displays open in this process
 
     def __init__(self, what: str, total: int | None = None, unit: str = "files", stream: IO[str] | None = None,
                  interval_s: float | None = None, live: bool | None = None):
@@ -124,7 +131,11 @@ class Progress:
         self._started = time.monotonic()
         if self.interval_s <= 0:
             return self
+        if self.live and Progress._live_depth:  # an outer task already draws the live line
+            self.interval_s = 0
+            return self
         if self.live:
+            Progress._live_depth += 1
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
             from rich.progress import Progress as RichProgress
@@ -148,5 +159,6 @@ class Progress:
         self._stop.set()
         if self._rich is not None:
             self._rich.stop()
+            Progress._live_depth -= 1
         if self._thread is not None:
             self._thread.join(timeout=1.0)

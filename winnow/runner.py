@@ -35,6 +35,8 @@ from typing import Any
 from winnow import __version__
 from winnow.atomic import atomic_write_json
 from winnow.errors import ConfigurationError, RuntimeFailure, WinnowError
+from winnow.interrupt import Interrupted
+from winnow.progress import Progress
 
 # STAGES, the order, is defined once with each stage's runner: `STAGE_RUNNERS` at the end of this file.
 DEMO_RECIPE = "demo"
@@ -403,7 +405,12 @@ def run_stages(
         write_manifest(ctx, stage, {"stage": stage, "status": RUNNING, "fingerprint": fp, "started": time.time()})
         started = time.time()
         try:
-            outputs, counts = _run_stage(ctx, stage, resume)
+            with Progress(f"run [{stage}] (stage {index - first + 1} of {last - first + 1})", interval_s=None if ctx.progress else 0):
+                outputs, counts = _run_stage(ctx, stage, resume)
+        except KeyboardInterrupt as exc:
+            run_info["stages"][stage] = {"status": "interrupted"}
+            _write_run_info(ctx, run_info)
+            raise Interrupted(_interrupted_stage(ctx, stage, exc)) from None
         except Exception as exc:
             run_info["stages"][stage] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
             _write_run_info(ctx, run_info)
@@ -425,6 +432,14 @@ def run_stages(
         upstream = fp
     _write_run_info(ctx, run_info)
     return run_info
+
+
+def _interrupted_stage(ctx: RunContext, stage: str, exc: KeyboardInterrupt) -> str:
+    """What Ctrl-C stopped in `winnow run`, and what running the same command again does."""
+    inner = f" ({exc.message})" if isinstance(exc, Interrupted) else ""
+    resumable = stage == "train" and _has_checkpoint(ctx)
+    again = "resumes training from its last checkpoint" if resumable else f"redoes stage {stage}"
+    return f"stage {stage} stopped{inner}; completed stages are kept: the same command skips them and {again}"
 
 
 def _run_stage(ctx: RunContext, stage: str, resume: bool) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -98,8 +98,10 @@ def handle(args: argparse.Namespace) -> int:
             shutil.rmtree(os.path.join(args.output, sub), ignore_errors=True)
 
     from winnow.pipelines.dedup.launcher import run_dedup
+    from winnow.progress import Progress
 
-    stats = run_dedup(args.input, args.output, config, list(getattr(args, "extra", []) or []), args.dedup_mode)
+    with Progress("dedup"):  # one Beam run: a heartbeat with the time elapsed
+        stats = run_dedup(args.input, args.output, config, list(getattr(args, "extra", []) or []), args.dedup_mode)
     if stats.get("dry_run") or "documents_in" not in stats:
         print(json.dumps(stats, indent=2, sort_keys=True))
         return 0

@@ -68,6 +68,7 @@ def _mix(args: argparse.Namespace) -> int:
     from winnow.curation.mix import MixConfig
     from winnow.errors import UserError
     from winnow.mix import MixError, run_mix
+    from winnow.progress import Progress
 
     sources = dict(args.source)
     if len(sources) != len(args.source):
@@ -77,7 +78,8 @@ def _mix(args: argparse.Namespace) -> int:
             weights=parse_weights(args.weights), by=args.by, seed=args.seed, max_repeats=args.max_repeats,
             rehydrate=args.rehydrate, total=args.total, strict=args.strict,
         )
-        manifest = run_mix(sources, config, args.output, overwrite=args.overwrite)
+        with Progress("mix"):
+            manifest = run_mix(sources, config, args.output, overwrite=args.overwrite)
     except (MixError, ValueError) as exc:
         raise UserError(str(exc)) from exc
     print(format_manifest(manifest), file=sys.stdout)

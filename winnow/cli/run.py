@@ -127,7 +127,12 @@ def _run(args: argparse.Namespace) -> int:
     # Winnow's errors reach the CLI's handler: a bad recipe or flag exits 2 before any
     # stage runs, a failed stage 1 (winnow/errors.py).
     ctx = load_context(args.recipe, args.output or f"runs/{_name(args.recipe)}", args.extra, args.inputs)
-    info = run_stages(ctx, args.from_stage, args.until_stage)
+    from winnow.interrupt import Interrupted
+
+    try:
+        info = run_stages(ctx, args.from_stage, args.until_stage)
+    except Interrupted as exc:
+        raise Interrupted(f"{exc.message}\n  continue with: {_same_command(args.argv)}") from None
     report = ctx.run_dir / "report.html"
     if "report" in info["stages"] and report.is_file():
         print(f"report: {report.resolve()}")
@@ -135,6 +140,13 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(f"run directory: {ctx.run_dir.resolve()}", file=sys.stderr)
     return 0
+
+
+def _same_command(argv: list[str]) -> str:
+    """The interrupted command again: completed stages are skipped, so nothing more is needed."""
+    import shlex
+
+    return shlex.join(["winnow", *argv])
 
 
 def _name(recipe: str | None) -> str:
@@ -152,6 +164,8 @@ def _ablate(args: argparse.Namespace) -> int:
     if len(args.recipes) < 2:
         raise UserError("give at least two --recipe to compare (or `winnow ablate calibrate`)")
     instrument = _instrument(args)
+    from winnow.interrupt import Interrupted
+
     try:
         results = run_ablation(
             recipes=args.recipes, output=args.output, budget_tokens=args.budget_tokens, eval_text=args.eval_text,
@@ -162,6 +176,8 @@ def _ablate(args: argparse.Namespace) -> int:
         )
     except (RecipeError, RunError, AblationError, ValueError) as exc:
         raise UserError(str(exc)) from exc
+    except Interrupted as exc:  # finished recipes' stages are kept and skipped by the same command
+        raise Interrupted(f"{exc.message}\n  continue with: {_same_command(args.argv)}") from None
     print_table(results)
     return 0
 

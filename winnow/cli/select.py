@@ -26,8 +26,11 @@ def _select(args: argparse.Namespace) -> int:
     from winnow.errors import UserError
     from winnow.select import SelectError, run_select
 
+    from winnow.progress import Progress
+
     try:
-        stats = run_select(args.input, args.recipe, args.output, overwrite=args.overwrite)
+        with Progress("select"):
+            stats = run_select(args.input, args.recipe, args.output, overwrite=args.overwrite)
     except (SelectError, RecipeError) as exc:
         raise UserError(str(exc)) from exc
     from winnow.pipelines.report import finish_status, print_curate_summary

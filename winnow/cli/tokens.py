@@ -102,8 +102,12 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    from winnow.progress import Progress
+
     try:
-        report = train_tokenizer(args.input, config, args.output)
+        # On a terminal the tokenizers library draws its own bar; elsewhere, heartbeat lines.
+        with Progress("tokenizer train", interval_s=0 if sys.stderr.isatty() else None):
+            report = train_tokenizer(args.input, config, args.output)
     except ParquetInputError as exc:
         raise UserError(str(exc)) from exc
     bpt = f"{report.bytes_per_token:.3f} bytes/token on {report.heldout_documents:,} held-out docs" if report.bytes_per_token else "no held-out docs"
@@ -129,17 +133,20 @@ def _tokenize(args: argparse.Namespace) -> int:
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TokenizeConfig) if getattr(args, f.name) is not None}
     config = config_from_mapping(TokenizeConfig, given, "command line")
+    from winnow.progress import Progress
+
     started = time.perf_counter()
     try:
-        manifest = tokenize_corpus(
-            args.input,
-            args.tokenizer,
-            args.output,
-            val_fraction=config.val_fraction,
-            workers=config.workers,
-            shard_tokens=config.shard_tokens,
-            overwrite=args.overwrite,
-        )
+        with Progress("tokenize"):
+            manifest = tokenize_corpus(
+                args.input,
+                args.tokenizer,
+                args.output,
+                val_fraction=config.val_fraction,
+                workers=config.workers,
+                shard_tokens=config.shard_tokens,
+                overwrite=args.overwrite,
+            )
     except (ParquetInputError, TokenDirError, ShardFormatError) as exc:
         raise UserError(str(exc)) from exc
     _print_manifest_summary(manifest, args.output, time.perf_counter() - started)

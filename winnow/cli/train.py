@@ -112,11 +112,28 @@ def run_train(args: argparse.Namespace) -> int:
     except NonFiniteLossError as exc:
         print(f"winnow train: {exc}")
         return 1
+    except KeyboardInterrupt:
+        raise _interrupted(args) from None
     except (TrainError, TokenDataError, CheckpointError, ValueError) as exc:
         raise UserError(str(exc)) from exc
     last = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
     print(f"trained to step {result.final_step} ({result.tokens_seen:,} tokens){last}; run directory {result.run_dir}")
     return 0
+
+
+def _interrupted(args: argparse.Namespace) -> BaseException:
+    """Ctrl-C: training stops without a checkpoint of its own (one taken mid-step would not
+    resume exactly); say which checkpoint --resume continues from."""
+    import json
+
+    from winnow.interrupt import Interrupted, resume_command
+
+    latest = Path(args.output) / "checkpoints" / "latest.json"
+    try:
+        where = f"--resume continues from the checkpoint at step {json.loads(latest.read_text())['step']}"
+    except (OSError, ValueError, KeyError):
+        where = "no checkpoint was written yet, so --resume starts from step 0"
+    return Interrupted(f"training stopped; {where}\n  continue with: {resume_command(args.argv)}")
 
 
 def _check_warmup(config: Any) -> None:
