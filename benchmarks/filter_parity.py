@@ -256,7 +256,7 @@ def format_table(tallies: Mapping[str, Tally]) -> str:
     """The agreement table as Markdown."""
     rows = [
         "| filter | pages | agreement | Winnow keeps, DataTrove drops | Winnow drops, DataTrove keeps "
-        "| same reason where both drop | pages with a differing signal | same cleaned text where both keep |",
+        "| same reason (both keep, or both drop by the same rule) | pages with a differing signal | same cleaned text where both keep |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, t in tallies.items():
