@@ -93,3 +93,44 @@ def test_ctrl_c_after_a_batch_stops_keeps_it_and_resumes_to_the_clean_counts(tmp
     clean_stats = json.loads((tmp_path / "clean" / "stats.json").read_text())
     assert {k: resumed_stats[k] for k in COUNTS} == {k: clean_stats[k] for k in COUNTS}
     assert resumed_stats["records_in"] == 160 and resumed_stats["on_disk"]["ok"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signals needed")
+def test_ctrl_c_during_an_unbatched_run_leaves_no_partial_output(tmp_path):
+    """Without batches nothing is complete until the end: Ctrl-C removes the partial tables, and
+    the --resume command it prints starts a batched run in the same output folder."""
+    inputs = _inputs(tmp_path / "in", files=2, records=400)
+    out = tmp_path / "out"
+    env = {**os.environ, "WINNOW_HEARTBEAT_S": "0"}
+    process = subprocess.Popen(_curate(inputs, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=env, start_new_session=True)
+    deadline = time.monotonic() + BACKSTOP_S
+    while not list(out.glob("**/beam-temp-*")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # Beam has started writing
+    assert process.poll() is None, "the run ended before it wrote anything"
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        _, message = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail("curate did not end after Ctrl-C")
+    assert process.returncode == 130, message
+    assert "not batched" in message and "--resume" in message and "Traceback" not in message, message
+    left = [p for p in out.rglob("*") if p.is_file() or p.name.startswith("beam-temp-")]
+    assert left == [], left
+    resumed = subprocess.run(_curate(inputs, out, "--resume"), capture_output=True, text=True, env=env, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "stats.json").read_text())["records_in"] == 800
+
+
+def test_train_says_which_checkpoint_resume_continues_from(tmp_path):
+    import argparse
+
+    from winnow.cli.train import _interrupted
+
+    args = argparse.Namespace(output=tmp_path, argv=["train", "--input", "tok", "--output", str(tmp_path), "--overwrite"])
+    assert "no checkpoint was written yet" in _interrupted(args).message
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "latest.json").write_text(json.dumps({"step": 40, "file": "step-00000040.pt"}))
+    message = _interrupted(args).message
+    assert "checkpoint at step 40" in message and message.endswith(f"--output {tmp_path} --resume")
