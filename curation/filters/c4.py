@@ -23,7 +23,7 @@ bad-words page rule is the separate step `c4_badwords`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +95,7 @@ class C4Config:
     drop_javascript_lines: bool = True  # drop lines that mention javascript
     drop_policy_lines: bool = True  # drop lines about terms of use, privacy or cookie policies
     remove_citations: bool = True  # remove Wikipedia-style citation markers such as [1] and [citation needed]
-    end_marks: Sequence[str] = DATATROVE_END_MARKS
+    end_marks: tuple[str, ...] = DATATROVE_END_MARKS
     count_words_after_citations: bool = False
     skip_spaceless_scripts: bool = False
 

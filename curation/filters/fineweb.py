@@ -57,7 +57,7 @@ class FineWebConfig:
     max_short_line_ratio: float | None = 0.67  # largest fraction of short lines
     max_dup_line_char_ratio: float | None = 0.01  # largest fraction of characters in duplicate lines
     max_newline_word_ratio: float | None = 0.3  # most newlines per word
-    extra_end_marks: Sequence[str] = ()  # endings counted as terminal punctuation besides FineWeb's
+    extra_end_marks: tuple[str, ...] = ()  # endings counted as terminal punctuation besides FineWeb's
     line_punct_exclude_zero: bool = False  # spare pages where no line ends in punctuation (DataTrove's switch)
     skip_spaceless_scripts: bool = False  # skip the newline-per-word rule for scripts written without spaces
 

@@ -135,7 +135,7 @@ def _repetition_rules(config: GopherRepetitionConfig) -> tuple[tuple[str, float,
         limit = getattr(config, f"max_dup_{n}gram_char_frac")
         candidates.append((f"{_REP}_dup_{n}gram_char_frac", limit, GOPHER_TOO_MANY_DUPLICATE_NGRAMS[n], True))
     # DataTrove skips a rule whose threshold is falsy, so 0 disables it as None does.
-    return tuple(c for c in candidates if c[1])
+    return tuple((name, limit, reason, ngram) for name, limit, reason, ngram in candidates if limit)
 
 
 def decide_repetition(config: GopherRepetitionConfig, signals: Mapping[str, Any]) -> Verdict | None:
@@ -306,7 +306,7 @@ def _quality_rules(config: GopherQualityConfig) -> list[tuple[str, str, float, s
         (alpha, "min", config.min_alpha_word_ratio, GOPHER_TOO_FEW_ALPHA_WORDS, True),
     ]
     # DataTrove skips a rule whose threshold is falsy, so 0 disables it as None does.
-    return [r for r in rules if r[2]]
+    return [(name, kind, bound, reason, word) for name, kind, bound, reason, word in rules if bound]
 
 
 def decide_quality(config: GopherQualityConfig, signals: Mapping[str, Any]) -> Verdict | None:

@@ -91,7 +91,7 @@ SYMBOL, WORD_NO_LETTER, WORD_WITH_LETTER = 0, 1, 2
 
 
 def _kind(token: str) -> int:
-    if all(ch in PUNCTUATION_SET for ch in token):
+    if is_symbol_word(token):
         return SYMBOL
     return WORD_WITH_LETTER if any(map(str.isalpha, token)) else WORD_NO_LETTER
 

@@ -59,3 +59,21 @@ def test_too_many_newlines_per_word():
     signals = assert_trips_only(text, fineweb.FINEWEB_TOO_MANY_NEWLINES_PER_WORD, "max_newline_word_ratio")
     # Tokens per line: "Interdisciplinary", the hyphenated word split in three, "." (5 tokens).
     assert signals["fineweb_newline_word_ratio"] == pytest.approx(8 / 25)
+
+
+def test_terminal_marks_are_datatroves_and_extra_end_marks_adds_more():
+    """DataTrove's marks have no closing quote, apostrophe or ellipsis character, and no trailing space."""
+    lines = [line[:-1] + "\u201d" for line in CLEAN_LINES]  # every line ends in a closing quote
+    text = "\n".join(lines)
+    result = run("fineweb", text)
+    assert result.reason == fineweb.FINEWEB_FEW_LINES_END_IN_PUNCT
+    assert result.signals["fineweb_line_punct_ratio"] == 0.0
+    assert run("fineweb", text, extra_end_marks=("\u201d",)).kept
+    spaced = "\n".join(line + " " for line in CLEAN_LINES)
+    assert run("fineweb", spaced).reason == fineweb.FINEWEB_FEW_LINES_END_IN_PUNCT
+
+
+def test_line_punct_exclude_zero_spares_pages_without_any_terminated_line():
+    text = "\n".join(line[:-1] for line in CLEAN_LINES)
+    assert run("fineweb", text).reason == fineweb.FINEWEB_FEW_LINES_END_IN_PUNCT
+    assert run("fineweb", text, line_punct_exclude_zero=True).kept
