@@ -139,3 +139,19 @@ def test_select_refuses_outputs_of_an_older_schema_version(annotated, tmp_path):
     assert pq.read_schema(part).metadata[schemas.META_VERSION] == b"1"
     with pytest.raises(SelectError, match="schema version 1.*curate again"):
         run_select(str(old), "fineweb", str(tmp_path / "o"))
+
+
+def test_decision_only_options_are_re_decided_and_text_options_refused(annotated, tmp_path):
+    """The options that depart from DataTrove: decision-only ones work on stored signals; C4's need curation."""
+    _, out = annotated
+    options = recipe_file(
+        tmp_path, "options", "filter",
+        gopher_quality={"alpha_ratio_over": "words", "skip_spaceless_scripts": True},
+        gopher_repetition={"skip_spaceless_scripts": True},
+        fineweb={"line_punct_exclude_zero": True, "skip_spaceless_scripts": True},
+    )
+    stats = run_select(str(out), options, str(tmp_path / "options"))
+    assert stats["accounting"]["ok"]
+    tfds = recipe_file(tmp_path, "tfds", "filter", c4={"end_marks": [".", "?", "!", '"']})
+    with pytest.raises(SelectError, match="end_marks"):
+        run_select(str(out), tfds, str(tmp_path / "tfds"))
