@@ -134,3 +134,16 @@ def test_train_says_which_checkpoint_resume_continues_from(tmp_path):
     (tmp_path / "checkpoints" / "latest.json").write_text(json.dumps({"step": 40, "file": "step-00000040.pt"}))
     message = _interrupted(args).message
     assert "checkpoint at step 40" in message and message.endswith(f"--output {tmp_path} --resume")
+
+
+def test_dedup_says_it_wrote_nothing_and_how_to_run_again(tmp_path, monkeypatch):
+    import argparse
+
+    from winnow.cli.dedup import _interrupted
+
+    monkeypatch.setattr("winnow.interrupt.kill_children", lambda: None)  # not this test session's helpers
+    (tmp_path / "documents.tmp").mkdir()
+    args = argparse.Namespace(output=str(tmp_path), argv=["dedup", "--input", "docs", "--output", str(tmp_path)])
+    message = _interrupted(args).message
+    assert "no resume" in message and message.endswith(f"--output {tmp_path} --overwrite")
+    assert not (tmp_path / "documents.tmp").exists()

@@ -100,13 +100,33 @@ def handle(args: argparse.Namespace) -> int:
     from winnow.pipelines.dedup.launcher import run_dedup
     from winnow.progress import Progress
 
-    with Progress("dedup"):  # one Beam run: a heartbeat with the time elapsed
-        stats = run_dedup(args.input, args.output, config, list(getattr(args, "extra", []) or []), args.dedup_mode)
+    try:
+        with Progress("dedup"):  # one Beam run: a heartbeat with the time elapsed
+            stats = run_dedup(args.input, args.output, config, list(getattr(args, "extra", []) or []), args.dedup_mode)
+    except KeyboardInterrupt:
+        raise _interrupted(args) from None
     if stats.get("dry_run") or "documents_in" not in stats:
         print(json.dumps(stats, indent=2, sort_keys=True))
         return 0
     _print_summary(stats, args.output)
     return 0 if stats.get("accounting", {}).get("ok", True) else 1
+
+
+def _interrupted(args: argparse.Namespace) -> BaseException:
+    """Ctrl-C: dedup writes into staging folders renamed at the end, so documents/ holds nothing
+    of this run; remove the staging folders (locally) and give the command to start again."""
+    import shlex
+    import shutil
+
+    from winnow.interrupt import Interrupted, kill_children
+
+    if not _is_remote(args.output):
+        kill_children()  # Beam's worker processes stop writing first
+        for staging in ("documents.tmp", "duplicates.tmp"):
+            shutil.rmtree(os.path.join(args.output, staging), ignore_errors=True)
+    again = [arg for arg in args.argv if arg != "--overwrite"] + ["--overwrite"]
+    return Interrupted(f"dedup stopped before writing {args.output}; it has no resume, so run it again:\n"
+                       f"  {shlex.join(['winnow', *again])}")
 
 
 def _print_summary(stats: dict, output: str) -> None:
