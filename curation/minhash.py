@@ -208,18 +208,21 @@ def _mix64(x: np.ndarray) -> np.ndarray:
 _SPAN_BASE = np.uint64(0x100000001B3 | 1)  # odd
 _SPAN_BASE_INV = np.uint64(pow(int(_SPAN_BASE), -1, 2**64))
 _SPACE = 0x20
-_powers: dict[str, np.ndarray] = {}
+# One (up, down) pair, replaced whole: worker threads (the multi-threaded DirectRunner) read it
+# while another grows it, and two separate entries could pair a grown `up` with an old `down`.
+_powers: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def _span_powers(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(B**j, B**-j) for j < size, cached and grown by doubling."""
-    have = _powers.get("up")
-    if have is None or have.size < size:
-        n = max(size, 2 * (have.size if have is not None else 1 << 16))
+    """(B**j, B**-j) for j < size, cached and grown by doubling; safe to call from several threads."""
+    have = _powers.get("pair")
+    if have is None or have[0].size < size:
+        n = max(size, 2 * (have[0].size if have is not None else 1 << 16))
         with np.errstate(over="ignore"):
-            _powers["up"] = np.cumprod(np.r_[np.uint64(1), np.full(n - 1, _SPAN_BASE, dtype=np.uint64)], dtype=np.uint64)
-            _powers["down"] = np.cumprod(np.r_[np.uint64(1), np.full(n - 1, _SPAN_BASE_INV, dtype=np.uint64)], dtype=np.uint64)
-    return _powers["up"], _powers["down"]
+            up = np.cumprod(np.r_[np.uint64(1), np.full(n - 1, _SPAN_BASE, dtype=np.uint64)], dtype=np.uint64)
+            down = np.cumprod(np.r_[np.uint64(1), np.full(n - 1, _SPAN_BASE_INV, dtype=np.uint64)], dtype=np.uint64)
+        have = _powers["pair"] = (up, down)
+    return have
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ class CurateOptions(PipelineOptions):
         add_curate_arguments(parser)
 
 
-def with_local_defaults(beam_args: list[str], processes: bool = False) -> list[str]:
+def with_local_defaults(beam_args: list[str], processes: bool = False, input_bytes: int | None = None) -> list[str]:
     """Use every core on the DirectRunner; a user's --direct_* flag replaces only its own default.
 
     The DirectRunner (named or by default) becomes `LocalRunner`, which never downloads Prism.
@@ -41,6 +41,12 @@ def with_local_defaults(beam_args: list[str], processes: bool = False) -> list[s
     one process, so larger machines get one worker process per 2 cores.
     `processes=True` (dedup: GIL-bound hashing, no child processes of its own)
     always defaults to one worker process per core.
+
+    `input_bytes` (the local inputs' total size, None when unknown or remote) below
+    `SMALL_INPUT_BYTES` always gets worker threads: each worker process re-imports Beam
+    and Winnow (about a CPU-second each), which costs more than a small input's work.
+    The choice depends on the input sizes only, never on the machine's load, so the
+    same input always runs the same way.
 
     `--direct_num_workers=N` alone keeps the parallel running mode, and
     `--direct_running_mode=M` alone keeps the default worker count: Beam's own
@@ -57,7 +63,9 @@ def with_local_defaults(beam_args: list[str], processes: bool = False) -> list[s
         given = {a.split("=", 1)[0] for a in args if a.startswith("--")}
         cores = os.cpu_count() or 1
         many = cores > MAX_CORES_FOR_THREADS
-        if processes:
+        if small_input(input_bytes):
+            mode, workers = "multi_threading", cores
+        elif processes:
             mode, workers = "multi_processing", cores
         else:
             mode, workers = ("multi_processing", max(1, cores // 2)) if many else ("multi_threading", cores)
@@ -81,6 +89,17 @@ def _warn_if_single_worker(args: list[str]) -> None:
 
 
 MAX_CORES_FOR_THREADS = 4
+
+# Below this many bytes of local input, worker processes cost more to start than they save:
+# `winnow dedup` on 2 cores paid about 8 CPU-s more with processes than threads at 500, 2,000
+# and 8,000 documents (0.8 to 22.5 MB; docs/benchmarks.md, "Small jobs"), and threads still
+# finished first at 22.5 MB. Larger inputs keep worker processes, as measured in #16.
+SMALL_INPUT_BYTES = 16 * 1024 * 1024
+
+
+def small_input(input_bytes: int | None) -> bool:
+    """True when the local inputs are known and small enough for worker threads."""
+    return input_bytes is not None and input_bytes < SMALL_INPUT_BYTES
 
 
 def is_local_runner(beam_args: list[str]) -> bool:

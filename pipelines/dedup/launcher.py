@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Sequence
 
@@ -175,7 +176,7 @@ def run_dedup(
     multi-processing mode unless `pipeline_args` choose (a lone --direct_num_workers keeps the
     parallel mode). With `--dry_run=True` (Dataflow), the job is only built; the dict says so.
     """
-    args = with_local_defaults(list(pipeline_args), processes=True)
+    args = with_local_defaults(list(pipeline_args), processes=True, input_bytes=local_input_bytes(input_dir))
     chosen = resolve_mode(mode, args)
     started = time.monotonic()
     if chosen == MODE_SPILL:
@@ -193,6 +194,22 @@ def run_dedup(
     if not stats["accounting"]["ok"]:
         raise DedupError(f"dedup accounting failed for {output_dir}: {stats['accounting']}")
     return stats
+
+
+def local_input_bytes(input_dir: str) -> int | None:
+    """Total size of a local input's Parquet files; None for a remote or unmatched input.
+
+    Picks the local running mode (threads for a small input); sizes, not load, decide.
+    """
+    if "://" in input_dir:
+        return None
+    from winnow.schemas.inputs import ParquetInputError, resolve_parquet_inputs
+
+    try:
+        paths = resolve_parquet_inputs(input_dir)
+    except ParquetInputError:
+        return None  # the pipeline's reader reports it, naming what was looked for
+    return sum(os.path.getsize(path) for path in paths)
 
 
 def main(argv: list[str] | None = None) -> int:

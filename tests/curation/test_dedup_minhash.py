@@ -169,3 +169,21 @@ def test_batched_shingle_hashes_are_the_word_ngram_sets() -> None:
                 assert len(hashed[a] & hashed[b]) == len(sets[a] & sets[b])
     keys = hasher.batch(texts)[2]
     assert keys == [exact_text_key(t) for t in texts] and keys[-1] == keys[-2]
+
+
+def test_span_hashes_are_the_same_from_many_threads() -> None:
+    """The multi-threaded DirectRunner (small dedup inputs) hashes in several threads at once while
+    the cached span powers grow: every thread must get the same hashes as one thread alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from winnow.curation import minhash
+
+    rng = random.Random(7)
+    documents = [[f"w{rng.randrange(500)}" for _ in range(rng.randrange(50, 40_000))] for _ in range(24)]
+    minhash._powers.clear()
+    serial = [shingle_hashes(words, 5) for words in documents]
+    for _ in range(3):
+        minhash._powers.clear()  # every round starts from an empty cache that the threads grow together
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            threaded = list(pool.map(lambda words: shingle_hashes(words, 5), documents))
+        assert all(np.array_equal(a, b) for a, b in zip(serial, threaded))

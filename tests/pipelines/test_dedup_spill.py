@@ -171,3 +171,26 @@ def test_user_runner_flags_combine_with_local_defaults(caplog: pytest.LogCapture
     with caplog.at_level("WARNING"):
         with_local_defaults(["--direct_running_mode=in_memory", "--direct_num_workers=2"])
     assert "in_memory runs one worker" in caplog.text
+
+
+def test_running_mode_follows_the_input_size_only(tmp_path: Path) -> None:
+    """Issue 22: a small local input runs in worker threads (each worker process would re-import
+    Beam and Winnow), a large one keeps worker processes; the sizes alone decide, and a user's
+    --direct_running_mode always wins."""
+    from winnow.pipelines.dedup.launcher import local_input_bytes
+    from winnow.pipelines.options import SMALL_INPUT_BYTES
+
+    small = with_local_defaults([], processes=True, input_bytes=SMALL_INPUT_BYTES - 1)
+    assert "--direct_running_mode=multi_threading" in small
+    for size in (SMALL_INPUT_BYTES, None):  # large, or unknown (remote): processes, as before
+        assert "--direct_running_mode=multi_processing" in with_local_defaults([], processes=True, input_bytes=size)
+    chosen = with_local_defaults(["--direct_running_mode=multi_processing"], processes=True, input_bytes=10)
+    assert chosen.count("--direct_running_mode=multi_processing") == 1 and "--direct_running_mode=multi_threading" not in chosen
+    assert with_local_defaults(["--runner=DataflowRunner"], processes=True, input_bytes=10) == ["--runner=DataflowRunner"]
+
+    _write(tmp_path / "in", "a.parquet", [_row(i, f"text {i}") for i in range(3)])
+    _write(tmp_path / "in", "b.parquet", [_row(i + 3, f"text {i}") for i in range(2)])
+    expected = sum(p.stat().st_size for p in (tmp_path / "in" / "documents").glob("*.parquet"))
+    assert local_input_bytes(str(tmp_path / "in")) == expected
+    assert local_input_bytes("gs://bucket/in") is None
+    assert local_input_bytes(str(tmp_path / "absent")) is None
