@@ -91,3 +91,21 @@ def test_duplicate_ngrams_scan_greedily_and_join_without_spaces():
     assert ru.duplicate_ngram_chars(words, (2,)) == {2: 6}
     assert ru.duplicate_ngram_chars(("ab", "c", "a", "bc"), (2,)) == {2: 3}
     assert ru.duplicate_ngram_chars(("a", "b"), (5,)) == {5: 0}
+
+
+def test_loading_the_tokenizer_does_not_import_torch() -> None:
+    """Issue 22 (small jobs): thinc's probe would import torch (about 1.3 CPU-s) for nothing;
+    the tokens stay spaCy's, and torch still imports normally afterwards."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from winnow.curation.filters import reference_units as ru\n"
+        "ru._TOKENIZER.learn([\"don't\", 'U.S.', 'hello'])\n"
+        "assert ru._TOKENIZER.tokens[\"don't\"] == ('do', \"n't\"), ru._TOKENIZER.tokens\n"
+        "assert 'torch' not in sys.modules\n"
+        "import torch  # noqa: F401  (nothing else is hidden)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
