@@ -172,9 +172,10 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
     """
     from apache_beam.options.pipeline_options import DirectOptions
 
-    options = PipelineOptions(with_local_defaults(args) + worker_setup_args(args))
     if not is_local_runner(args):
         file_count = None  # remote workers always get records redistributed
+    input_bytes = None if file_count is None else local_input_bytes(patterns)
+    options = PipelineOptions(with_local_defaults(args, input_bytes=input_bytes) + worker_setup_args(args))
     workers = options.view_as(DirectOptions).direct_num_workers or 1
     started = time.time()
     pipeline = beam.Pipeline(options=options)
@@ -194,6 +195,17 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
     if str(state) not in ("DONE", "PipelineState.DONE") or not FileSystems.exists(stats_path):
         return None
     return read_json(stats_path), wall, _counter_values(result)
+
+
+def local_input_bytes(patterns: Sequence[str]) -> int | None:
+    """Total size of the local files `patterns` match (each file once); None when one is remote.
+
+    Picks the local running mode (threads for a small input): sizes, not load, decide.
+    """
+    if any("://" in pattern for pattern in patterns):
+        return None
+    sizes = {m.path: m.size_in_bytes for r in FileSystems.match([expand_pattern(p) for p in patterns]) for m in r.metadata_list}
+    return sum(sizes.values())
 
 
 def _finish(output, stats, wall, metrics, loaded, settings, inputs) -> dict[str, Any]:
