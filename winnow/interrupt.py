@@ -55,11 +55,37 @@ def sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+# Set by the SIGINT handler the CLI installs. Python turns Ctrl-C into KeyboardInterrupt
+# wherever the main thread happens to be; raised inside a weakref callback or a __del__
+# it is only printed ("Exception ignored in ...") and lost. The flag is never lost: the
+# pipeline wait below checks it, so a Ctrl-C between two batches still stops the run.
+_requested = threading.Event()
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    _requested.set()
+    raise KeyboardInterrupt
+
+
+def install_sigint_flag() -> None:
+    """Make Ctrl-C both raise KeyboardInterrupt (Python's default) and set a flag that
+    `run_interruptibly` checks; from the main thread only (signal handlers live there)."""
+    if threading.current_thread() is threading.main_thread():
+        _requested.clear()
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def _raise_if_requested() -> None:
+    if _requested.is_set():
+        raise KeyboardInterrupt
+
+
 def run_interruptibly(fn: Callable[[], T]) -> T:
     """fn() in a helper thread that, with all it starts, ignores Ctrl-C; KeyboardInterrupt
     reaches the caller at once. Outside the main thread, fn() runs directly."""
     if threading.current_thread() is not threading.main_thread() or not _CAN_MASK:
         return fn()
+    _raise_if_requested()  # a Ctrl-C that arrived (and was swallowed) before this run
     outcome: dict[str, object] = {}
 
     def target() -> None:
@@ -74,6 +100,7 @@ def run_interruptibly(fn: Callable[[], T]) -> T:
     worker.start()
     while worker.is_alive():
         worker.join(_WAIT_SLICE_S)
+        _raise_if_requested()
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]

@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     check_extra(args, extra)
     args.extra = extra
     args.argv = list(sys.argv[1:] if argv is None else argv)  # to say how to resume after Ctrl-C
+    if argv is None:  # the command line, not a caller's in-process use
+        from winnow.interrupt import install_sigint_flag
+
+        install_sigint_flag()
     try:
         return int(args.handler(args) or 0)
     except WinnowError as exc:
