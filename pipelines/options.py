@@ -6,7 +6,7 @@ import logging
 import os
 from typing import TYPE_CHECKING
 
-from winnow.pipelines.options_cli import add_curate_arguments
+from winnow.pipelines.options_cli import DIRECT_RUNNER_NAMES, add_curate_arguments
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
 
@@ -109,11 +109,10 @@ def is_local_runner(beam_args: list[str]) -> bool:
 
 # ----------------------------------------------------------------------------- runner pinning
 
-# Names that mean "Beam's DirectRunner" (Beam matches them case-insensitively). Since
+# DIRECT_RUNNER_NAMES (options_cli.py, Beam-free) mean "Beam's DirectRunner". Since
 # Beam 2.68 that runner first tries Prism, which downloads a Go binary at run time (and
 # falls back only after the download fails): Winnow replaces these names, and no name at
 # all, with LocalRunner below.
-DIRECT_RUNNER_NAMES = ("directrunner", "direct", "switchingdirectrunner")
 LOCAL_RUNNER = f"{__name__}.LocalRunner"
 
 

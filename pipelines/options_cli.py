@@ -3,6 +3,30 @@ commands never load it. `pipelines/options.py` turns them into Beam options."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+
+# Names that mean "Beam's DirectRunner" (Beam matches them case-insensitively); options.py
+# pins them, and no name at all, to its LocalRunner.
+DIRECT_RUNNER_NAMES = ("directrunner", "direct", "switchingdirectrunner")
+# Other runners that run in this process's machine.
+IN_PROCESS_RUNNER_NAMES = ("winnow.pipelines.options.localrunner", "fnapirunner")
+
+
+def named_runner(beam_args: Sequence[str]) -> str | None:
+    """The last --runner given in `beam_args` (as Beam reads it), or None; no Beam import."""
+    runner = None
+    for i, arg in enumerate(beam_args):
+        if arg.startswith("--runner="):
+            runner = arg.split("=", 1)[1]
+        elif arg == "--runner" and i + 1 < len(beam_args):
+            runner = beam_args[i + 1]
+    return runner
+
+
+def runs_in_this_process(beam_args: Sequence[str]) -> bool:
+    """True when the run will be Beam's local batch engine here (no runner named, or a local one)."""
+    runner = named_runner(beam_args)
+    return runner is None or runner.lower() in DIRECT_RUNNER_NAMES + IN_PROCESS_RUNNER_NAMES
 
 
 def add_curate_arguments(parser: argparse.ArgumentParser) -> None:

@@ -114,3 +114,19 @@ def test_local_curate_without_network_never_downloads(tmp_path: Path, no_network
     assert stats["accounting"]["ok"], stats["accounting"]
     assert stats["records_in"] == len(Path(labels).read_text().splitlines())
     assert json.loads((tmp_path / "out" / "stats.json").read_text())["records_in"] == stats["records_in"]
+
+
+@pytest.mark.parametrize(
+    ("given", "local"),
+    [([], True), (["--runner=DirectRunner"], True), (["--runner", "direct"], True), ([f"--runner={LOCAL_RUNNER}"], True),
+     (["--runner=FnApiRunner"], True), (["--runner=DataflowRunner"], False), (["--runner", "PrismRunner"], False),
+     (["--runner=winnow.pipelines.dask_runner.DaskRunner"], False), (["--runner=DataflowRunner", "--runner=direct"], True)],
+)
+def test_the_beam_free_runner_check_agrees_with_beam(given: list[str], local: bool) -> None:
+    """`winnow curate` starts the extraction fork server before importing Beam when the run is
+    local; that check reads --runner without Beam and must agree with Beam's own reading."""
+    from winnow.pipelines.options_cli import runs_in_this_process
+
+    assert runs_in_this_process(given) is local
+    beam_runner = _runner(pin_local_runner(given))
+    assert (beam_runner in (LOCAL_RUNNER, "FnApiRunner")) is local

@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _curate(args: argparse.Namespace) -> int:
+    _warm_up_extraction(args.extra)  # before Beam's import, which the next lines start
     from winnow.errors import UserError
     from winnow.interrupt import Interrupted, resume_command
     from winnow.curation.config import RecipeError
@@ -76,3 +77,17 @@ def _check_whole_recipe(spec: str) -> None:
     from winnow.sections import check_recipe
 
     check_recipe(load_recipe(spec), stages=("curate",))
+
+
+def _warm_up_extraction(beam_args: list[str]) -> None:
+    """On a local run, start the extraction fork server now: it imports trafilatura on
+    another core while this process imports Beam (run_curate's own call is then a no-op)."""
+    from winnow.pipelines.options_cli import runs_in_this_process
+
+    if not runs_in_this_process(beam_args):
+        return
+    from winnow.curation.extract import warm_up
+    from winnow.interrupt import sigint_blocked
+
+    with sigint_blocked():  # the fork server and its children leave Ctrl-C to this process
+        warm_up()
