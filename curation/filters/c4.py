@@ -135,8 +135,11 @@ def _line_fate(line: str, config: C4Config, word_rules: bool) -> tuple[str, str,
     The fate is "kept", the name of the line rule that drops it, or "lorem"/"curly"
     for the lines that reject the page (which then stay in the cleaned text).
     """
-    n_words = len(line.split())
-    if word_rules and config.max_word_length is not None and any(len(w) > config.max_word_length for w in line.split()):
+    split = line.split()
+    n_words = len(split)
+    limit = config.max_word_length
+    # A word is never longer than its line, so most lines skip the per-word check.
+    if word_rules and limit is not None and len(line) > limit and max(map(len, split)) > limit:
         return "too_long_word", line, 0
     cited = 0
     if config.remove_citations and "[" in line:
