@@ -13,6 +13,7 @@ from __future__ import annotations
 
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -22,14 +23,17 @@ from apache_beam import pvalue
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from winnow import schemas
 from winnow.curation import record_path
-from winnow.curation.readers import ReaderOptions
+from winnow.curation.readers import FORMAT_WARC, ReaderOptions, detect_format
 from winnow.curation.recipe import RecipeStep
 from winnow.curation.stats import curation_stats, outcome_key
 from winnow.curation.steps import build_steps, prepare_resources, signal_columns, step_spec
 from winnow.curation.triage import TriageConfig
+from winnow.pipelines.options import LOCAL_RUNNER, names_direct_runner
+from winnow.pipelines.outputs import WriteParquetRows
 from winnow.pipelines.read_sources import ReadSources
 
 NAMESPACE = "curate"
@@ -38,6 +42,9 @@ ERRORS_TAG = record_path.ERRORS_TABLE
 # Records per call of the record path: amortises per-call overhead and gives
 # batch steps (models) enough documents at once; small enough for short bundles.
 DEFAULT_BATCH_SIZE = 32
+# A batch holds at most about this much text or payload (a record over it is a
+# batch of its own), so a few huge records are never curated side by side.
+BATCH_BYTES = 32 * 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +83,8 @@ class _Counters:
 
 
 class ReadInputs(beam.PTransform):
-    """Expand patterns, spread files over workers, read records of any format, spread records again.
+    """Expand patterns, spread files over workers, read records of any format, spread records again
+    (locally: web archives only).
 
     Reading is `ReadSources` (WARC/ARC/WET, JSONL, Parquet, text). Redistributing
     records keeps one large file from pinning one worker, which matters on
@@ -96,12 +104,44 @@ class ReadInputs(beam.PTransform):
         super().__init__()
         self._read = ReadSources(patterns, input_format, reader_options, max_payload_bytes)
         self._spread_records = spread_records
+        self._archives = may_hold_archives(patterns, input_format)
 
     def expand(self, pbegin):
         records = pbegin | "Read" >> self._read
-        if self._spread_records:
+        # A local runner holds a Reshuffle's whole input in memory (8 records of 60 MB peaked
+        # at 4.7 GB), and spreading plain-text records buys nothing there: without extraction
+        # in child processes their curation is GIL-bound. Local runs spread web archives only.
+        local = runs_locally(pbegin.pipeline.options)
+        if self._spread_records and (self._archives or not local):
             records = records | "SpreadRecords" >> beam.Reshuffle()
         return records
+
+
+def runs_locally(options: PipelineOptions) -> bool:
+    runner = options.view_as(StandardOptions).runner
+    return names_direct_runner(runner) or runner in (LOCAL_RUNNER, "FnApiRunner")
+
+
+def may_hold_archives(patterns: Sequence[str], input_format: str | None) -> bool:
+    """Whether any input could be a web archive (format given as warc, or a pattern without a known extension)."""
+    if input_format is not None:
+        return input_format == FORMAT_WARC
+    for pattern in patterns:
+        try:
+            if detect_format(pattern) == FORMAT_WARC:
+                return True
+        except ValueError:
+            return True  # a folder or an unusual name: any format may be below it
+    return False
+
+
+def record_bytes(record: Any) -> int:
+    """About how many bytes a record holds in memory (its text or payload); 0 for anything else."""
+    for field in ("text", "payload", "message"):
+        value = getattr(record, field, None)
+        if isinstance(value, (str, bytes)):
+            return len(value)
+    return 0
 
 
 class CurateBatchFn(beam.DoFn):
@@ -145,6 +185,14 @@ def _prepare(_, steps: tuple[RecipeStep, ...]) -> dict[str, Any]:
     return prepare_resources(steps, _open_binary)
 
 
+def batch_weight(record: Any, batch_size: int) -> int:
+    """A record's share of a batch of `batch_size`: 1, plus 1 per BATCH_BYTES / batch_size it holds.
+
+    Capped at a whole batch, so a huge record is a batch alone and never an empty one.
+    """
+    return min(batch_size, 1 + record_bytes(record) // max(1, BATCH_BYTES // batch_size))
+
+
 class CurateRecords(beam.PTransform):
     """Records -> main (kept documents), `rejected` and `errors` outputs."""
 
@@ -154,7 +202,9 @@ class CurateRecords(beam.PTransform):
 
     def expand(self, records):
         size = self._settings.batch_size
-        batches = records | "Batch" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
+        batches = records | "Batch" >> beam.BatchElements(
+            min_batch_size=size, max_batch_size=size, element_size_fn=functools.partial(batch_weight, batch_size=size)
+        )
         extra = []
         if self._settings.needs_resources:
             # Built once per pipeline, handed to every worker as a side input.
@@ -195,12 +245,8 @@ class WriteCurated(beam.PTransform):
             ("errors", errors, schemas.error_schema()),
         )
         for name, pcoll, schema in tables:
-            pcoll | f"Write{name.title()}" >> beam.io.WriteToParquet(
-                FileSystems.join(self._output, name, self._prefix),
-                schema,
-                codec="zstd",
-                file_name_suffix=".parquet",
-                num_shards=self._num_shards,
+            pcoll | f"Write{name.title()}" >> WriteParquetRows(
+                FileSystems.join(self._output, name, self._prefix), schema, num_shards=self._num_shards
             )
         records_in = records | "CountIn" >> beam.combiners.Count.Globally()
         keyed = (

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import apache_beam as beam
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
 from winnow.atomic import atomic_write_bytes
@@ -64,3 +66,76 @@ def write_json(path: str, obj: Any, sort_keys: bool = False) -> None:
             f.write(data)
         return
     atomic_write_bytes(path, data)
+
+
+# Rows are turned into an Arrow batch every ROWS_PER_BATCH rows or BATCH_BYTES
+# of text, whichever comes first, and written as a row group once ROW_GROUP_BYTES
+# of Arrow data are buffered. Beam's WriteToParquet counts rows only (1,000 per
+# batch), so 8 documents of 60 MB were all held as Python strings at once.
+ROWS_PER_BATCH = 1000
+BATCH_BYTES = 8 * 1024 * 1024
+ROW_GROUP_BYTES = 32 * 1024 * 1024
+
+
+def row_bytes(row: dict[str, Any]) -> int:
+    """The bytes of a row's string and binary values (the text dominates; other columns are small)."""
+    return sum(len(v) for v in row.values() if isinstance(v, (str, bytes)))
+
+
+class RowsToTables(beam.DoFn):
+    """Rows (dicts) -> pyarrow Tables of about ROW_GROUP_BYTES each, buffering by bytes as well as by count."""
+
+    def __init__(self, schema: pa.Schema):
+        self._schema = schema
+
+    def start_bundle(self) -> None:
+        self._rows: list[dict[str, Any]] = []
+        self._row_bytes = 0
+        self._batches: list[pa.RecordBatch] = []
+        self._batch_bytes = 0
+
+    def process(self, row: dict[str, Any]) -> Iterator[pa.Table]:
+        self._rows.append(row)
+        self._row_bytes += row_bytes(row)
+        if len(self._rows) >= ROWS_PER_BATCH or self._row_bytes >= BATCH_BYTES:
+            self._flush_rows()
+        if self._batch_bytes >= ROW_GROUP_BYTES:
+            yield self._take_table()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        self._flush_rows()
+        if self._batches:
+            yield beam.transforms.window.GlobalWindows.windowed_value_at_end_of_window(self._take_table())
+
+    def _flush_rows(self) -> None:
+        if not self._rows:
+            return
+        batch = pa.RecordBatch.from_pylist(self._rows, schema=self._schema)
+        self._rows, self._row_bytes = [], 0  # the Python strings go as soon as Arrow holds a copy
+        self._batches.append(batch)
+        self._batch_bytes += batch.nbytes
+
+    def _take_table(self) -> pa.Table:
+        table = pa.Table.from_batches(self._batches, schema=self._schema)
+        self._batches, self._batch_bytes = [], 0
+        return table
+
+
+class WriteParquetRows(beam.PTransform):
+    """Rows -> zstd Parquet files `<prefix>-SSSSS-of-NNNNN<suffix>`, memory bounded by bytes, not row count."""
+
+    def __init__(self, file_path_prefix: str, schema: pa.Schema, num_shards: int = 0, file_name_suffix: str = ".parquet"):
+        super().__init__()
+        self._prefix = file_path_prefix
+        self._schema = schema
+        self._num_shards = num_shards
+        self._suffix = file_name_suffix
+
+    def expand(self, rows):
+        return (
+            rows
+            | "ToTables" >> beam.ParDo(RowsToTables(self._schema))
+            | "Write" >> beam.io.WriteToParquetBatched(
+                self._prefix, self._schema, codec="zstd", file_name_suffix=self._suffix, num_shards=self._num_shards
+            )
+        )
