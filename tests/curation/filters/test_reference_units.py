@@ -57,6 +57,21 @@ def test_random_chunks_match_spacy(nlp):
         assert ru.words(text) == spacy_words(nlp, text), repr(text)
 
 
+def test_word_mark_and_quote_chunks_match_spacy(nlp):
+    """Every opener / word / mark / closer combination the shortcuts of `_Tokenizer._plain` and
+    `_learn_plain` accept or refuse: tokens and sentence classes equal spaCy's, chunk by chunk."""
+    openers = ["", "\u201c", '"', "(", "\u2018"]
+    cores = ["said", "a", "B", "Apr", "etc", "Inc", "well-known", "SpaceX", "U.S", "can", "n't", "12", "caf\u00e9"]
+    marks = ["", ",", ".", "!", "?", ":", ";"]
+    closers = ["", "\u201d", '"', "\u2019", ")", "]", "\u2019\u2019", "\"\"", "\u201d)", "''"]
+    chunks = [o + c + m + q for o in openers for c in cores for m in marks for q in closers]
+    chunks += [o + c + q + m for o in openers for c in cores for m in marks for q in closers]
+    ru.set_token_cache(None)
+    for chunk in chunks:
+        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
+        assert ru.line_sentence_count(chunk) == len(list(nlp(chunk).sents)), repr(chunk)
+
+
 def test_sentence_counts_match_the_sentencizer(nlp):
     rng = random.Random(5)
     alphabet = list("ab Xy.!?\u2026\"')(,;  \t\u00a0") + ["Mr.", "e.g.", "...", "!!", " . "]
