@@ -270,7 +270,11 @@ def numbered_lines(stream: BinaryIO, source: str, max_bytes: int = DEFAULT_MAX_R
                 continue
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]  # UTF-8 byte order mark written by some editors
-            yield number, raw
+            # Hand the line over without keeping it: this frame stays suspended while the
+            # record is curated downstream, and a 60 MB line would stay alive with it.
+            held = [raw]
+            del raw
+            yield number, held.pop()
     except EOFError as exc:  # gzip's and zstd's truncation
         yield failure(source, f"after line {number}", ERROR_TRUNCATED, f"file is truncated, rest of file lost: {exc}")
     except Exception as exc:  # corrupt gzip/zstd data, I/O error

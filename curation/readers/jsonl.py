@@ -42,6 +42,7 @@ def iter_jsonl(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOpt
             yield line
             continue
         item = _parse_line(line[1], line[0], source, options)
+        line = None  # the raw line is not kept while the record is curated downstream
         if item is not None:  # blank lines are not records
             count += 1
             yield item
@@ -96,6 +97,22 @@ def record_from_mapping(row: dict[str, Any], source: str, position: str, options
     return checked_record(text, fields, source, position, options, extra)
 
 
+UTF8_LENGTH_CHUNK = 1 << 20
+
+
+def utf8_length(text: str, limit: int) -> int:
+    """Bytes of `text` in UTF-8 (lone surrogates as 3), counted in 1 Mi-character pieces, never
+    encoding the whole text at once; stops once past `limit`."""
+    if len(text) > limit:
+        return len(text)  # every character takes at least one byte
+    total = 0
+    for start in range(0, len(text), UTF8_LENGTH_CHUNK):
+        total += len(text[start:start + UTF8_LENGTH_CHUNK].encode("utf-8", "surrogatepass"))
+        if total > limit:
+            break
+    return total
+
+
 def checked_record(
     text: str, fields: tuple[tuple[str, str], ...], source: str, position: str, options: ReaderOptions,
     extra: Mapping[str, Any] | None = None,
@@ -112,7 +129,7 @@ def checked_record(
         problem = field_problem(value)
         if problem is not None:
             return failure(source, position, ERROR_BAD_VALUE, f"field {name!r} {problem}", url)
-    if len(text) > options.max_record_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > options.max_record_bytes:
+    if len(text) > options.max_record_bytes // 4 and utf8_length(text, options.max_record_bytes) > options.max_record_bytes:
         return failure(source, position, ERROR_RECORD_TOO_LARGE, f"text is over the record size limit of {options.max_record_bytes} bytes (--max-record-bytes)", url)
     try:
         metadata = encode_metadata(extra or {})

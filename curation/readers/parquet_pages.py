@@ -49,6 +49,8 @@ class _Cursor:
     def byte(self) -> int:
         offset = self.pos - self._start
         if not 0 <= offset < len(self._buf):
+            if not 0 <= self.pos < self.size:  # a skipped length past the end (or past what seek takes)
+                raise PageHeaderError(f"the file ends inside a page header at byte {self.pos}")
             self._stream.seek(self.pos)
             self._buf, self._start, offset = self._stream.read(_READ_AHEAD), self.pos, 0
             if not self._buf:

@@ -65,6 +65,7 @@ def _iter_lines(stream: BinaryIO, source: str, options: ReaderOptions) -> Iterat
         number, raw = line
         try:
             line = raw.decode("utf-8").rstrip("\r\n")
+            raw = None  # not kept while the record is curated downstream
         except UnicodeDecodeError as exc:
             count += 1
             yield failure(source, f"line {number}", ERROR_UNDECODABLE, f"not UTF-8: {exc}")
@@ -72,7 +73,9 @@ def _iter_lines(stream: BinaryIO, source: str, options: ReaderOptions) -> Iterat
         if not line.strip():
             continue
         count += 1
-        yield TextRecord(text=clean_text(line), source=source, position=f"line {number}", source_name=options.source_name)
+        record = TextRecord(text=clean_text(line), source=source, position=f"line {number}", source_name=options.source_name)
+        line = None
+        yield record
     if count == 0:
         yield failure(source, "", ERROR_EMPTY_FILE, "no non-blank lines in the file")
 
