@@ -167,7 +167,14 @@ class _Tokenizer:
         self._sent_to_spacy = 0
         self._punct_chars = frozenset(Sentencizer.default_punct_chars)
         self._special = frozenset(self._nlp.tokenizer.rules)
+        self._seed()
         return self._nlp
+
+    def _seed(self) -> None:
+        """Cache the special cases made only of letters ("cannot", "Dont"), the only letter chunks
+        that are not one token of their own. Any other chunk of letters is never cached: `words` and
+        `line_sentence_count` read it as itself, an ordinary word (class "o", WORD_WITH_LETTER)."""
+        self._learn_missing([rule for rule in self._special if rule.isalpha() and rule not in self.tokens])
 
     def _plain(self, chunk: str) -> tuple[str, ...] | None:
         """The tokens of a plain chunk without asking spaCy, or None for any other chunk.
@@ -234,15 +241,22 @@ class _Tokenizer:
 
     def clear(self) -> None:
         self.tokens, self.classes, self.kinds = {}, {}, {}
+        if self._nlp is not None:
+            self._seed()
 
     def learn(self, chunks: Iterable[str]) -> None:
-        """Tokenize, in one spaCy call, the chunks not yet in the cache."""
-        missing = list(set(chunks).difference(self.tokens))
+        """Tokenize, in one spaCy call, the chunks not yet in the cache (chunks of letters need none)."""
+        if self._nlp is None:
+            self._load()
+        missing = list(set(itertools.filterfalse(str.isalpha, chunks)).difference(self.tokens))
         if not missing:
             return
         if len(self.tokens) + len(missing) > CHUNK_CACHE_LIMIT:
             self.clear()
-        nlp = self._nlp or self._load()
+        self._learn_missing(missing)
+
+    def _learn_missing(self, missing: list[str]) -> None:
+        nlp = self._nlp
         missing = self._learn_plain(missing)
         if not missing:
             return
@@ -280,12 +294,7 @@ class _Tokenizer:
         rest = []
         tokens, classes, kinds, special = self.tokens, self.classes, self.kinds, self._special
         for chunk in chunks:
-            # Most chunks are a bare word, or a word and one mark: what `_plain` gives them, sooner.
-            if chunk.isalpha() and chunk not in special:
-                tokens[chunk], classes[chunk] = (chunk,), "o"
-                if chunk not in kinds:
-                    kinds[chunk] = _kind(chunk)
-                continue
+            # Many chunks are a word and one mark: what `_plain` gives them, sooner.
             core, mark = chunk[:-1], chunk[-1:]
             if (
                 mark in _PLAIN_MARKS and core.isalpha() and chunk not in special and core not in special
@@ -344,12 +353,13 @@ def words(text: str) -> tuple[str, ...]:
     """
     chunks = text.split()
     _TOKENIZER.learn(chunks)
-    return tuple(itertools.chain.from_iterable(map(_TOKENIZER.tokens.__getitem__, chunks)))
+    # A chunk not in the cache is made of letters: one token, itself (`zip` makes the 1-tuples in C).
+    return tuple(itertools.chain.from_iterable(map(_TOKENIZER.tokens.get, chunks, zip(chunks))))
 
 
 def token_kinds(tokens: Sequence[str]) -> list[int]:
     """SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER for each token of `words()` (looked up, not computed)."""
-    return list(map(_TOKENIZER.kinds.__getitem__, tokens))
+    return list(map(_TOKENIZER.kinds.get, tokens, itertools.repeat(WORD_WITH_LETTER)))
 
 
 def is_symbol_word(word: str) -> bool:
@@ -366,12 +376,8 @@ def line_sentence_count(line: str) -> int:
     chunks = line.split()
     if not chunks:
         return 0
-    classes = _TOKENIZER.classes
-    try:
-        marks = list(map(classes.__getitem__, chunks))
-    except KeyError:
-        _TOKENIZER.learn(chunks)
-        marks = list(map(classes.__getitem__, chunks))
+    _TOKENIZER.learn(chunks)
+    marks = list(map(_TOKENIZER.classes.get, chunks, itertools.repeat("o")))
     if line.count(" ") != len(chunks) - 1 or len(line) != sum(map(len, chunks)) + len(chunks) - 1:
         marks = _with_space_tokens(line, marks)
     return 1 + len(_SENTENCE_BREAK_RE.findall("".join(marks)))
