@@ -64,3 +64,57 @@ def test_many_large_records_are_curated_one_at_a_time(tmp_path: Path):
     assert rows == stats["kept"]
     # 16 x 30 MB = 480 MB of text: holding them all would pass the bound several times over.
     assert peak < PEAK_LIMIT_BYTES, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
+def test_batch_weight_makes_a_huge_record_a_batch_alone():
+    from winnow.curation.types import TextRecord
+    from winnow.pipelines.curate import BATCH_BYTES, batch_weight
+
+    small, two_mib, huge = (TextRecord(text="x" * n, source="f") for n in (100, 2 * 2**20, BATCH_BYTES * 2))
+    assert batch_weight(small, 32) == 1
+    assert batch_weight(two_mib, 32) == 3
+    assert batch_weight(huge, 32) == 32  # capped at a whole batch: never an empty batch before it
+
+
+@pytest.mark.parametrize(("patterns", "fmt", "expected"), [
+    (["a.jsonl.zst", "b.parquet"], None, False),
+    (["a.jsonl", "c.warc.gz"], None, True),
+    (["corpus/"], None, True),  # a folder may hold anything
+    (["c.warc.gz"], "jsonl", False),
+    (["x.data"], "warc", True),
+])
+def test_local_runs_spread_records_only_for_possible_web_archives(patterns, fmt, expected):
+    from winnow.pipelines.curate import may_hold_archives
+
+    assert may_hold_archives(patterns, fmt) is expected
+
+
+def test_rows_to_tables_converts_by_bytes_and_keeps_every_row(monkeypatch):
+    import pyarrow as pa
+
+    from winnow.pipelines import outputs
+
+    monkeypatch.setattr(outputs, "BATCH_BYTES", 1000)
+    monkeypatch.setattr(outputs, "ROW_GROUP_BYTES", 3000)
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("url", pa.string())])
+    fn = outputs.RowsToTables(schema)
+    fn.start_bundle()
+    tables = []
+    for i in range(10):
+        tables += list(fn.process({"id": str(i), "text": "y" * 1500}))  # no url: a nullable field left out
+        assert fn._rows == []  # over BATCH_BYTES: converted at once, not held as Python
+    tables += [value.value for value in fn.finish_bundle()]
+    assert len(tables) > 1
+    ids = [i for table in tables for i in table.column("id").to_pylist()]
+    assert ids == [str(i) for i in range(10)]
+    assert all(url is None for table in tables for url in table.column("url").to_pylist())
+
+
+def test_utf8_length_counts_in_pieces_like_a_whole_encode(monkeypatch):
+    from winnow.curation.readers import jsonl
+
+    monkeypatch.setattr(jsonl, "UTF8_LENGTH_CHUNK", 3)
+    text = "aé\ud800€😀b\udc00" * 5
+    assert jsonl.utf8_length(text, 10_000) == len(text.encode("utf-8", "surrogatepass"))
+    assert jsonl.utf8_length(text, 5) > 5  # stops once past the limit
+    assert jsonl.utf8_length("x" * 50, 10) == 50
