@@ -42,7 +42,7 @@ def iter_jsonl(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOpt
             yield line
             continue
         item = _parse_line(line[1], line[0], source, options)
-        line = None  # the raw line is not kept while the record is curated downstream
+        del line  # the raw line is not kept while the record is curated downstream
         if item is not None:  # blank lines are not records
             count += 1
             yield item

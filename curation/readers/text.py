@@ -63,18 +63,19 @@ def _iter_lines(stream: BinaryIO, source: str, options: ReaderOptions) -> Iterat
             yield line
             continue
         number, raw = line
+        del line
         try:
-            line = raw.decode("utf-8").rstrip("\r\n")
-            raw = None  # not kept while the record is curated downstream
+            text = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
             count += 1
             yield failure(source, f"line {number}", ERROR_UNDECODABLE, f"not UTF-8: {exc}")
             continue
-        if not line.strip():
+        del raw  # neither the raw line nor its decoded copy is kept while the record is curated downstream
+        if not text.strip():
             continue
         count += 1
-        record = TextRecord(text=clean_text(line), source=source, position=f"line {number}", source_name=options.source_name)
-        line = None
+        record = TextRecord(text=clean_text(text), source=source, position=f"line {number}", source_name=options.source_name)
+        del text
         yield record
     if count == 0:
         yield failure(source, "", ERROR_EMPTY_FILE, "no non-blank lines in the file")
