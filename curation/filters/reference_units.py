@@ -151,6 +151,10 @@ class _Tokenizer:
         self.kinds: dict[str, int] = {}  # token -> SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER
         self._special: frozenset[str] = frozenset()
         self._sent_to_spacy = 0
+        # Beam's local workers are threads sharing this one cache. `clear` replaces the dicts
+        # (never empties them in place), and `learn` hands back the dicts it filled, under
+        # this lock: a reader never sees a chunk vanish between learning and reading it.
+        self._lock = threading.Lock()
 
     def _load(self) -> Any:
         with _torch_hidden_from_thinc():
@@ -244,16 +248,24 @@ class _Tokenizer:
         if self._nlp is not None:
             self._seed()
 
-    def learn(self, chunks: Iterable[str]) -> None:
-        """Tokenize, in one spaCy call, the chunks not yet in the cache (chunks of letters need none)."""
-        if self._nlp is None:
-            self._load()
-        missing = list(set(itertools.filterfalse(str.isalpha, chunks)).difference(self.tokens))
-        if not missing:
-            return
-        if len(self.tokens) + len(missing) > CHUNK_CACHE_LIMIT:
-            self.clear()
-        self._learn_missing(missing)
+    def learn(self, chunks: Iterable[str]) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+        """Tokenize, in one spaCy call, the chunks not yet in the cache (chunks of letters need none).
+
+        Returns the (tokens, classes) dicts that hold every non-letter chunk of `chunks`: read
+        those, not the attributes, which another thread may replace meanwhile.
+        """
+        with self._lock:
+            if self._nlp is None:
+                self._load()
+            wanted = set(itertools.filterfalse(str.isalpha, chunks))
+            missing = list(wanted.difference(self.tokens))
+            if missing:
+                if len(self.tokens) + len(missing) > CHUNK_CACHE_LIMIT:
+                    self.clear()
+                    # What was cached before the clear is gone too: learn every chunk again.
+                    missing = list(wanted.difference(self.tokens))
+                self._learn_missing(missing)
+            return self.tokens, self.classes
 
     def _learn_missing(self, missing: list[str]) -> None:
         nlp = self._nlp
@@ -352,14 +364,19 @@ def words(text: str) -> tuple[str, ...]:
     Cached for the last few texts because consecutive steps split the same document.
     """
     chunks = text.split()
-    _TOKENIZER.learn(chunks)
+    tokens, _ = _TOKENIZER.learn(chunks)
     # A chunk not in the cache is made of letters: one token, itself (`zip` makes the 1-tuples in C).
-    return tuple(itertools.chain.from_iterable(map(_TOKENIZER.tokens.get, chunks, zip(chunks))))
+    return tuple(itertools.chain.from_iterable(map(tokens.get, chunks, zip(chunks))))
 
 
 def token_kinds(tokens: Sequence[str]) -> list[int]:
     """SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER for each token of `words()` (looked up, not computed)."""
-    return list(map(_TOKENIZER.kinds.get, tokens, itertools.repeat(WORD_WITH_LETTER)))
+    kinds = _TOKENIZER.kinds  # a clear replaces this dict, never empties it: this one stays whole
+    # Letters-only tokens are not cached (WORD_WITH_LETTER); any other token is, unless another
+    # thread cleared the cache since `words()` learned it: then compute its kind here.
+    if all(map(kinds.__contains__, itertools.filterfalse(str.isalpha, tokens))):
+        return list(map(kinds.get, tokens, itertools.repeat(WORD_WITH_LETTER)))
+    return [kinds[token] if token in kinds else _kind(token) for token in tokens]
 
 
 def is_symbol_word(word: str) -> bool:
@@ -376,8 +393,8 @@ def line_sentence_count(line: str) -> int:
     chunks = line.split()
     if not chunks:
         return 0
-    _TOKENIZER.learn(chunks)
-    marks = list(map(_TOKENIZER.classes.get, chunks, itertools.repeat("o")))
+    _, classes = _TOKENIZER.learn(chunks)
+    marks = list(map(classes.get, chunks, itertools.repeat("o")))
     if line.count(" ") != len(chunks) - 1 or len(line) != sum(map(len, chunks)) + len(chunks) - 1:
         marks = _with_space_tokens(line, marks)
     return 1 + len(_SENTENCE_BREAK_RE.findall("".join(marks)))
