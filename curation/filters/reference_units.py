@@ -150,6 +150,7 @@ class _Tokenizer:
         self.classes: dict[str, str] = {}  # chunk -> one sentencizer class per token (o, p, q)
         self.kinds: dict[str, int] = {}  # token -> SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER
         self._special: frozenset[str] = frozenset()
+        self._attrs: list[int] = []
         self._sent_to_spacy = 0
         # Beam's local workers are threads sharing this one cache. `clear` replaces the dicts
         # (never empties them in place), and `learn` hands back the dicts it filled, under
@@ -159,7 +160,7 @@ class _Tokenizer:
     def _load(self) -> Any:
         with _torch_hidden_from_thinc():
             import spacy
-            from spacy.attrs import IS_PUNCT, IS_SPACE
+            from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH
             from spacy.pipeline import Sentencizer
 
         self._nlp = spacy.blank("en")
@@ -169,6 +170,7 @@ class _Tokenizer:
         getters = self._nlp.vocab.lex_attr_getters
         self._nlp.vocab.lex_attr_getters = {attr: getters[attr] for attr in (IS_SPACE, IS_PUNCT)}
         self._sent_to_spacy = 0
+        self._attrs = [IDX, LENGTH, IS_SPACE, IS_PUNCT]  # what `_learn_missing` reads of each token
         self._punct_chars = frozenset(Sentencizer.default_punct_chars)
         self._special = frozenset(self._nlp.tokenizer.rules)
         self._seed()
@@ -282,21 +284,23 @@ class _Tokenizer:
         punct_chars = self._punct_chars
         tokens, classes, kinds = self.tokens, self.classes, self.kinds
         nlp.max_length = len(joined) + 10
-        doc = nlp.tokenizer(joined)
+        # Read the tokens as one integer array: a spaCy `Token` object per token cost more
+        # than the tokenizing itself.
+        rows = nlp.tokenizer(joined).to_array(self._attrs).tolist()
         index, end = 0, len(missing[0])
         texts: list[str] = []
         marks: list[str] = []
-        for token in doc:
-            if token.is_space:
+        for start, length, is_space, is_punct in rows:
+            if is_space:
                 continue
-            while token.idx >= end:
+            while start >= end:
                 tokens[missing[index]], classes[missing[index]] = tuple(texts), "".join(marks)
                 texts, marks = [], []
                 index += 1
                 end += 1 + len(missing[index])
-            text = token.text
+            text = joined[start : start + length]
             texts.append(text)
-            marks.append("p" if text in punct_chars else ("q" if token.is_punct else "o"))
+            marks.append("p" if text in punct_chars else ("q" if is_punct else "o"))
             if text not in kinds:
                 kinds[text] = _kind(text)
         tokens[missing[index]], classes[missing[index]] = tuple(texts), "".join(marks)
@@ -393,7 +397,11 @@ def line_sentence_count(line: str) -> int:
     chunks = line.split()
     if not chunks:
         return 0
-    _, classes = _TOKENIZER.learn(chunks)
+    classes = _TOKENIZER.classes
+    # Usually `words()` has already learned every chunk of the line's text: then skip `learn`
+    # (its lock and sets). The dict read is one a clear replaces, never empties: it stays whole.
+    if not all(map(classes.__contains__, itertools.filterfalse(str.isalpha, chunks))):
+        _, classes = _TOKENIZER.learn(chunks)
     marks = list(map(classes.get, chunks, itertools.repeat("o")))
     if line.count(" ") != len(chunks) - 1 or len(line) != sum(map(len, chunks)) + len(chunks) - 1:
         marks = _with_space_tokens(line, marks)
