@@ -12,7 +12,6 @@ carries all its numbers and users can re-threshold from the Parquet columns.
 """
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -264,12 +263,10 @@ def quality_signals(
     tokens = ru.words(text)
     n_tokens = len(tokens)
     per_token = max(n_tokens, 1)
-    # Token kinds are looked up per distinct token (C-level map), not recomputed per occurrence.
-    kinds = ru.token_kinds(tokens)
-    n_symbols = kinds.count(ru.SYMBOL)
-    n_alpha = kinds.count(ru.WORD_WITH_LETTER)
+    # Token kinds are summed per non-letter chunk from the cache, not looked up per token.
+    n_symbols, n_no_letter, symbol_chars = ru.kind_counts(text)
+    n_alpha = n_tokens - n_symbols - n_no_letter
     n_words = n_tokens - n_symbols
-    symbol_chars = sum(map(len, itertools.compress(tokens, map(ru.SYMBOL.__eq__, kinds))))
     word_chars = sum(map(len, tokens)) - symbol_chars
     line_list = text.splitlines()
     per_line = max(len(line_list), 1)

@@ -149,6 +149,7 @@ class _Tokenizer:
         self.tokens: dict[str, tuple[str, ...]] = {}  # chunk -> its tokens
         self.classes: dict[str, str] = {}  # chunk -> one sentencizer class per token (o, p, q)
         self.kinds: dict[str, int] = {}  # token -> SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER
+        self.counts: dict[str, int] = {}  # non-letter chunk -> its token kinds, summed (`_pack_counts`)
         self._special: frozenset[str] = frozenset()
         self._attrs: list[int] = []
         self._sent_to_spacy = 0
@@ -246,15 +247,15 @@ class _Tokenizer:
         return tuple(out)
 
     def clear(self) -> None:
-        self.tokens, self.classes, self.kinds = {}, {}, {}
+        self.tokens, self.classes, self.kinds, self.counts = {}, {}, {}, {}
         if self._nlp is not None:
             self._seed()
 
-    def learn(self, chunks: Iterable[str]) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    def learn(self, chunks: Iterable[str]) -> tuple[dict[str, tuple[str, ...]], dict[str, str], dict[str, int]]:
         """Tokenize, in one spaCy call, the chunks not yet in the cache (chunks of letters need none).
 
-        Returns the (tokens, classes) dicts that hold every non-letter chunk of `chunks`: read
-        those, not the attributes, which another thread may replace meanwhile.
+        Returns the (tokens, classes, counts) dicts that hold every non-letter chunk of `chunks`:
+        read those, not the attributes, which another thread may replace meanwhile.
         """
         with self._lock:
             if self._nlp is None:
@@ -267,7 +268,10 @@ class _Tokenizer:
                     # What was cached before the clear is gone too: learn every chunk again.
                     missing = list(wanted.difference(self.tokens))
                 self._learn_missing(missing)
-            return self.tokens, self.classes
+                tokens, kinds, counts = self.tokens, self.kinds, self.counts
+                for chunk in missing:
+                    counts[chunk] = _pack_counts(map(kinds.__getitem__, tokens[chunk]), tokens[chunk])
+            return self.tokens, self.classes, self.counts
 
     def _learn_missing(self, missing: list[str]) -> None:
         nlp = self._nlp
@@ -344,6 +348,22 @@ _PLAIN_MARKS = frozenset(",;:!?.")
 _INNER_MARKS = frozenset(",!?.")
 
 
+# A chunk's token kinds as one integer, so a text's totals are one C-level `sum`: symbol tokens,
+# plus letterless words << 40, plus characters of symbol tokens << 80 (a text's totals never
+# reach 2**40).
+_COUNT_SHIFT = 40
+
+
+def _pack_counts(kinds: Iterable[int], tokens: Sequence[str]) -> int:
+    packed = 0
+    for kind, token in zip(kinds, tokens):
+        if kind == SYMBOL:
+            packed += 1 + (len(token) << 2 * _COUNT_SHIFT)
+        elif kind == WORD_NO_LETTER:
+            packed += 1 << _COUNT_SHIFT
+    return packed
+
+
 def _substrings(text: str) -> list[str]:
     """Every substring of two or more characters of a (short) run of openers or closers and marks."""
     return [text[i:j] for i in range(len(text)) for j in range(i + 2, len(text) + 1)]
@@ -360,6 +380,10 @@ _PLAIN_CLASSES = {
 _TOKENIZER = _Tokenizer()
 
 
+# The whitespace-separated chunks of the last few texts: consecutive steps split the same document.
+_chunks = functools.lru_cache(maxsize=8)(str.split)
+
+
 @functools.lru_cache(maxsize=8)
 def words(text: str) -> tuple[str, ...]:
     """DataTrove's English words of `text`: spaCy's tokens, whitespace tokens dropped.
@@ -367,8 +391,8 @@ def words(text: str) -> tuple[str, ...]:
     Punctuation tokens ("," "." "|" "(") are words here, as in DataTrove.
     Cached for the last few texts because consecutive steps split the same document.
     """
-    chunks = text.split()
-    tokens, _ = _TOKENIZER.learn(chunks)
+    chunks = _chunks(text)
+    tokens, _, _ = _TOKENIZER.learn(chunks)
     # A chunk not in the cache is made of letters: one token, itself (`zip` makes the 1-tuples in C).
     return tuple(itertools.chain.from_iterable(map(tokens.get, chunks, zip(chunks))))
 
@@ -381,6 +405,22 @@ def token_kinds(tokens: Sequence[str]) -> list[int]:
     if all(map(kinds.__contains__, itertools.filterfalse(str.isalpha, tokens))):
         return list(map(kinds.get, tokens, itertools.repeat(WORD_WITH_LETTER)))
     return [kinds[token] if token in kinds else _kind(token) for token in tokens]
+
+
+def kind_counts(text: str) -> tuple[int, int, int]:
+    """(symbol tokens, words with no letter, characters of symbol tokens) among `words(text)`.
+
+    Summed per non-letter chunk from the cache: a chunk of letters is only words with a
+    letter (itself, or a special case such as "cannot"), so it is never looked up.
+    """
+    chunks = _chunks(text)
+    others = list(itertools.filterfalse(str.isalpha, chunks))
+    counts = _TOKENIZER.counts  # a clear replaces this dict, never empties it: this one stays whole
+    if not all(map(counts.__contains__, others)):
+        _, _, counts = _TOKENIZER.learn(chunks)
+    packed = sum(map(counts.__getitem__, others))
+    mask = (1 << _COUNT_SHIFT) - 1
+    return packed & mask, (packed >> _COUNT_SHIFT) & mask, packed >> 2 * _COUNT_SHIFT
 
 
 def is_symbol_word(word: str) -> bool:
@@ -401,7 +441,7 @@ def line_sentence_count(line: str) -> int:
     # Usually `words()` has already learned every chunk of the line's text: then skip `learn`
     # (its lock and sets). The dict read is one a clear replaces, never empties: it stays whole.
     if not all(map(classes.__contains__, itertools.filterfalse(str.isalpha, chunks))):
-        _, classes = _TOKENIZER.learn(chunks)
+        _, classes, _ = _TOKENIZER.learn(chunks)
     marks = list(map(classes.get, chunks, itertools.repeat("o")))
     if line.count(" ") != len(chunks) - 1 or len(line) != sum(map(len, chunks)) + len(chunks) - 1:
         marks = _with_space_tokens(line, marks)
@@ -547,12 +587,12 @@ def _scan_duplicates(joined: str, starts: np.ndarray, ends: np.ndarray, n: int, 
     return total
 
 
-def token_cache() -> tuple[dict, dict, dict]:
+def token_cache() -> tuple[dict, dict, dict, dict]:
     """A copy of the token caches (benchmarks restore it to measure a given cache state)."""
-    return dict(_TOKENIZER.tokens), dict(_TOKENIZER.classes), dict(_TOKENIZER.kinds)
+    return dict(_TOKENIZER.tokens), dict(_TOKENIZER.classes), dict(_TOKENIZER.kinds), dict(_TOKENIZER.counts)
 
 
-def set_token_cache(state: tuple[dict, dict, dict] | None) -> None:
+def set_token_cache(state: tuple[dict, dict, dict, dict] | None) -> None:
     """Replace the token caches (None empties them) and forget the per-text cache; outputs never depend on it.
 
     A loaded spaCy pipeline is replaced by a fresh one too, so that its own caches hold nothing either.
@@ -562,5 +602,6 @@ def set_token_cache(state: tuple[dict, dict, dict] | None) -> None:
     if state is None:
         _TOKENIZER.clear()
     else:
-        _TOKENIZER.tokens, _TOKENIZER.classes, _TOKENIZER.kinds = (dict(part) for part in state)
+        _TOKENIZER.tokens, _TOKENIZER.classes, _TOKENIZER.kinds, _TOKENIZER.counts = (dict(part) for part in state)
     words.cache_clear()
+    _chunks.cache_clear()
