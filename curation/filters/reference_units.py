@@ -326,6 +326,15 @@ class _Tokenizer:
                 if mark not in kinds:
                     kinds[mark] = _kind(mark)
                 continue
+            # A word and a possessive ("CBP's", "Serbia’s"): spaCy's suffix "'s", nothing else.
+            stem, suffix = chunk[:-2], chunk[-2:]
+            if suffix in _POSSESSIVES and stem.isalpha() and chunk not in special and stem not in special:
+                tokens[chunk], classes[chunk] = (stem, suffix), "oo"
+                if stem not in kinds:
+                    kinds[stem] = _kind(stem)
+                if suffix not in kinds:
+                    kinds[suffix] = _kind(suffix)
+                continue
             plain = self._plain(chunk)
             if plain is None:
                 rest.append(chunk)
@@ -346,6 +355,8 @@ _PLAIN_MARKS = frozenset(",;:!?.")
 # Marks a plain chunk may have between its word and its closers (not ":" or ";", which
 # start emoticons with a closing bracket).
 _INNER_MARKS = frozenset(",!?.")
+# spaCy's English possessive suffixes (never split further, never punctuation).
+_POSSESSIVES = frozenset(("'s", "'S", "\u2019s", "\u2019S"))
 
 
 # A chunk's token kinds as one integer, so a text's totals are one C-level `sum`: symbol tokens,

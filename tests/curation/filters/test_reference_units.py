@@ -72,6 +72,24 @@ def test_word_mark_and_quote_chunks_match_spacy(nlp):
         assert ru.line_sentence_count(chunk) == len(list(nlp(chunk).sents)), repr(chunk)
 
 
+def test_possessive_chunks_match_spacy(nlp):
+    """The possessive shortcut of `_learn_plain` ("CBP's" -> "CBP", "'s"), and the chunks it must
+    leave to spaCy (special cases such as "It's" or "Let’s", stems with digits or marks)."""
+    stems = ["CBP", "Serbia", "It", "it", "Let", "he", "She", "that", "what", "Dont", "cannot", "2000", "U.S", "caf\u00e9",
+             "\u4e2d\u6587", "well-known", "(Lam", "Ma"]
+    chunks = [stem + suffix for stem in stems for suffix in ("'s", "'S", "\u2019s", "\u2019S")]
+    chunks += [chunk + mark for chunk in chunks for mark in (",", ".", "\u201d")]
+    ru.set_token_cache(None)
+    for chunk in chunks:
+        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
+        assert ru.line_sentence_count(chunk) == len(list(nlp(chunk).sents)), repr(chunk)
+        assert ru.kind_counts(chunk) == (
+            sum(map(ru.is_symbol_word, ru.words(chunk))),
+            sum(1 for w in ru.words(chunk) if not ru.is_symbol_word(w) and not any(map(str.isalpha, w))),
+            sum(len(w) for w in ru.words(chunk) if ru.is_symbol_word(w)),
+        ), repr(chunk)
+
+
 def test_sentence_counts_match_the_sentencizer(nlp):
     rng = random.Random(5)
     alphabet = list("ab Xy.!?\u2026\"')(,;  \t\u00a0") + ["Mr.", "e.g.", "...", "!!", " . "]
