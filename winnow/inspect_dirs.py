@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from winnow.errors import InputError
+from winnow.jsonl import json_lines
 from winnow.summaries import (
     KIND_ABLATION,
     KIND_RUN,
@@ -60,21 +61,11 @@ def describe_tokens(path: Path) -> dict[str, Any]:
 
 
 def _metric_rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DirectoryInspectError(f"{path}: cannot read ({exc})") from exc
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DirectoryInspectError(f"{path}: line {number} is not valid JSON ({exc})") from exc
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    return [row for _, row in json_lines(lines, path, DirectoryInspectError) if isinstance(row, dict)]
 
 
 def describe_train(path: Path) -> dict[str, Any]:
