@@ -18,6 +18,7 @@ from winnow.curation.readers import ReaderOptions, iter_jsonl, iter_parquet, ite
 from winnow.curation.readers import common
 from winnow.curation.readers.parquet_pages import largest_page
 from winnow.curation.types import TextRecord
+from tests.arrow_bytes import unvalidated_string_array
 
 GOOD = b'{"id": "g", "text": "a good line"}\n'
 
@@ -167,27 +168,13 @@ def test_zstd_reads_every_frame_and_rejects_trailing_garbage():
 # --------------------------------------------------------------------------- Parquet
 
 
-def _string_array(values: list[bytes | None]) -> pa.Array:
-    """A string array holding arbitrary bytes (pyarrow does not validate UTF-8 here), as a bad writer would."""
-    offsets, data, valid = [0], b"", []
-    for value in values:
-        data += value or b""
-        offsets.append(len(data))
-        valid.append(value is not None)
-    mask = pa.array(valid).buffers()[1] if not all(valid) else None
-    return pa.Array.from_buffers(
-        pa.string(), len(values), [mask, pa.py_buffer(pa.array(offsets, pa.int32()).buffers()[1]), pa.py_buffer(data)],
-        null_count=valid.count(False),
-    )
-
-
 def test_one_invalid_utf8_value_loses_only_its_row(tmp_path):
     texts = [b"good %d" % i for i in range(3000)]
     texts[1500] = b"bad \xff value"
     ids = [b"id%d" % i for i in range(3000)]
     ids[10] = b"\xfe"
     path = tmp_path / "bad.parquet"
-    pq.write_table(pa.table({"text": _string_array(texts), "id": _string_array(ids)}), path, row_group_size=1000)
+    pq.write_table(pa.table({"text": unvalidated_string_array(texts), "id": unvalidated_string_array(ids)}), path, row_group_size=1000)
     items = list(iter_parquet(path.open("rb"), "bad.parquet"))
     assert len(items) == 3000 and len(_records(items)) == 2998
     assert [f.message.split(": ")[1] for f in _failures(items)] == ["row 11", "row 1501"]
@@ -333,6 +320,6 @@ def test_decontamination_parquet_with_invalid_utf8_names_the_file(tmp_path):
     from winnow.curation.decontaminate import iter_eval_texts
 
     path = tmp_path / "e.parquet"
-    pq.write_table(pa.table({"text": _string_array([b"fine text", b"bad \xff"])}), path)
+    pq.write_table(pa.table({"text": unvalidated_string_array([b"fine text", b"bad \xff"])}), path)
     with path.open("rb") as f, pytest.raises(ValueError, match="e.parquet: unreadable Parquet data in column 'text'"):
         list(iter_eval_texts(str(path), f))

@@ -33,6 +33,7 @@ from winnow.curation.archive import ReadFailure
 from winnow.curation.readers import ReaderOptions, iter_jsonl, iter_parquet, iter_text
 from winnow.curation.readers.common import ERROR_EMPTY_FILE, clean_text
 from winnow.curation.types import TextRecord
+from tests.arrow_bytes import unvalidated_string_array
 
 FUZZ_EXAMPLES = int(os.environ.get("WINNOW_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -185,18 +186,6 @@ def test_memory_stays_bounded_whatever_a_line_inflates_to(run, byte, suffix, tex
 # --------------------------------------------------------------------------- Parquet
 
 
-def _string_array(values: list[bytes | None]) -> pa.Array:
-    """A string column holding arbitrary bytes, as a writer that skips UTF-8 validation produces."""
-    offsets, data, valid = [0], b"", []
-    for value in values:
-        data += value or b""
-        offsets.append(len(data))
-        valid.append(value is not None)
-    mask = None if all(valid) else pa.array(valid).buffers()[1]
-    buffers = [mask, pa.array(offsets, pa.int32()).buffers()[1], pa.py_buffer(data)]
-    return pa.Array.from_buffers(pa.string(), len(values), buffers, null_count=valid.count(False))
-
-
 _VALUE = st.one_of(
     st.none(),
     st.text(max_size=40).map(lambda t: t.encode("utf-8")),
@@ -217,7 +206,7 @@ def _decoded(value: bytes | None) -> str | None:
 def test_parquet_rows_each_become_one_item_and_bad_values_cost_their_row(texts, ids, group, dictionary):
     id_values = ids.draw(st.lists(_VALUE, min_size=len(texts), max_size=len(texts)))
     buffer = io.BytesIO()
-    pq.write_table(pa.table({"text": _string_array(texts), "id": _string_array(id_values)}), buffer, row_group_size=group, use_dictionary=dictionary)
+    pq.write_table(pa.table({"text": unvalidated_string_array(texts), "id": unvalidated_string_array(id_values)}), buffer, row_group_size=group, use_dictionary=dictionary)
     items = list(iter_parquet(io.BytesIO(buffer.getvalue()), "f.parquet"))
     assert_storable(items)
     assert len(items) == len(texts), "one item per row"
