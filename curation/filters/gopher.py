@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from winnow.curation.filters import ngrams
 from winnow.curation.filters import reference_units as ru
 from winnow.curation.filters import text_units as tu
 from winnow.curation.types import Document, Step, StepResult, StepSpec, Verdict, verdict_result
@@ -111,8 +112,8 @@ def repetition_signals(text: str, language: str = "") -> dict[str, float | bool 
     word_list = ru.words(text) if text else ()
     ids = tu.word_ids(word_list)
     for n in TOP_NGRAM_SIZES:
-        signals[f"{_REP}_top_{n}gram_char_frac"] = ru.top_ngram_chars(word_list, n, ids) / per_char
-    duplicated = ru.duplicate_ngram_chars(word_list, DUPLICATE_NGRAM_SIZES)
+        signals[f"{_REP}_top_{n}gram_char_frac"] = ngrams.top_ngram_chars(word_list, n, ids) / per_char
+    duplicated = ngrams.duplicate_ngram_chars(word_list, DUPLICATE_NGRAM_SIZES)
     for n in DUPLICATE_NGRAM_SIZES:
         signals[f"{_REP}_dup_{n}gram_char_frac"] = duplicated[n] / per_char
     signals[f"{_REP}_ngram_rules_skipped"] = tu.is_spaceless(text, language)

@@ -7,6 +7,7 @@ import pytest
 
 spacy = pytest.importorskip("spacy", reason="the reference units need spacy (the curate extra)")
 
+from winnow.curation.filters import ngrams  # noqa: E402
 from winnow.curation.filters import reference_units as ru  # noqa: E402
 
 
@@ -112,18 +113,18 @@ def test_symbol_words_and_terminal_marks():
 
 def test_top_ngram_counts_once_and_breaks_ties_by_first_occurrence():
     # "a b" and "c dd" both occur twice; "a b" comes first: 3 characters ("a b") times 2.
-    assert ru.top_ngram_chars(("a", "b", "c", "dd", "a", "b", "c", "dd"), 2) == 6
-    assert ru.top_ngram_chars(("c", "dd", "a", "b", "c", "dd", "a", "b"), 2) == 8
-    assert ru.top_ngram_chars(("only", "once", "here"), 2) == len("only once")
-    assert ru.top_ngram_chars(("one",), 2) == 0
+    assert ngrams.top_ngram_chars(("a", "b", "c", "dd", "a", "b", "c", "dd"), 2) == 6
+    assert ngrams.top_ngram_chars(("c", "dd", "a", "b", "c", "dd", "a", "b"), 2) == 8
+    assert ngrams.top_ngram_chars(("only", "once", "here"), 2) == len("only once")
+    assert ngrams.top_ngram_chars(("one",), 2) == 0
 
 
 def test_duplicate_ngrams_scan_greedily_and_join_without_spaces():
     words = ("x", "y", "z", "x", "y", "z", "x", "y", "z")
     # 2-grams: "xy" "yz" "zx" new; at 3 "xy" seen (+2, jump to 5); "zx" seen (+2, jump to 7); "yz" seen (+2).
-    assert ru.duplicate_ngram_chars(words, (2,)) == {2: 6}
-    assert ru.duplicate_ngram_chars(("ab", "c", "a", "bc"), (2,)) == {2: 3}
-    assert ru.duplicate_ngram_chars(("a", "b"), (5,)) == {5: 0}
+    assert ngrams.duplicate_ngram_chars(words, (2,)) == {2: 6}
+    assert ngrams.duplicate_ngram_chars(("ab", "c", "a", "bc"), (2,)) == {2: 3}
+    assert ngrams.duplicate_ngram_chars(("a", "b"), (5,)) == {5: 0}
 
 
 def test_loading_the_tokenizer_does_not_import_torch() -> None:
