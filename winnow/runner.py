@@ -449,10 +449,10 @@ def _run_stage(ctx: RunContext, stage: str, resume: bool) -> tuple[dict[str, Any
 def check_plan(ctx: RunContext, stages: Sequence[str]) -> list[str]:
     """Before any stage: the stages about to run have what they need (a training budget
     when `train` is one of them, a warm-up that fits); returns warnings."""
-    from winnow.curation.recipe import load_recipe
     from winnow.sections import check_training_plan
 
-    problems, warnings = check_training_plan(load_recipe(ctx.recipe_spec), stages)
+    # The recipe load_context read and checked: not read again from disk.
+    problems, warnings = check_training_plan(ctx.recipe_name, ctx.sections, stages)
     if problems:
         raise RunError("\n  ".join(problems))
     return warnings

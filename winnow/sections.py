@@ -138,7 +138,7 @@ def check_recipe(recipe: Any, stages: Sequence[str] = (), beam_args: Sequence[st
         problems += _check_model(recipe)
     problems += _check_beam_options(recipe, beam_args)
     if not problems:
-        budget_problems, warnings = check_training_plan(recipe, stages)
+        budget_problems, warnings = check_training_plan(recipe.name, recipe.sections, stages)
         problems += budget_problems
     if problems:
         raise RecipeError("\n  ".join(["the recipe is not valid; nothing has run:"] + problems))
@@ -205,13 +205,13 @@ def _check_beam_options(recipe: Any, beam_args: Sequence[str]) -> list[str]:
     return []
 
 
-def check_training_plan(recipe: Any, stages: Sequence[str]) -> tuple[list[str], list[str]]:
+def check_training_plan(recipe_name: str, sections: Mapping[str, Any], stages: Sequence[str]) -> tuple[list[str], list[str]]:
     """(problems, warnings) of the run's length: a budget when training will run, and a
     warm-up that fits in it (an explicit longer warm-up is an error, the default a warning)."""
     if TRAIN_STAGE not in stages:
         return [], []
-    where = f"recipe {recipe.name}, section train"
-    section = recipe.sections.get("train") or {}
+    where = f"recipe {recipe_name}, section train"
+    section = sections.get("train") or {}
     if not ({"max_steps", "max_tokens"} & set(section)):
         return [
             f"{where}: no training budget: add max_steps or max_tokens (see `winnow recipes show demo`), "
