@@ -124,3 +124,15 @@ def write_token_dir(token_dir: Path, tokenizer: Tokenizer, tokenizer_path: Path,
     }
     (token_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return manifest
+
+
+def use_offline_harness(monkeypatch, tmp_path: Path) -> None:
+    """Skip without lm-evaluation-harness (the eval extra) or accelerate (its `hf` model);
+    otherwise point its datasets and hub at nothing but local files."""
+    import pytest
+
+    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is not installed (the eval extra)")
+    pytest.importorskip("accelerate", reason="lm-eval's hf model needs accelerate")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.training.evaluate_helpers import make_model, make_tokenizer
+from tests.training.evaluate_helpers import make_model, make_tokenizer, use_offline_harness
 from winnow.training.blimp import BlimpError, BlimpPair, evaluate_blimp, load_blimp, pair_outcomes, summarize_outcomes
 from winnow.training.export import export_model
 
@@ -115,11 +115,7 @@ def _task_yaml(directory: Path, uid: str, data_file: Path) -> None:
 
 @pytest.mark.slow
 def test_parity_with_lm_evaluation_harness(tmp_path, setup, monkeypatch):
-    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is not installed (the eval extra)")
-    pytest.importorskip("accelerate", reason="lm-eval's hf model needs accelerate")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    use_offline_harness(monkeypatch, tmp_path)
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.training.evaluate_helpers import make_model, make_tokenizer
+from tests.training.evaluate_helpers import make_model, make_tokenizer, use_offline_harness
 from winnow.training.evaluate import evaluate_multiple_choice
 from winnow.training.export import export_model
 from winnow.training.mc_tasks import load_mc_tasks
@@ -108,11 +108,7 @@ def _write_task_yaml(directory, task_file) -> None:
 
 @pytest.mark.slow
 def test_lm_eval_hf_and_in_process_agree_with_winnow(tmp_path, setup, monkeypatch):
-    pytest.importorskip("lm_eval", reason="lm-evaluation-harness is not installed (the eval extra)")
-    pytest.importorskip("accelerate", reason="lm-eval's hf model needs accelerate")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+    use_offline_harness(monkeypatch, tmp_path)
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
