@@ -5,7 +5,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -292,7 +292,11 @@ def _interrupted_single_run(output: str, local_output: bool) -> Interrupted:
         return Interrupted(f"stopped waiting; the job may still run on the runner and write to {output} (cancel it there)")
     kill_children()
     stats = FileSystems.join(output, "stats.json")
-    _delete(stray_outputs(output, []) + _temp_folders(output) + ([stats] if FileSystems.exists(stats) else []))
+
+    def partial() -> list[str]:
+        return stray_outputs(output, []) + _temp_folders(output) + ([stats] if FileSystems.exists(stats) else [])
+
+    _delete_until_quiet(partial)
     return Interrupted(f"the run was not batched, so nothing in it was complete; its partial output in {output} was removed")
 
 
@@ -306,6 +310,19 @@ def _temp_folders(output: str) -> list[str]:
         return []
     return sorted(glob.glob(os.path.join(glob.escape(output), "beam-temp-*"))
                   + glob.glob(os.path.join(glob.escape(output), "*", "beam-temp-*")))
+
+
+def _delete_until_quiet(find: Callable[[], list[str]], sweeps: int = 10, pause_s: float = 0.05) -> None:
+    """Delete what `find` lists until two sweeps in a row find nothing: Beam's writer threads
+    cannot be stopped from here, and one may still open a temporary folder after the first sweep."""
+    quiet = 0
+    for _ in range(sweeps):
+        found = find()
+        _delete(found)
+        quiet = 0 if found else quiet + 1
+        if quiet == 2:
+            return
+        time.sleep(pause_s)
 
 
 def _delete(paths: list[str]) -> None:
