@@ -126,7 +126,7 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = _h("tiny", "model preset (tiny, small, gpt2-124m) or a YAML file of model keys")
+    model: str = _h("tiny", "model preset (micro, tiny, small, gpt2-124m) or a YAML file of model keys")
     max_steps: int | None = _h(None, "optimizer steps to train for (this or max_tokens is required)")
     max_tokens: int | None = _h(None, "train tokens to train for, rounded up to whole steps (instead of max_steps)")
     eval_every: int = _h(0, "steps between validation passes; 0 disables")

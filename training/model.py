@@ -91,6 +91,9 @@ class ModelConfig:
 
 # Presets leave out vocab_size: it comes from the tokenizer.
 PRESETS: dict[str, dict[str, Any]] = {
+    # The CPU ablation preset's model (winnow/ablation/presets.py): ~0.1M params + embeddings,
+    # so 20 tokens per parameter (2M tokens) trains in about a minute on 2 cores.
+    "micro": {"n_layer": 2, "n_head": 2, "d_model": 64, "max_seq_len": 128},
     # Trains meaningfully on 2 CPU cores in minutes (~0.8M params + embeddings).
     "tiny": {"n_layer": 4, "n_head": 4, "d_model": 128, "max_seq_len": 128},
     # 23.5M params with an 8,192 vocab (27.7M with 16,384); 19.3M without embeddings.

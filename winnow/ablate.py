@@ -61,6 +61,7 @@ def run_ablation(
     alpha: float = 0.01,
     calibrate_doses: Sequence[float] | None = None,
     anneal: Any = None,
+    preset: str | None = None,
 ) -> dict[str, Any]:
     """Curate, train and compare; `calibrate_doses` also runs the calibration checks;
     `anneal` (an ablation.anneal.AnnealSpec) continues one base model per seed instead
@@ -86,6 +87,7 @@ def run_ablation(
     instrument = Instrument(
         budget_tokens=budget_tokens, seeds=tuple(seeds), score=score or ScoreSpec(eval_text=eval_text, tasks=tuple(tasks)),
         model=model, train_overrides=dict(train_overrides or {}), max_epochs=max_epochs, alpha=alpha,
+        preset=preset,
     )
     arms = [Arm(name, docs, contexts[name].run_dir) for name, docs in corpora.items()]
     try:

@@ -61,6 +61,7 @@ class Instrument:
     heldout_fraction: float = DEFAULT_HELDOUT_FRACTION
     # Anneal mode: seed -> the base checkpoint every arm continues from (None: train from scratch).
     warm_starts: dict[int, str] | None = None
+    preset: str | None = None  # the instrument preset the CLI filled defaults from (winnow/ablation/presets.py)
 
 
 def tokenize_arms(arms: Sequence[Arm], tokenizer_path: Path, heldout_fraction: float, progress: bool) -> dict[str, dict[str, Any]]:
@@ -133,6 +134,7 @@ def run_arms(arms: Sequence[Arm], tokenizer_path: Path, instrument: Instrument, 
         "tokens_per_parameter": budget / params,
         "eval_text": instrument.score.eval_text,
         "model": instrument.model,
+        "preset": instrument.preset,
         "seeds": list(instrument.seeds),
         "alpha": instrument.alpha,
         "primary_metric": PRIMARY_METRIC,

@@ -95,22 +95,27 @@ class _OptionalSubcommand(argparse._SubParsersAction):
 
 def _instrument_flags(parser: argparse.ArgumentParser, output: str) -> None:
     """The flags an ablation and its calibration share: the instrument's settings."""
-    from winnow.ablation.scoring import DEFAULT_AVERAGE_LAST, DEFAULT_BLIMP_DIR, DEFAULT_BLIMP_PER_PARADIGM
+    from winnow.ablation.scoring import DEFAULT_BLIMP_DIR
 
+    from winnow.ablation.presets import DEFAULT_PRESET, PRESETS
+
+    parser.add_argument("--preset", choices=tuple(PRESETS), default=DEFAULT_PRESET,
+                        help=f"instrument defaults for the hardware (default: {DEFAULT_PRESET}); any flag given explicitly wins")
     parser.add_argument("--eval-text", required=False, metavar="FILE_OR_PARQUET", help="clean reference text no arm trains on (required)")
-    parser.add_argument("--budget-tokens", type=int, default=None, help="training tokens per model (default: the smallest corpus, one epoch)")
+    parser.add_argument("--budget-tokens", type=int, default=None, help="training tokens per model (default: the preset's)")
     parser.add_argument("--doses", default="0.1,0.3,0.6", metavar="D,D,...", help="junk doses, fractions of pages (default: 0.1,0.3,0.6)")
     parser.add_argument("--tasks", nargs="*", default=[], metavar="FILE.jsonl", help="multiple-choice task files")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="paired training seeds (default: 0 1 2)")
-    parser.add_argument("--model", default="tiny", help="model preset or YAML (default: tiny)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="paired training seeds (default: the preset's)")
+    parser.add_argument("--model", default=None, help="model preset or YAML (default: the preset's)")
     parser.add_argument("--vocab-size", type=int, default=4096)
     parser.add_argument("--tokenizer", default=None, metavar="FILE", help="a frozen tokenizer.json instead of training one")
-    parser.add_argument("--train", dest="train_overrides", action="append", default=[], metavar="KEY=VALUE", help="train setting, e.g. batch_size=16")
+    parser.add_argument("--train", dest="train_overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="train setting, e.g. batch_size=16 (over the preset's)")
     parser.add_argument("--blimp", default=DEFAULT_BLIMP_DIR, metavar="DIR", help=f"BLiMP *.jsonl directory (default: {DEFAULT_BLIMP_DIR}; skipped with a reason when absent; '' to skip)")
-    parser.add_argument("--blimp-pairs", type=int, default=DEFAULT_BLIMP_PER_PARADIGM, metavar="N", help=f"pairs per BLiMP paradigm scored (default: {DEFAULT_BLIMP_PER_PARADIGM}; 0 = all)")
+    parser.add_argument("--blimp-pairs", type=int, default=None, metavar="N", help="pairs per BLiMP paradigm scored (default: the preset's; 0 = all)")
     parser.add_argument("--eval-tokens", type=int, default=None, metavar="N",
-                        help="score the first N tokens of --eval-text and of each held-out split (default: all)")
-    parser.add_argument("--average-last", type=int, default=DEFAULT_AVERAGE_LAST, metavar="N", help=f"checkpoints near the end whose scores are averaged (default: {DEFAULT_AVERAGE_LAST})")
+                        help="score the first N tokens of --eval-text and of each held-out split (default: the preset's; 0 = all)")
+    parser.add_argument("--average-last", type=int, default=None, metavar="N", help="checkpoints near the end whose scores are averaged (default: the preset's)")
     parser.add_argument("--max-epochs", type=float, default=4.0, help="no arm reads its data more often; the budget is lowered to fit (default: 4; 0 = no cap)")
     parser.add_argument("--alpha", type=float, default=0.01, help="significance level of the verdicts (default: 0.01)")
     parser.add_argument("--mode", choices=("scratch", "anneal"), default="scratch",
@@ -172,7 +177,7 @@ def _ablate(args: argparse.Namespace) -> int:
             inputs=args.inputs, seeds=args.seeds, model=args.model, vocab_size=args.vocab_size,
             tokenizer=args.tokenizer, train_overrides=instrument.train_overrides, beam_args=args.extra,
             score=instrument.score, max_epochs=instrument.max_epochs, alpha=instrument.alpha,
-            calibrate_doses=_doses(args.doses) if args.calibrate else None, anneal=_anneal(args),
+            calibrate_doses=_doses(args.doses) if args.calibrate else None, anneal=_anneal(args), preset=instrument.preset,
         )
     except (RecipeError, RunError, AblationError, ValueError) as exc:
         raise UserError(str(exc)) from exc
@@ -232,9 +237,10 @@ def _doses(text: str) -> list[float]:
 
 
 def _instrument(args: argparse.Namespace):
-    """The instrument settings from the shared flags; a bad value is a usage error."""
+    """The instrument settings from the shared flags over the preset's; a bad value is a usage error."""
 
     from winnow.ablation.arms import Instrument
+    from winnow.ablation.presets import PRESETS, train_settings
     from winnow.ablation.scoring import ScoreSpec
     from winnow.errors import UserError
 
@@ -242,17 +248,26 @@ def _instrument(args: argparse.Namespace):
         raise UserError("--eval-text FILE is required: a clean reference text that no arm trains on")
     from winnow.training.config import train_overrides_from_flags
 
-    overrides = train_overrides_from_flags(args.train_overrides)  # checked now, not after curation
+    preset = PRESETS[args.preset]
+    given = {"budget_tokens": args.budget_tokens, "seeds": args.seeds, "model": args.model, "blimp_pairs": args.blimp_pairs,
+             "eval_tokens": args.eval_tokens, "average_last": args.average_last}
+    for key, value in given.items():  # what the command line leaves out comes from the preset
+        if key == "budget_tokens" and args.mode == "anneal":
+            continue  # an anneal's budget defaults to a share of the base tokens (winnow/ablation/anneal.py)
+        if value is None:
+            setattr(args, key, list(preset.seeds) if key == "seeds" else getattr(preset, key))
+    overrides = train_settings(preset, train_overrides_from_flags(args.train_overrides))  # checked now, not after curation
     for flag, value, ok in (("--blimp-pairs", args.blimp_pairs, args.blimp_pairs >= 0), ("--average-last", args.average_last, args.average_last >= 1),
                             ("--max-epochs", args.max_epochs, args.max_epochs >= 0), ("--alpha", args.alpha, 0 < args.alpha < 1),
-                            ("--eval-tokens", args.eval_tokens, args.eval_tokens is None or args.eval_tokens > 0)):
+                            ("--eval-tokens", args.eval_tokens, args.eval_tokens is None or args.eval_tokens >= 0),
+                            ("--budget-tokens", args.budget_tokens, args.budget_tokens is None or args.budget_tokens > 0)):
         if not ok:
             raise UserError(f"{flag}: bad value {value}")
     score = ScoreSpec(eval_text=args.eval_text, blimp_dir=args.blimp or None, blimp_per_paradigm=args.blimp_pairs or None,
                       tasks=tuple(args.tasks), average_last=args.average_last, device=_score_device(overrides.get("device", "auto")),
-                      eval_tokens=args.eval_tokens)
+                      eval_tokens=args.eval_tokens or None)
     return Instrument(budget_tokens=args.budget_tokens, seeds=tuple(args.seeds), score=score, model=args.model, train_overrides=overrides,
-                      max_epochs=args.max_epochs or None, alpha=args.alpha)
+                      max_epochs=args.max_epochs or None, alpha=args.alpha, preset=preset.name)
 
 
 def _score_device(train_device: str) -> str:
