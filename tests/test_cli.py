@@ -131,13 +131,19 @@ def test_every_user_facing_error_derives_from_winnow_error():
         ConfigurationError: ["winnow.curation.config:RecipeError", "winnow.training.config:ConfigError", "winnow.runner:RunError",
                              "winnow.select:SelectError", "winnow.mix:MixError", "winnow.pipelines.outputs:OutputExists",
                              "winnow.pipelines.run_curate:CurateInputError", "winnow.schemas.inputs:ParquetInputError",
-                             "winnow.training.eval_run:EvaluateSectionError", "winnow.training.run_files:RunDirectoryError"],
+                             "winnow.training.eval_run:EvaluateSectionError", "winnow.training.run_files:RunDirectoryError",
+                             "winnow.pipelines.curate_resume:ResumeRefused", "winnow.review.app:ExposureError",
+                             "winnow.review.server:ServeError"],
         InputError: ["winnow.schemas:SchemaMismatch", "winnow.training.shard_format:ShardFormatError",
                      "winnow.training.checkpoint:CheckpointError", "winnow.training.data:TokenDataError",
                      "winnow.inspect:InspectError", "winnow.summaries:StatsError", "winnow.review.labels:LabelsError",
-                     "winnow.curation.classifier.fasttext_backend:ClassifierError"],
+                     "winnow.curation.classifier.fasttext_backend:ClassifierError", "winnow.training.blimp:BlimpError",
+                     "winnow.curation.readers.metadata:MetadataError", "winnow.curation.readers.parquet_pages:PageHeaderError",
+                     "winnow.curation.readers.common:TruncatedStream", "winnow.review.app:BadRequest"],
         RuntimeFailure: ["winnow.pipelines.dedup.common:DedupError", "winnow.pipelines.dedup.connected_components:ComponentsDidNotConverge",
-                         "winnow.training.trainer:TrainError", "winnow.runner:StageFailed"],
+                         "winnow.training.trainer:TrainError", "winnow.runner:StageFailed",
+                         "winnow.curation.extract_pool:ChildDied", "winnow.curation.extract_pool:ChildTimeout",
+                         "winnow.curation.extract_pool:ChildOverCpu", "winnow.curation.extract_pool:ChildUnreachable"],
     }
     for base, names in expected.items():
         for spec in names:
@@ -145,6 +151,10 @@ def test_every_user_facing_error_derives_from_winnow_error():
             cls = getattr(importlib.import_module(module), name)
             assert issubclass(cls, base) and issubclass(cls, WinnowError), spec
     assert (ConfigurationError.exit_code, InputError.exit_code, RuntimeFailure.exit_code) == (2, 3, 1)
+    # Callers that catch the builtin still do: a truncated zstd stream is an EOFError like gzip's.
+    from winnow.curation.readers.common import TruncatedStream
+
+    assert issubclass(TruncatedStream, EOFError)
 
 
 def test_the_cli_returns_the_error_s_exit_status(monkeypatch, capsys):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from winnow.curation.archive import ReadFailure
+from winnow.errors import InputError
 
 FORMAT_WARC = "warc"
 FORMAT_JSONL = "jsonl"
@@ -151,8 +152,10 @@ def decompressed(stream: BinaryIO, path: str) -> BinaryIO:
     return stream
 
 
-class TruncatedStream(EOFError):
-    """The compressed input ends inside a frame: the file was cut short."""
+class TruncatedStream(InputError, EOFError):
+    """The compressed input ends inside a frame: the file was cut short.
+
+    An EOFError too: readers catch EOFError for gzip's truncation and zstd's alike."""
 
 
 class ZstdFrames(io.RawIOBase):
