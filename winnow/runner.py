@@ -291,19 +291,11 @@ def stage_tokenize(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def train_config(ctx: RunContext):
-    from winnow.training.config import ConfigError, TrainConfig, train_config_from_mapping
+    from winnow.sections import train_config_of
 
-    model = ctx.sections.get("model", "tiny")
-    if isinstance(model, dict):
-        ctx.run_dir.mkdir(parents=True, exist_ok=True)
-        model_file = ctx.run_dir / "model.yaml"
-        import yaml
-
-        model_file.write_text(yaml.safe_dump(model), encoding="utf-8")
-        model = str(model_file)
     try:
-        return train_config_from_mapping(dict(ctx.sections.get("train") or {}), f"recipe {ctx.recipe_name}, section train", TrainConfig(model=model))
-    except ConfigError as exc:
+        return train_config_of(ctx.sections, ctx.recipe_name)
+    except ConfigurationError as exc:
         raise RunError(str(exc)) from exc
 
 
