@@ -180,7 +180,7 @@ def comment_help(cls: type) -> dict[str, str]:
 def docstring_help(cls: type) -> dict[str, str]:
     """Field name -> the sentence a class docstring gives it ("`key`: what it does.")."""
     doc = " ".join((inspect.getdoc(cls) or "").split())
-    helps = {}
+    helps: dict[str, str] = {}
     for match in re.finditer(r"`(\w+)`(?: \([^)]*\))?(?::| (?=[a-z]))\s*([^.;]+(?:\.(?=\S)[^.;]*)*[.;]?)", doc):
         helps.setdefault(match.group(1), match.group(2))
     return helps
