@@ -40,8 +40,6 @@ def _modules() -> list[str]:
 
 
 def _defined_exceptions() -> dict[str, type]:
-    import apache_beam  # noqa: F401  - first: some Beam modules import in a circle when entered from below
-
     found, broken = {}, []
     for name in _modules():
         try:
