@@ -46,6 +46,7 @@ from typing import Any, Protocol
 
 from winnow.curation import extract_worker
 from winnow.curation.extract_worker import CPU_LIMIT_SIGNAL, FRAME_HEADER, READY, ExtractFunction
+from winnow.errors import RuntimeFailure
 
 FORKSERVER = "forkserver"
 SUBPROCESS = "subprocess"
@@ -70,15 +71,15 @@ _PRELOAD_LOCK = threading.Lock()
 _preloaded = False
 
 
-class ChildTimeout(Exception):
+class ChildTimeout(RuntimeFailure):
     """The child did not answer within the wall-clock backstop (it is wedged: asleep, stopped or blocked)."""
 
 
-class ChildOverCpu(Exception):
+class ChildOverCpu(RuntimeFailure):
     """The child used up the request's CPU seconds and was ended by its CPU-time bound."""
 
 
-class ChildDied(Exception):
+class ChildDied(RuntimeFailure):
     """The child exited (crashed) before answering; `code` is its exit status."""
 
     def __init__(self, code: int | None):
@@ -86,7 +87,7 @@ class ChildDied(Exception):
         self.code = code
 
 
-class ChildUnreachable(Exception):
+class ChildUnreachable(RuntimeFailure):
     """The request could not be sent, or the child failed to start."""
 
 

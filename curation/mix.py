@@ -39,6 +39,8 @@ from fractions import Fraction
 import numpy as np
 import xxhash
 
+from winnow.config_loader import CHOICES
+
 BY_TOKENS = "tokens"
 BY_DOCUMENTS = "documents"
 UNITS = (BY_TOKENS, BY_DOCUMENTS)
@@ -52,13 +54,14 @@ TOKEN_ESTIMATE = "utf8_bytes/4"
 class MixConfig:
     """The `mix:` recipe section and `winnow mix` flags."""
 
-    weights: Mapping[str, float] = field(default_factory=dict)  # source name -> target share of the mix
-    by: str = BY_TOKENS  # unit the shares are measured in: tokens or documents
-    seed: int = 0  # seed of the sampling
-    max_repeats: int = DEFAULT_MAX_REPEATS  # most copies of any one document
-    rehydrate: bool = False  # give documents that stood for duplicate clusters more weight, up to max_repeats (FineWeb-2)
+    # The comments are the keys' documentation: docs/recipes.md and the `winnow mix` flags' help.
+    weights: Mapping[str, float] = field(default_factory=dict)  # source name -> target share of the mix (normalized to sum to 1)
+    by: str = field(default=BY_TOKENS, metadata={CHOICES: UNITS})  # unit the shares are measured in: estimated tokens (UTF-8 bytes / 4) or documents
+    seed: int = 0  # sampling seed: the same seed gives the same mix
+    max_repeats: int = DEFAULT_MAX_REPEATS  # most copies of any one document, so of any source
+    rehydrate: bool = False  # repeat documents that stood for duplicate clusters by the cluster's size (minhash_cluster_size from dedup), up to max_repeats (FineWeb-2)
     total: int | None = None  # target size in `by` units; None: as large as the sources allow
-    strict: bool = False  # a realized share off its target by more than SHARE_TOLERANCE is an error
+    strict: bool = False  # a realized share more than 1 point (SHARE_TOLERANCE) off its target is an error (exit 2, nothing written), not a warning
 
     def __post_init__(self) -> None:
         if not self.weights:

@@ -22,6 +22,7 @@ from typing import Any
 from apache_beam.io.filesystems import FileSystems
 
 from winnow.config_loader import config_to_mapping
+from winnow.errors import ConfigurationError
 from winnow.pipelines.outputs import existing_outputs, read_json, write_json
 
 PROGRESS_DIR = "_progress"
@@ -32,7 +33,7 @@ STATS_COUNT_OF_TABLE = {"documents": "kept", "rejected": "rejected_total", "erro
 _SHOWN = 3  # file names listed per kind of change
 
 
-class ResumeRefused(ValueError):
+class ResumeRefused(ConfigurationError):
     """A resumed run differs from the run it would continue; the message lists the differences."""
 
 

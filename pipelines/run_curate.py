@@ -12,12 +12,12 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from winnow.config_loader import config_to_mapping
+from winnow.config_loader import config_from_mapping, config_to_mapping, given_flags
 from winnow.curation.recipe import LANGUAGE, Recipe, RecipeStep, load_recipe, with_defaults
 from winnow.curation.stages import stage_order
 from winnow.curation.stats import combine_curation_stats
 from winnow.curation.readers import ReaderOptions
-from winnow.curation.readers.common import DEFAULT_MAX_RECORD_BYTES, metadata_columns_of
+from winnow.curation.readers.common import metadata_columns_of
 from winnow.pipelines.curate import CurateSettings, build_curate_pipeline
 from winnow.pipelines.curate_resume import (
     PROGRESS_DIR,
@@ -32,6 +32,7 @@ from winnow.pipelines.curate_resume import (
 from winnow.pipelines.read_sources import expand_pattern
 from winnow.pipelines.dataflow import worker_setup_args
 from winnow.pipelines.options import is_local_runner, with_local_defaults
+from winnow.pipelines.options_cli import READER_FLAGS
 from winnow.pipelines.outputs import prepare_output, read_json, write_json
 from winnow.errors import ConfigurationError
 from winnow.interrupt import Interrupted, kill_children, run_interruptibly, sigint_blocked
@@ -390,14 +391,13 @@ def reader_options_of(args: Any) -> ReaderOptions:
     """ReaderOptions from parsed curate flags (the CLI's namespace or CurateOptions); a bad
     combination (say --keep-columns naming the text column) is a CurateInputError."""
     try:
-        return ReaderOptions(
-            text_column=args.text_column, id_column=args.id_column, url_column=args.url_column,
-            text_format=args.text_format or "file", source_name=args.source_name or "",
-            max_record_bytes=DEFAULT_MAX_RECORD_BYTES if getattr(args, "max_record_bytes", None) is None else args.max_record_bytes,
-            metadata_columns=metadata_columns_of(getattr(args, "keep_columns", None), bool(getattr(args, "drop_metadata", False))),
-        )
+        metadata = metadata_columns_of(getattr(args, "keep_columns", None), bool(getattr(args, "drop_metadata", False)))
     except ValueError as exc:
         raise CurateInputError(str(exc)) from exc
+    # The flags add_field_flags derived from ReaderOptions (unset: None, the field's default),
+    # built by the one strict loader.
+    given = {**given_flags(args, READER_FLAGS), "metadata_columns": metadata}
+    return config_from_mapping(ReaderOptions, given, "command line", CurateInputError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

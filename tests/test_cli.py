@@ -131,13 +131,19 @@ def test_every_user_facing_error_derives_from_winnow_error():
         ConfigurationError: ["winnow.curation.config:RecipeError", "winnow.training.config:ConfigError", "winnow.runner:RunError",
                              "winnow.select:SelectError", "winnow.mix:MixError", "winnow.pipelines.outputs:OutputExists",
                              "winnow.pipelines.run_curate:CurateInputError", "winnow.schemas.inputs:ParquetInputError",
-                             "winnow.training.eval_run:EvaluateSectionError", "winnow.training.run_files:RunDirectoryError"],
+                             "winnow.training.eval_run:EvaluateSectionError", "winnow.training.run_files:RunDirectoryError",
+                             "winnow.pipelines.curate_resume:ResumeRefused", "winnow.review.app:ExposureError",
+                             "winnow.review.server:ServeError"],
         InputError: ["winnow.schemas:SchemaMismatch", "winnow.training.shard_format:ShardFormatError",
                      "winnow.training.checkpoint:CheckpointError", "winnow.training.data:TokenDataError",
                      "winnow.inspect:InspectError", "winnow.summaries:StatsError", "winnow.review.labels:LabelsError",
-                     "winnow.curation.classifier.fasttext_backend:ClassifierError"],
+                     "winnow.curation.classifier.fasttext_backend:ClassifierError", "winnow.training.blimp:BlimpError",
+                     "winnow.curation.readers.metadata:MetadataError", "winnow.curation.readers.parquet_pages:PageHeaderError",
+                     "winnow.curation.readers.common:TruncatedStream", "winnow.review.app:BadRequest"],
         RuntimeFailure: ["winnow.pipelines.dedup.common:DedupError", "winnow.pipelines.dedup.connected_components:ComponentsDidNotConverge",
-                         "winnow.training.trainer:TrainError", "winnow.runner:StageFailed"],
+                         "winnow.training.trainer:TrainError", "winnow.runner:StageFailed",
+                         "winnow.curation.extract_pool:ChildDied", "winnow.curation.extract_pool:ChildTimeout",
+                         "winnow.curation.extract_pool:ChildOverCpu", "winnow.curation.extract_pool:ChildUnreachable"],
     }
     for base, names in expected.items():
         for spec in names:
@@ -145,6 +151,10 @@ def test_every_user_facing_error_derives_from_winnow_error():
             cls = getattr(importlib.import_module(module), name)
             assert issubclass(cls, base) and issubclass(cls, WinnowError), spec
     assert (ConfigurationError.exit_code, InputError.exit_code, RuntimeFailure.exit_code) == (2, 3, 1)
+    # Callers that catch the builtin still do: a truncated zstd stream is an EOFError like gzip's.
+    from winnow.curation.readers.common import TruncatedStream
+
+    assert issubclass(TruncatedStream, EOFError)
 
 
 def test_the_cli_returns_the_error_s_exit_status(monkeypatch, capsys):
@@ -222,6 +232,79 @@ def test_train_and_dedup_flags_come_from_the_dataclasses():
             assert field_help(field) in action.help
     args = dedup.parse_args(["--num-perm", "64", "--threshold", "0.7"])
     assert (args.num_perm, args.threshold) == (64, 0.7)
+
+
+@pytest.mark.parametrize(
+    "command, module, cls, names",
+    [
+        (["tokenizer", "train"], "winnow.training.config", "TokenizerConfig", "winnow.cli.tokens:TOKENIZER_FLAGS"),
+        (["mix"], "winnow.curation.mix", "MixConfig", "winnow.cli.mix:MIX_FLAGS"),
+        (["curate"], "winnow.curation.readers.common", "ReaderOptions", "winnow.pipelines.options_cli:READER_FLAGS"),
+    ],
+)
+def test_tokenizer_mix_and_reader_flags_come_from_the_dataclasses(command, module, cls, names):
+    """Each flag's name, type, choices and help are the field's; unset, it is None and the
+    field's default applies. docs/recipes.md reads the same meanings (field_meanings)."""
+    import argparse
+    import dataclasses
+    import importlib
+    import typing
+
+    from winnow.cli import build_parser
+    from winnow.config_loader import field_meanings
+
+    config = getattr(importlib.import_module(module), cls)
+    flag_module, attr = names.split(":")
+    names = getattr(importlib.import_module(flag_module), attr)
+    parser = build_parser()
+    for word in command:
+        parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[word]
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    meanings = field_meanings(config)
+    hints = typing.get_type_hints(config)
+    for name in names:
+        action = parser._option_string_actions["--" + name.replace("_", "-")]
+        assert action.dest == name and action.default is None, name
+        assert meanings[name] and action.help.startswith(meanings[name]), name
+        assert action.choices == fields[name].metadata.get("choices"), name
+        if hints[name] is int:
+            assert action.type is int, name
+    assert set(names) <= set(fields)
+
+
+def test_derived_reader_and_mix_flags_keep_their_behaviour(tmp_path):
+    import argparse
+
+    from winnow.cli import build_parser
+    from winnow.config_loader import config_from_mapping, given_flags
+    from winnow.curation.mix import MixConfig
+    from winnow.cli.mix import MIX_FLAGS
+    from winnow.cli.tokens import TOKENIZER_FLAGS
+    from winnow.pipelines.run_curate import CurateInputError, reader_options_of
+    from winnow.training.config import TokenizerConfig
+
+    parser = build_parser()
+    curate = ["curate", "--input", "a.jsonl", "--output", "o"]
+    assert reader_options_of(parser.parse_args(curate)) == reader_options_of(argparse.Namespace())  # the defaults
+    options = reader_options_of(parser.parse_args([*curate, "--text-column", "body", "--text-format", "lines",
+                                                   "--source-name", "books", "--max-record-bytes", "100", "--drop-metadata"]))
+    assert (options.text_column, options.text_format, options.source_name, options.max_record_bytes, options.metadata_columns) == (
+        "body", "lines", "books", 100, ())
+    with pytest.raises(CurateInputError, match="max_record_bytes must be positive"):
+        reader_options_of(parser.parse_args([*curate, "--max-record-bytes", "0"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args([*curate, "--text-format", "pages"])  # choices still checked by argparse
+
+    args = parser.parse_args(["mix", "--source", "a=x", "--weights", "a=1", "--output", "o", "--by", "documents", "--rehydrate"])
+    mix = config_from_mapping(MixConfig, {"weights": {"a": 1.0}, **given_flags(args, MIX_FLAGS)}, "command line")
+    assert (mix.by, mix.rehydrate, mix.max_repeats, mix.seed, mix.strict) == ("documents", True, 4, 0, False)
+
+    args = parser.parse_args(["tokenizer", "train", "--input", "d", "--output", "t.json", "--vocab-size", "300",
+                              "--special-tokens", "<|endoftext|>", "<|pad|>"])
+    tokenizer = config_from_mapping(TokenizerConfig, given_flags(args, TOKENIZER_FLAGS), "command line")
+    assert (tokenizer.vocab_size, tokenizer.special_tokens, tokenizer.min_frequency) == (300, ("<|endoftext|>", "<|pad|>"), 2)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["tokenizer", "train", "--input", "d", "--output", "t.json"])  # --vocab-size is still required
 
 
 def test_dedup_checks_the_whole_recipe(tmp_path, capsys):

@@ -192,6 +192,8 @@ def test_a_typo_in_any_section_is_an_error_before_any_stage(tmp_path, capsys, se
         ("train", {"max_steps": 10, "warmup_steps": 50}, "warmup_steps 50 is longer than the run (10 steps)"),
         ("evaluate", {"tasks": ["missing-task.jsonl"]}, "section evaluate, tasks: missing-task.jsonl does not exist"),
         ("steps", [{"classifier": {"model": "no-such-model.bin"}}], "step classifier, model: no-such-model.bin does not exist"),
+        ("train", {"max_steps": 3, "model": "small"}, "section train: key 'model' belongs in the recipe's model: section"),
+        ("model", {"n_layer": 2, "n_head": 2, "d_model": 64, "vocab_size": 99}, "section model: key 'vocab_size' comes from the tokenizer"),
     ],
 )
 def test_wrong_types_and_cross_field_rules_fail_before_any_stage(tmp_path, capsys, monkeypatch, section, value, message):
@@ -200,6 +202,20 @@ def test_wrong_types_and_cross_field_rules_fail_before_any_stage(tmp_path, capsy
     assert main(["run", str(recipe), "--output", "run", *BEAM]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_model_mapping_reaches_the_trainer_as_it_stands(tmp_path):
+    from winnow.runner import train_config
+    from winnow.training.config import model_config_for
+
+    keys = {"n_layer": 2, "n_head": 2, "d_model": 64, "max_seq_len": 64}
+    ctx = load_context(str(small_recipe(tmp_path, model=keys)), tmp_path / "r", BEAM, progress=False)
+    config = train_config(ctx)
+    assert config.model == keys and config.max_steps == 12
+    assert model_config_for(config.model, 600).d_model == 64
+    assert not (tmp_path / "r" / "model.yaml").exists()  # no file between the recipe and the trainer
+    preset = load_context(str(small_recipe(tmp_path, model="tiny")), tmp_path / "r2", BEAM, progress=False)
+    assert train_config(preset).model == "tiny"
 
 
 def test_every_problem_is_listed_at_once(tmp_path):

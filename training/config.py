@@ -14,11 +14,12 @@ import dataclasses
 import math
 import re
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from winnow.config_loader import CHOICES, HELP, checked_value
+from winnow.config_loader import CHOICES, HELP, checked_value, config_from_mapping
 from winnow.errors import ConfigurationError, unknown_key_message
 
 SCHEDULES = ("cosine", "wsd")
@@ -26,6 +27,9 @@ DEVICES = ("auto", "cpu", "cuda")
 NONFINITE_STOP = "stop"
 NONFINITE_SKIP = "skip"
 NONFINITE_ACTIONS = (NONFINITE_STOP, NONFINITE_SKIP)
+EOT_TOKEN = "<|endoftext|>"
+BYTE_ALPHABET_SIZE = 256
+DEFAULT_BATCH_ROWS = 4096  # Parquet rows read per batch (training/parquet_text.py)
 
 
 class ConfigError(ConfigurationError):
@@ -126,7 +130,11 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = _h("tiny", "model preset (micro, tiny, small, gpt2-124m) or a YAML file of model keys")
+    # A mapping is a recipe's `model:` section, built by the strict loader as it stands
+    # (model_config_for); on the command line and in a YAML train config it is a name or path.
+    model: str | dict[str, Any] = _h(
+        "tiny", "model preset (micro, tiny, small, gpt2-124m), a YAML file of model keys, or a mapping of them"
+    )
     max_steps: int | None = _h(None, "optimizer steps to train for (this or max_tokens is required)")
     max_tokens: int | None = _h(None, "train tokens to train for, rounded up to whole steps (instead of max_steps)")
     eval_every: int = _h(0, "steps between validation passes; 0 disables")
@@ -190,6 +198,37 @@ class TokenizeConfig:
 
 
 @dataclass(frozen=True)
+class TokenizerConfig:
+    """`tokenizer:` the byte-level BPE tokenizer; its keys are also the `winnow tokenizer train` flags."""
+
+    vocab_size: int = 8192  # vocabulary size, special tokens included
+    min_frequency: int = 2  # fewest occurrences of a pair for a merge
+    special_tokens: tuple[str, ...] = (EOT_TOKEN,)  # special tokens, the end-of-text token first
+    sample_bytes: int | None = None  # train on a deterministic sample of at most this many UTF-8 bytes; None: everything
+    heldout_fraction: float = 0.01  # documents held out to measure bytes/token, by tokenize's val-split rule (val text is never trained on)
+    seed: int = 0  # seed of the byte sample: changes which documents it picks
+    show_progress: bool = False  # show the tokenizers library's progress bar
+    batch_rows: int = DEFAULT_BATCH_ROWS  # Parquet rows read per batch
+
+    def __post_init__(self) -> None:
+        if not self.special_tokens or len(set(self.special_tokens)) != len(self.special_tokens):
+            raise ValueError(f"special_tokens must be non-empty and unique, got {self.special_tokens!r}")
+        if any(not t for t in self.special_tokens):
+            raise ValueError("special_tokens must not contain an empty string")
+        smallest = BYTE_ALPHABET_SIZE + len(self.special_tokens)
+        if self.vocab_size < smallest:
+            raise ValueError(
+                f"vocab_size {self.vocab_size} is below {smallest} (256 byte tokens + {len(self.special_tokens)} special)"
+            )
+        if self.min_frequency < 1:
+            raise ValueError(f"min_frequency must be at least 1, got {self.min_frequency}")
+        if self.sample_bytes is not None and self.sample_bytes < 1:
+            raise ValueError(f"sample_bytes must be positive or None, got {self.sample_bytes}")
+        if not 0.0 <= self.heldout_fraction < 1.0:
+            raise ValueError(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction}")
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     """`evaluate:` what is measured on the trained model (training/eval_run.py reads it)."""
 
@@ -223,6 +262,19 @@ _COMPONENTS: dict[str, type] = {
     "checkpoint": CheckpointConfig,
     "eval": EvalConfig,
 }
+
+
+def model_config_for(model: str | Mapping[str, Any], vocab_size: int, where: str = "model") -> Any:
+    """The ModelConfig that `TrainConfig.model` names: a preset, a YAML file of model keys,
+    or a mapping of them (a recipe's `model:` section, built directly by the one strict
+    loader, so its errors name `where` and the key). `vocab_size` comes from the tokenizer."""
+    from winnow.training.model import ModelConfig, config_from_preset  # torch: only when a model is built
+
+    if isinstance(model, Mapping):
+        if "vocab_size" in model:
+            raise ConfigError(f"{where}: key 'vocab_size' comes from the tokenizer (set tokenizer.vocab_size instead)")
+        return config_from_mapping(ModelConfig, {**model, "vocab_size": vocab_size}, where, ConfigError)
+    return config_from_preset(model, vocab_size)
 
 
 def _require(ok: bool, key: str, message: str) -> None:

@@ -17,8 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from winnow.atomic import atomic_path
+
+# TokenizerConfig lives with the other configurations (no pyarrow there), so that
+# `winnow tokenizer train` derives its flags from it without importing this module.
+from winnow.training.config import BYTE_ALPHABET_SIZE, EOT_TOKEN, TokenizerConfig  # noqa: F401 - re-exported
 from winnow.training.parquet_text import (
-    DEFAULT_BATCH_ROWS,
     ParquetInputError,
     in_validation,
     is_blank,
@@ -28,40 +31,9 @@ from winnow.training.parquet_text import (
 )
 from winnow.schemas.inputs import resolve_parquet_inputs
 
-EOT_TOKEN = "<|endoftext|>"
-BYTE_ALPHABET_SIZE = 256
 # Held-out text beyond this is not encoded: the estimate is already tight and
 # evaluation would otherwise grow with the corpus.
 HELDOUT_MAX_BYTES = 16 * 2**20
-
-
-@dataclass(frozen=True)
-class TokenizerConfig:
-    vocab_size: int = 8192  # vocabulary size, special tokens included
-    min_frequency: int = 2  # fewest occurrences of a pair for a merge
-    special_tokens: tuple[str, ...] = (EOT_TOKEN,)  # special tokens, the end-of-text token first
-    sample_bytes: int | None = None  # train on at most this many UTF-8 bytes; None: everything
-    heldout_fraction: float = 0.01  # same rule as tokenize's val split, so val text is never trained on
-    seed: int = 0  # changes which documents the byte sample picks
-    show_progress: bool = False  # show the tokenizers library's progress bar
-    batch_rows: int = DEFAULT_BATCH_ROWS  # Parquet rows read per batch
-
-    def __post_init__(self) -> None:
-        if not self.special_tokens or len(set(self.special_tokens)) != len(self.special_tokens):
-            raise ValueError(f"special_tokens must be non-empty and unique, got {self.special_tokens!r}")
-        if any(not t for t in self.special_tokens):
-            raise ValueError("special_tokens must not contain an empty string")
-        smallest = BYTE_ALPHABET_SIZE + len(self.special_tokens)
-        if self.vocab_size < smallest:
-            raise ValueError(
-                f"vocab_size {self.vocab_size} is below {smallest} (256 byte tokens + {len(self.special_tokens)} special)"
-            )
-        if self.min_frequency < 1:
-            raise ValueError(f"min_frequency must be at least 1, got {self.min_frequency}")
-        if self.sample_bytes is not None and self.sample_bytes < 1:
-            raise ValueError(f"sample_bytes must be positive or None, got {self.sample_bytes}")
-        if not 0.0 <= self.heldout_fraction < 1.0:
-            raise ValueError(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction}")
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,10 @@ from winnow.training.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from winnow.training.config import NONFINITE_SKIP, ScheduleConfig, TrainConfig
+from winnow.training.config import NONFINITE_SKIP, ScheduleConfig, TrainConfig, model_config_for
 from winnow.training.continuous_eval import BestCheckpoint, EvalSetupError, EvalSuite, build_suite, check_best_metric
 from winnow.training.data import TokenSplit, TokenWindowLoader, load_split
-from winnow.training.model import GPT, ModelConfig, config_from_preset
+from winnow.training.model import GPT, ModelConfig
 from winnow.training.run_files import LOSS_PLOT_FILE, METRICS_FILE, plot_losses
 from winnow.training.threads import default_threads
 from winnow.errors import RuntimeFailure
@@ -137,7 +137,7 @@ class TrainPlan:
 
 
 def plan_run(config: TrainConfig, train_split: TokenSplit, world_size: int) -> TrainPlan:
-    model_config = config_from_preset(config.model, train_split.vocab_size)
+    model_config = model_config_for(config.model, train_split.vocab_size)
     seq_len = config.data.seq_len or model_config.max_seq_len
     if seq_len > model_config.max_seq_len:
         raise TrainError(f"seq_len {seq_len} exceeds the model's max_seq_len {model_config.max_seq_len}")

@@ -17,7 +17,9 @@ Standard library only: `curation/` and `training/` both import it.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -28,6 +30,8 @@ from winnow.errors import ConfigurationError, unknown_key_message
 T = TypeVar("T")
 HELP = "help"
 CHOICES = "choices"  # field metadata: the allowed values of a str field (flag choices, docs)
+_TRAILING_COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.+)$")
+_FIELD = re.compile(r"^\s+(\w+)\s*:\s*[^=#]+=")
 
 
 def matches(value: Any, annotation: Any) -> bool:
@@ -149,6 +153,50 @@ def field_help(f: dataclasses.Field) -> str:
     return str(f.metadata.get(HELP, ""))
 
 
+def comment_help(cls: type) -> dict[str, str]:
+    """Field name -> the comment written after it in the class body, or on the comment
+    lines just above it (for dataclasses whose fields are documented that way)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    helps: dict[str, str] = {}
+    above: list[str] = []
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            above.append(stripped.lstrip("#").strip())
+            continue
+        match = _TRAILING_COMMENT.match(line) or _FIELD.match(line)
+        if match and match.group(1) not in helps:
+            text = match.group(2).strip() if match.re is _TRAILING_COMMENT else ""
+            text = text or " ".join(above)
+            if text:
+                helps[match.group(1)] = text
+        above = []
+    return helps
+
+
+def docstring_help(cls: type) -> dict[str, str]:
+    """Field name -> the sentence a class docstring gives it ("`key`: what it does.")."""
+    doc = " ".join((inspect.getdoc(cls) or "").split())
+    helps: dict[str, str] = {}
+    for match in re.finditer(r"`(\w+)`(?: \([^)]*\))?(?::| (?=[a-z]))\s*([^.;]+(?:\.(?=\S)[^.;]*)*[.;]?)", doc):
+        helps.setdefault(match.group(1), match.group(2))
+    return helps
+
+
+def field_meanings(cls: type) -> dict[str, str]:
+    """Field name -> what it means, for its flag's help and docs/recipes.md alike: the
+    field's `metadata={"help": ...}`, else the comment beside or above it, else the class
+    docstring's sentence about it."""
+    meanings = {**docstring_help(cls), **comment_help(cls)}
+    for f in dataclasses.fields(cls):
+        if field_help(f):
+            meanings[f.name] = field_help(f)
+    return meanings
+
+
 def field_default(f: dataclasses.Field) -> Any:
     """The default of a field (calling its factory), or dataclasses.MISSING when required."""
     if f.default is not dataclasses.MISSING:
@@ -162,36 +210,68 @@ def flag_type(annotation: Any) -> Any:
     """The argparse `type` for a scalar field (None for a switch, or for a type no flag can spell)."""
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return flag_type(options[0]) if len(options) == 1 else None
+        # `str | dict[str, Any]` is a str on the command line: the mapping form is YAML's only.
+        spelled = [kind for kind in (flag_type(a) for a in typing.get_args(annotation) if a is not type(None)) if kind is not None]
+        return spelled[0] if len(spelled) == 1 else None
     if annotation in (int, float, str):
         return annotation
     return None
 
 
-def add_field_flags(parser: Any, cls: type, names: typing.Iterable[str], helps: Mapping[str, str] | None = None) -> list[str]:
+def _list_item_type(annotation: Any) -> Any:
+    """The argparse `type` of each value of a `tuple[X, ...]` field (or `tuple[X, ...] | None`), else None."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _list_item_type(options[0]) if len(options) == 1 else None
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return flag_type(args[0])
+    return None
+
+
+def _shown(default: Any) -> str:
+    return " ".join(map(str, default)) if isinstance(default, (tuple, list)) else str(default)
+
+
+def add_field_flags(
+    parser: Any, cls: type, names: typing.Iterable[str], helps: Mapping[str, str] | None = None,
+    required: typing.Collection[str] = (),
+) -> list[str]:
     """One `--name-with-dashes` flag per field in `names`, typed and documented from the
-    dataclass; every flag defaults to None ("not given": the key keeps the value from the
-    recipe, the YAML file or the dataclass). A bool field becomes a switch that sets True.
-    Returns the argparse destinations (the field names)."""
+    dataclass (`field_meanings`: the same text as docs/recipes.md); every flag defaults to
+    None ("not given": the key keeps the value from the recipe, the YAML file or the
+    dataclass). A bool field becomes a switch that sets True; a `tuple[X, ...]` field takes
+    one or more values. Fields in `required` must be given. Returns the argparse
+    destinations (the field names)."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    meanings = field_meanings(cls)
     dests = []
     for name in names:
         f, annotation = fields[name], hints[name]
-        text = (helps or {}).get(name) or field_help(f)
+        text = (helps or {}).get(name) or meanings.get(name, "")
         default = field_default(f)
-        if default is not dataclasses.MISSING and default is not None and not dataclasses.is_dataclass(default):
-            text = f"{text} (default: {default})" if text else f"default: {default}"
+        if name not in required and default not in (dataclasses.MISSING, None, "") and not dataclasses.is_dataclass(default):
+            text = f"{text} (default: {_shown(default)})" if text else f"default: {_shown(default)}"
         flag = "--" + name.replace("_", "-")
         if annotation is bool or annotation == (bool | None):
             parser.add_argument(flag, dest=name, action="store_true", default=None, help=text)
-        else:
-            kind = flag_type(annotation)
-            if kind is None:
-                raise TypeError(f"{cls.__name__}.{name}: {describe(annotation)} has no command-line form")
-            choices = f.metadata.get(CHOICES)
-            metavar = None if choices else name.upper()
-            parser.add_argument(flag, dest=name, type=kind, default=None, choices=choices, metavar=metavar, help=text)
+            dests.append(name)
+            continue
+        kind, nargs = flag_type(annotation), None
+        if kind is None and _list_item_type(annotation) is not None:
+            kind, nargs = _list_item_type(annotation), "+"
+        if kind is None:
+            raise TypeError(f"{cls.__name__}.{name}: {describe(annotation)} has no command-line form")
+        choices = f.metadata.get(CHOICES)
+        metavar = None if choices else name.upper()
+        parser.add_argument(flag, dest=name, type=kind, nargs=nargs, default=None, choices=choices, metavar=metavar,
+                            required=name in required, help=text)
         dests.append(name)
     return dests
+
+
+def given_flags(args: Any, names: typing.Iterable[str]) -> dict[str, Any]:
+    """The fields whose flags `add_field_flags` declared and the command line set (not None),
+    as a mapping for `config_from_mapping`."""
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}

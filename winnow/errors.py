@@ -16,6 +16,11 @@ as one line without a traceback, and exits with `exit_code`):
                                 reconcile, connected components that did not
                                 converge, a training run that diverged.
 
+Every exception class the package defines is one of these (tests/test_error_classes.py
+imports every module and fails on one that is not; its short allow-list says why each
+exception there is not, e.g. the report's internal `NotRun`). Where callers catch a
+builtin, the class keeps it as a second base (`TruncatedStream` is also an EOFError).
+
 Standard library only: `curation/` and `training/` import it.
 """
 from __future__ import annotations

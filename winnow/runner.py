@@ -21,14 +21,10 @@ checkpoint when its fingerprint still matches.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +34,24 @@ from winnow.errors import ConfigurationError, RuntimeFailure, WinnowError
 from winnow.interrupt import Interrupted
 from winnow.progress import Progress
 
+# What the run directory records (context, fingerprints, manifests, run.json) is
+# winnow/run_state.py; these names stay importable from here (winnow.ablation, tests).
+from winnow.run_state import (  # noqa: F401 - re-exported
+    COMPLETE,
+    RUNNING,
+    RunContext,
+    file_fingerprint,
+    has_checkpoint,
+    load_run_info,
+    read_manifest,
+    settings_hash,
+    stage_settings,
+    write_manifest,
+    write_run_info,
+)
+
 # STAGES, the order, is defined once with each stage's runner: `STAGE_RUNNERS` at the end of this file.
 DEMO_RECIPE = "demo"
-COMPLETE = "complete"
-RUNNING = "running"
 
 
 class RunError(ConfigurationError):
@@ -58,35 +68,6 @@ class StageFailed(RuntimeFailure):
         self.exit_code = exit_code
 
 
-@dataclass
-class RunContext:
-    recipe_spec: str
-    run_dir: Path
-    beam_args: list[str]
-    sections: dict[str, Any]
-    recipe_name: str
-    recipe_fingerprint: str
-    input_override: list[str] | None = None
-    progress: bool = True
-    fingerprints: dict[str, str] = field(default_factory=dict)
-
-    def stage_dir(self, stage: str) -> Path:
-        return self.run_dir / stage
-
-
-def settings_hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
-def file_fingerprint(path: str) -> dict[str, Any]:
-    """Content hash for local files; for remote ones the path (their runner sees them)."""
-    from winnow.training.shard_format import sha256_file
-
-    if "://" in path or not os.path.isfile(path):
-        return {"path": path}
-    return {"path": os.path.abspath(path), "sha256": sha256_file(path)}
-
-
 def expand_inputs(patterns: Sequence[str]) -> list[str]:
     import glob
 
@@ -100,33 +81,6 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
             raise RunError(f"input {pattern!r} matches no file")
         out.extend(matches)
     return out
-
-
-# ---------------------------------------------------------------- manifests
-
-
-def manifest_path(ctx: RunContext, stage: str) -> Path:
-    return ctx.run_dir / "stages" / f"{stage}.json"
-
-
-def read_manifest(ctx: RunContext, stage: str) -> dict[str, Any] | None:
-    path = manifest_path(ctx, stage)
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None  # a torn manifest means the stage did not complete
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    """A manifest is either the old one or the new one, never half of each."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, obj, default=str)
-
-
-def write_manifest(ctx: RunContext, stage: str, manifest: dict[str, Any]) -> None:
-    _write_json_atomic(manifest_path(ctx, stage), manifest)
 
 
 # ---------------------------------------------------------------- stages
@@ -291,19 +245,11 @@ def stage_tokenize(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def train_config(ctx: RunContext):
-    from winnow.training.config import ConfigError, TrainConfig, train_config_from_mapping
+    from winnow.sections import train_config_of
 
-    model = ctx.sections.get("model", "tiny")
-    if isinstance(model, dict):
-        ctx.run_dir.mkdir(parents=True, exist_ok=True)
-        model_file = ctx.run_dir / "model.yaml"
-        import yaml
-
-        model_file.write_text(yaml.safe_dump(model), encoding="utf-8")
-        model = str(model_file)
     try:
-        return train_config_from_mapping(dict(ctx.sections.get("train") or {}), f"recipe {ctx.recipe_name}, section train", TrainConfig(model=model))
-    except ConfigError as exc:
+        return train_config_of(ctx.sections, ctx.recipe_name)
+    except ConfigurationError as exc:
         raise RunError(str(exc)) from exc
 
 
@@ -338,18 +284,6 @@ def stage_report(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
 # ---------------------------------------------------------------- orchestration
 
 
-def stage_settings(ctx: RunContext, stage: str) -> Any:
-    """The part of the recipe a stage's output depends on."""
-    s = ctx.sections
-    if stage == "input":
-        return {"input": s.get("input"), "override": ctx.input_override}
-    if stage == "curate":
-        return ctx.recipe_fingerprint
-    if stage == "train":
-        return {"model": s.get("model", "tiny"), "train": s.get("train")}
-    return s.get(stage)
-
-
 def fingerprint(ctx: RunContext, stage: str, upstream: str | None) -> str:
     inputs: Any = None
     if stage == "curate":
@@ -377,7 +311,7 @@ def run_stages(
         _say(ctx, f"warning: {warning}")
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     run_info: dict[str, Any] = {"recipe": ctx.recipe_name, "recipe_spec": ctx.recipe_spec, "version": __version__, "stages": {}}
-    previous = _load_run_info(ctx)
+    previous = load_run_info(ctx)
     upstream: str | None = None
     for index, stage in enumerate(STAGES):
         if index > last:
@@ -399,8 +333,8 @@ def run_stages(
             upstream = fp
             continue
         if stage == "report":
-            _write_run_info(ctx, run_info)  # the report reads this run's stage list
-        resume = stage == "train" and matches and manifest.get("status") == RUNNING and _has_checkpoint(ctx)
+            write_run_info(ctx, run_info)  # the report reads this run's stage list
+        resume = stage == "train" and matches and manifest.get("status") == RUNNING and has_checkpoint(ctx)
         _say(ctx, f"[{stage}] {'resuming' if resume else 'running'} ...")
         write_manifest(ctx, stage, {"stage": stage, "status": RUNNING, "fingerprint": fp, "started": time.time()})
         started = time.time()
@@ -409,11 +343,11 @@ def run_stages(
                 outputs, counts = _run_stage(ctx, stage, resume)
         except KeyboardInterrupt as exc:
             run_info["stages"][stage] = {"status": "interrupted"}
-            _write_run_info(ctx, run_info)
+            write_run_info(ctx, run_info)
             raise Interrupted(_interrupted_stage(ctx, stage, exc)) from None
         except Exception as exc:
             run_info["stages"][stage] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-            _write_run_info(ctx, run_info)
+            write_run_info(ctx, run_info)
             # Winnow's own errors carry a message for the user (and their exit status);
             # anything else is a defect and keeps its traceback.
             if isinstance(exc, WinnowError) and not isinstance(exc, RunError):
@@ -430,14 +364,14 @@ def run_stages(
         run_info["stages"][stage] = {"status": status, "wall_s": round(wall, 3), "counts": counts}
         _say(ctx, f"[{stage}] {'disabled by the recipe' if status == 'disabled' else 'done'} in {wall:.1f} s ({_brief(counts)})")
         upstream = fp
-    _write_run_info(ctx, run_info)
+    write_run_info(ctx, run_info)
     return run_info
 
 
 def _interrupted_stage(ctx: RunContext, stage: str, exc: KeyboardInterrupt) -> str:
     """What Ctrl-C stopped in `winnow run`, and what running the same command again does."""
     inner = f" ({exc.message})" if isinstance(exc, Interrupted) else ""
-    resumable = stage == "train" and _has_checkpoint(ctx)
+    resumable = stage == "train" and has_checkpoint(ctx)
     again = "resumes training from its last checkpoint" if resumable else f"redoes stage {stage}"
     return f"stage {stage} stopped{inner}; completed stages are kept: the same command skips them and {again}"
 
@@ -458,10 +392,6 @@ def check_plan(ctx: RunContext, stages: Sequence[str]) -> list[str]:
     return warnings
 
 
-def _has_checkpoint(ctx: RunContext) -> bool:
-    return (ctx.stage_dir("train") / "checkpoints" / "latest.json").is_file()
-
-
 def _brief(counts: dict[str, Any] | None) -> str:
     if not counts:
         return "-"
@@ -472,18 +402,6 @@ def _brief(counts: dict[str, Any] | None) -> str:
         elif v is not None:
             parts.append(f"{k} {v}")
     return ", ".join(parts[:6])
-
-
-def _load_run_info(ctx: RunContext) -> dict[str, Any]:
-    path = ctx.run_dir / "run.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("stages", {})
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def _write_run_info(ctx: RunContext, info: dict[str, Any]) -> None:
-    _write_json_atomic(ctx.run_dir / "run.json", info)
 
 
 def load_context(recipe_spec: str | None, run_dir: str | Path, beam_args: Sequence[str] = (), input_override: Sequence[str] | None = None, progress: bool = True) -> RunContext:

@@ -69,17 +69,28 @@ def _mix(section: Any, where: str) -> Any:
 
 
 def _tokenizer(section: Any, where: str) -> Any:
-    from winnow.training.tokenizer import TokenizerConfig
+    from winnow.training.config import TokenizerConfig
 
     return config_from_mapping(TokenizerConfig, section, where, RecipeError)
 
 
-def _train(section: Any, where: str) -> Any:
+def _train(section: Any, where: str, model: Any = DEFAULT_MODEL) -> Any:
     from winnow.training.config import TrainConfig, train_config_from_mapping
 
     if section is not None and not isinstance(section, Mapping):
         raise RecipeError(f"{where}: expected a mapping of train keys, got {section!r}")
-    return train_config_from_mapping(dict(section or {}), where, TrainConfig())
+    if section and "model" in section:
+        # One place for the model: a train.model would silently replace the model: section.
+        raise RecipeError(f"{where}: key 'model' belongs in the recipe's model: section (a preset, a YAML file or a mapping of model keys)")
+    return train_config_from_mapping(dict(section or {}), where, TrainConfig(model=model))
+
+
+def train_config_of(sections: Mapping[str, Any], recipe_name: str) -> Any:
+    """The train stage's TrainConfig: the `train:` keys over the `model:` section, which goes
+    to the trainer as it stands (a mapping is built by the strict loader there, as in
+    `_check_model`; nothing is written to a model.yaml in between)."""
+    model = sections.get("model", DEFAULT_MODEL)
+    return _train(sections.get("train"), f"recipe {recipe_name}, section train", dict(model) if isinstance(model, Mapping) else model)
 
 
 def _evaluate(section: Any, where: str) -> EvaluateConfig:
@@ -164,25 +175,22 @@ def _check_model(recipe: Any) -> list[str]:
     where = f"recipe {recipe.name}, section model"
     model = recipe.sections.get("model", DEFAULT_MODEL)
     try:
-        from winnow.training.model import PRESETS, ModelConfig, config_from_preset
+        from winnow.training.model import PRESETS
     except ImportError:  # no torch here: the train stage will say so
         return []
+    from winnow.training.config import model_config_for
+
     tokenizer = recipe.sections.get("tokenizer") or {}
     vocab = tokenizer.get("vocab_size", 8192) if isinstance(tokenizer, Mapping) else 8192
-    try:
-        if isinstance(model, str):
-            if model not in PRESETS and not os.path.isfile(model):
-                from winnow.errors import did_you_mean
+    if isinstance(model, str) and model not in PRESETS and not os.path.isfile(model):
+        from winnow.errors import did_you_mean
 
-                return [f"{where}: {model!r} is neither a preset ({', '.join(PRESETS)}) nor an existing YAML file"
-                        f"{did_you_mean(model, PRESETS)}"]
-            config_from_preset(model, vocab)
-        elif isinstance(model, Mapping):
-            if "vocab_size" in model:
-                return [f"{where}: key 'vocab_size' comes from the tokenizer (set tokenizer.vocab_size instead)"]
-            ModelConfig.from_dict({**model, "vocab_size": vocab}, where)
-        else:
-            return [f"{where}: expected a preset name, a YAML path or a mapping of model keys, got {model!r}"]
+        return [f"{where}: {model!r} is neither a preset ({', '.join(PRESETS)}) nor an existing YAML file"
+                f"{did_you_mean(model, PRESETS)}"]
+    if not isinstance(model, (str, Mapping)):
+        return [f"{where}: expected a preset name, a YAML path or a mapping of model keys, got {model!r}"]
+    try:
+        model_config_for(model, vocab, where)  # the trainer builds it the same way
     except (TypeError, ValueError) as exc:
         message = str(exc)
         return [message if message.startswith(where) else f"{where}: {message}"]
@@ -227,7 +235,7 @@ def section_types() -> dict[str, Any]:
     """Every recipe section with the dataclass its keys come from (for the reference docs)."""
     from winnow.curation.minhash import MinHashConfig
     from winnow.curation.mix import MixConfig
-    from winnow.training.tokenizer import TokenizerConfig
+    from winnow.training.config import TokenizerConfig
 
     return {
         "input": InputConfig,

@@ -5,10 +5,12 @@ import gzip
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from winnow.curation.archive import ReadFailure
+from winnow.config_loader import CHOICES
+from winnow.errors import InputError
 
 FORMAT_WARC = "warc"
 FORMAT_JSONL = "jsonl"
@@ -68,13 +70,16 @@ _EXTENSIONS: tuple[tuple[str, str], ...] = tuple(
 
 @dataclass(frozen=True)
 class ReaderOptions:
-    """How to find a document's fields; None means the default column, used only when present."""
+    """How to find a document's fields; None means the default column, used only when present.
+    The comments are the `winnow curate` flags' help (pipelines/options_cli.py derives the flags)."""
 
-    text_column: str | None = None
-    id_column: str | None = None
-    url_column: str | None = None
-    text_format: str = TEXT_FORMAT_FILE
-    source_name: str = ""
+    text_column: str | None = None  # JSONL field / Parquet column with the text (unset: text)
+    id_column: str | None = None  # JSONL field / Parquet column with the document id (unset: id, when present)
+    url_column: str | None = None  # JSONL field / Parquet column with the URL (unset: url, when present)
+    text_format: str = field(default=TEXT_FORMAT_FILE, metadata={CHOICES: TEXT_FORMATS})  # plain-text inputs: one document per file, or one per non-blank line
+    source_name: str = ""  # name of this input for mixing and reports (web, books, wiki, ...)
+    # largest JSONL/text line, whole text file or Parquet page held in memory, checked while
+    # decompressing; a larger one is an error row
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     # JSONL/Parquet fields kept in the `metadata` column: None keeps every field that fills no
     # document column (`used_fields`); a tuple keeps those named (empty: none).
@@ -151,8 +156,10 @@ def decompressed(stream: BinaryIO, path: str) -> BinaryIO:
     return stream
 
 
-class TruncatedStream(EOFError):
-    """The compressed input ends inside a frame: the file was cut short."""
+class TruncatedStream(InputError, EOFError):
+    """The compressed input ends inside a frame: the file was cut short.
+
+    An EOFError too: readers catch EOFError for gzip's truncation and zstd's alike."""
 
 
 class ZstdFrames(io.RawIOBase):

@@ -32,8 +32,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from winnow.errors import InputError
 
-class MetadataError(ValueError):
+
+class MetadataError(InputError):
     """A field's value cannot be written as JSON; the message names the field."""
 
 

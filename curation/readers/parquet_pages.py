@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from winnow.errors import InputError
+
 _STOP = 0
 _BOOL_TRUE, _BOOL_FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(1, 13)
 _UNCOMPRESSED_SIZE_FIELD = 2
@@ -25,7 +27,7 @@ _READ_AHEAD = 4096
 _MAX_DEPTH = 16
 
 
-class PageHeaderError(ValueError):
+class PageHeaderError(InputError):
     """The bytes at a page offset are not a readable page header."""
 
 

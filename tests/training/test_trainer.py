@@ -161,6 +161,40 @@ def test_yaml_config_rejects_unknown_keys(tmp_path):
     assert (loaded.optim.lr, loaded.data.batch_size, loaded.schedule.schedule) == (0.01, 3, "wsd")
 
 
+MODEL_KEYS = {"n_layer": 1, "n_head": 2, "d_model": 32, "max_seq_len": 32}
+
+
+def test_a_mapping_of_model_keys_is_built_by_the_strict_loader(tmp_path):
+    from winnow.training.config import model_config_for
+
+    assert model_config_for(MODEL_KEYS, 100) == ModelConfig(vocab_size=100, **MODEL_KEYS)
+    where = "recipe small, section model"
+    with pytest.raises(ConfigError, match=f"{where}: unknown key.*'n_layers'.*did you mean 'n_layer'"):
+        model_config_for({**MODEL_KEYS, "n_layers": 2}, 100, where)
+    with pytest.raises(ValueError, match=f"{where}: key 'd_model' expects int"):
+        model_config_for({**MODEL_KEYS, "d_model": "wide"}, 100, where)
+    with pytest.raises(ConfigError, match=f"{where}: key 'vocab_size' comes from the tokenizer"):
+        model_config_for({**MODEL_KEYS, "vocab_size": 100}, 100, where)
+    # A preset name and a YAML file of the same keys still work.
+    assert model_config_for("tiny", 100).n_layer == 4
+    path = tmp_path / "model.yaml"
+    path.write_text(yaml.safe_dump(MODEL_KEYS))
+    assert model_config_for(str(path), 100) == model_config_for(MODEL_KEYS, 100)
+
+
+def test_training_from_a_mapping_records_it_and_resumes(tmp_path, token_dir):
+    """The recipe's `model:` mapping reaches the trainer as it stands (no model.yaml in between),
+    config.yaml records it, and `winnow train --resume` reads it back."""
+    run = tmp_path / "run"
+    train(config(max_steps=2, model=MODEL_KEYS), token_dir, run, progress=False)
+    recorded = yaml.safe_load((run / "config.yaml").read_text())
+    assert recorded["train"]["model"] == MODEL_KEYS and recorded["model_config"]["d_model"] == 32
+    assert not list(tmp_path.rglob("model.yaml"))
+    args = ["train", "--input", str(token_dir), "--output", str(run), "--max-steps", "3", "--resume", "--no-progress"]
+    assert winnow_main(args) == 0
+    assert load_checkpoint(run)["step"] == 3
+
+
 def test_cli_train_and_user_errors(tmp_path, token_dir, capsys):
     run = tmp_path / "run"
     args = ["train", "--data", str(token_dir), "--output", str(run), "--seq-len", "16", "--batch-size", "2", "--no-progress"]

@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from winnow.errors import ConfigurationError
+
 DEFAULT_ALPHA = 0.01
 DEFAULT_POWER = 0.8
 CI_LEVEL = 0.95
@@ -42,8 +44,9 @@ _HIGHER_SUFFIXES = ("acc", "accuracy", "acc_norm")
 _LOWER_SUFFIXES = ("bpb", "loss", "bits_per_byte", "perplexity")
 
 
-class StatsError(ValueError):
-    """Inputs a comparison cannot be made from; the message says why."""
+class StatsError(ConfigurationError):
+    """Inputs a comparison cannot be made from (an unknown metric direction, unpaired
+    seeds, a bad significance level); the message says why."""
 
 
 def higher_is_better(metric: str) -> bool:

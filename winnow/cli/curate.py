@@ -57,7 +57,7 @@ def _curate(args: argparse.Namespace) -> int:
             files_per_run=args.files_per_run,
             input_format=args.input_format,
             reader_options=reader_options_of(args),
-            source_name=args.source_name,
+            source_name=args.source_name or "",
         )
     except (RecipeError, OutputExists, CurateInputError, ValueError) as exc:
         raise UserError(str(exc)) from exc

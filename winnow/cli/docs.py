@@ -16,17 +16,14 @@ import argparse
 import dataclasses
 import inspect
 import json
-import re
 import sys
 import typing
 from pathlib import Path
 from typing import Any
 
-from winnow.config_loader import CHOICES, describe, field_default, field_help
+from winnow.config_loader import CHOICES, describe, field_default, field_meanings
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
-_TRAILING_COMMENT = re.compile(r"^\s+(\w+)\s*:[^#]*#\s*(.+)$")
-_FIELD = re.compile(r"^\s+(\w+)\s*:\s*[^=#]+=")
 
 INTRO = """# Recipe reference
 
@@ -60,39 +57,6 @@ as YAML lists; a `tuple[str, ...]` key takes a list of strings.
 """
 
 
-def comment_help(cls: type) -> dict[str, str]:
-    """Field name -> the comment written after it in the class body, or on the comment
-    lines just above it (for dataclasses whose fields are documented that way)."""
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    helps: dict[str, str] = {}
-    above: list[str] = []
-    for line in source.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            above.append(stripped.lstrip("#").strip())
-            continue
-        match = _TRAILING_COMMENT.match(line) or _FIELD.match(line)
-        if match and match.group(1) not in helps:
-            text = match.group(2).strip() if match.re is _TRAILING_COMMENT else ""
-            text = text or " ".join(above)
-            if text:
-                helps[match.group(1)] = text
-        above = []
-    return helps
-
-
-def docstring_help(cls: type) -> dict[str, str]:
-    """Field name -> the sentence a class docstring gives it ("`key`: what it does.")."""
-    doc = " ".join((inspect.getdoc(cls) or "").split())
-    helps = {}
-    for match in re.finditer(r"`(\w+)`(?: \([^)]*\))?(?::| (?=[a-z]))\s*([^.;]+(?:\.(?=\S)[^.;]*)*[.;]?)", doc):
-        helps.setdefault(match.group(1), match.group(2))
-    return helps
-
-
 def _value(value: Any) -> str:
     if value is dataclasses.MISSING:
         return "required"
@@ -112,12 +76,12 @@ def _cell(text: str) -> str:
 def key_rows(cls: type, skip: tuple[str, ...] = ()) -> list[str]:
     """One Markdown table row per field of `cls`: key, type, default, meaning."""
     hints = typing.get_type_hints(cls)
-    comments = {**docstring_help(cls), **comment_help(cls)}
+    meanings = field_meanings(cls)
     rows = []
     for f in dataclasses.fields(cls):
         if not f.init or f.name in skip:
             continue
-        meaning = field_help(f) or comments.get(f.name, "")
+        meaning = meanings.get(f.name, "")
         choices = f.metadata.get(CHOICES)
         if choices:
             meaning = f"{meaning} (one of {', '.join(choices)})"
@@ -184,7 +148,8 @@ def train_part() -> list[str]:
     rows = ["| key | group | type | default | meaning |", "|---|---|---|---|---|"]
     by_class: dict[type, list[str]] = {}
     for key, cls in key_classes().items():
-        by_class.setdefault(cls, []).append(key)
+        if key != "model":  # in a recipe, the model is the model: section alone
+            by_class.setdefault(cls, []).append(key)
     for cls, keys in by_class.items():
         group = cls.__name__.removesuffix("Config").lower()
         for row in key_rows(cls):
@@ -193,7 +158,9 @@ def train_part() -> list[str]:
                 rows.append(row.replace(f"| `{key}` |", f"| `{key}` | {group} |", 1))
     return [
         "## `train`", "",
-        "A flat mapping; the same keys as `winnow train --config FILE` and, with dashes, as `winnow train` flags. "
+        "A flat mapping; the same keys as `winnow train --config FILE` and, with dashes, as `winnow train` flags, "
+        "except `model`: in a recipe the model is the `model:` section above (a train config file may set `model` to "
+        "the same preset, YAML file or mapping; `--model` takes a preset or a file). "
         "`max_steps` or `max_tokens` is required when the train stage runs. A `warmup_steps` longer than the run "
         "is an error when set, a warning when it is the default.", "",
         *rows, "",

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from winnow.errors import positive_int
+# MixConfig fields that are `winnow mix` flags as they are; `weights` is --weights NAME=W.
+MIX_FLAGS = ("by", "seed", "max_repeats", "total", "rehydrate", "strict")
 
 
 def _source(value: str) -> tuple[str, str]:
@@ -35,6 +36,9 @@ def parse_weights(values: list[str]) -> dict[str, float]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from winnow.config_loader import add_field_flags, field_meanings
+    from winnow.curation.mix import MixConfig
+
     parser = subparsers.add_parser(
         "mix",
         help="mix curated sources into one corpus by target proportions",
@@ -47,24 +51,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", action="append", type=_source, required=True, metavar="NAME=DIR",
                         help="a source: a Winnow output directory, a directory or glob of Parquet, or a file; repeat per source")
     parser.add_argument("--weights", action="append", required=True, metavar="NAME=W[,NAME=W ...]",
-                        help="target proportion per source (normalized to sum to 1)")
-    parser.add_argument("--by", choices=("tokens", "documents"), default="tokens", help="unit of the proportions (default: tokens)")
+                        help=field_meanings(MixConfig)["weights"])
     parser.add_argument("--output", required=True, metavar="OUT", help="output directory (local)")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed: the same seed gives the same mix (default 0)")
-    parser.add_argument("--max-repeats", type=positive_int, default=4,
-                        help="most copies of any one document, so of any source (default 4)")
-    parser.add_argument("--total", type=int, default=None, metavar="N",
-                        help="mixture size in --by units (default: as large as the sources allow)")
-    parser.add_argument("--rehydrate", action="store_true",
-                        help="repeat documents by their duplicate-cluster size (minhash_cluster_size from winnow dedup)")
     parser.add_argument("--overwrite", action="store_true", help="replace a mix already in --output")
-    parser.add_argument("--strict", action="store_true",
-                        help="fail (exit 2, nothing written) when a realized share is more than 1 point off its target; "
-                             "without it that is a warning")
+    # The recipe's `mix:` keys as flags: name, type, default and help from MixConfig
+    # (--weights above is the mapping `weights` written NAME=W).
+    add_field_flags(parser, MixConfig, MIX_FLAGS)
     parser.set_defaults(handler=_mix)
 
 
 def _mix(args: argparse.Namespace) -> int:
+    from winnow.config_loader import config_from_mapping, given_flags
     from winnow.curation.mix import MixConfig
     from winnow.errors import UserError
     from winnow.mix import MixError, run_mix
@@ -74,10 +71,8 @@ def _mix(args: argparse.Namespace) -> int:
     if len(sources) != len(args.source):
         raise UserError("--source: each NAME may be given once")
     try:
-        config = MixConfig(
-            weights=parse_weights(args.weights), by=args.by, seed=args.seed, max_repeats=args.max_repeats,
-            rehydrate=args.rehydrate, total=args.total, strict=args.strict,
-        )
+        # The one strict loader, as for the recipe's `mix:` section.
+        config = config_from_mapping(MixConfig, {"weights": parse_weights(args.weights), **given_flags(args, MIX_FLAGS)}, "command line")
         with Progress("mix"):
             manifest = run_mix(sources, config, args.output, overwrite=args.overwrite)
     except (MixError, ValueError) as exc:

@@ -99,22 +99,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _allowed_hosts(args: argparse.Namespace) -> list[str]:
-    """The Host names the server will accept; checked before any slow work, so a refusal comes first."""
-    from winnow.review.app import ExposureError, allowed_hosts_for
+    """The Host names the server will accept; checked before any slow work, so a refusal comes first
+    (an ExposureError, a ConfigurationError: exit 2)."""
+    from winnow.review.app import allowed_hosts_for
 
-    try:
-        return allowed_hosts_for(args.host, args.allow_host)
-    except ExposureError as exc:
-        raise UserError(str(exc)) from None
+    return allowed_hosts_for(args.host, args.allow_host)
 
 
 def _listen(app_factory, host: str, port: int, what: str, allowed: list[str]) -> int:
-    from winnow.review.server import ServeError, bind, serve, url_of, warn_if_exposed
+    from winnow.review.server import bind, serve, url_of, warn_if_exposed
 
-    try:
-        sock = bind(host, port)
-    except ServeError as exc:
-        raise UserError(str(exc)) from None
+    sock = bind(host, port)  # a ServeError (exit 2) names the host and port it could not use
     warn_if_exposed(host, allowed)
     print(f"{what}: {url_of(sock, host)}  (Ctrl-C to stop)", flush=True)
     serve(app_factory(), sock)

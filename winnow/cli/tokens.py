@@ -10,16 +10,12 @@ import dataclasses
 import sys
 import time
 
-from winnow.errors import UserError, positive_int
+from winnow.errors import UserError
 
 MB = 1e6
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], got {text}")
-    return value
+# TokenizerConfig fields set by `winnow tokenizer train` flags (show_progress follows the terminal;
+# batch_rows is an internal read size).
+TOKENIZER_FLAGS = ("vocab_size", "sample_bytes", "special_tokens", "min_frequency", "heldout_fraction", "seed")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,13 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = tokenizer.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
     train = actions.add_parser("train", help="train tokenizer.json from documents/*.parquet")
     train.add_argument("--input", nargs="+", action="extend", required=True, metavar="DIR_OR_GLOB", help="curation output dir, glob or Parquet file(s); repeatable")
-    train.add_argument("--vocab-size", type=positive_int, required=True, help="vocabulary size including special tokens")
     train.add_argument("--output", required=True, help="path of the tokenizer.json to write")
-    train.add_argument("--sample-bytes", type=positive_int, default=None, help="train on a deterministic sample of at most this many bytes")
-    train.add_argument("--special-tokens", nargs="+", default=None, metavar="TOKEN", help="special tokens, the end-of-text token first (default <|endoftext|>)")
-    train.add_argument("--min-frequency", type=positive_int, default=2, help="minimum pair frequency for a merge (default 2)")
-    train.add_argument("--heldout-fraction", type=_fraction, default=0.01, help="documents held out to measure bytes/token (default 0.01, same rule as tokenize's val split)")
-    train.add_argument("--seed", type=int, default=0, help="seed of the byte sample")
+    # The recipe's `tokenizer:` keys as flags: name, type, default and help from TokenizerConfig.
+    from winnow.config_loader import add_field_flags
+    from winnow.training.config import TokenizerConfig
+
+    add_field_flags(train, TokenizerConfig, TOKENIZER_FLAGS, required=("vocab_size",))
     train.set_defaults(handler=_train_tokenizer)
 
     tokenize = subparsers.add_parser(
@@ -86,22 +81,14 @@ def _check_document_inputs(paths: list[str]) -> None:
 
 def _train_tokenizer(args: argparse.Namespace) -> int:
     from winnow.training.parquet_text import ParquetInputError
+    from winnow.config_loader import config_from_mapping, given_flags
     from winnow.training.tokenizer import TokenizerConfig, train_tokenizer
 
     _check_document_inputs(args.input)
-    kwargs = {} if args.special_tokens is None else {"special_tokens": tuple(args.special_tokens)}
-    try:
-        config = TokenizerConfig(
-            vocab_size=args.vocab_size,
-            min_frequency=args.min_frequency,
-            sample_bytes=args.sample_bytes,
-            heldout_fraction=args.heldout_fraction,
-            seed=args.seed,
-            show_progress=sys.stderr.isatty(),
-            **kwargs,
-        )
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
+    # The one strict loader, as for the recipe's `tokenizer:` section (ConfigurationError, exit 2).
+    config = config_from_mapping(
+        TokenizerConfig, {**given_flags(args, TOKENIZER_FLAGS), "show_progress": sys.stderr.isatty()}, "command line"
+    )
     from winnow.progress import Progress
 
     try:

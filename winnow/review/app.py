@@ -41,6 +41,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from winnow import schemas
+from winnow.errors import ConfigurationError, InputError
 from winnow.review.labels import LABELS, LABELS_PREFIX, LabelsError, SessionFile, label_row, read_labels, review_dir
 from winnow.review.sample import SampleItem
 
@@ -54,13 +55,15 @@ MAX_BODY_BYTES = 16_384
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
-class BadRequest(Exception):
+class BadRequest(InputError):
+    """A request the review server answers with HTTP `status` (`handle` turns it into a JSON error)."""
+
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
 
 
-class ExposureError(ValueError):
+class ExposureError(ConfigurationError):
     """A non-loopback interface without an explicit list of host names to accept."""
 
 

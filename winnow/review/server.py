@@ -8,11 +8,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from winnow.errors import ConfigurationError
 from winnow.review.app import is_loopback
 
 
-class ServeError(OSError):
-    """The server could not listen where it was asked to."""
+class ServeError(ConfigurationError):
+    """The server could not listen where it was asked to (--host, --port); nothing has been served."""
 
 
 def bind(host: str, port: int) -> socket.socket:
