@@ -115,6 +115,7 @@ def near_representative(node: Node, label: Node) -> Node | None:
 def final_removal(removals: Iterable[tuple[str, Node]]) -> tuple[str, Node] | None:
     """The one of several (kind, representative) removals of one id that stands: exact
     before near (`KIND_ORDER`), then the lowest representative; None when there is none.
+    The id's rows point at that representative and count in its cluster size.
     Raises ValueError on an unknown kind."""
     best: tuple[int, Node] | None = None
     for kind, rep in removals:

@@ -305,11 +305,12 @@ def near_removal(item: tuple) -> Iterator[tuple]:
 
 
 def _removed_rows(item: tuple) -> Iterator[tuple[str, int]]:
-    """(id, {removal, rows}) -> (representative, rows with this id) for a removed id."""
+    """(id, {removal, rows}) -> (representative, rows with this id) for a removed id: the
+    representative of its `final_removal`, the one its duplicates/ rows point at."""
     _, grouped = item
-    reps = sorted(grouped["rep"])
-    if reps:
-        yield reps[0], sum(grouped["rows"])
+    removal = final_removal(grouped["removal"])
+    if removal is not None:
+        yield removal[1], sum(grouped["rows"])
 
 
 class ClusterSizes(beam.PTransform):
@@ -330,7 +331,7 @@ class ClusterSizes(beam.PTransform):
             | "RowsPerId" >> beam.CombinePerKey(sum)
         )
         return (
-            {"rep": self.removals | "RepById" >> beam.Map(lambda r: (r[0], r[2])), "rows": rows_per_id}
+            {"removal": self.removals | "RemovalById" >> beam.Map(lambda r: (r[0], (r[1], r[2]))), "rows": rows_per_id}
             | "JoinRows" >> beam.CoGroupByKey()
             | "RemovedRows" >> beam.FlatMap(_removed_rows)
             | "PerRepresentative" >> beam.CombinePerKey(sum)
