@@ -3,6 +3,7 @@
 Beam-free, so the command line and the driver-side code can use them too.
 """
 from __future__ import annotations
+from winnow.curation import dedup_rules
 from winnow.errors import RuntimeFailure
 
 NAMESPACE = "dedup"
@@ -18,9 +19,9 @@ EDGES_REJECTED_BY_VERIFY = "edges_rejected_by_verification"
 CLUSTER_SIZE = "cluster_size"
 CC_ROUNDS = "cc_rounds"
 
-# Duplicate kinds (the `kind` column of duplicates/).
-KIND_EXACT = "exact"
-KIND_NEAR = "near"
+# Duplicate kinds (the `kind` column of duplicates/), defined with the rule that ranks them.
+KIND_EXACT = dedup_rules.KIND_EXACT
+KIND_NEAR = dedup_rules.KIND_NEAR
 
 # Output columns added to kept documents (declared in schemas.DEDUP_FIELDS).
 CLUSTER_ID = "cluster_id"

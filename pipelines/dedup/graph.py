@@ -9,14 +9,22 @@
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from winnow.curation.dedup_rules import content_key, verified_edges
+from winnow.curation.dedup_rules import (
+    bucket_edges,
+    content_key,
+    exact_group,
+    final_removal,
+    near_representative,
+    repointed,
+    same_id_rows,
+)
 from winnow.curation.minhash import (
     MinHashConfig,
     MinHasher,
@@ -82,15 +90,15 @@ class MinHashSignatures(beam.PTransform):
 
 
 def _pick_exact(group: tuple[str, Iterable[Features]]) -> Iterator[Any]:
-    """The lowest id of an exact group survives; the others point at it."""
+    """One exact group -> its survivor's features and the others' removals (`exact_group`)."""
     _, members = group
     by_id = {}
     for features in members:
         by_id.setdefault(features[0], features)  # the same id twice is one document here
-    ids = sorted(by_id)
-    yield by_id[ids[0]]
-    for other in ids[1:]:
-        yield pvalue.TaggedOutput("removed", (other, KIND_EXACT, ids[0]))
+    survivor, removed = exact_group(by_id)
+    yield by_id[survivor]
+    for other in removed:
+        yield pvalue.TaggedOutput("removed", (other, KIND_EXACT, survivor))
 
 
 def _keyed_by_removed_rep(removal: tuple) -> tuple:
@@ -101,8 +109,7 @@ def _keyed_by_removed_rep(removal: tuple) -> tuple:
 def _repoint(item: tuple) -> Iterator[tuple]:
     """Removals whose representative was itself removed later now point at the later survivor."""
     old_rep, grouped = item
-    new_reps = list(grouped["moved"])
-    rep = new_reps[0] if new_reps else old_rep
+    rep = repointed(old_rep, grouped["moved"])
     for doc_id, kind in grouped["removals"]:
         yield (doc_id, kind, rep)
 
@@ -206,14 +213,19 @@ class _BandKeysFn(beam.DoFn):
 
 
 class _BucketEdgesFn(beam.DoFn):
-    """A band bucket -> edges. Without verification, a star on the bucket's lowest id (enough
-    for connectivity, linear in bucket size); with it, each member links to the first lower
-    member whose estimated Jaccard passes."""
+    """A band bucket -> its edges (`bucket_edges`: a star on the lowest id, or with
+    verification each member linked to the first lower member whose estimated Jaccard passes)."""
 
     def __init__(self, verify_threshold: float | None):
         self.verify_threshold = verify_threshold
         self._edges = Metrics.counter(NAMESPACE, CANDIDATE_EDGES)
         self._rejected = Metrics.counter(NAMESPACE, EDGES_REJECTED_BY_VERIFY)
+
+    @staticmethod
+    def _accept(signature_bytes: dict[str, bytes], threshold: float) -> Callable[[str, str], bool]:
+        """Whether two members' estimated Jaccard passes the verification threshold."""
+        signatures = {i: signature_from_bytes(b) for i, b in signature_bytes.items()}
+        return lambda u, v: estimated_jaccard(signatures[u], signatures[v]) >= threshold
 
     def process(self, bucket: tuple) -> Iterator[tuple[str, str]]:
         _, members = bucket
@@ -221,16 +233,12 @@ class _BucketEdgesFn(beam.DoFn):
         ids = sorted(by_id)
         if len(ids) < 2:
             return
-        if self.verify_threshold is None:
-            self._edges.inc(len(ids) - 1)
-            for other in ids[1:]:
-                yield ids[0], other
-            return
-        signatures = {i: signature_from_bytes(by_id[i]) for i in ids}
         threshold = self.verify_threshold
-        edges, rejected = verified_edges(ids, lambda u, v: estimated_jaccard(signatures[u], signatures[v]) >= threshold)
+        accept = self._accept(by_id, threshold) if threshold is not None else None
+        edges, rejected = bucket_edges(ids, accept)
         self._edges.inc(len(edges))
-        self._rejected.inc(rejected)
+        if accept is not None:  # the rejection counter appears only when edges are verified
+            self._rejected.inc(rejected)
         yield from edges
 
 
@@ -265,22 +273,18 @@ class _ApplyFn(beam.DoFn):
         doc_id, grouped = item
         # Rows sharing an id (the same record curated twice) keep one copy, chosen by content.
         rows = sorted(grouped["rows"], key=content_key)
-        removals = sorted(grouped["removal"])
-        if removals:
-            _, kind, rep = removals[0]
+        removal = final_removal((kind, rep) for _, kind, rep in grouped["removal"])
+        for row, fate in zip(rows, same_id_rows(doc_id, len(rows), removal)):
+            if fate is None:
+                self._kept.inc()
+                # The cluster: this id's own rows plus every row removed in its favour.
+                size = len(rows) + sum(grouped.get("size", ()))
+                yield {**row, CLUSTER_ID: doc_id, CLUSTER_SIZE_COLUMN: size}
+                continue
+            kind, rep = fate
             if kind == KIND_NEAR:
-                self._near.inc(len(rows))
-            for row in rows:
-                yield pvalue.TaggedOutput("duplicates", _duplicate_record(row, kind, rep))
-            return
-        if not rows:
-            return
-        self._kept.inc()
-        # The cluster: this id's own rows plus every row removed in its favour.
-        size = len(rows) + sum(grouped.get("size", ()))
-        yield {**rows[0], CLUSTER_ID: doc_id, CLUSTER_SIZE_COLUMN: size}
-        for row in rows[1:]:
-            yield pvalue.TaggedOutput("duplicates", _duplicate_record(row, KIND_EXACT, doc_id))
+                self._near.inc()
+            yield pvalue.TaggedOutput("duplicates", _duplicate_record(row, kind, rep))
 
 
 def _duplicate_record(row: dict, kind: str, rep: str) -> dict:
@@ -293,17 +297,20 @@ def duplicate_record(doc_id: str, url: str | None, source: str | None, kind: str
 
 
 def near_removal(item: tuple) -> Iterator[tuple]:
+    """(node, component label) -> a near removal (`near_representative`) unless it is kept."""
     node, label = item
-    if node != label:
-        yield node, KIND_NEAR, label
+    rep = near_representative(node, label)
+    if rep is not None:
+        yield node, KIND_NEAR, rep
 
 
 def _removed_rows(item: tuple) -> Iterator[tuple[str, int]]:
-    """(id, {removal, rows}) -> (representative, rows with this id) for a removed id."""
+    """(id, {removal, rows}) -> (representative, rows with this id) for a removed id: the
+    representative of its `final_removal`, the one its duplicates/ rows point at."""
     _, grouped = item
-    reps = sorted(grouped["rep"])
-    if reps:
-        yield reps[0], sum(grouped["rows"])
+    removal = final_removal(grouped["removal"])
+    if removal is not None:
+        yield removal[1], sum(grouped["rows"])
 
 
 class ClusterSizes(beam.PTransform):
@@ -324,7 +331,7 @@ class ClusterSizes(beam.PTransform):
             | "RowsPerId" >> beam.CombinePerKey(sum)
         )
         return (
-            {"rep": self.removals | "RepById" >> beam.Map(lambda r: (r[0], r[2])), "rows": rows_per_id}
+            {"removal": self.removals | "RemovalById" >> beam.Map(lambda r: (r[0], (r[1], r[2]))), "rows": rows_per_id}
             | "JoinRows" >> beam.CoGroupByKey()
             | "RemovedRows" >> beam.FlatMap(_removed_rows)
             | "PerRepresentative" >> beam.CombinePerKey(sum)

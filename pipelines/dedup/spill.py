@@ -55,7 +55,7 @@ FEATURES = "features-{:05d}.parquet"
 SIGNATURES = "signatures-{:05d}.npy"
 DECISIONS = "decisions-{:05d}.parquet"
 TEMP_PART = "{:05d}.parquet"
-KINDS = {decide_mod.STATUS_EXACT: KIND_EXACT, decide_mod.STATUS_NEAR: KIND_NEAR}
+KINDS = decide_mod.KINDS
 
 
 def band_column(band: int) -> str:

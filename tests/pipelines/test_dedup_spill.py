@@ -82,6 +82,31 @@ def test_cluster_size_counts_every_row_of_the_cluster(tmp_path: Path) -> None:
     assert pq.read_schema(next((tmp_path / "out" / "documents").glob("*.parquet"))).field("minhash_cluster_size").type == pa.int64()
 
 
+def test_an_id_removed_twice_counts_toward_the_survivor_its_rows_point_at(tmp_path: Path) -> None:
+    # "b" has two rows: one with a1's text (an exact duplicate of a1), one that survives its own
+    # text group and is then a near duplicate of a0. The exact removal stands (final_removal),
+    # so b's rows point at a1 and count in a1's cluster size, in both engines; the graph used to
+    # count them for a0, the lowest of its two representatives.
+    rng = random.Random(3)
+    t1, t2 = _text(rng, 250), _text(rng, 250)
+    rows = [
+        {**_row(0, t1), "id": "a1"},
+        {**_row(0, t2), "id": "b"},
+        {**_row(0, _edit(rng, t2, 0.01)), "id": "a0"},
+        {**_row(0, t1), "id": "b"},
+        {**_row(0, _text(rng, 250)), "id": "c"},
+    ]
+    _write(tmp_path / "in", "f.parquet", rows)
+    for mode in ("graph", "spill"):
+        out = tmp_path / mode
+        stats = run_dedup(str(tmp_path / "in"), str(out), MinHashConfig(max_rounds=6), IN_PROCESS, mode=mode)
+        kept = sorted((r["id"], r["minhash_cluster_size"]) for r in _read_dir(out / "documents"))
+        dups = sorted((d["id"], d["kind"], d["representative_id"]) for d in _read_dir(out / "duplicates"))
+        assert kept == [("a0", 1), ("a1", 3), ("c", 1)], mode
+        assert dups == [("b", "exact", "a1"), ("b", "exact", "a1")], mode
+        assert stats["accounting"]["ok"] is True
+
+
 def test_parquet_files_directly_in_the_input_directory(tmp_path: Path) -> None:
     # Issue #14: DIR holding Parquet files directly (no documents/) was read as zero documents.
     rows, expected = _corpus()
