@@ -9,12 +9,13 @@ WORKDIR /opt/winnow
 # Dependencies first, so code edits do not rebuild the dependency layer.
 COPY pyproject.toml setup.py README.md ./
 COPY winnow/__init__.py winnow/__init__.py
-RUN mkdir -p curation pipelines training schemas recipes \
- && for p in curation pipelines training schemas recipes; do touch $p/__init__.py; done \
+RUN mkdir -p core curation pipelines training schemas recipes \
+ && for p in core curation pipelines training schemas recipes; do touch $p/__init__.py; done \
  && pip install ".[curate]" \
  && pip uninstall -y winnow
 
 COPY winnow winnow
+COPY core core
 COPY curation curation
 COPY pipelines pipelines
 COPY training training

@@ -13,7 +13,7 @@ from setuptools import find_namespace_packages, setup
 
 # The link targets; listed so a missing or broken link fails the build loudly
 # instead of silently shipping a wheel without that package.
-LINKED = ("curation", "pipelines", "training", "schemas", "recipes")
+LINKED = ("core", "curation", "pipelines", "training", "schemas", "recipes")
 
 # Namespace discovery so the data folders (curation/resources, review/static) count as
 # packages too: with plain find_packages, setuptools warns on every install that they

@@ -2,7 +2,7 @@
 
 Unknown keys and wrong types are errors that name the key (and the nearest
 valid one): a typo in a recipe must never silently fall back to a default. The
-loader itself is Winnow's one loader (winnow/config_loader.py); this module
+loader itself is Winnow's one loader (core/config_loader.py); this module
 gives it the curation side's error type. `config_to_mapping` (the inverse) is
 imported from the loader itself.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from winnow import config_loader
-from winnow.errors import ConfigurationError
+from winnow.core import config_loader
+from winnow.core.errors import ConfigurationError
 
 T = TypeVar("T")
 

@@ -37,7 +37,7 @@ import numpy as np
 import xxhash
 
 from winnow.curation.types import Document, OpenBinary, Step, StepResult, StepSpec, Verdict
-from winnow.jsonl import json_lines
+from winnow.core.jsonl import json_lines
 
 CONTAMINATED = "contaminated"
 REASONS = (CONTAMINATED,)

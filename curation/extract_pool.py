@@ -46,7 +46,7 @@ from typing import Any, Protocol
 
 from winnow.curation import extract_worker
 from winnow.curation.extract_worker import CPU_LIMIT_SIGNAL, FRAME_HEADER, READY, ExtractFunction
-from winnow.errors import RuntimeFailure
+from winnow.core.errors import RuntimeFailure
 
 FORKSERVER = "forkserver"
 SUBPROCESS = "subprocess"

@@ -39,7 +39,7 @@ from fractions import Fraction
 import numpy as np
 import xxhash
 
-from winnow.config_loader import CHOICES
+from winnow.core.config_loader import CHOICES
 
 BY_TOKENS = "tokens"
 BY_DOCUMENTS = "documents"

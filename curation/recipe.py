@@ -25,9 +25,9 @@ import yaml
 
 # The two steps every recipe has; their names are stage names, defined once in stages.py.
 from winnow.curation.stages import STAGE_EXTRACT as EXTRACT, STAGE_LANGUAGE as LANGUAGE
-from winnow.config_loader import config_to_mapping
+from winnow.core.config_loader import config_to_mapping
 from winnow.curation.config import RecipeError, config_from_mapping
-from winnow.errors import did_you_mean, unknown_key_message
+from winnow.core.errors import did_you_mean, unknown_key_message
 
 MODE_FILTER = "filter"
 MODE_ANNOTATE = "annotate"

@@ -21,8 +21,8 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from winnow.config_loader import config_to_mapping
-from winnow.errors import ConfigurationError
+from winnow.core.config_loader import config_to_mapping
+from winnow.core.errors import ConfigurationError
 from winnow.pipelines.outputs import existing_outputs, read_json, write_json
 
 PROGRESS_DIR = "_progress"

@@ -49,7 +49,7 @@ def add_curate_arguments(parser: argparse.ArgumentParser) -> None:
         help="format of every --input (default: inferred per file from its extension; see docs/sources.md)",
     )
     # The reader's own settings: name, type, default and help from ReaderOptions' fields.
-    from winnow.config_loader import add_field_flags
+    from winnow.core.config_loader import add_field_flags
     from winnow.curation.readers.common import ReaderOptions
 
     add_field_flags(parser, ReaderOptions, READER_FLAGS)
@@ -109,7 +109,7 @@ def beam_option_parser(dask: bool = True) -> argparse.ArgumentParser:
 
 
 def _raise_configuration_error(message: str) -> None:
-    from winnow.errors import ConfigurationError
+    from winnow.core.errors import ConfigurationError
 
     raise ConfigurationError(f"Beam option: {message}")
 
@@ -118,7 +118,7 @@ def reject_unknown_beam_args(extra: list[str], own_options: list[str] | tuple[st
     """`extra` (the arguments a command did not parse itself) when every one is a Beam
     option or its value; else a ConfigurationError naming the first stranger and the
     nearest option (the command's own `own_options` or Beam's)."""
-    from winnow.errors import ConfigurationError
+    from winnow.core.errors import ConfigurationError
 
     extra = list(extra)
     if not extra:
@@ -131,7 +131,7 @@ def reject_unknown_beam_args(extra: list[str], own_options: list[str] | tuple[st
 
 
 def unknown_argument_message(argument: str, candidates: list[str]) -> str:
-    from winnow.errors import did_you_mean
+    from winnow.core.errors import did_you_mean
 
     if not argument.startswith("-"):
         return f"unexpected argument {argument!r}"

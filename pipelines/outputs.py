@@ -9,8 +9,8 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from winnow.atomic import atomic_write_bytes
-from winnow.errors import ConfigurationError
+from winnow.core.atomic import atomic_write_bytes
+from winnow.core.errors import ConfigurationError
 
 
 class OutputExists(ConfigurationError):
@@ -55,7 +55,7 @@ def read_json(path: str) -> Any:
 def write_json(path: str, obj: Any, sort_keys: bool = False) -> None:
     """Write `obj` as indented JSON.
 
-    Local paths go through `winnow.atomic` (temporary name, fsync, rename), so a
+    Local paths go through `winnow.core.atomic` (temporary name, fsync, rename), so a
     reader never sees half a stats.json. Object stores (gs://, s3://) have no
     rename-over, but their uploads only become visible once complete, which is
     the same guarantee.

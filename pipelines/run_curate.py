@@ -12,7 +12,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from winnow.config_loader import config_from_mapping, config_to_mapping, given_flags
+from winnow.core.config_loader import config_from_mapping, config_to_mapping, given_flags
 from winnow.curation.recipe import LANGUAGE, Recipe, RecipeStep, load_recipe, with_defaults
 from winnow.curation.stages import stage_order
 from winnow.curation.stats import combine_curation_stats
@@ -34,7 +34,7 @@ from winnow.pipelines.dataflow import worker_setup_args
 from winnow.pipelines.options import is_local_runner, with_local_defaults
 from winnow.pipelines.options_cli import READER_FLAGS
 from winnow.pipelines.outputs import prepare_output, read_json, write_json
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 from winnow.interrupt import Interrupted, kill_children, run_interruptibly, sigint_blocked
 from winnow.progress import Progress
 
@@ -410,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import sys
 
     from winnow.pipelines.options import CurateOptions
-    from winnow.errors import WinnowError
+    from winnow.core.errors import WinnowError
     from winnow.pipelines.options_cli import add_curate_arguments, reject_unknown_beam_args
 
     args = list(sys.argv[1:] if argv is None else argv)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
-from winnow.errors import InputError
+from winnow.core.errors import InputError
 
 # "2": the Gopher, C4 and FineWeb signals became DataTrove's numbers (tokens, denominators,
 # new columns); version-1 signal columns mean something else, so readers refuse them.

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from winnow.schemas import DOCUMENTS
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 
 PARQUET_SUFFIX = ".parquet"
 _GLOB_CHARS = frozenset("*?[")

@@ -1,4 +1,4 @@
-"""winnow.atomic: whole-file replacement, no partial files, no stray temporaries."""
+"""winnow.core.atomic: whole-file replacement, no partial files, no stray temporaries."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from winnow.atomic import (
+from winnow.core.atomic import (
     TMP_MARKER,
     atomic_copy,
     atomic_open,

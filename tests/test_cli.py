@@ -92,7 +92,7 @@ def test_beam_options_still_pass_through():
 
 
 def test_a_bad_beam_value_is_a_configuration_error():
-    from winnow.errors import ConfigurationError
+    from winnow.core.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="direct_num_workers"):
         reject_unknown_beam_args(["--direct_num_workers=many"])
@@ -125,7 +125,7 @@ def test_module_entry_points_reject_unknown_flags(tmp_path, capsys):
 def test_every_user_facing_error_derives_from_winnow_error():
     import importlib
 
-    from winnow.errors import ConfigurationError, InputError, RuntimeFailure, WinnowError
+    from winnow.core.errors import ConfigurationError, InputError, RuntimeFailure, WinnowError
 
     expected = {
         ConfigurationError: ["winnow.curation.config:RecipeError", "winnow.training.config:ConfigError", "winnow.runner:RunError",
@@ -158,7 +158,7 @@ def test_every_user_facing_error_derives_from_winnow_error():
 
 
 def test_the_cli_returns_the_error_s_exit_status(monkeypatch, capsys):
-    from winnow.errors import InputError, RuntimeFailure
+    from winnow.core.errors import InputError, RuntimeFailure
 
     import winnow.cli.tools as tools
 
@@ -209,7 +209,7 @@ def test_train_and_dedup_flags_come_from_the_dataclasses():
     import dataclasses
 
     from winnow.cli.train import CONFIG_FLAGS
-    from winnow.config_loader import field_help
+    from winnow.core.config_loader import field_help
     from winnow.curation.minhash import MinHashConfig
     from winnow.pipelines.dedup.flags import add_minhash_arguments
     from winnow.training.config import key_classes
@@ -251,7 +251,7 @@ def test_tokenizer_mix_and_reader_flags_come_from_the_dataclasses(command, modul
     import typing
 
     from winnow.cli import build_parser
-    from winnow.config_loader import field_meanings
+    from winnow.core.config_loader import field_meanings
 
     config = getattr(importlib.import_module(module), cls)
     flag_module, attr = names.split(":")
@@ -276,7 +276,7 @@ def test_derived_reader_and_mix_flags_keep_their_behaviour(tmp_path):
     import argparse
 
     from winnow.cli import build_parser
-    from winnow.config_loader import config_from_mapping, given_flags
+    from winnow.core.config_loader import config_from_mapping, given_flags
     from winnow.curation.mix import MixConfig
     from winnow.cli.mix import MIX_FLAGS
     from winnow.cli.tokens import TOKENIZER_FLAGS

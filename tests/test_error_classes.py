@@ -13,7 +13,7 @@ import pkgutil
 import pytest
 
 import winnow
-from winnow.errors import WinnowError
+from winnow.core.errors import WinnowError
 
 # Exceptions that are not WinnowErrors on purpose, each with why. The test also
 # fails when one of them is gone or has become a WinnowError, so the list stays true.

@@ -16,7 +16,7 @@ import pytest
 from tests.cpu_load import HANG_GUARD_S
 
 REPO = Path(__file__).resolve().parents[1]
-LINKED = ("curation", "pipelines", "training", "schemas", "recipes")
+LINKED = ("core", "curation", "pipelines", "training", "schemas", "recipes")
 
 
 @pytest.mark.parametrize("name", LINKED)

@@ -23,8 +23,8 @@ from typing import Any, Sequence
 
 import torch.nn as nn
 
-from winnow.errors import InputError
-from winnow.jsonl import json_lines
+from winnow.core.errors import InputError
+from winnow.core.jsonl import json_lines
 from winnow.training.evaluate import TARGET_DELIMITER, continuation_logprobs, encode_request, eot_id_of
 
 REQUIRED_KEYS = ("sentence_good", "sentence_bad", "UID", "field")

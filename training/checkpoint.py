@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from winnow.atomic import atomic_open
+from winnow.core.atomic import atomic_open
 from winnow.training.model import GPT, ModelConfig
-from winnow.errors import InputError
+from winnow.core.errors import InputError
 
 CHECKPOINT_FORMAT = "winnow-checkpoint"
 CHECKPOINT_VERSION = 1

@@ -4,7 +4,7 @@ A YAML train config is a flat mapping whose keys are the `winnow train` flags
 with underscores (`batch_size`, `lr`, `warmup_steps`, ...); each key belongs to
 exactly one component. Unknown keys and wrong types are rejected with a message
 naming the key (and the nearest valid one) and the file. The type checks are
-Winnow's one loader (winnow/config_loader.py), shared with the recipe sections;
+Winnow's one loader (core/config_loader.py), shared with the recipe sections;
 each field's help text is declared beside it and feeds `winnow train --help`
 and docs/recipes.md.
 """
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from winnow.config_loader import CHOICES, HELP, checked_value, config_from_mapping
-from winnow.errors import ConfigurationError, unknown_key_message
+from winnow.core.config_loader import CHOICES, HELP, checked_value, config_from_mapping
+from winnow.core.errors import ConfigurationError, unknown_key_message
 
 SCHEDULES = ("cosine", "wsd")
 DEVICES = ("auto", "cpu", "cuda")

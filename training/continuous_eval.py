@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from winnow.atomic import atomic_open
+from winnow.core.atomic import atomic_open
 from winnow.training.checkpoint import CHECKPOINT_DIR
 from winnow.training.config import EvalConfig
 from winnow.training.data import TokenSplit
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 
 BEST_CHECKPOINT_FILE = "best.pt"
 BEST_FILE = "best.json"

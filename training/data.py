@@ -25,7 +25,7 @@ import torch
 
 from winnow.training import shard_format
 from winnow.training.shard_format import MANIFEST_FILE, ManifestError, ShardFormatError, open_shard, sha256_file
-from winnow.errors import InputError
+from winnow.core.errors import InputError
 
 SPLITS = shard_format.MANIFEST_SPLITS
 

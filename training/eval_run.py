@@ -24,9 +24,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from winnow.config_loader import config_from_mapping, config_to_mapping
+from winnow.core.config_loader import config_from_mapping, config_to_mapping
 from winnow.training.config import EvaluateConfig
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 
 # The keys, types and defaults are EvaluateConfig's (training/config.py), declared once.
 EVALUATE_KEYS = tuple(f.name for f in dataclasses.fields(EvaluateConfig))

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from winnow import __version__
+from winnow.core.version import __version__
 from winnow.training.evaluate import eot_id_of
 from winnow.training.model import GPT, ModelConfig
 from winnow.training.tokenizer import EOT_TOKEN

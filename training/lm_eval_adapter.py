@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 
 from winnow.training.evaluate import continuation_scores, eot_id_of, literal_special_tokens
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 
 OFFLINE_ENV = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
 # Keys of a harness result row that are bookkeeping, not metrics.

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from winnow.jsonl import json_lines
+from winnow.core.jsonl import json_lines
 from winnow.schemas.mc_tasks import MIN_ENDINGS, MCExample, parse_row
 
 # Synthetic sentence completion: sentences with at least this many words, cut

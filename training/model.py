@@ -84,15 +84,15 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "model config") -> "ModelConfig":
         """Strict: unknown keys (with the nearest valid one) and wrong types are a ConfigurationError."""
-        from winnow.config_loader import config_from_mapping
+        from winnow.core.config_loader import config_from_mapping
 
         return config_from_mapping(cls, data, source)
 
 
 # Presets leave out vocab_size: it comes from the tokenizer.
 PRESETS: dict[str, dict[str, Any]] = {
-    # The CPU ablation preset's model (winnow/ablation/presets.py): ~0.1M params + embeddings,
-    # so 20 tokens per parameter (2M tokens) trains in about a minute on 2 cores.
+    # The CPU ablation preset's model (winnow/ablation/presets.py): 0.11M params + embeddings,
+    # so 1M tokens (9 per non-embedding parameter) train in under a minute on one core.
     "micro": {"n_layer": 2, "n_head": 2, "d_model": 64, "max_seq_len": 128},
     # Trains meaningfully on 2 CPU cores in minutes (~0.8M params + embeddings).
     "tiny": {"n_layer": 4, "n_head": 4, "d_model": 128, "max_seq_len": 128},

@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from winnow.atomic import atomic_write_text
+from winnow.core.atomic import atomic_write_text
 from winnow.training import distributed as dist_utils
 from winnow.training.checkpoint import CHECKPOINT_DIR, TOKENIZER_FILE
 from winnow.training.config import TrainConfig
 from winnow.training.data import TokenSplit
 from winnow.training.model import ModelConfig
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.yaml"

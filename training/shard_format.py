@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from winnow.atomic import atomic_open
-from winnow.errors import InputError
+from winnow.core.atomic import atomic_open
+from winnow.core.errors import InputError
 
 MAGIC = b"WINNOWTK"
 FORMAT_VERSION = 1

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from winnow.atomic import atomic_path
+from winnow.core.atomic import atomic_path
 
 # TokenizerConfig lives with the other configurations (no pyarrow there), so that
 # `winnow tokenizer train` derives its flags from it without importing this module.

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow.compute as pc
 import xxhash
 
-from winnow import __version__
+from winnow.core.version import __version__
 from winnow.training.parquet_text import (
     DEFAULT_BATCH_ROWS,
     SPLIT_RULE,
@@ -36,12 +36,12 @@ from winnow.training.parquet_text import (
     require_id,
 )
 from winnow.schemas.inputs import resolve_parquet_inputs
-from winnow.atomic import atomic_copy, atomic_write_json
+from winnow.core.atomic import atomic_copy, atomic_write_json
 from winnow.training import shard_format
 from winnow.training.shard_format import MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, ManifestError
 from winnow.training.shard_format import dtype_for_vocab, read_header, sha256_file, write_shard
 from winnow.training.tokenizer import EOT_TOKEN
-from winnow.errors import InputError
+from winnow.core.errors import InputError
 
 TOKENIZER_FILE = "tokenizer.json"
 SPLITS = ("train", "val")

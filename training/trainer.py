@@ -40,7 +40,7 @@ from winnow.training.data import TokenSplit, TokenWindowLoader, load_split
 from winnow.training.model import GPT, ModelConfig
 from winnow.training.run_files import LOSS_PLOT_FILE, METRICS_FILE, plot_losses
 from winnow.training.threads import default_threads
-from winnow.errors import RuntimeFailure
+from winnow.core.errors import RuntimeFailure
 # Dense bf16 peak FLOP/s per GPU for MFU; matched against the device name.
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "4090": 165e12}
 

@@ -32,9 +32,9 @@ from typing import Any
 from winnow.ablation.arms import Arm, ArmError, Instrument, run_arms, say
 from winnow.ablation.scoring import PRIMARY_METRIC, ScoreSpec
 from winnow.ablation.stats import INCONCLUSIVE
-from winnow.atomic import atomic_write_json
+from winnow.core.atomic import atomic_write_json
 from winnow.runner import documents_dir, load_context, run_stages, settings_hash
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 from winnow.progress import Progress
 
 

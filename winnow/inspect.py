@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from winnow.schemas import signal_fields_of
 from winnow.summaries import StatsError, curation_funnel
-from winnow.errors import InputError
+from winnow.core.errors import InputError
 
 TABLES = ("documents", "rejected", "errors", "duplicates")
 PERCENTILES = (0, 10, 50, 90, 100)

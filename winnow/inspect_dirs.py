@@ -15,8 +15,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from winnow.errors import InputError
-from winnow.jsonl import json_lines
+from winnow.core.errors import InputError
+from winnow.core.jsonl import json_lines
 from winnow.summaries import (
     KIND_ABLATION,
     KIND_RUN,

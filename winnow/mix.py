@@ -31,14 +31,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from winnow import __version__, schemas
-from winnow.atomic import atomic_write_json
+from winnow import schemas
+from winnow.core.version import __version__
+from winnow.core.atomic import atomic_write_json
 from winnow.curation.mix import (
     BY_TOKENS, SHARE_TOLERANCE, TOKEN_ESTIMATE, MixConfig, MixPlan, SourceDocs, plan_mix, share_warnings, token_estimate,
 )
 from winnow.schemas.inputs import resolve_parquet_inputs
 from winnow.training.parquet_text import ParquetInputError, open_input_file, open_parquet
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 
 MANIFEST = "mix_manifest.json"
 MANIFEST_SCHEMA = "winnow.mix_manifest"

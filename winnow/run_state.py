@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from winnow.atomic import atomic_write_json
+from winnow.core.atomic import atomic_write_json
 
 COMPLETE = "complete"
 RUNNING = "running"

@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from winnow import __version__
-from winnow.atomic import atomic_write_json
-from winnow.errors import ConfigurationError, RuntimeFailure, WinnowError
+from winnow.core.version import __version__
+from winnow.core.atomic import atomic_write_json
+from winnow.core.errors import ConfigurationError, RuntimeFailure, WinnowError
 from winnow.interrupt import Interrupted
 from winnow.progress import Progress
 
@@ -153,7 +153,7 @@ def curate_recipe(ctx: RunContext) -> str:
     evals = run_eval_files(ctx)
     if not evals:
         return ctx.recipe_spec
-    from winnow.atomic import atomic_write_text
+    from winnow.core.atomic import atomic_write_text
     from winnow.curation.decontaminate import recipe_with_decontamination
     from winnow.curation.recipe import recipe_source
 
@@ -231,7 +231,7 @@ def stage_tokenizer(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
 def stage_tokenize(ctx: RunContext) -> tuple[dict[str, Any], dict[str, Any]]:
     from winnow.training.tokens import summarize, tokenize_corpus
 
-    from winnow.config_loader import config_from_mapping
+    from winnow.core.config_loader import config_from_mapping
     from winnow.training.config import TokenizeConfig
 
     config = config_from_mapping(TokenizeConfig, ctx.sections.get("tokenize"), f"recipe {ctx.recipe_name}, section tokenize")

@@ -2,7 +2,7 @@
 
 A recipe is read once, up front: the curation steps (curation/recipe.py), and
 here every other section, each built by the one strict loader
-(winnow/config_loader.py) from its frozen dataclass. `check_recipe` collects
+(core/config_loader.py) from its frozen dataclass. `check_recipe` collects
 every problem, each naming the section and the key (and the nearest valid
 key), and raises one RecipeError (exit 2) so that a typo in `train:` is found
 before hours of curation, not after.
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from winnow.config_loader import HELP, config_from_mapping
+from winnow.core.config_loader import HELP, config_from_mapping
 from winnow.curation.config import RecipeError
 from winnow.curation.decontaminate import GENERATED_TASK_PREFIXES  # task specs that are generated, not files
 from winnow.demo.sample_warc import SampleSpec
@@ -183,7 +183,7 @@ def _check_model(recipe: Any) -> list[str]:
     tokenizer = recipe.sections.get("tokenizer") or {}
     vocab = tokenizer.get("vocab_size", 8192) if isinstance(tokenizer, Mapping) else 8192
     if isinstance(model, str) and model not in PRESETS and not os.path.isfile(model):
-        from winnow.errors import did_you_mean
+        from winnow.core.errors import did_you_mean
 
         return [f"{where}: {model!r} is neither a preset ({', '.join(PRESETS)}) nor an existing YAML file"
                 f"{did_you_mean(model, PRESETS)}"]

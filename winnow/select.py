@@ -29,14 +29,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from winnow import schemas
-from winnow.atomic import atomic_path, atomic_write_json
-from winnow.config_loader import config_to_mapping
+from winnow.core.atomic import atomic_path, atomic_write_json
+from winnow.core.config_loader import config_to_mapping
 from winnow.curation.config import config_from_mapping
 from winnow.curation.recipe import MODE_ANNOTATE, Recipe, load_recipe, with_defaults
 from winnow.curation.stages import PRE_STEP_STAGES
 from winnow.curation.stats import curation_stats, outcome_key
 from winnow.curation.steps import signal_columns, step_spec
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 
 TABLES = ("documents", "rejected", "errors")
 ROWS_PER_FILE = 100_000

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from winnow.curation.stages import STAGE_EXTRACT, STAGE_LANGUAGE, stage_order
-from winnow.errors import InputError
+from winnow.core.errors import InputError
 
 # stats.json written before `stage_order` existed: the fixed stages in pipeline
 # order; filter steps follow in the order their rejections appear.

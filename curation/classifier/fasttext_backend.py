@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from winnow.curation.classifier.normalize import Normalization, normalize_text
-from winnow.errors import InputError
+from winnow.core.errors import InputError
 
 FASTTEXT_SUFFIXES = (".bin", ".ftz")
 # The first four bytes of every fastText model file (FASTTEXT_FILEFORMAT_MAGIC_INT32, little endian).

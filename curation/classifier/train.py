@@ -341,7 +341,7 @@ def train_classifier(
     extra_counts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train, save `model.bin` (`model.ftz` quantized), evaluate it on the held-out split and write `model.json` (returned)."""
-    from winnow import __version__
+    from winnow.core.version import __version__
 
     out = Path(output_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from winnow.curation.archive import ReadFailure
-from winnow.config_loader import CHOICES
-from winnow.errors import InputError
+from winnow.core.config_loader import CHOICES
+from winnow.core.errors import InputError
 
 FORMAT_WARC = "warc"
 FORMAT_JSONL = "jsonl"

@@ -32,7 +32,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from winnow.errors import InputError
+from winnow.core.errors import InputError
 
 
 class MetadataError(InputError):

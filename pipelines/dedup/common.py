@@ -4,7 +4,7 @@ Beam-free, so the command line and the driver-side code can use them too.
 """
 from __future__ import annotations
 from winnow.curation import dedup_rules
-from winnow.errors import RuntimeFailure
+from winnow.core.errors import RuntimeFailure
 
 NAMESPACE = "dedup"
 # Counter names (Metrics.counter(NAMESPACE, ...)) and summary keys.

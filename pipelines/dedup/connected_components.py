@@ -16,7 +16,7 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from winnow.curation import components
-from winnow.errors import RuntimeFailure
+from winnow.core.errors import RuntimeFailure
 
 NAMESPACE = "dedup"
 UNSETTLED_NODES = "cc_unsettled_nodes"

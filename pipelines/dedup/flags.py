@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from winnow.config_loader import add_field_flags
+from winnow.core.config_loader import add_field_flags
 
 # Command-line dest -> MinHashConfig field (flags left unset keep the recipe's or default value).
 MINHASH_FLAGS: dict[str, str] = {
@@ -41,7 +41,7 @@ def add_minhash_arguments(parser: argparse.ArgumentParser | Any) -> None:
     `seed` is --minhash-seed, `urls` is --dedup-urls, and `exact` (default true)
     is turned off with --no-exact.
     """
-    from winnow.config_loader import field_help
+    from winnow.core.config_loader import field_help
     from winnow.curation.minhash import MinHashConfig
 
     add_field_flags(parser, MinHashConfig, [k for k in MINHASH_FLAGS if k == MINHASH_FLAGS[k]])

@@ -34,7 +34,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
-from winnow.config_loader import config_to_mapping
+from winnow.core.config_loader import config_to_mapping
 from winnow.curation.minhash import MinHashConfig
 from winnow.pipelines.dedup.connected_components import UNSETTLED_NODES, ConnectedComponents
 from winnow.pipelines.dedup.common import (
@@ -63,7 +63,7 @@ from winnow.pipelines.dedup.graph import (
     near_removal,
     removal_move,
 )
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 from winnow.pipelines.options import is_local_runner, with_local_defaults
 from winnow.pipelines.options_cli import reject_unknown_beam_args
 

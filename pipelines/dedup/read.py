@@ -14,7 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from winnow import schemas
-from winnow.errors import InputError
+from winnow.core.errors import InputError
 from winnow.pipelines.dedup.common import (
     DOCUMENTS_IN,
     DOCUMENTS_TAG,

@@ -2,7 +2,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from winnow.config_loader import config_to_mapping
+from winnow.core.config_loader import config_to_mapping
 from winnow.curation.config import RecipeError, config_from_mapping
 
 
@@ -33,12 +33,12 @@ def test_errors_name_the_key(mapping, key):
         config_from_mapping(Example, mapping, "here")
 
 
-# --- the one loader (winnow/config_loader.py), shared by curation and training ---------------
+# --- the one loader (core/config_loader.py), shared by curation and training ---------------
 
 from dataclasses import field  # noqa: E402
 
-from winnow import config_loader  # noqa: E402
-from winnow.errors import ConfigurationError, WinnowError  # noqa: E402
+from winnow.core import config_loader  # noqa: E402
+from winnow.core.errors import ConfigurationError, WinnowError  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def test_the_extract_step_gives_the_same_result_shape_for_every_engine(engine: s
 
 
 def _without_engine(steps) -> list[tuple[str, dict]]:
-    from winnow.config_loader import config_to_mapping
+    from winnow.core.config_loader import config_to_mapping
 
     out = []
     for step in steps:

@@ -272,7 +272,7 @@ def test_parquet_from_a_forward_only_stream_is_spooled_not_buffered(tmp_path):
     ('{"label": "good", "id": "\\ud800"}', "lone surrogate"),
 ])
 def test_json_lines_raise_one_line_errors(tmp_path, line, phrase):
-    from winnow.jsonl import json_lines
+    from winnow.core.jsonl import json_lines
     from winnow.review.labels import LabelsError, parse_label_file
     from winnow.training.mc_tasks import load_mc_tasks
 

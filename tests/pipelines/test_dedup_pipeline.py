@@ -289,7 +289,7 @@ def test_cli_names_file_and_missing_column_in_one_line(
     pq.write_table(pa.table(columns), tmp_path / "in" / "documents" / "foreign.parquet")
     code = cli_main(["dedup", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--dedup-mode", mode])
     err = capsys.readouterr().err.strip()
-    assert code == 3  # InputError: the data is unusable (winnow/errors.py)
+    assert code == 3  # InputError: the data is unusable (core/errors.py)
     assert err.splitlines() == [err] and "Traceback" not in err
     assert "foreign.parquet: missing required column(s) ['" + missing + "']" in err
     assert not (tmp_path / "out").exists()

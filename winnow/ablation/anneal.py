@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from winnow.ablation.arms import Arm, Instrument, say, tokenize_arms
-from winnow.atomic import atomic_write_json
+from winnow.core.atomic import atomic_write_json
 from winnow.runner import settings_hash
 
 MODE_SCRATCH = "scratch"

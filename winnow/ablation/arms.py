@@ -29,9 +29,9 @@ from typing import Any
 
 from winnow.ablation.scoring import PRIMARY_METRIC, ScoreSpec, blimp_status, metric_names, score_run
 from winnow.ablation.stats import DEFAULT_ALPHA, compare
-from winnow.atomic import atomic_write_json
+from winnow.core.atomic import atomic_write_json
 from winnow.runner import settings_hash
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 
 DEFAULT_MAX_EPOCHS = 4.0
 DEFAULT_HELDOUT_FRACTION = 0.05  # of each arm's documents, by id hash: the held-out diagnostic

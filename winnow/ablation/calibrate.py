@@ -31,8 +31,8 @@ from typing import Any
 from winnow.ablation.arms import Arm, ArmError, Instrument, run_arms, say
 from winnow.ablation.scoring import PRIMARY_METRIC
 from winnow.ablation.stats import INCONCLUSIVE, WORSE
-from winnow.atomic import atomic_write_json
-from winnow.errors import ConfigurationError
+from winnow.core.atomic import atomic_write_json
+from winnow.core.errors import ConfigurationError
 
 DEFAULT_DOSES = (0.1, 0.3, 0.6)
 JUNK_SEED = 0

@@ -39,7 +39,7 @@ PRESETS: dict[str, InstrumentPreset] = {
     "cpu": InstrumentPreset(
         name="cpu",
         model="micro",
-        budget_tokens=2_000_000,
+        budget_tokens=1_000_000,
         seeds=(0, 1, 2, 3, 4),
         train=MappingProxyType({"batch_size": 32, "lr": 0.005, "warmup_steps": 20, "min_lr_ratio": 0.0}),
         eval_tokens=50_000,

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 
 DEFAULT_ALPHA = 0.01
 DEFAULT_POWER = 0.8

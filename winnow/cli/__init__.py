@@ -7,8 +7,8 @@ import argparse
 import importlib
 import sys
 
-from winnow import __version__
-from winnow.errors import WinnowError
+from winnow.core.version import __version__
+from winnow.core.errors import WinnowError
 
 # Each module defines `register(subparsers) -> None`; handlers are set with
 # `parser.set_defaults(handler=fn)` where fn(args) -> int (exit status).

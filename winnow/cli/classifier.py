@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from winnow.errors import UserError, positive_int
+from winnow.core.errors import UserError, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

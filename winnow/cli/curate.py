@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _curate(args: argparse.Namespace) -> int:
     _warm_up_extraction(args.extra)  # before Beam's import, which the next lines start
-    from winnow.errors import UserError
+    from winnow.core.errors import UserError
     from winnow.interrupt import Interrupted, resume_command
     from winnow.curation.config import RecipeError
     from winnow.pipelines.outputs import OutputExists

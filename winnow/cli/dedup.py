@@ -56,7 +56,7 @@ def _is_remote(path: str) -> bool:
 
 
 def _check_paths(input_dir: str, output_dir: str, overwrite: bool) -> None:
-    from winnow.errors import UserError
+    from winnow.core.errors import UserError
 
     from winnow.schemas.inputs import ParquetInputError, has_glob, resolve_parquet_inputs
 
@@ -78,7 +78,7 @@ def _check_paths(input_dir: str, output_dir: str, overwrite: bool) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from winnow.errors import UserError
+    from winnow.core.errors import UserError
     from winnow.curation.config import RecipeError
     from winnow.curation.minhash import minhash_config_from_mapping
 

@@ -4,7 +4,7 @@
     python -m winnow.cli.docs --check    # exit 1 when docs/recipes.md is stale
 
 Every key of every section comes from the dataclass that loads it (the same one
-the strict loader builds, winnow/config_loader.py): its name, its type, its
+the strict loader builds, core/config_loader.py): its name, its type, its
 default, and its meaning from the field's `metadata={"help": ...}` or, where a
 dataclass documents a field with a trailing comment, that comment. A key, its
 loader and its documentation therefore cannot disagree; tests/test_cli.py fails
@@ -21,7 +21,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from winnow.config_loader import CHOICES, describe, field_default, field_meanings
+from winnow.core.config_loader import CHOICES, describe, field_default, field_meanings
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from winnow.cli.vocabulary import add_deprecated_alias, deprecation
-from winnow.errors import UserError, positive_int
+from winnow.core.errors import UserError, positive_int
 
 DEVICES = ("auto", "cpu", "cuda")
 CHECKPOINTS = ("latest", "best")  # continuous_eval.CHECKPOINT_CHOICES, without importing torch

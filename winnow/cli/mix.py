@@ -17,7 +17,7 @@ def _source(value: str) -> tuple[str, str]:
 
 def parse_weights(values: list[str]) -> dict[str, float]:
     """`web=0.7,books=0.2` (repeatable) -> {"web": 0.7, "books": 0.2}; errors name the bad item."""
-    from winnow.errors import UserError
+    from winnow.core.errors import UserError
 
     weights: dict[str, float] = {}
     for value in values:
@@ -36,7 +36,7 @@ def parse_weights(values: list[str]) -> dict[str, float]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from winnow.config_loader import add_field_flags, field_meanings
+    from winnow.core.config_loader import add_field_flags, field_meanings
     from winnow.curation.mix import MixConfig
 
     parser = subparsers.add_parser(
@@ -61,9 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _mix(args: argparse.Namespace) -> int:
-    from winnow.config_loader import config_from_mapping, given_flags
+    from winnow.core.config_loader import config_from_mapping, given_flags
     from winnow.curation.mix import MixConfig
-    from winnow.errors import UserError
+    from winnow.core.errors import UserError
     from winnow.mix import MixError, run_mix
     from winnow.progress import Progress
 

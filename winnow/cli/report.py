@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from winnow.errors import UserError
+from winnow.core.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     """Handler of `winnow report`: write both files and print their paths."""
-    from winnow.errors import InputError
+    from winnow.core.errors import InputError
     from winnow.report import STATUS_ERROR, write_report
     from winnow.summaries import KIND_UNKNOWN, output_kind
 

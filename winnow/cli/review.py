@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from winnow.errors import UserError, positive_int
+from winnow.core.errors import UserError, positive_int
 
 DEFAULT_PORT = 8765
 DEFAULT_HOST = "127.0.0.1"

@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     from winnow.runner import load_context, run_stages
 
     # Winnow's errors reach the CLI's handler: a bad recipe or flag exits 2 before any
-    # stage runs, a failed stage 1 (winnow/errors.py).
+    # stage runs, a failed stage 1 (core/errors.py).
     ctx = load_context(args.recipe, args.output or f"runs/{_name(args.recipe)}", args.extra, args.inputs)
     from winnow.interrupt import Interrupted
 
@@ -163,7 +163,7 @@ def _name(recipe: str | None) -> str:
 def _ablate(args: argparse.Namespace) -> int:
     from winnow.ablate import AblationError, print_table, run_ablation
     from winnow.curation.config import RecipeError
-    from winnow.errors import UserError
+    from winnow.core.errors import UserError
     from winnow.runner import RunError
 
     if len(args.recipes) < 2:
@@ -191,7 +191,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from winnow.ablation.calibrate import CalibrationError, run_calibration
     from winnow.ablation.report_text import print_calibration
     from winnow.curation.config import RecipeError
-    from winnow.errors import UserError
+    from winnow.core.errors import UserError
 
     instrument = _instrument(args)
     try:
@@ -207,7 +207,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _anneal(args: argparse.Namespace):
     """The anneal settings, or None in scratch mode; --base belongs to anneal mode only."""
-    from winnow.errors import UserError
+    from winnow.core.errors import UserError
 
     if args.mode != "anneal":
         if args.base or args.base_tokens:
@@ -228,7 +228,7 @@ def _anneal(args: argparse.Namespace):
 
 
 def _doses(text: str) -> list[float]:
-    from winnow.errors import UserError
+    from winnow.core.errors import UserError
 
     try:
         return [float(part) for part in text.split(",") if part.strip()]
@@ -242,7 +242,7 @@ def _instrument(args: argparse.Namespace):
     from winnow.ablation.arms import Instrument
     from winnow.ablation.presets import PRESETS, train_settings
     from winnow.ablation.scoring import ScoreSpec
-    from winnow.errors import UserError
+    from winnow.core.errors import UserError
 
     if not args.eval_text:
         raise UserError("--eval-text FILE is required: a clean reference text that no arm trains on")

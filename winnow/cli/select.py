@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _select(args: argparse.Namespace) -> int:
     from winnow.curation.config import RecipeError
-    from winnow.errors import UserError
+    from winnow.core.errors import UserError
     from winnow.select import SelectError, run_select
 
     from winnow.progress import Progress

@@ -10,7 +10,7 @@ import dataclasses
 import sys
 import time
 
-from winnow.errors import UserError
+from winnow.core.errors import UserError
 
 MB = 1e6
 # TokenizerConfig fields set by `winnow tokenizer train` flags (show_progress follows the terminal;
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--input", nargs="+", action="extend", required=True, metavar="DIR_OR_GLOB", help="curation output dir, glob or Parquet file(s); repeatable")
     train.add_argument("--output", required=True, help="path of the tokenizer.json to write")
     # The recipe's `tokenizer:` keys as flags: name, type, default and help from TokenizerConfig.
-    from winnow.config_loader import add_field_flags
+    from winnow.core.config_loader import add_field_flags
     from winnow.training.config import TokenizerConfig
 
     add_field_flags(train, TokenizerConfig, TOKENIZER_FLAGS, required=("vocab_size",))
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tokenize.add_argument("--tokenizer", help="tokenizer.json to encode with")
     tokenize.add_argument("--output", help="token directory to create")
     # The recipe's `tokenize:` keys as flags: name, type, default and help from TokenizeConfig.
-    from winnow.config_loader import add_field_flags
+    from winnow.core.config_loader import add_field_flags
     from winnow.training.config import TokenizeConfig
 
     add_field_flags(tokenize, TokenizeConfig, [f.name for f in dataclasses.fields(TokenizeConfig)])
@@ -81,7 +81,7 @@ def _check_document_inputs(paths: list[str]) -> None:
 
 def _train_tokenizer(args: argparse.Namespace) -> int:
     from winnow.training.parquet_text import ParquetInputError
-    from winnow.config_loader import config_from_mapping, given_flags
+    from winnow.core.config_loader import config_from_mapping, given_flags
     from winnow.training.tokenizer import TokenizerConfig, train_tokenizer
 
     _check_document_inputs(args.input)
@@ -115,7 +115,7 @@ def _tokenize(args: argparse.Namespace) -> int:
     if missing:
         raise UserError(f"missing {', '.join(missing)} (usage: winnow tokenize --input DIR --tokenizer tokenizer.json --output DIR)")
     _check_document_inputs(args.input)
-    from winnow.config_loader import config_from_mapping
+    from winnow.core.config_loader import config_from_mapping
     from winnow.training.config import TokenizeConfig
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TokenizeConfig) if getattr(args, f.name) is not None}

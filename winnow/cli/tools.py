@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from winnow.cli.vocabulary import add_deprecated_alias
-from winnow.errors import UserError
+from winnow.core.errors import UserError
 
 _WARC_SUFFIX = ".warc.gz"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from winnow.cli.vocabulary import add_deprecated_alias
-from winnow.errors import UserError
+from winnow.core.errors import UserError
 
 # CLI flag destinations that map 1:1 to train-config keys (flat YAML keys).
 CONFIG_FLAGS = (
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, help="YAML train config; keys are these flags with underscores")
     # The train-config flags: name, type, default and help from the config dataclasses'
     # fields (training/config.py), so a key and its flag cannot disagree.
-    from winnow.config_loader import add_field_flags
+    from winnow.core.config_loader import add_field_flags
     from winnow.training.config import key_classes
 
     classes = key_classes()

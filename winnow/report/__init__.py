@@ -39,8 +39,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from winnow import __version__
-from winnow.atomic import atomic_write_text
+from winnow.core.version import __version__
+from winnow.core.atomic import atomic_write_text
 from winnow.report import mixture, render, sections
 from winnow.report.inputs import (
     ABLATE_RESULTS,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from winnow.summaries import StatsError, count_map, expect_number
-from winnow.errors import InputError
+from winnow.core.errors import InputError
 
 # Inputs, relative to RUN_DIR (the layout written by `winnow run`).
 RUN_FILE = "run.json"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from winnow import __version__
+from winnow.core.version import __version__
 from winnow.report.charts import (
     chart_ablation,
     chart_bars,

@@ -41,7 +41,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from winnow import schemas
-from winnow.errors import ConfigurationError, InputError
+from winnow.core.errors import ConfigurationError, InputError
 from winnow.review.labels import LABELS, LABELS_PREFIX, LabelsError, SessionFile, label_row, read_labels, review_dir
 from winnow.review.sample import SampleItem
 

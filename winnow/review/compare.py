@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from winnow import schemas
-from winnow.jsonl import json_lines
+from winnow.core.jsonl import json_lines
 from winnow.review.app import BadRequest, build_app, handle, item_index, page, read_post
 from winnow.review.labels import (
     VOTES_PREFIX, LabelsError, SessionFile, check_note, check_reviewer, check_text, now_utc, read_votes, review_dir,

@@ -35,8 +35,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow import schemas
-from winnow.jsonl import json_lines
-from winnow.errors import InputError
+from winnow.core.jsonl import json_lines
+from winnow.core.errors import InputError
 
 REVIEW_DIR = "review"
 LABELS_PREFIX = "labels-"

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from winnow.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError
 from winnow.review.app import is_loopback
 
 

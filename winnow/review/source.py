@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow import schemas
-from winnow.errors import InputError
+from winnow.core.errors import InputError
 
 KEPT = "kept"
 REJECTED = "rejected"

@@ -25,7 +25,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from winnow.errors import ConfigurationError, unknown_key_message
+from winnow.core.errors import ConfigurationError, unknown_key_message
 
 T = TypeVar("T")
 HELP = "help"
