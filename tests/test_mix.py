@@ -217,7 +217,8 @@ def test_report_sections_for_mix_and_contamination(tmp_path):
 
 def test_runner_mix_stage_and_decontaminating_recipe(tmp_path):
     from winnow.curation.recipe import load_recipe
-    from winnow.runner import RunContext, curate_recipe, documents_dir, stage_mix
+    from winnow.run_state import RunContext
+    from winnow.runner import curate_recipe, documents_dir, stage_mix
 
     run = tmp_path / "run"
     docs = run / "curate" / "documents"

@@ -8,7 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from winnow.report.mixture import build_mixture, html_mixture
-from winnow.runner import RunContext, stage_mix
+from winnow.run_state import RunContext
+from winnow.runner import stage_mix
 
 BIG_DOC = "word " * 8_000  # one document of about 10,000 estimated tokens
 

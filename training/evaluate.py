@@ -33,7 +33,7 @@ from winnow.training.data import TokenDataError, load_split
 from winnow.training.model import IGNORE_INDEX
 from winnow.training.parquet_text import is_blank
 from winnow.training.shard_format import open_shard
-from winnow.training.tokenizer import EOT_TOKEN
+from winnow.training.config import EOT_TOKEN
 
 # Texts are tokenized this many documents at a time (encode_batch is parallel).
 TEXT_ENCODE_BATCH = 256

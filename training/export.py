@@ -20,7 +20,7 @@ import torch
 from winnow.core.version import __version__
 from winnow.training.evaluate import eot_id_of
 from winnow.training.model import GPT, ModelConfig
-from winnow.training.tokenizer import EOT_TOKEN
+from winnow.training.config import EOT_TOKEN
 
 HF_PREFIX = "model."
 LM_HEAD = "lm_head.weight"

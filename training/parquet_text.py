@@ -17,7 +17,7 @@ from winnow.schemas import DOCUMENTS, SchemaMismatch, check_table_schema
 # One resolver for every command that reads Parquet (local and remote): callers import
 # `resolve_parquet_inputs` from winnow.schemas.inputs.
 from winnow.schemas.inputs import ParquetInputError, open_input_file
-from winnow.training.config import DEFAULT_BATCH_ROWS  # noqa: F401 - re-exported; TokenizerConfig's default too
+from winnow.training.config import DEFAULT_BATCH_ROWS  # TokenizerConfig's default too
 
 DEFAULT_COLUMNS = ("id", "text")
 

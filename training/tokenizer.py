@@ -20,7 +20,7 @@ from winnow.core.atomic import atomic_path
 
 # TokenizerConfig lives with the other configurations (no pyarrow there), so that
 # `winnow tokenizer train` derives its flags from it without importing this module.
-from winnow.training.config import BYTE_ALPHABET_SIZE, EOT_TOKEN, TokenizerConfig  # noqa: F401 - re-exported
+from winnow.training.config import TokenizerConfig
 from winnow.training.parquet_text import (
     ParquetInputError,
     in_validation,

@@ -40,7 +40,7 @@ from winnow.core.atomic import atomic_copy, atomic_write_json
 from winnow.training import shard_format
 from winnow.training.shard_format import MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, ManifestError
 from winnow.training.shard_format import dtype_for_vocab, read_header, sha256_file, write_shard
-from winnow.training.tokenizer import EOT_TOKEN
+from winnow.training.config import EOT_TOKEN
 from winnow.core.errors import InputError
 
 TOKENIZER_FILE = "tokenizer.json"

@@ -33,7 +33,8 @@ from winnow.ablation.arms import Arm, ArmError, Instrument, run_arms, say
 from winnow.ablation.scoring import PRIMARY_METRIC, ScoreSpec
 from winnow.ablation.stats import INCONCLUSIVE
 from winnow.core.atomic import atomic_write_json
-from winnow.runner import documents_dir, load_context, run_stages, settings_hash
+from winnow.run_state import settings_hash
+from winnow.runner import documents_dir, load_context, run_stages
 from winnow.core.errors import ConfigurationError
 from winnow.progress import Progress
 

@@ -34,9 +34,8 @@ from winnow.core.errors import ConfigurationError, RuntimeFailure, WinnowError
 from winnow.interrupt import Interrupted
 from winnow.progress import Progress
 
-# What the run directory records (context, fingerprints, manifests, run.json) is
-# winnow/run_state.py; these names stay importable from here (winnow.ablation, tests).
-from winnow.run_state import (  # noqa: F401 - re-exported
+# What the run directory records (context, fingerprints, manifests, run.json): winnow/run_state.py.
+from winnow.run_state import (
     COMPLETE,
     RUNNING,
     RunContext,

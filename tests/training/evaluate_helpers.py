@@ -15,7 +15,8 @@ from winnow.training.checkpoint import save_checkpoint
 from winnow.training.shard_format import sha256_file
 from winnow.training.model import GPT, ModelConfig
 from winnow.training.shard_format import write_shard
-from winnow.training.tokenizer import EOT_TOKEN, build_empty_tokenizer
+from winnow.training.config import EOT_TOKEN
+from winnow.training.tokenizer import build_empty_tokenizer
 
 CORPUS = [
     "The cat sat on the mat. The dog sat on the log.",

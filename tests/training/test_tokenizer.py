@@ -21,7 +21,8 @@ from winnow.training.parquet_text import (
     split_bucket,
 )
 from winnow.schemas.inputs import resolve_parquet_inputs
-from winnow.training.tokenizer import EOT_TOKEN, TokenizerConfig, sample_threshold, train_tokenizer
+from winnow.training.config import EOT_TOKEN
+from winnow.training.tokenizer import TokenizerConfig, sample_threshold, train_tokenizer
 
 WORDS = "the of and river stone winnow corpus token shard merge valley north light data archive".split()
 UNICODE = ["naïve café", "中文文本", "😀 emoji", "Ωμέγα", "tab\there", "line\nbreak"]

@@ -16,7 +16,8 @@ from winnow.cli import main
 from winnow.curation.ids import document_id
 from winnow.training.parquet_text import ParquetInputError, in_validation
 from winnow.training.shard_format import ShardFormatError, open_shard, read_header
-from winnow.training.tokenizer import EOT_TOKEN, TokenizerConfig, train_tokenizer
+from winnow.training.config import EOT_TOKEN
+from winnow.training.tokenizer import TokenizerConfig, train_tokenizer
 from winnow.training.data import load_split
 from winnow.training.tokens import (
     MANIFEST_FILE,

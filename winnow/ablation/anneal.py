@@ -25,7 +25,7 @@ from typing import Any
 
 from winnow.ablation.arms import Arm, Instrument, say, tokenize_arms
 from winnow.core.atomic import atomic_write_json
-from winnow.runner import settings_hash
+from winnow.run_state import settings_hash
 
 MODE_SCRATCH = "scratch"
 MODE_ANNEAL = "anneal"

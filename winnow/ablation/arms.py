@@ -30,7 +30,7 @@ from typing import Any
 from winnow.ablation.scoring import PRIMARY_METRIC, ScoreSpec, blimp_status, metric_names, score_run
 from winnow.ablation.stats import DEFAULT_ALPHA, compare
 from winnow.core.atomic import atomic_write_json
-from winnow.runner import settings_hash
+from winnow.run_state import settings_hash
 from winnow.core.errors import ConfigurationError
 
 DEFAULT_MAX_EPOCHS = 4.0

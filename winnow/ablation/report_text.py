@@ -13,7 +13,7 @@ def calibration_rows(calibration: dict[str, Any], metric: str | None = None) -> 
     metric = metric or calibration["primary_metric"]
     rows = [(f"junk {r['dose']:g}", r) for r in calibration["doses"] if r["metric"] == metric]
     rows += [("A/A (clean vs clean, reordered)", r) for r in calibration["aa"] if r["metric"] == metric]
-    rows += [(f"half the clean pages", r) for r in calibration["data_dose"] if r["metric"] == metric]
+    rows += [("half the clean pages", r) for r in calibration["data_dose"] if r["metric"] == metric]
     return rows
 
 
