@@ -5,14 +5,16 @@ token budget, seeds, training schedule, scoring sizes); a flag given
 explicitly always wins, and so does each `--train KEY=VALUE` key. The numbers
 come from the runs in docs/ablations.md ("Choosing the CPU preset"):
 
-- `cpu` (the default) is the budget a 2-core machine affords with enough
-  sensitivity to see 30% planted junk: a small model trained near 20 tokens
-  per non-embedding parameter (the compute-optimal ratio), the learning rate
-  decayed to zero so the last checkpoints are not dominated by optimiser noise,
-  and five paired seeds (with three, a difference must exceed 7.3 standard
-  deviations of the paired differences to pass p < 0.01; with five, 2.6).
+- `cpu` (the default) is what a 2-core machine affords for a calibration of
+  six arms and five seeds in about 45 minutes: the `micro` model (0.11M
+  non-embedding parameters) on 1M tokens (about 9 tokens per parameter; 20 is
+  compute-optimal, and the pilots at 2M took twice as long for no less noise),
+  the learning rate decayed to zero so the last checkpoints are not dominated
+  by optimiser noise, and five paired seeds (with three, a difference must
+  exceed 7.3 standard deviations of the paired differences to pass p < 0.01;
+  with five, 2.6).
 - `gpu` scales the same recipe to the `small` model on one GPU. It is sized by
-  the same 20-tokens-per-parameter rule, not by a measured run: no GPU was
+  the 20-tokens-per-parameter rule, not by a measured run: no GPU was
   available when it was set (docs/ablations.md says so).
 """
 from __future__ import annotations
