@@ -173,6 +173,7 @@ def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> C
     removed = dict.fromkeys(("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy"), 0)
     citations = sentences = 0
     lorem = curly = False
+    known = ru.text_words(text).classes  # the sentence classes of the page's chunks, read once
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
@@ -185,7 +186,7 @@ def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> C
         lorem = lorem or fate == "lorem"
         curly = curly or fate == "curly"
         if fate == "kept":
-            sentences += ru.line_sentence_count(line)
+            sentences += ru.line_sentence_count(line, known)
         kept.append(line)
     return CleanedPage(
         "\n".join(kept).strip(), len(kept), removed["too_long_word"], removed["no_terminal_punct"],

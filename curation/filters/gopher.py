@@ -261,11 +261,11 @@ def quality_signals(
     text: str, language: str, stop_words: Mapping[str, frozenset[str]], default_language: str = "en"
 ) -> dict[str, int | float | bool]:
     """Every gopher_quality signal of `text`; `stop_words` values are sets matched case-sensitively."""
-    tokens = ru.words(text)
+    units = ru.text_words(text)
+    tokens = units.words
     n_tokens = len(tokens)
     per_token = max(n_tokens, 1)
-    # Token kinds are summed per non-letter chunk from the cache, not looked up per token.
-    n_symbols, n_no_letter, symbol_chars = ru.kind_counts(text)
+    n_symbols, n_no_letter, symbol_chars = units.symbol_tokens, units.letterless_words, units.symbol_chars
     n_alpha = n_tokens - n_symbols - n_no_letter
     n_words = n_tokens - n_symbols
     word_chars = sum(map(len, tokens)) - symbol_chars

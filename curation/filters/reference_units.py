@@ -36,8 +36,11 @@ import itertools
 import re
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from winnow.curation.filters.plain_chunks import split_plain
 
 
 # Chunks kept in the cache before it is emptied (bounded memory on long runs).
@@ -148,6 +151,7 @@ class _Tokenizer:
         self.kinds: dict[str, int] = {}  # token -> SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER
         self.counts: dict[str, int] = {}  # non-letter chunk -> its token kinds, summed (`_pack_counts`)
         self._special: frozenset[str] = frozenset()
+        self.letter_special: frozenset[str] = frozenset()  # the special cases made only of letters
         self._attrs: list[int] = []
         self._sent_to_spacy = 0
         # Beam's local workers are threads sharing this one cache. `clear` replaces the dicts
@@ -171,6 +175,7 @@ class _Tokenizer:
         self._attrs = [IDX, LENGTH, IS_SPACE, IS_PUNCT]  # what `_learn_missing` reads of each token
         self._punct_chars = frozenset(Sentencizer.default_punct_chars)
         self._special = frozenset(self._nlp.tokenizer.rules)
+        self.letter_special = frozenset(rule for rule in self._special if rule.isalpha())
         self._seed()
         return self._nlp
 
@@ -178,70 +183,7 @@ class _Tokenizer:
         """Cache the special cases made only of letters ("cannot", "Dont"), the only letter chunks
         that are not one token of their own. Any other chunk of letters is never cached: `words` and
         `line_sentence_count` read it as itself, an ordinary word (class "o", WORD_WITH_LETTER)."""
-        self._learn_missing([rule for rule in self._special if rule.isalpha() and rule not in self.tokens])
-
-    def _plain(self, chunk: str) -> tuple[str, ...] | None:
-        """The tokens of a plain chunk without asking spaCy, or None for any other chunk.
-
-        A plain chunk is: opening brackets or quotes, then letters (hyphenated
-        parts allowed) or ASCII digits, then closing brackets or quotes, then at
-        most one of , ; : ! ? . (or one of , . ! ? before a single closer:
-        `said,”`), and no piece of it, nor of its run of openers or of
-        closers, is one of spaCy's special cases. spaCy splits off each bracket,
-        quote, hyphen and mark as a token. Left to spaCy: a "." after a lone or
-        upper-case letter ("B." "SpaceX." stay whole), ":" after a closer
-        (emoticons), "’’" (one token). Checked against spaCy on all 202,549
-        distinct chunks of ../shared/data's ground-truth texts and the benchmark
-        pages (tests compare random and combinatorial chunks); nine in ten are plain.
-        """
-        special = self._special
-        start = 0
-        while start < len(chunk) and chunk[start] in _OPENERS:
-            start += 1
-        stop = len(chunk)
-        mark = chunk[-1] if chunk[-1] in _PLAIN_MARKS and stop > start else ""
-        stop -= len(mark)
-        core_stop = stop
-        while core_stop > start and chunk[core_stop - 1] in _CLOSERS:
-            core_stop -= 1
-        # A mark before the closers instead ("word.”" "word,\""), when none follows them.
-        inner = ""
-        if not mark and core_stop < stop and core_stop - 1 > start and chunk[core_stop - 1] in _INNER_MARKS:
-            core_stop -= 1
-            inner = chunk[core_stop]
-        core, closers = chunk[start:core_stop], chunk[core_stop + len(inner) : stop]
-        if not core:
-            return None
-        parts = core.split("-")
-        if len(parts) == 1 and core.isascii() and core.isdigit():
-            pass
-        elif not all(map(str.isalpha, parts)):
-            return None
-        last = parts[-1]
-        if (mark == "." and not closers or inner == ".") and (len(last) == 1 or not last[-1].islower()):
-            return None
-        if mark == ":" and closers:
-            return None
-        pieces = (chunk, core, core + mark, chunk[start:], chunk[:stop], last + mark, core + closers[:1], last + closers[:1])
-        if not (special.isdisjoint(pieces) and special.isdisjoint(parts)):
-            return None
-        # spaCy's special-case pass re-joins neighbouring tokens that make a special case ("’’").
-        if not (special.isdisjoint(_substrings(chunk[:start])) and special.isdisjoint(_substrings(chunk[core_stop:]))):
-            return None
-        # ("’’" after a mark stays one token, so one closer only.)
-        if inner and (len(closers) != 1 or not special.isdisjoint(_inner_pieces(chunk, start, core_stop, last))):
-            return None
-        out = list(chunk[:start])
-        for index, part in enumerate(parts):
-            if index:
-                out.append("-")
-            out.append(part)
-        if inner:
-            out.append(inner)
-        out.extend(closers)
-        if mark:
-            out.append(mark)
-        return tuple(out)
+        self._learn_missing([rule for rule in self.letter_special if rule not in self.tokens])
 
     def clear(self) -> None:
         self.tokens, self.classes, self.kinds, self.counts = {}, {}, {}, {}
@@ -254,10 +196,13 @@ class _Tokenizer:
         Returns the (tokens, classes, counts) dicts that hold every non-letter chunk of `chunks`:
         read those, not the attributes, which another thread may replace meanwhile.
         """
+        return self.learn_set(set(itertools.filterfalse(str.isalpha, chunks)))
+
+    def learn_set(self, wanted: set[str]) -> tuple[dict[str, tuple[str, ...]], dict[str, str], dict[str, int]]:
+        """`learn` for a set of chunks none of which is made only of letters."""
         with self._lock:
             if self._nlp is None:
                 self._load()
-            wanted = set(itertools.filterfalse(str.isalpha, chunks))
             missing = list(wanted.difference(self.tokens))
             if missing:
                 if len(self.tokens) + len(missing) > CHUNK_CACHE_LIMIT:
@@ -307,53 +252,19 @@ class _Tokenizer:
         tokens[missing[index]], classes[missing[index]] = tuple(texts), "".join(marks)
 
     def _learn_plain(self, chunks: list[str]) -> list[str]:
-        """Cache the plain chunks (see `_plain`); return the others, for spaCy."""
+        """Cache the plain chunks (`plain_chunks.split_plain`); return the others, for spaCy."""
         rest = []
         tokens, classes, kinds, special = self.tokens, self.classes, self.kinds, self._special
         for chunk in chunks:
-            # Many chunks are a word and one mark: what `_plain` gives them, sooner.
-            core, mark = chunk[:-1], chunk[-1:]
-            if (
-                mark in _PLAIN_MARKS and core.isalpha() and chunk not in special and core not in special
-                and (mark != "." or (len(core) > 1 and core[-1].islower()))
-            ):
-                tokens[chunk], classes[chunk] = (core, mark), "o" + _PLAIN_CLASSES[mark]
-                if core not in kinds:
-                    kinds[core] = _kind(core)
-                if mark not in kinds:
-                    kinds[mark] = _kind(mark)
-                continue
-            # A word and a possessive ("CBP's", "Serbia’s"): spaCy's suffix "'s", nothing else.
-            stem, suffix = chunk[:-2], chunk[-2:]
-            if suffix in _POSSESSIVES and stem.isalpha() and chunk not in special and stem not in special:
-                tokens[chunk], classes[chunk] = (stem, suffix), "oo"
-                if stem not in kinds:
-                    kinds[stem] = _kind(stem)
-                if suffix not in kinds:
-                    kinds[suffix] = _kind(suffix)
-                continue
-            plain = self._plain(chunk)
-            if plain is None:
+            split = split_plain(chunk, special)
+            if split is None:
                 rest.append(chunk)
                 continue
-            tokens[chunk] = plain
-            classes[chunk] = "".join(_PLAIN_CLASSES.get(token, "o") for token in plain)
-            for token in plain:
+            tokens[chunk], classes[chunk] = split
+            for token in split[0]:
                 if token not in kinds:
                     kinds[token] = _kind(token)
         return rest
-
-
-# What a plain chunk may start and end with. Every one is a punctuation token; the
-# sentencizer class of each: a sentence-final mark (p) or other punctuation (q).
-_OPENERS = frozenset("([\"\u201c\u2018")
-_CLOSERS = frozenset(")]\"\u201d\u2019")
-_PLAIN_MARKS = frozenset(",;:!?.")
-# Marks a plain chunk may have between its word and its closers (not ":" or ";", which
-# start emoticons with a closing bracket).
-_INNER_MARKS = frozenset(",!?.")
-# spaCy's English possessive suffixes (never split further, never punctuation).
-_POSSESSIVES = frozenset(("'s", "'S", "\u2019s", "\u2019S"))
 
 
 # A chunk's token kinds as one integer, so a text's totals are one C-level `sum`: symbol tokens,
@@ -372,37 +283,54 @@ def _pack_counts(kinds: Iterable[int], tokens: Sequence[str]) -> int:
     return packed
 
 
-def _substrings(text: str) -> list[str]:
-    """Every substring of two or more characters of a (short) run of openers or closers and marks."""
-    return [text[i:j] for i in range(len(text)) for j in range(i + 2, len(text) + 1)]
-
-
-def _inner_pieces(chunk: str, start: int, core_stop: int, last: str) -> list[str]:
-    """Every string spaCy's affix loop may test as a special case in openers + word + mark + closers (and more)."""
-    tails = [chunk[core_stop:stop] for stop in range(core_stop, len(chunk) + 1)]
-    return [chunk[begin:core_stop] + tail for begin in range(start + 1) for tail in tails] + [last + tail for tail in tails]
-_PLAIN_CLASSES = {
-    **{mark: "p" for mark in ".!?"}, **{mark: "q" for mark in ",;:-"},
-    **{mark: "q" for mark in _OPENERS | _CLOSERS},
-}
 _TOKENIZER = _Tokenizer()
 
 
-# The whitespace-separated chunks of the last few texts: consecutive steps split the same document.
-_chunks = functools.lru_cache(maxsize=8)(str.split)
+@dataclass(frozen=True)
+class TextWords:
+    """DataTrove's English words of one text and what the filters count of them, made once per text.
+
+    The Gopher, C4 and FineWeb steps all read the same document: splitting it
+    once, and reading the token cache once per distinct chunk of it, is what
+    keeps the chain cheap. (The cache holds some 100k chunks scattered in memory;
+    its lookups cost several times more than ones in `classes`, which holds this
+    text's chunks only.)
+    """
+
+    words: tuple[str, ...]  # spaCy's tokens, whitespace dropped; punctuation tokens are words
+    symbol_tokens: int  # words made only of DataTrove's punctuation
+    letterless_words: int  # other words with no letter
+    symbol_chars: int  # characters of the symbol tokens
+    classes: Mapping[str, str]  # sentencizer classes of this text's chunks that are not plain words
 
 
 @functools.lru_cache(maxsize=8)
+def text_words(text: str) -> TextWords:
+    """The `TextWords` of `text`, cached for the last few texts (consecutive steps read the same document)."""
+    chunks = text.split()
+    others = list(itertools.filterfalse(str.isalpha, chunks))
+    wanted = set(others)
+    tokens, classes, counts = _TOKENIZER.learn_set(wanted)
+    # A chunk of letters is one token, itself, unless it is a special case such as "cannot".
+    keys = wanted.union(_TOKENIZER.letter_special.intersection(chunks))
+    local_tokens = dict(zip(keys, map(tokens.__getitem__, keys)))
+    local_classes = dict(zip(keys, map(classes.__getitem__, keys)))
+    # (`zip` makes the 1-tuples of the other chunks in C.)
+    word_list = tuple(itertools.chain.from_iterable(map(local_tokens.get, chunks, zip(chunks))))
+    # Token kinds are summed per non-letter chunk: a chunk of letters is only words with a letter.
+    packed = sum(map(counts.__getitem__, others))
+    mask = (1 << _COUNT_SHIFT) - 1
+    return TextWords(
+        word_list, packed & mask, (packed >> _COUNT_SHIFT) & mask, packed >> 2 * _COUNT_SHIFT, local_classes
+    )
+
+
 def words(text: str) -> tuple[str, ...]:
     """DataTrove's English words of `text`: spaCy's tokens, whitespace tokens dropped.
 
     Punctuation tokens ("," "." "|" "(") are words here, as in DataTrove.
-    Cached for the last few texts because consecutive steps split the same document.
     """
-    chunks = _chunks(text)
-    tokens, _, _ = _TOKENIZER.learn(chunks)
-    # A chunk not in the cache is made of letters: one token, itself (`zip` makes the 1-tuples in C).
-    return tuple(itertools.chain.from_iterable(map(tokens.get, chunks, zip(chunks))))
+    return text_words(text).words
 
 
 def token_kinds(tokens: Sequence[str]) -> list[int]:
@@ -416,19 +344,9 @@ def token_kinds(tokens: Sequence[str]) -> list[int]:
 
 
 def kind_counts(text: str) -> tuple[int, int, int]:
-    """(symbol tokens, words with no letter, characters of symbol tokens) among `words(text)`.
-
-    Summed per non-letter chunk from the cache: a chunk of letters is only words with a
-    letter (itself, or a special case such as "cannot"), so it is never looked up.
-    """
-    chunks = _chunks(text)
-    others = list(itertools.filterfalse(str.isalpha, chunks))
-    counts = _TOKENIZER.counts  # a clear replaces this dict, never empties it: this one stays whole
-    if not all(map(counts.__contains__, others)):
-        _, _, counts = _TOKENIZER.learn(chunks)
-    packed = sum(map(counts.__getitem__, others))
-    mask = (1 << _COUNT_SHIFT) - 1
-    return packed & mask, (packed >> _COUNT_SHIFT) & mask, packed >> 2 * _COUNT_SHIFT
+    """(symbol tokens, words with no letter, characters of symbol tokens) among `words(text)`."""
+    units = text_words(text)
+    return units.symbol_tokens, units.letterless_words, units.symbol_chars
 
 
 def is_symbol_word(word: str) -> bool:
@@ -436,18 +354,19 @@ def is_symbol_word(word: str) -> bool:
     return PUNCTUATION_SET.issuperset(word)
 
 
-def line_sentence_count(line: str) -> int:
+def line_sentence_count(line: str, known: Mapping[str, str] | None = None) -> int:
     """Sentences spaCy's sentencizer finds in `line` (as DataTrove's C4 filter counts them).
 
+    `known`: the `TextWords.classes` of a text the line comes from, read first.
     Whitespace between chunks other than one plain space is a token of its own
     (an ordinary one, so it can start a sentence), as in spaCy.
     """
     chunks = line.split()
     if not chunks:
         return 0
-    classes = _TOKENIZER.classes
-    # Usually `words()` has already learned every chunk of the line's text: then skip `learn`
-    # (its lock and sets). The dict read is one a clear replaces, never empties: it stays whole.
+    # Usually every chunk of the line is known already: then skip `learn` (its lock and sets).
+    # The cache's dict is one a clear replaces, never empties: it stays whole.
+    classes = _TOKENIZER.classes if known is None else known
     if not all(map(classes.__contains__, itertools.filterfalse(str.isalpha, chunks))):
         _, classes, _ = _TOKENIZER.learn(chunks)
     marks = list(map(classes.get, chunks, itertools.repeat("o")))
@@ -489,5 +408,4 @@ def set_token_cache(state: tuple[dict, dict, dict, dict] | None) -> None:
         _TOKENIZER.clear()
     else:
         _TOKENIZER.tokens, _TOKENIZER.classes, _TOKENIZER.kinds, _TOKENIZER.counts = (dict(part) for part in state)
-    words.cache_clear()
-    _chunks.cache_clear()
+    text_words.cache_clear()

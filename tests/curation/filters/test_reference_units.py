@@ -38,7 +38,7 @@ def test_words_are_spacys_tokens(nlp, text):
     ru.set_token_cache(None)
     assert ru.words(text) == spacy_words(nlp, text)
     # Learned chunks give the same words from the cache.
-    ru.words.cache_clear()
+    ru.text_words.cache_clear()
     assert ru.words(text) == spacy_words(nlp, text)
 
 
