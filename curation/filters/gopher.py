@@ -111,8 +111,9 @@ def repetition_signals(text: str, language: str = "") -> dict[str, float | bool 
     }
     word_list = ru.words(text) if text else ()
     ids = tu.word_ids(word_list)
+    top = ngrams.top_ngram_chars_by_size(word_list, TOP_NGRAM_SIZES, ids)
     for n in TOP_NGRAM_SIZES:
-        signals[f"{_REP}_top_{n}gram_char_frac"] = ngrams.top_ngram_chars(word_list, n, ids) / per_char
+        signals[f"{_REP}_top_{n}gram_char_frac"] = top[n] / per_char
     duplicated = ngrams.duplicate_ngram_chars(word_list, DUPLICATE_NGRAM_SIZES)
     for n in DUPLICATE_NGRAM_SIZES:
         signals[f"{_REP}_dup_{n}gram_char_frac"] = duplicated[n] / per_char

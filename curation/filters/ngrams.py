@@ -22,23 +22,46 @@ def top_ngram_chars(words: Sequence[str], n: int, ids: np.ndarray | None = None)
     An n-gram that occurs once still counts, and of equally frequent n-grams the
     one that occurs first wins (as `Counter.most_common(1)` picks it).
     """
-    count = len(words) - n + 1
-    if count <= 0:
-        return 0
-    hashes = tu.ngram_hashes(tu.word_ids(words) if ids is None else ids, n)
+    return top_ngram_chars_by_size(words, (n,), ids)[n]
+
+
+# Bits of an n-gram hash given to its size's index, so that one sort groups the n-grams of
+# every size apart (the hash keeps 56 bits: two of a page's n-grams share them with
+# probability about 2**-36).
+_SIZE_SHIFT = np.uint64(56)
+
+
+def top_ngram_chars_by_size(words: Sequence[str], sizes: Sequence[int], ids: np.ndarray | None = None) -> dict[int, int]:
+    """`top_ngram_chars` for each n of `sizes`, with one sort for all of them."""
+    result = dict.fromkeys(sizes, 0)
+    sizes = sorted(n for n in set(sizes) if len(words) - n + 1 > 0)
+    if not sizes:
+        return result
+    hashes = tu.ngram_hashes_by_size(tu.word_ids(words) if ids is None else ids, sizes)
+    offsets = np.cumsum([0] + [len(h) for h in hashes])
+    tagged = np.concatenate([(h >> np.uint64(8)) | np.uint64(index << 56) for index, h in enumerate(hashes)])
     # An unstable sort is three times faster than a stable one; the first position of each
     # run of equal hashes is then the minimum of its positions.
-    order = np.argsort(hashes)
-    ordered = hashes[order]
-    is_start = np.empty(count, dtype=bool)
+    order = np.argsort(tagged)
+    ordered = tagged[order]
+    is_start = np.empty(len(ordered), dtype=bool)
     is_start[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=is_start[1:])
     run_starts = np.flatnonzero(is_start)
-    run_lengths = np.diff(run_starts, append=count)
-    most = int(run_lengths.max())
-    first = 0 if most == 1 else int(np.minimum.reduceat(order, run_starts)[run_lengths == most].min())
-    chars = sum(map(len, words[first : first + n])) + n - 1
-    return chars * most
+    run_lengths = np.empty(len(run_starts), dtype=np.int64)
+    np.subtract(run_starts[1:], run_starts[:-1], out=run_lengths[:-1])
+    run_lengths[-1] = len(ordered) - run_starts[-1]
+    run_size = (ordered[run_starts] >> _SIZE_SHIFT).astype(np.int64)
+    run_first = np.minimum.reduceat(order, run_starts)
+    # Runs are sorted by size index first, so each size's runs are one slice.
+    bounds = np.searchsorted(run_size, np.arange(len(sizes) + 1))
+    for index, n in enumerate(sizes):
+        lengths = run_lengths[bounds[index] : bounds[index + 1]]
+        most = int(lengths.max())
+        firsts = run_first[bounds[index] : bounds[index + 1]]
+        first = int(firsts[lengths == most].min()) - int(offsets[index])
+        result[n] = (sum(map(len, words[first : first + n])) + n - 1) * most
+    return result
 
 
 class _Powers:
@@ -102,6 +125,8 @@ def duplicate_ngram_chars(words: Sequence[str], sizes: Sequence[int]) -> dict[in
     a = np.concatenate([starts[: len(words) - n + 1] for n in sizes])
     b = np.concatenate([ends[n - 1 :] for n in sizes])
     repeated = tu.repeated_mask(prefix[b] - prefix[a] * powers[b - a])
+    if repeated is None:
+        return result
     offset = 0
     for n in sizes:
         count = len(words) - n + 1
