@@ -129,11 +129,39 @@ class CleanedPage:
         )
 
 
-def _line_fate(line: str, config: C4Config, word_rules: bool) -> tuple[str, str, int]:
+@dataclass(frozen=True)
+class _ContentHints:
+    """Which content rules (lorem ipsum, javascript, `{`, policy) can match some line of a page."""
+
+    lorem: bool = True
+    javascript: bool = True
+    curly: bool = True
+    policy: bool = True
+
+
+_EVERY_RULE = _ContentHints()
+
+
+def _content_hints(text: str) -> _ContentHints:
+    """The content rules whose substring occurs in the page at all, found once per page.
+
+    A rule whose substring is nowhere in the page matches none of its lines, so
+    most lines need no lower-casing and no substring search. (A line that lost
+    citation markers is checked against every rule: removing "[1]" can join
+    the two halves of a substring.)
+    """
+    lower = text.lower()
+    return _ContentHints(
+        "lorem ipsum" in lower, "javascript" in lower, "{" in text, any(p in lower for p in POLICY_SUBSTRINGS)
+    )
+
+
+def _line_fate(line: str, config: C4Config, word_rules: bool, hints: _ContentHints) -> tuple[str, str, int]:
     """(what happens to one stripped line, the line after citation removal, citations removed).
 
     The fate is "kept", the name of the line rule that drops it, or "lorem"/"curly"
     for the lines that reject the page (which then stay in the cleaned text).
+    `hints`: the content rules that can match some line of the page.
     """
     split = line.split()
     n_words = len(split)
@@ -150,14 +178,16 @@ def _line_fate(line: str, config: C4Config, word_rules: bool) -> tuple[str, str,
         return "no_terminal_punct", line, cited
     if word_rules and config.min_words_per_line is not None and n_words < config.min_words_per_line:
         return "too_few_words", line, cited
-    lower = line.lower()
-    if config.drop_lorem_ipsum and "lorem ipsum" in lower:
+    if cited:
+        hints = _EVERY_RULE
+    lower = line.lower() if hints.lorem or hints.javascript or hints.policy else ""
+    if config.drop_lorem_ipsum and hints.lorem and "lorem ipsum" in lower:
         return "lorem", line, cited
-    if config.drop_javascript_lines and "javascript" in lower:
+    if config.drop_javascript_lines and hints.javascript and "javascript" in lower:
         return "javascript", line, cited
-    if config.drop_curly_bracket and "{" in line:
+    if config.drop_curly_bracket and hints.curly and "{" in line:
         return "curly", line, cited
-    if config.drop_policy_lines and any(p in lower for p in POLICY_SUBSTRINGS):
+    if config.drop_policy_lines and hints.policy and any(p in lower for p in POLICY_SUBSTRINGS):
         return "policy", line, cited
     return "kept", line, cited
 
@@ -174,11 +204,12 @@ def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> C
     citations = sentences = 0
     lorem = curly = False
     known = ru.text_words(text).classes  # the sentence classes of the page's chunks, read once
+    hints = _content_hints(text)
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
             continue
-        fate, line, cited = _line_fate(line, config, not skip_word_rules)
+        fate, line, cited = _line_fate(line, config, not skip_word_rules, hints)
         citations += cited
         if fate in removed:
             removed[fate] += 1

@@ -157,3 +157,19 @@ def test_page_too_long():
 @pytest.mark.parametrize("reason", c4.REASONS)
 def test_every_reason_is_a_named_prefixed_constant(reason):
     assert reason.startswith("c4_")
+
+
+def test_substrings_joined_by_citation_removal_still_match():
+    # The page holds no "javascript", "lorem ipsum" or "privacy policy" until "[1]" / "[]" are removed
+    # from a line: the content rules are checked per line after removal, not only once per page.
+    lines = [
+        "Please enable java[1]script to see the comments below.",
+        "Read our privacy[] policy before you continue reading.",
+        *CLEAN_LINES,
+    ]
+    result = run("c4", "\n".join(lines))
+    assert result.signals["c4_lines_removed_javascript"] == 1
+    assert result.signals["c4_lines_removed_policy"] == 1
+    assert result.text == CLEAN_TEXT
+    lorem = run("c4", "\n".join(["This is lorem[2] ipsum dolor sit amet, the filler text.", *CLEAN_LINES]))
+    assert lorem.reason == c4.C4_LOREM_IPSUM
