@@ -156,14 +156,17 @@ def _content_hints(text: str) -> _ContentHints:
     )
 
 
-def _line_fate(line: str, config: C4Config, word_rules: bool, hints: _ContentHints) -> tuple[str, str, int]:
+def _line_fate(
+    line: str, split: list[str], config: C4Config, word_rules: bool, hints: _ContentHints
+) -> tuple[str, str, int]:
     """(what happens to one stripped line, the line after citation removal, citations removed).
+
+    `split` is `line.split()`.
 
     The fate is "kept", the name of the line rule that drops it, or "lorem"/"curly"
     for the lines that reject the page (which then stay in the cleaned text).
     `hints`: the content rules that can match some line of the page.
     """
-    split = line.split()
     n_words = len(split)
     limit = config.max_word_length
     # A word is never longer than its line, so most lines skip the per-word check.
@@ -201,15 +204,17 @@ def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> C
     """
     kept: list[str] = []
     removed = dict.fromkeys(("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy"), 0)
-    citations = sentences = 0
+    citations = 0
     lorem = curly = False
     known = ru.text_words(text).classes  # the sentence classes of the page's chunks, read once
     hints = _content_hints(text)
+    marks: list[str] = []  # the sentencizer classes of each kept line's tokens
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
             continue
-        fate, line, cited = _line_fate(line, config, not skip_word_rules, hints)
+        split = line.split()
+        fate, line, cited = _line_fate(line, split, config, not skip_word_rules, hints)
         citations += cited
         if fate in removed:
             removed[fate] += 1
@@ -217,11 +222,17 @@ def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> C
         lorem = lorem or fate == "lorem"
         curly = curly or fate == "curly"
         if fate == "kept":
-            sentences += ru.line_sentence_count(line, known)
+            if cited:  # the line lost citation markers: it may hold chunks the page does not
+                split = line.split()
+                if split:
+                    marks.append(ru.line_marks(line, split, ru.chunk_classes(split)))
+            else:
+                marks.append(ru.line_marks(line, split, known))
         kept.append(line)
     return CleanedPage(
         "\n".join(kept).strip(), len(kept), removed["too_long_word"], removed["no_terminal_punct"],
-        removed["too_few_words"], removed["javascript"], removed["policy"], citations, sentences, lorem, curly,
+        removed["too_few_words"], removed["javascript"], removed["policy"], citations, ru.sentence_count(marks),
+        lorem, curly,
     )
 
 

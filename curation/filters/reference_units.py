@@ -354,25 +354,41 @@ def is_symbol_word(word: str) -> bool:
     return PUNCTUATION_SET.issuperset(word)
 
 
-def line_sentence_count(line: str, known: Mapping[str, str] | None = None) -> int:
-    """Sentences spaCy's sentencizer finds in `line` (as DataTrove's C4 filter counts them).
-
-    `known`: the `TextWords.classes` of a text the line comes from, read first.
-    Whitespace between chunks other than one plain space is a token of its own
-    (an ordinary one, so it can start a sentence), as in spaCy.
-    """
+def line_sentence_count(line: str) -> int:
+    """Sentences spaCy's sentencizer finds in `line` (as DataTrove's C4 filter counts them)."""
     chunks = line.split()
     if not chunks:
         return 0
-    # Usually every chunk of the line is known already: then skip `learn` (its lock and sets).
-    # The cache's dict is one a clear replaces, never empties: it stays whole.
-    classes = _TOKENIZER.classes if known is None else known
+    return sentence_count([line_marks(line, chunks, chunk_classes(chunks))])
+
+
+def chunk_classes(chunks: Sequence[str]) -> Mapping[str, str]:
+    """Sentencizer classes of chunks: a dict holding each of `chunks` not made only of letters."""
+    classes = _TOKENIZER.classes  # a clear replaces this dict, never empties it: this one stays whole
+    # Usually every chunk is known already: then skip `learn` (its lock and sets).
     if not all(map(classes.__contains__, itertools.filterfalse(str.isalpha, chunks))):
         _, classes, _ = _TOKENIZER.learn(chunks)
-    marks = list(map(classes.get, chunks, itertools.repeat("o")))
-    if line.count(" ") != len(chunks) - 1 or len(line) != sum(map(len, chunks)) + len(chunks) - 1:
+    return classes
+
+
+def line_marks(line: str, chunks: Sequence[str], known: Mapping[str, str]) -> str:
+    """The sentencizer class of each token of a non-blank `line` (see `sentence_count`).
+
+    `chunks` is `line.split()`, and `known` holds every chunk of them not made only of
+    letters (a `TextWords.classes` of the line's text, or the cache). Whitespace between
+    chunks other than one plain space is a token of its own (an ordinary one, so it can
+    start a sentence), as in spaCy.
+    """
+    marks = list(map(known.get, chunks, itertools.repeat("o")))
+    if " ".join(chunks) != line:
         marks = _with_space_tokens(line, marks)
-    return 1 + len(_SENTENCE_BREAK_RE.findall("".join(marks)))
+    return "".join(marks)
+
+
+def sentence_count(lines_marks: Sequence[str]) -> int:
+    """Sentences of the lines whose `line_marks` these are, each line counted on its own."""
+    # "|" is no class: no sentence break spans two lines. Each line starts one sentence.
+    return len(lines_marks) + len(_SENTENCE_BREAK_RE.findall("|".join(lines_marks)))
 
 
 def _with_space_tokens(line: str, marks: list[str]) -> list[str]:
