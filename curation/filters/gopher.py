@@ -109,9 +109,8 @@ def repetition_signals(text: str, language: str = "") -> dict[str, float | bool 
         f"{_REP}_dup_line_frac": dup_lines / len(line_list),
         f"{_REP}_dup_line_char_frac": dup_line_chars / per_char,
     }
-    word_list = ru.words(text) if text else ()
-    ids = tu.word_ids(word_list)
-    top = ngrams.top_ngram_chars_by_size(word_list, TOP_NGRAM_SIZES, ids)
+    word_list = ngrams.words_of(ru.text_words(text).spaced if text else "")
+    top = ngrams.top_ngram_chars_by_size(word_list, TOP_NGRAM_SIZES)
     for n in TOP_NGRAM_SIZES:
         signals[f"{_REP}_top_{n}gram_char_frac"] = top[n] / per_char
     duplicated = ngrams.duplicate_ngram_chars(word_list, DUPLICATE_NGRAM_SIZES)
@@ -263,13 +262,13 @@ def quality_signals(
 ) -> dict[str, int | float | bool]:
     """Every gopher_quality signal of `text`; `stop_words` values are sets matched case-sensitively."""
     units = ru.text_words(text)
-    tokens = units.words
-    n_tokens = len(tokens)
+    n_tokens = units.word_count
     per_token = max(n_tokens, 1)
     n_symbols, n_no_letter, symbol_chars = units.symbol_tokens, units.letterless_words, units.symbol_chars
     n_alpha = n_tokens - n_symbols - n_no_letter
     n_words = n_tokens - n_symbols
-    word_chars = sum(map(len, tokens)) - symbol_chars
+    # The words joined by single spaces: their characters are the rest.
+    word_chars = len(units.spaced) - max(n_tokens - 1, 0) - symbol_chars
     line_list = text.splitlines()
     per_line = max(len(line_list), 1)
     lang = tu.normalise_language(language) or tu.normalise_language(default_language)
@@ -284,7 +283,7 @@ def quality_signals(
         f"{_Q}_ellipsis_line_ratio": sum(line.rstrip().endswith(GOPHER_ELLIPSES) for line in line_list) / per_line,
         f"{_Q}_alpha_word_ratio": n_alpha / per_token,
         f"{_Q}_alpha_nonsymbol_word_ratio": n_alpha / n_words if n_words else 0.0,
-        f"{_Q}_stop_word_count": len(stops.intersection(tokens)) if stops is not None else 0,
+        f"{_Q}_stop_word_count": units.distinct_present(stops) if stops is not None else 0,
         f"{_Q}_word_rules_skipped": tu.is_spaceless(text, language),
         f"{_Q}_stop_word_rule_skipped": stops is None,
     }

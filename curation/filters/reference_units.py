@@ -152,6 +152,7 @@ class _Tokenizer:
         self.counts: dict[str, int] = {}  # non-letter chunk -> its token kinds, summed (`_pack_counts`)
         self._special: frozenset[str] = frozenset()
         self.letter_special: frozenset[str] = frozenset()  # the special cases made only of letters
+        self.letter_special_spaced: dict[str, str] = {}  # each of those -> its tokens joined by spaces
         self._attrs: list[int] = []
         self._sent_to_spacy = 0
         # Beam's local workers are threads sharing this one cache. `clear` replaces the dicts
@@ -177,6 +178,8 @@ class _Tokenizer:
         self._special = frozenset(self._nlp.tokenizer.rules)
         self.letter_special = frozenset(rule for rule in self._special if rule.isalpha())
         self._seed()
+        # (Never changed once made: threads may read it while another one reloads spaCy.)
+        self.letter_special_spaced = {rule: " ".join(self.tokens[rule]) for rule in self.letter_special}
         return self._nlp
 
     def _seed(self) -> None:
@@ -294,14 +297,35 @@ class TextWords:
     once, and reading the token cache once per distinct chunk of it, is what
     keeps the chain cheap. (The cache holds some 100k chunks scattered in memory;
     its lookups cost several times more than ones in `classes`, which holds this
-    text's chunks only.)
+    text's chunks only.) The words are kept as one string, joined by single
+    spaces: no word holds whitespace, so that string is the word sequence, and
+    it is built in C without a Python object per word.
     """
 
-    words: tuple[str, ...]  # spaCy's tokens, whitespace dropped; punctuation tokens are words
+    spaced: str  # the words joined by single spaces ("" without words)
+    word_count: int  # spaCy's tokens, whitespace dropped; punctuation tokens are words
     symbol_tokens: int  # words made only of DataTrove's punctuation
     letterless_words: int  # other words with no letter
     symbol_chars: int  # characters of the symbol tokens
     classes: Mapping[str, str]  # sentencizer classes of this text's chunks that are not plain words
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return tuple(self.spaced.split(" ")) if self.spaced else ()
+
+    def distinct_present(self, candidates: frozenset[str]) -> int:
+        """How many of `candidates` are words of the text (each counted once, case-sensitive)."""
+        if len(candidates) > _FEW_CANDIDATES:
+            return len(candidates.intersection(self.words))
+        # A word is a space-delimited piece of the padded string; a candidate holding
+        # whitespace (or empty) is never a word.
+        padded = f" {self.spaced} "
+        return sum(1 for word in candidates if word and not any(map(str.isspace, word)) and f" {word} " in padded)
+
+
+# Up to this many candidates, `distinct_present` searches the word string for each one
+# (a few fast substring searches) instead of making a set of the words.
+_FEW_CANDIDATES = 32
 
 
 @functools.lru_cache(maxsize=8)
@@ -311,17 +335,17 @@ def text_words(text: str) -> TextWords:
     others = list(itertools.filterfalse(str.isalpha, chunks))
     wanted = set(others)
     tokens, classes, counts = _TOKENIZER.learn_set(wanted)
-    # A chunk of letters is one token, itself, unless it is a special case such as "cannot".
-    keys = wanted.union(_TOKENIZER.letter_special.intersection(chunks))
-    local_tokens = dict(zip(keys, map(tokens.__getitem__, keys)))
-    local_classes = dict(zip(keys, map(classes.__getitem__, keys)))
-    # (`zip` makes the 1-tuples of the other chunks in C.)
-    word_list = tuple(itertools.chain.from_iterable(map(local_tokens.get, chunks, zip(chunks))))
+    # Each chunk's words joined by spaces: a chunk of letters is one word, itself, unless it is
+    # a special case such as "cannot" (those come first, in every text's table).
+    spaced_of = _TOKENIZER.letter_special_spaced.copy()
+    spaced_of.update(zip(wanted, map(" ".join, map(tokens.__getitem__, wanted))))
+    spaced = " ".join(map(spaced_of.get, chunks, chunks))
     # Token kinds are summed per non-letter chunk: a chunk of letters is only words with a letter.
     packed = sum(map(counts.__getitem__, others))
     mask = (1 << _COUNT_SHIFT) - 1
     return TextWords(
-        word_list, packed & mask, (packed >> _COUNT_SHIFT) & mask, packed >> 2 * _COUNT_SHIFT, local_classes
+        spaced, spaced.count(" ") + 1 if spaced else 0, packed & mask, (packed >> _COUNT_SHIFT) & mask,
+        packed >> 2 * _COUNT_SHIFT, dict(zip(wanted, map(classes.__getitem__, wanted))),
     )
 
 

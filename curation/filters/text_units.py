@@ -98,32 +98,3 @@ def ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
         h *= _NGRAM_HASH_BASE
         h += shifted[k : k + count]
     return h
-
-
-def ngram_hashes_by_size(ids: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
-    """`ngram_hashes(ids, n)` for each n of the ascending `sizes`, each grown from the one before."""
-    shifted = ids + np.uint64(1)
-    out = []
-    h = shifted
-    for k in range(1, sizes[-1]):
-        if k in sizes:
-            out.append(h)
-        h = h[:-1] * _NGRAM_HASH_BASE
-        h += shifted[k:]
-    out.append(h)
-    return out
-
-
-def repeated_mask(values: np.ndarray) -> np.ndarray | None:
-    """Boolean mask of the entries of `values` that occur more than once; None when none does."""
-    order = np.argsort(values)
-    ordered = values[order]
-    equal_next = ordered[1:] == ordered[:-1]
-    if not equal_next.any():
-        return None
-    repeated_sorted = np.zeros(len(values), dtype=bool)
-    repeated_sorted[1:] |= equal_next
-    repeated_sorted[:-1] |= equal_next
-    mask = np.empty(len(values), dtype=bool)
-    mask[order] = repeated_sorted
-    return mask

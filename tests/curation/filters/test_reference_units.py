@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
+import numpy as np
 import pytest
 
 spacy = pytest.importorskip("spacy", reason="the reference units need spacy (the curate extra)")
@@ -143,3 +145,53 @@ def test_loading_the_tokenizer_does_not_import_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def _top_by_counter(words, n):
+    grams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0
+    gram, count = Counter(grams).most_common(1)[0]
+    return len(gram) * count
+
+
+def _duplicates_by_scan(words, n):
+    # DataTrove's find_all_duplicate, word for word.
+    unique, total, index = set(), 0, 0
+    while index < len(words) - n + 1:
+        gram = "".join(words[index : index + n])
+        if gram in unique:
+            total += len(gram)
+            index += n
+        else:
+            unique.add(gram)
+            index += 1
+    return total
+
+
+def _random_word_lists(count):
+    rng = random.Random(3)
+    vocabulary = ["a", "b", "ab", "ba", "the", "of", ",", ".", "\u201d", "\u201c", "x" * 30]
+    return [[rng.choice(vocabulary[: rng.randint(2, len(vocabulary))]) for _ in range(rng.randint(0, 60))]
+            for _ in range(count)]
+
+
+def test_ngram_counts_match_plain_python_on_random_words():
+    for words in _random_word_lists(400):
+        top = ngrams.top_ngram_chars_by_size(words, (2, 3, 4))
+        assert top == {n: _top_by_counter(words, n) for n in (2, 3, 4)}, words
+        dup = ngrams.duplicate_ngram_chars(words, (2, 5, 6, 10))
+        assert dup == {n: _duplicates_by_scan(words, n) for n in (2, 5, 6, 10)}, words
+
+
+def test_ngram_counts_stay_exact_when_every_hash_collides(monkeypatch):
+    """Hashes only find candidates: texts decide, so even all-equal hashes give the same counts."""
+    def colliding(codes):
+        prefix, powers = original(codes)
+        return np.zeros_like(prefix), powers
+
+    original = ngrams._prefix_hashes
+    monkeypatch.setattr(ngrams, "_prefix_hashes", colliding)
+    for words in _random_word_lists(150):
+        assert ngrams.top_ngram_chars_by_size(words, (2, 3)) == {n: _top_by_counter(words, n) for n in (2, 3)}, words
+        assert ngrams.duplicate_ngram_chars(words, (5,)) == {5: _duplicates_by_scan(words, 5)}, words
