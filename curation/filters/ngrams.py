@@ -220,30 +220,69 @@ def duplicate_ngram_chars(words: Words | Sequence[str], sizes: Sequence[int]) ->
     positions and the Python scan visits only them, comparing the real strings.
     The hashes of every size are checked in one pass: a joined text shared by
     n-grams of two sizes only makes an extra candidate, and a candidate whose text
-    occurs once is never "seen before", so extra candidates change nothing.
+    occurs once is never "seen before", so extra candidates change nothing. Only
+    positions that `_may_repeat` are hashed per size.
     """
     words = _as_words(words)
     result = {n: 0 for n in sizes}
-    sizes = [n for n in sizes if len(words) - n + 1 >= 2]
+    sizes = sorted(n for n in set(sizes) if len(words) - n + 1 >= 2)
     if not sizes:
         return result
     # The words joined with no separator: drop the spaces, and shift each word's bounds back
     # by the spaces before it.
-    joined = words.spaced.replace(" ", "")
     prefix, powers = _prefix_hashes(words.codes[words.codes != np.uint64(_SPACE + 1)])
     before = np.arange(len(words), dtype=np.int64)
     starts, ends = words.starts - before, words.ends - before
-    repeated = _repeated_mask([_ngram_hashes(prefix, powers, starts, ends, n) for n in sizes])
+    maybe = _may_repeat(prefix, powers, starts, ends, sizes[0])
+    if maybe is None:
+        return result
+    by_size = [maybe[: np.searchsorted(maybe, len(words) - n + 1)] for n in sizes]
+    repeated = _repeated_mask([_hashes_at(prefix, powers, starts, ends, n, at) for n, at in zip(sizes, by_size)])
     if repeated is None:
         return result
+    joined = words.spaced.replace(" ", "")
     offset = 0
-    for n in sizes:
-        count = len(words) - n + 1
-        candidates = np.flatnonzero(repeated[offset : offset + count])
-        offset += count
+    for n, at in zip(sizes, by_size):
+        candidates = at[repeated[offset : offset + len(at)]]
+        offset += len(at)
         if len(candidates):
             result[n] = _scan_duplicates(joined, starts, ends, n, candidates.tolist())
     return result
+
+
+# Characters of the joined text from a word's start that `_may_repeat` compares.
+_PREFIX_CHARS = 12
+
+
+def _may_repeat(prefix: np.ndarray, powers: np.ndarray, starts: np.ndarray, ends: np.ndarray, n: int) -> np.ndarray | None:
+    """Ascending word positions where an n-gram (or a longer one) may repeat; None when there are none.
+
+    If the joined m-gram at i equals the one at j (m >= n), the joined text from
+    both starts agrees for that many characters: for the first `_PREFIX_CHARS`
+    of them, or the whole n-gram at i is shorter than that. So only positions
+    whose next `_PREFIX_CHARS` characters also follow another word start, or
+    whose n-gram is shorter, can hold a repeat: one sort of one hash per
+    position, instead of one per position and size.
+    """
+    count = len(starts) - n + 1
+    at = starts[:count]
+    short = ends[n - 1 :] - at < _PREFIX_CHARS
+    long_at = np.flatnonzero(~short)
+    # (A long n-gram ends within the text, so its prefix does too.)
+    ahead = at[long_at]
+    repeated = _repeated_mask([prefix[ahead + _PREFIX_CHARS] - prefix[ahead] * powers[_PREFIX_CHARS]])
+    if repeated is not None:
+        short[long_at[repeated]] = True
+    maybe = np.flatnonzero(short)
+    return maybe if len(maybe) else None
+
+
+def _hashes_at(
+    prefix: np.ndarray, powers: np.ndarray, starts: np.ndarray, ends: np.ndarray, n: int, at: np.ndarray
+) -> np.ndarray:
+    """The hash of the joined n-gram at each position of `at`."""
+    a, b = starts[at], ends[at + n - 1]
+    return prefix[b] - prefix[a] * powers[b - a]
 
 
 def _repeated_mask(hashes: list[np.ndarray]) -> np.ndarray | None:
