@@ -266,15 +266,16 @@ def _may_repeat(prefix: np.ndarray, powers: np.ndarray, starts: np.ndarray, ends
     """
     count = len(starts) - n + 1
     at = starts[:count]
-    short = ends[n - 1 :] - at < _PREFIX_CHARS
-    long_at = np.flatnonzero(~short)
-    # (A long n-gram ends within the text, so its prefix does too.)
-    ahead = at[long_at]
+    maybe = ends[n - 1 :] - at < _PREFIX_CHARS  # the short n-grams
+    # Every position whose prefix fits in the text, short or not: a long n-gram's repeat
+    # may start at a position whose own n-gram is short.
+    fits = np.flatnonzero(at + _PREFIX_CHARS < len(prefix))
+    ahead = at[fits]
     repeated = _repeated_mask([prefix[ahead + _PREFIX_CHARS] - prefix[ahead] * powers[_PREFIX_CHARS]])
     if repeated is not None:
-        short[long_at[repeated]] = True
-    maybe = np.flatnonzero(short)
-    return maybe if len(maybe) else None
+        maybe[fits[repeated]] = True
+    positions = np.flatnonzero(maybe)
+    return positions if len(positions) else None
 
 
 def _hashes_at(

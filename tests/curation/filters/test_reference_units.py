@@ -195,3 +195,10 @@ def test_ngram_counts_stay_exact_when_every_hash_collides(monkeypatch):
     for words in _random_word_lists(150):
         assert ngrams.top_ngram_chars_by_size(words, (2, 3)) == {n: _top_by_counter(words, n) for n in (2, 3)}, words
         assert ngrams.duplicate_ngram_chars(words, (5,)) == {5: _duplicates_by_scan(words, 5)}, words
+
+
+def test_duplicate_ngrams_found_when_only_one_occurrence_starts_with_short_words():
+    # The same joined 8-gram ("abcdefghijklmnopq") after short words (a 5-gram of 5 characters)
+    # and after long ones (13 characters): both occurrences must be scanned.
+    words = ["a", "b", "c", "d", "e", "fghij", "klmno", "pq", "zz", "abcdefg", "hi", "j", "kl", "m", "no", "p", "q"]
+    assert ngrams.duplicate_ngram_chars(words, (8,)) == {8: _duplicates_by_scan(words, 8)} == {8: 17}
