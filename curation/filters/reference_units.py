@@ -89,7 +89,7 @@ _SPACE_RUN_RE = re.compile(r"(\s+)")
 _SENTENCE_BREAK_RE = re.compile("p[pq]*o")
 
 
-# Token kinds, cached per distinct token text (`token_kinds`): a pure-punctuation token, a word
+# Token kinds (`token_kinds`): a pure-punctuation token, a word
 # with no letter, a word with a letter. Punctuation tokens never contain a letter.
 SYMBOL, WORD_NO_LETTER, WORD_WITH_LETTER = 0, 1, 2
 
@@ -148,8 +148,7 @@ class _Tokenizer:
         self._punct_chars: frozenset[str] = frozenset()
         self.tokens: dict[str, tuple[str, ...]] = {}  # chunk -> its tokens
         self.classes: dict[str, str] = {}  # chunk -> one sentencizer class per token (o, p, q)
-        self.kinds: dict[str, int] = {}  # token -> SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER
-        self.counts: dict[str, int] = {}  # non-letter chunk -> its token kinds, summed (`_pack_counts`)
+        self.counts: dict[str, int] = {}  # chunk -> its token kinds, summed (`_pack_counts`)
         self._special: frozenset[str] = frozenset()
         self.letter_special: frozenset[str] = frozenset()  # the special cases made only of letters
         self.letter_special_spaced: dict[str, str] = {}  # each of those -> its tokens joined by spaces
@@ -189,7 +188,7 @@ class _Tokenizer:
         self._learn_missing([rule for rule in self.letter_special if rule not in self.tokens])
 
     def clear(self) -> None:
-        self.tokens, self.classes, self.kinds, self.counts = {}, {}, {}, {}
+        self.tokens, self.classes, self.counts = {}, {}, {}
         if self._nlp is not None:
             self._seed()
 
@@ -213,9 +212,6 @@ class _Tokenizer:
                     # What was cached before the clear is gone too: learn every chunk again.
                     missing = list(wanted.difference(self.tokens))
                 self._learn_missing(missing)
-                tokens, kinds, counts = self.tokens, self.kinds, self.counts
-                for chunk in missing:
-                    counts[chunk] = _pack_counts(map(kinds.__getitem__, tokens[chunk]), tokens[chunk])
             return self.tokens, self.classes, self.counts
 
     def _learn_missing(self, missing: list[str]) -> None:
@@ -231,7 +227,7 @@ class _Tokenizer:
         # (The order of `missing` does not matter for the same reason.)
         joined = "\n".join(missing)
         punct_chars = self._punct_chars
-        tokens, classes, kinds = self.tokens, self.classes, self.kinds
+        tokens, classes, counts = self.tokens, self.classes, self.counts
         nlp.max_length = len(joined) + 10
         # Read the tokens as one integer array: a spaCy `Token` object per token cost more
         # than the tokenizing itself.
@@ -243,30 +239,28 @@ class _Tokenizer:
             if is_space:
                 continue
             while start >= end:
-                tokens[missing[index]], classes[missing[index]] = tuple(texts), "".join(marks)
+                chunk = missing[index]
+                tokens[chunk], classes[chunk], counts[chunk] = tuple(texts), "".join(marks), _pack_counts(texts)
                 texts, marks = [], []
                 index += 1
                 end += 1 + len(missing[index])
             text = joined[start : start + length]
             texts.append(text)
             marks.append("p" if text in punct_chars else ("q" if is_punct else "o"))
-            if text not in kinds:
-                kinds[text] = _kind(text)
-        tokens[missing[index]], classes[missing[index]] = tuple(texts), "".join(marks)
+        chunk = missing[index]
+        tokens[chunk], classes[chunk], counts[chunk] = tuple(texts), "".join(marks), _pack_counts(texts)
 
     def _learn_plain(self, chunks: list[str]) -> list[str]:
         """Cache the plain chunks (`plain_chunks.split_plain`); return the others, for spaCy."""
         rest = []
-        tokens, classes, kinds, special = self.tokens, self.classes, self.kinds, self._special
+        tokens, classes, counts, special = self.tokens, self.classes, self.counts, self._special
         for chunk in chunks:
             split = split_plain(chunk, special)
             if split is None:
                 rest.append(chunk)
                 continue
             tokens[chunk], classes[chunk] = split
-            for token in split[0]:
-                if token not in kinds:
-                    kinds[token] = _kind(token)
+            counts[chunk] = _pack_counts(split[0])
         return rest
 
 
@@ -276,14 +270,18 @@ class _Tokenizer:
 _COUNT_SHIFT = 40
 
 
-def _pack_counts(kinds: Iterable[int], tokens: Sequence[str]) -> int:
-    packed = 0
-    for kind, token in zip(kinds, tokens):
-        if kind == SYMBOL:
-            packed += 1 + (len(token) << 2 * _COUNT_SHIFT)
-        elif kind == WORD_NO_LETTER:
-            packed += 1 << _COUNT_SHIFT
-    return packed
+def _pack_counts(tokens: Sequence[str]) -> int:
+    """The token kinds of a chunk's tokens, packed (see `_COUNT_SHIFT`)."""
+    return sum([_packed_kind(token) for token in tokens if not token.isalpha()])
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _packed_kind(token: str) -> int:
+    """One token's `_pack_counts` (a word with a letter is 0); remembered, as marks and digits recur."""
+    kind = _kind(token)
+    if kind == SYMBOL:
+        return 1 + (len(token) << 2 * _COUNT_SHIFT)
+    return 1 << _COUNT_SHIFT if kind == WORD_NO_LETTER else 0
 
 
 _TOKENIZER = _Tokenizer()
@@ -358,13 +356,11 @@ def words(text: str) -> tuple[str, ...]:
 
 
 def token_kinds(tokens: Sequence[str]) -> list[int]:
-    """SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER for each token of `words()` (looked up, not computed)."""
-    kinds = _TOKENIZER.kinds  # a clear replaces this dict, never empties it: this one stays whole
-    # Letters-only tokens are not cached (WORD_WITH_LETTER); any other token is, unless another
-    # thread cleared the cache since `words()` learned it: then compute its kind here.
-    if all(map(kinds.__contains__, itertools.filterfalse(str.isalpha, tokens))):
-        return list(map(kinds.get, tokens, itertools.repeat(WORD_WITH_LETTER)))
-    return [kinds[token] if token in kinds else _kind(token) for token in tokens]
+    """SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER for each token of `words()`."""
+    return [WORD_WITH_LETTER if token.isalpha() else _token_kind(token) for token in tokens]
+
+
+_token_kind = functools.lru_cache(maxsize=1 << 14)(_kind)
 
 
 def kind_counts(text: str) -> tuple[int, int, int]:
@@ -432,12 +428,12 @@ def _with_space_tokens(line: str, marks: list[str]) -> list[str]:
     return out
 
 
-def token_cache() -> tuple[dict, dict, dict, dict]:
+def token_cache() -> tuple[dict, dict, dict]:
     """A copy of the token caches (benchmarks restore it to measure a given cache state)."""
-    return dict(_TOKENIZER.tokens), dict(_TOKENIZER.classes), dict(_TOKENIZER.kinds), dict(_TOKENIZER.counts)
+    return dict(_TOKENIZER.tokens), dict(_TOKENIZER.classes), dict(_TOKENIZER.counts)
 
 
-def set_token_cache(state: tuple[dict, dict, dict, dict] | None) -> None:
+def set_token_cache(state: tuple[dict, dict, dict] | None) -> None:
     """Replace the token caches (None empties them) and forget the per-text cache; outputs never depend on it.
 
     A loaded spaCy pipeline is replaced by a fresh one too, so that its own caches hold nothing either.
@@ -447,5 +443,5 @@ def set_token_cache(state: tuple[dict, dict, dict, dict] | None) -> None:
     if state is None:
         _TOKENIZER.clear()
     else:
-        _TOKENIZER.tokens, _TOKENIZER.classes, _TOKENIZER.kinds, _TOKENIZER.counts = (dict(part) for part in state)
+        _TOKENIZER.tokens, _TOKENIZER.classes, _TOKENIZER.counts = (dict(part) for part in state)
     text_words.cache_clear()
