@@ -11,6 +11,7 @@ combinatorial chunks (tests/curation/filters/test_reference_units.py).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Set
 
 # What a plain chunk may start and end with. Every one is a punctuation token; the
@@ -50,8 +51,32 @@ def split_plain(chunk: str, special: Set[str]) -> Split | None:
         return (stem, suffix), "oo"
     tokens = _split_general(chunk, special)
     if tokens is None:
-        return None
+        return _split_number(chunk, special)
     return tokens, "".join([PLAIN_CLASSES.get(token, "o") for token in tokens])
+
+
+# A number: an optional "$", ASCII digit groups joined by single "," or "." (`505,796`,
+# `55.12`), an optional "%", at most one trailing mark.
+_NUMBER_RE = re.compile(r"(\$?)([0-9]+(?:[.,][0-9]+)*)(%?)([,;:!?.]?)")
+# "$" is a currency symbol, not punctuation, for spaCy's IS_PUNCT; "%" is punctuation.
+_NUMBER_CLASSES = {**PLAIN_CLASSES, "$": "o", "%": "q"}
+
+
+def _split_number(chunk: str, special: Set[str]) -> Split | None:
+    """(tokens, classes) of a number chunk, or None.
+
+    spaCy's English rules split "$" off as a prefix, then the mark and "%" (a
+    unit after a digit) as suffixes; no infix applies between digits and a
+    single "," or ".". Unless a run of the tokens is a special case.
+    """
+    match = _NUMBER_RE.fullmatch(chunk)
+    if match is None:
+        return None
+    tokens = tuple(part for part in match.groups() if part)
+    runs = ["".join(tokens[i:j]) for i in range(len(tokens)) for j in range(i + 1, len(tokens) + 1)]
+    if not special.isdisjoint(runs):
+        return None
+    return tokens, "".join([_NUMBER_CLASSES.get(token, "o") for token in tokens])
 
 
 def _split_general(chunk: str, special: Set[str]) -> tuple[str, ...] | None:

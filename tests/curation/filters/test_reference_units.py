@@ -204,3 +204,22 @@ def test_duplicate_ngrams_found_when_only_one_occurrence_starts_with_short_words
     expected = {n: _duplicates_by_scan(words, n) for n in (5, 8)}
     assert expected[8] == 17
     assert ngrams.duplicate_ngram_chars(words, (5, 8)) == expected
+
+
+def test_number_chunks_match_spacy(nlp):
+    """The number shortcut of `plain_chunks` ("$55.12", "505,796", "3.5%,"): tokens and classes as spaCy's."""
+    rng = random.Random(7)
+    chunks = ["$55.12", "505,796", "3.5%,", "$1,000.50.", "1.", "5%", "$5", "2021.", "1,2,3", "12:", "8.8", "1.2.3.4"]
+    for _ in range(600):
+        groups = [str(rng.randint(0, 10 ** rng.randint(1, 4))) for _ in range(rng.randint(1, 3))]
+        number = groups[0] + "".join(rng.choice(".,") + g for g in groups[1:])
+        chunks.append(rng.choice(["", "$"]) + number + rng.choice(["", "%"]) + rng.choice(["", *",;:!?."]))
+    ru.set_token_cache(None)
+    for chunk in chunks:
+        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
+        assert ru.line_sentence_count(chunk + " Next") == len(list(nlp(chunk + " Next").sents)), repr(chunk)
+        assert ru.kind_counts(chunk) == (
+            sum(map(ru.is_symbol_word, ru.words(chunk))),
+            sum(1 for w in ru.words(chunk) if not ru.is_symbol_word(w) and not any(map(str.isalpha, w))),
+            sum(len(w) for w in ru.words(chunk) if ru.is_symbol_word(w)),
+        ), repr(chunk)
