@@ -82,8 +82,8 @@ def _split_number(chunk: str, special: Set[str]) -> Split | None:
 def _split_general(chunk: str, special: Set[str]) -> tuple[str, ...] | None:
     """The tokens of a plain chunk without asking spaCy, or None for any other chunk.
 
-    A plain chunk is: opening brackets or quotes, then letters (hyphenated
-    parts allowed) or ASCII digits, then closing brackets or quotes, then at
+    A plain chunk is: opening brackets or quotes, then letters or ASCII digits
+    (hyphenated parts allowed), then closing brackets or quotes, then at
     most one of , ; : ! ? . (or one of , . ! ? before a single closer:
     `said,”`), and no piece of it, nor of its run of openers or of
     closers, is one of spaCy's special cases. spaCy splits off each bracket,
@@ -109,9 +109,9 @@ def _split_general(chunk: str, special: Set[str]) -> tuple[str, ...] | None:
     if not core:
         return None
     parts = core.split("-")
-    if len(parts) == 1 and core.isascii() and core.isdigit():
-        pass
-    elif not all(map(str.isalpha, parts)):
+    # Hyphens split letters from letters and digits from anything ("5-year", "2021-22"),
+    # never letters from digits ("COVID-19" is one token).
+    if not all(map(_is_plain_part, parts)) or any(a.isalpha() and b.isdigit() for a, b in zip(parts, parts[1:])):
         return None
     last = parts[-1]
     if (mark == "." and not closers or inner == ".") and (len(last) == 1 or not last[-1].islower()):
@@ -138,6 +138,10 @@ def _split_general(chunk: str, special: Set[str]) -> tuple[str, ...] | None:
     if mark:
         out.append(mark)
     return tuple(out)
+
+
+def _is_plain_part(part: str) -> bool:
+    return part.isalpha() or (part.isascii() and part.isdigit())
 
 
 def _substrings(text: str) -> list[str]:

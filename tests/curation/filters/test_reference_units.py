@@ -223,3 +223,15 @@ def test_number_chunks_match_spacy(nlp):
             sum(1 for w in ru.words(chunk) if not ru.is_symbol_word(w) and not any(map(str.isalpha, w))),
             sum(len(w) for w in ru.words(chunk) if ru.is_symbol_word(w)),
         ), repr(chunk)
+
+
+def test_hyphenated_digit_chunks_match_spacy(nlp):
+    """Digit parts in hyphenated plain chunks: split from letters after them and from digits,
+    never from letters before them ("COVID-19" stays one token)."""
+    parts = ["5", "2021", "22", "year", "COVID", "B", "km", "am"]
+    chunks = [a + "-" + b + tail for a in parts for b in parts for tail in ("", ",", ".", ")", "\u201d")]
+    chunks += ["(" + chunk for chunk in chunks] + ["1-2-3", "a-1-b", "5-year-old", "9-11,"]
+    ru.set_token_cache(None)
+    for chunk in chunks:
+        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
+        assert ru.line_sentence_count(chunk + " Next") == len(list(nlp(chunk + " Next").sents)), repr(chunk)
