@@ -272,7 +272,7 @@ _COUNT_SHIFT = 40
 
 def _pack_counts(tokens: Sequence[str]) -> int:
     """The token kinds of a chunk's tokens, packed (see `_COUNT_SHIFT`)."""
-    return sum([_packed_kind(token) for token in tokens if not token.isalpha()])
+    return sum(map(_packed_kind, itertools.filterfalse(str.isalpha, tokens)))
 
 
 @functools.lru_cache(maxsize=1 << 14)
