@@ -206,7 +206,8 @@ def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> C
     removed = dict.fromkeys(("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy"), 0)
     citations = 0
     lorem = curly = False
-    known = ru.text_words(text).classes  # the sentence classes of the page's chunks, read once
+    units = ru.text_words(text)
+    known = units.classes  # the sentence classes of the page's chunks, read once
     hints = _content_hints(text)
     marks: list[str] = []  # the sentencizer classes of each kept line's tokens
     for raw in text.splitlines():
@@ -226,6 +227,8 @@ def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> C
                 split = line.split()
                 if split:
                     marks.append(ru.line_marks(line, split, ru.chunk_classes(split)))
+            elif units.single_spaced:
+                marks.append(ru.spaced_line_marks(split, known))
             else:
                 marks.append(ru.line_marks(line, split, known))
         kept.append(line)

@@ -306,6 +306,7 @@ class TextWords:
     letterless_words: int  # other words with no letter
     symbol_chars: int  # characters of the symbol tokens
     classes: Mapping[str, str]  # sentencizer classes of this text's chunks that are not plain words
+    single_spaced: bool  # its only whitespace is newlines and single spaces (see `spaced_line_marks`)
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -341,9 +342,13 @@ def text_words(text: str) -> TextWords:
     # Token kinds are summed per non-letter chunk: a chunk of letters is only words with a letter.
     packed = sum(map(counts.__getitem__, others))
     mask = (1 << _COUNT_SHIFT) - 1
+    word_count = spaced.count(" ") + 1 if spaced else 0
+    # The words' characters are the chunks' characters: every other character is whitespace.
+    whitespace = len(text) - (len(spaced) - max(word_count - 1, 0))
+    single_spaced = "  " not in text and text.count(" ") + text.count("\n") == whitespace
     return TextWords(
-        spaced, spaced.count(" ") + 1 if spaced else 0, packed & mask, (packed >> _COUNT_SHIFT) & mask,
-        packed >> 2 * _COUNT_SHIFT, dict(zip(wanted, map(classes.__getitem__, wanted))),
+        spaced, word_count, packed & mask, (packed >> _COUNT_SHIFT) & mask, packed >> 2 * _COUNT_SHIFT,
+        dict(zip(wanted, map(classes.__getitem__, wanted))), single_spaced,
     )
 
 
@@ -403,6 +408,12 @@ def line_marks(line: str, chunks: Sequence[str], known: Mapping[str, str]) -> st
     if " ".join(chunks) != line:
         marks = _with_space_tokens(line, marks)
     return "".join(marks)
+
+
+def spaced_line_marks(chunks: Sequence[str], known: Mapping[str, str]) -> str:
+    """`line_marks` of a line that is its `chunks` joined by single spaces (a stripped line of a
+    `TextWords.single_spaced` text): no whitespace token to add."""
+    return "".join(map(known.get, chunks, itertools.repeat("o")))
 
 
 def sentence_count(lines_marks: Sequence[str]) -> int:
