@@ -129,13 +129,44 @@ class CleanedPage:
         )
 
 
-def _line_fate(line: str, config: C4Config, word_rules: bool) -> tuple[str, str, int]:
+@dataclass(frozen=True)
+class _ContentHints:
+    """Which content rules (lorem ipsum, javascript, `{`, policy) can match some line of a page."""
+
+    lorem: bool = True
+    javascript: bool = True
+    curly: bool = True
+    policy: bool = True
+
+
+_EVERY_RULE = _ContentHints()
+
+
+def _content_hints(text: str) -> _ContentHints:
+    """The content rules whose substring occurs in the page at all, found once per page.
+
+    A rule whose substring is nowhere in the page matches none of its lines, so
+    most lines need no lower-casing and no substring search. (A line that lost
+    citation markers is checked against every rule: removing "[1]" can join
+    the two halves of a substring.)
+    """
+    lower = text.lower()
+    return _ContentHints(
+        "lorem ipsum" in lower, "javascript" in lower, "{" in text, any(p in lower for p in POLICY_SUBSTRINGS)
+    )
+
+
+def _line_fate(
+    line: str, split: list[str], config: C4Config, word_rules: bool, hints: _ContentHints
+) -> tuple[str, str, int]:
     """(what happens to one stripped line, the line after citation removal, citations removed).
+
+    `split` is `line.split()`.
 
     The fate is "kept", the name of the line rule that drops it, or "lorem"/"curly"
     for the lines that reject the page (which then stay in the cleaned text).
+    `hints`: the content rules that can match some line of the page.
     """
-    split = line.split()
     n_words = len(split)
     limit = config.max_word_length
     # A word is never longer than its line, so most lines skip the per-word check.
@@ -150,14 +181,16 @@ def _line_fate(line: str, config: C4Config, word_rules: bool) -> tuple[str, str,
         return "no_terminal_punct", line, cited
     if word_rules and config.min_words_per_line is not None and n_words < config.min_words_per_line:
         return "too_few_words", line, cited
-    lower = line.lower()
-    if config.drop_lorem_ipsum and "lorem ipsum" in lower:
+    if cited:
+        hints = _EVERY_RULE
+    lower = line.lower() if hints.lorem or hints.javascript or hints.policy else ""
+    if config.drop_lorem_ipsum and hints.lorem and "lorem ipsum" in lower:
         return "lorem", line, cited
-    if config.drop_javascript_lines and "javascript" in lower:
+    if config.drop_javascript_lines and hints.javascript and "javascript" in lower:
         return "javascript", line, cited
-    if config.drop_curly_bracket and "{" in line:
+    if config.drop_curly_bracket and hints.curly and "{" in line:
         return "curly", line, cited
-    if config.drop_policy_lines and any(p in lower for p in POLICY_SUBSTRINGS):
+    if config.drop_policy_lines and hints.policy and any(p in lower for p in POLICY_SUBSTRINGS):
         return "policy", line, cited
     return "kept", line, cited
 
@@ -171,13 +204,18 @@ def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> C
     """
     kept: list[str] = []
     removed = dict.fromkeys(("too_long_word", "no_terminal_punct", "too_few_words", "javascript", "policy"), 0)
-    citations = sentences = 0
+    citations = 0
     lorem = curly = False
+    units = ru.text_words(text)
+    known = units.classes  # the sentence classes of the page's chunks, read once
+    hints = _content_hints(text)
+    marks: list[str] = []  # the sentencizer classes of each kept line's tokens
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
             continue
-        fate, line, cited = _line_fate(line, config, not skip_word_rules)
+        split = line.split()
+        fate, line, cited = _line_fate(line, split, config, not skip_word_rules, hints)
         citations += cited
         if fate in removed:
             removed[fate] += 1
@@ -185,11 +223,19 @@ def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> C
         lorem = lorem or fate == "lorem"
         curly = curly or fate == "curly"
         if fate == "kept":
-            sentences += ru.line_sentence_count(line)
+            if cited:  # the line lost citation markers: it may hold chunks the page does not
+                split = line.split()
+                if split:
+                    marks.append(ru.line_marks(line, split, ru.chunk_classes(split)))
+            elif units.single_spaced:
+                marks.append(ru.spaced_line_marks(split, known))
+            else:
+                marks.append(ru.line_marks(line, split, known))
         kept.append(line)
     return CleanedPage(
         "\n".join(kept).strip(), len(kept), removed["too_long_word"], removed["no_terminal_punct"],
-        removed["too_few_words"], removed["javascript"], removed["policy"], citations, sentences, lorem, curly,
+        removed["too_few_words"], removed["javascript"], removed["policy"], citations, ru.sentence_count(marks),
+        lorem, curly,
     )
 
 

@@ -58,7 +58,15 @@ REPETITION_SIGNALS: tuple[tuple[str, str], ...] = (
 )
 
 _PARAGRAPH_SPLIT_RE = re.compile(r"\n{2,}")
-_LINE_SPLIT_RE = re.compile(r"\n+")
+
+
+def split_lines(text: str) -> list[str]:
+    """The pieces of `text` between runs of newlines, as `re.split(r"\n+", text)` gives them
+    (an empty first or last piece kept), from one `str.split`: no regex scan."""
+    parts = text.split("\n")
+    if len(parts) < 3:
+        return parts
+    return [parts[0], *filter(None, parts[1:-1]), parts[-1]]
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,7 @@ def repetition_signals(text: str, language: str = "") -> dict[str, float | bool 
     per_char = max(chars, 1)
     paragraphs = _PARAGRAPH_SPLIT_RE.split(text.strip())
     dup_paras, dup_para_chars = tu.duplicate_stats(paragraphs)
-    line_list = _LINE_SPLIT_RE.split(text)
+    line_list = split_lines(text)
     dup_lines, dup_line_chars = tu.duplicate_stats(line_list)
     signals: dict[str, float | bool | int] = {
         f"{_REP}_text_chars": chars,
@@ -109,10 +117,10 @@ def repetition_signals(text: str, language: str = "") -> dict[str, float | bool 
         f"{_REP}_dup_line_frac": dup_lines / len(line_list),
         f"{_REP}_dup_line_char_frac": dup_line_chars / per_char,
     }
-    word_list = ru.words(text) if text else ()
-    ids = tu.word_ids(word_list)
+    word_list = ngrams.words_of(ru.text_words(text).spaced if text else "")
+    top = ngrams.top_ngram_chars_by_size(word_list, TOP_NGRAM_SIZES)
     for n in TOP_NGRAM_SIZES:
-        signals[f"{_REP}_top_{n}gram_char_frac"] = ngrams.top_ngram_chars(word_list, n, ids) / per_char
+        signals[f"{_REP}_top_{n}gram_char_frac"] = top[n] / per_char
     duplicated = ngrams.duplicate_ngram_chars(word_list, DUPLICATE_NGRAM_SIZES)
     for n in DUPLICATE_NGRAM_SIZES:
         signals[f"{_REP}_dup_{n}gram_char_frac"] = duplicated[n] / per_char
@@ -261,14 +269,14 @@ def quality_signals(
     text: str, language: str, stop_words: Mapping[str, frozenset[str]], default_language: str = "en"
 ) -> dict[str, int | float | bool]:
     """Every gopher_quality signal of `text`; `stop_words` values are sets matched case-sensitively."""
-    tokens = ru.words(text)
-    n_tokens = len(tokens)
+    units = ru.text_words(text)
+    n_tokens = units.word_count
     per_token = max(n_tokens, 1)
-    # Token kinds are summed per non-letter chunk from the cache, not looked up per token.
-    n_symbols, n_no_letter, symbol_chars = ru.kind_counts(text)
+    n_symbols, n_no_letter, symbol_chars = units.symbol_tokens, units.letterless_words, units.symbol_chars
     n_alpha = n_tokens - n_symbols - n_no_letter
     n_words = n_tokens - n_symbols
-    word_chars = sum(map(len, tokens)) - symbol_chars
+    # The words joined by single spaces: their characters are the rest.
+    word_chars = len(units.spaced) - max(n_tokens - 1, 0) - symbol_chars
     line_list = text.splitlines()
     per_line = max(len(line_list), 1)
     lang = tu.normalise_language(language) or tu.normalise_language(default_language)
@@ -283,7 +291,7 @@ def quality_signals(
         f"{_Q}_ellipsis_line_ratio": sum(line.rstrip().endswith(GOPHER_ELLIPSES) for line in line_list) / per_line,
         f"{_Q}_alpha_word_ratio": n_alpha / per_token,
         f"{_Q}_alpha_nonsymbol_word_ratio": n_alpha / n_words if n_words else 0.0,
-        f"{_Q}_stop_word_count": len(stops.intersection(tokens)) if stops is not None else 0,
+        f"{_Q}_stop_word_count": units.distinct_present(stops) if stops is not None else 0,
         f"{_Q}_word_rules_skipped": tu.is_spaceless(text, language),
         f"{_Q}_stop_word_rule_skipped": stops is None,
     }

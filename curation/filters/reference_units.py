@@ -36,8 +36,11 @@ import itertools
 import re
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from winnow.curation.filters.plain_chunks import split_plain
 
 
 # Chunks kept in the cache before it is emptied (bounded memory on long runs).
@@ -86,7 +89,7 @@ _SPACE_RUN_RE = re.compile(r"(\s+)")
 _SENTENCE_BREAK_RE = re.compile("p[pq]*o")
 
 
-# Token kinds, cached per distinct token text (`token_kinds`): a pure-punctuation token, a word
+# Token kinds (`token_kinds`): a pure-punctuation token, a word
 # with no letter, a word with a letter. Punctuation tokens never contain a letter.
 SYMBOL, WORD_NO_LETTER, WORD_WITH_LETTER = 0, 1, 2
 
@@ -145,9 +148,10 @@ class _Tokenizer:
         self._punct_chars: frozenset[str] = frozenset()
         self.tokens: dict[str, tuple[str, ...]] = {}  # chunk -> its tokens
         self.classes: dict[str, str] = {}  # chunk -> one sentencizer class per token (o, p, q)
-        self.kinds: dict[str, int] = {}  # token -> SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER
-        self.counts: dict[str, int] = {}  # non-letter chunk -> its token kinds, summed (`_pack_counts`)
+        self.counts: dict[str, int] = {}  # chunk -> its token kinds, summed (`_pack_counts`)
         self._special: frozenset[str] = frozenset()
+        self.letter_special: frozenset[str] = frozenset()  # the special cases made only of letters
+        self.letter_special_spaced: dict[str, str] = {}  # each of those -> its tokens joined by spaces
         self._attrs: list[int] = []
         self._sent_to_spacy = 0
         # Beam's local workers are threads sharing this one cache. `clear` replaces the dicts
@@ -171,80 +175,20 @@ class _Tokenizer:
         self._attrs = [IDX, LENGTH, IS_SPACE, IS_PUNCT]  # what `_learn_missing` reads of each token
         self._punct_chars = frozenset(Sentencizer.default_punct_chars)
         self._special = frozenset(self._nlp.tokenizer.rules)
+        self.letter_special = frozenset(rule for rule in self._special if rule.isalpha())
         self._seed()
+        # (Never changed once made: threads may read it while another one reloads spaCy.)
+        self.letter_special_spaced = {rule: " ".join(self.tokens[rule]) for rule in self.letter_special}
         return self._nlp
 
     def _seed(self) -> None:
         """Cache the special cases made only of letters ("cannot", "Dont"), the only letter chunks
         that are not one token of their own. Any other chunk of letters is never cached: `words` and
         `line_sentence_count` read it as itself, an ordinary word (class "o", WORD_WITH_LETTER)."""
-        self._learn_missing([rule for rule in self._special if rule.isalpha() and rule not in self.tokens])
-
-    def _plain(self, chunk: str) -> tuple[str, ...] | None:
-        """The tokens of a plain chunk without asking spaCy, or None for any other chunk.
-
-        A plain chunk is: opening brackets or quotes, then letters (hyphenated
-        parts allowed) or ASCII digits, then closing brackets or quotes, then at
-        most one of , ; : ! ? . (or one of , . ! ? before a single closer:
-        `said,”`), and no piece of it, nor of its run of openers or of
-        closers, is one of spaCy's special cases. spaCy splits off each bracket,
-        quote, hyphen and mark as a token. Left to spaCy: a "." after a lone or
-        upper-case letter ("B." "SpaceX." stay whole), ":" after a closer
-        (emoticons), "’’" (one token). Checked against spaCy on all 202,549
-        distinct chunks of ../shared/data's ground-truth texts and the benchmark
-        pages (tests compare random and combinatorial chunks); nine in ten are plain.
-        """
-        special = self._special
-        start = 0
-        while start < len(chunk) and chunk[start] in _OPENERS:
-            start += 1
-        stop = len(chunk)
-        mark = chunk[-1] if chunk[-1] in _PLAIN_MARKS and stop > start else ""
-        stop -= len(mark)
-        core_stop = stop
-        while core_stop > start and chunk[core_stop - 1] in _CLOSERS:
-            core_stop -= 1
-        # A mark before the closers instead ("word.”" "word,\""), when none follows them.
-        inner = ""
-        if not mark and core_stop < stop and core_stop - 1 > start and chunk[core_stop - 1] in _INNER_MARKS:
-            core_stop -= 1
-            inner = chunk[core_stop]
-        core, closers = chunk[start:core_stop], chunk[core_stop + len(inner) : stop]
-        if not core:
-            return None
-        parts = core.split("-")
-        if len(parts) == 1 and core.isascii() and core.isdigit():
-            pass
-        elif not all(map(str.isalpha, parts)):
-            return None
-        last = parts[-1]
-        if (mark == "." and not closers or inner == ".") and (len(last) == 1 or not last[-1].islower()):
-            return None
-        if mark == ":" and closers:
-            return None
-        pieces = (chunk, core, core + mark, chunk[start:], chunk[:stop], last + mark, core + closers[:1], last + closers[:1])
-        if not (special.isdisjoint(pieces) and special.isdisjoint(parts)):
-            return None
-        # spaCy's special-case pass re-joins neighbouring tokens that make a special case ("’’").
-        if not (special.isdisjoint(_substrings(chunk[:start])) and special.isdisjoint(_substrings(chunk[core_stop:]))):
-            return None
-        # ("’’" after a mark stays one token, so one closer only.)
-        if inner and (len(closers) != 1 or not special.isdisjoint(_inner_pieces(chunk, start, core_stop, last))):
-            return None
-        out = list(chunk[:start])
-        for index, part in enumerate(parts):
-            if index:
-                out.append("-")
-            out.append(part)
-        if inner:
-            out.append(inner)
-        out.extend(closers)
-        if mark:
-            out.append(mark)
-        return tuple(out)
+        self._learn_missing([rule for rule in self.letter_special if rule not in self.tokens])
 
     def clear(self) -> None:
-        self.tokens, self.classes, self.kinds, self.counts = {}, {}, {}, {}
+        self.tokens, self.classes, self.counts = {}, {}, {}
         if self._nlp is not None:
             self._seed()
 
@@ -254,10 +198,13 @@ class _Tokenizer:
         Returns the (tokens, classes, counts) dicts that hold every non-letter chunk of `chunks`:
         read those, not the attributes, which another thread may replace meanwhile.
         """
+        return self.learn_set(set(itertools.filterfalse(str.isalpha, chunks)))
+
+    def learn_set(self, wanted: set[str]) -> tuple[dict[str, tuple[str, ...]], dict[str, str], dict[str, int]]:
+        """`learn` for a set of chunks none of which is made only of letters."""
         with self._lock:
             if self._nlp is None:
                 self._load()
-            wanted = set(itertools.filterfalse(str.isalpha, chunks))
             missing = list(wanted.difference(self.tokens))
             if missing:
                 if len(self.tokens) + len(missing) > CHUNK_CACHE_LIMIT:
@@ -265,9 +212,6 @@ class _Tokenizer:
                     # What was cached before the clear is gone too: learn every chunk again.
                     missing = list(wanted.difference(self.tokens))
                 self._learn_missing(missing)
-                tokens, kinds, counts = self.tokens, self.kinds, self.counts
-                for chunk in missing:
-                    counts[chunk] = _pack_counts(map(kinds.__getitem__, tokens[chunk]), tokens[chunk])
             return self.tokens, self.classes, self.counts
 
     def _learn_missing(self, missing: list[str]) -> None:
@@ -283,7 +227,7 @@ class _Tokenizer:
         # (The order of `missing` does not matter for the same reason.)
         joined = "\n".join(missing)
         punct_chars = self._punct_chars
-        tokens, classes, kinds = self.tokens, self.classes, self.kinds
+        tokens, classes, counts = self.tokens, self.classes, self.counts
         nlp.max_length = len(joined) + 10
         # Read the tokens as one integer array: a spaCy `Token` object per token cost more
         # than the tokenizing itself.
@@ -295,65 +239,29 @@ class _Tokenizer:
             if is_space:
                 continue
             while start >= end:
-                tokens[missing[index]], classes[missing[index]] = tuple(texts), "".join(marks)
+                chunk = missing[index]
+                tokens[chunk], classes[chunk], counts[chunk] = tuple(texts), "".join(marks), _pack_counts(texts)
                 texts, marks = [], []
                 index += 1
                 end += 1 + len(missing[index])
             text = joined[start : start + length]
             texts.append(text)
             marks.append("p" if text in punct_chars else ("q" if is_punct else "o"))
-            if text not in kinds:
-                kinds[text] = _kind(text)
-        tokens[missing[index]], classes[missing[index]] = tuple(texts), "".join(marks)
+        chunk = missing[index]
+        tokens[chunk], classes[chunk], counts[chunk] = tuple(texts), "".join(marks), _pack_counts(texts)
 
     def _learn_plain(self, chunks: list[str]) -> list[str]:
-        """Cache the plain chunks (see `_plain`); return the others, for spaCy."""
+        """Cache the plain chunks (`plain_chunks.split_plain`); return the others, for spaCy."""
         rest = []
-        tokens, classes, kinds, special = self.tokens, self.classes, self.kinds, self._special
+        tokens, classes, counts, special = self.tokens, self.classes, self.counts, self._special
         for chunk in chunks:
-            # Many chunks are a word and one mark: what `_plain` gives them, sooner.
-            core, mark = chunk[:-1], chunk[-1:]
-            if (
-                mark in _PLAIN_MARKS and core.isalpha() and chunk not in special and core not in special
-                and (mark != "." or (len(core) > 1 and core[-1].islower()))
-            ):
-                tokens[chunk], classes[chunk] = (core, mark), "o" + _PLAIN_CLASSES[mark]
-                if core not in kinds:
-                    kinds[core] = _kind(core)
-                if mark not in kinds:
-                    kinds[mark] = _kind(mark)
-                continue
-            # A word and a possessive ("CBP's", "Serbia’s"): spaCy's suffix "'s", nothing else.
-            stem, suffix = chunk[:-2], chunk[-2:]
-            if suffix in _POSSESSIVES and stem.isalpha() and chunk not in special and stem not in special:
-                tokens[chunk], classes[chunk] = (stem, suffix), "oo"
-                if stem not in kinds:
-                    kinds[stem] = _kind(stem)
-                if suffix not in kinds:
-                    kinds[suffix] = _kind(suffix)
-                continue
-            plain = self._plain(chunk)
-            if plain is None:
+            split = split_plain(chunk, special)
+            if split is None:
                 rest.append(chunk)
                 continue
-            tokens[chunk] = plain
-            classes[chunk] = "".join(_PLAIN_CLASSES.get(token, "o") for token in plain)
-            for token in plain:
-                if token not in kinds:
-                    kinds[token] = _kind(token)
+            tokens[chunk], classes[chunk] = split
+            counts[chunk] = _pack_counts(split[0])
         return rest
-
-
-# What a plain chunk may start and end with. Every one is a punctuation token; the
-# sentencizer class of each: a sentence-final mark (p) or other punctuation (q).
-_OPENERS = frozenset("([\"\u201c\u2018")
-_CLOSERS = frozenset(")]\"\u201d\u2019")
-_PLAIN_MARKS = frozenset(",;:!?.")
-# Marks a plain chunk may have between its word and its closers (not ":" or ";", which
-# start emoticons with a closing bracket).
-_INNER_MARKS = frozenset(",!?.")
-# spaCy's English possessive suffixes (never split further, never punctuation).
-_POSSESSIVES = frozenset(("'s", "'S", "\u2019s", "\u2019S"))
 
 
 # A chunk's token kinds as one integer, so a text's totals are one C-level `sum`: symbol tokens,
@@ -362,73 +270,108 @@ _POSSESSIVES = frozenset(("'s", "'S", "\u2019s", "\u2019S"))
 _COUNT_SHIFT = 40
 
 
-def _pack_counts(kinds: Iterable[int], tokens: Sequence[str]) -> int:
-    packed = 0
-    for kind, token in zip(kinds, tokens):
-        if kind == SYMBOL:
-            packed += 1 + (len(token) << 2 * _COUNT_SHIFT)
-        elif kind == WORD_NO_LETTER:
-            packed += 1 << _COUNT_SHIFT
-    return packed
+def _pack_counts(tokens: Sequence[str]) -> int:
+    """The token kinds of a chunk's tokens, packed (see `_COUNT_SHIFT`)."""
+    return sum(map(_packed_kind, itertools.filterfalse(str.isalpha, tokens)))
 
 
-def _substrings(text: str) -> list[str]:
-    """Every substring of two or more characters of a (short) run of openers or closers and marks."""
-    return [text[i:j] for i in range(len(text)) for j in range(i + 2, len(text) + 1)]
+@functools.lru_cache(maxsize=1 << 14)
+def _packed_kind(token: str) -> int:
+    """One token's `_pack_counts` (a word with a letter is 0); remembered, as marks and digits recur."""
+    kind = _kind(token)
+    if kind == SYMBOL:
+        return 1 + (len(token) << 2 * _COUNT_SHIFT)
+    return 1 << _COUNT_SHIFT if kind == WORD_NO_LETTER else 0
 
 
-def _inner_pieces(chunk: str, start: int, core_stop: int, last: str) -> list[str]:
-    """Every string spaCy's affix loop may test as a special case in openers + word + mark + closers (and more)."""
-    tails = [chunk[core_stop:stop] for stop in range(core_stop, len(chunk) + 1)]
-    return [chunk[begin:core_stop] + tail for begin in range(start + 1) for tail in tails] + [last + tail for tail in tails]
-_PLAIN_CLASSES = {
-    **{mark: "p" for mark in ".!?"}, **{mark: "q" for mark in ",;:-"},
-    **{mark: "q" for mark in _OPENERS | _CLOSERS},
-}
 _TOKENIZER = _Tokenizer()
 
 
-# The whitespace-separated chunks of the last few texts: consecutive steps split the same document.
-_chunks = functools.lru_cache(maxsize=8)(str.split)
+@dataclass(frozen=True)
+class TextWords:
+    """DataTrove's English words of one text and what the filters count of them, made once per text.
+
+    The Gopher, C4 and FineWeb steps all read the same document: splitting it
+    once, and reading the token cache once per distinct chunk of it, is what
+    keeps the chain cheap. (The cache holds some 100k chunks scattered in memory;
+    its lookups cost several times more than ones in `classes`, which holds this
+    text's chunks only.) The words are kept as one string, joined by single
+    spaces: no word holds whitespace, so that string is the word sequence, and
+    it is built in C without a Python object per word.
+    """
+
+    spaced: str  # the words joined by single spaces ("" without words)
+    word_count: int  # spaCy's tokens, whitespace dropped; punctuation tokens are words
+    symbol_tokens: int  # words made only of DataTrove's punctuation
+    letterless_words: int  # other words with no letter
+    symbol_chars: int  # characters of the symbol tokens
+    classes: Mapping[str, str]  # sentencizer classes of this text's chunks that are not plain words
+    single_spaced: bool  # its only whitespace is newlines and single spaces (see `spaced_line_marks`)
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return tuple(self.spaced.split(" ")) if self.spaced else ()
+
+    def distinct_present(self, candidates: frozenset[str]) -> int:
+        """How many of `candidates` are words of the text (each counted once, case-sensitive)."""
+        if len(candidates) > _FEW_CANDIDATES:
+            return len(candidates.intersection(self.words))
+        # A word is a space-delimited piece of the padded string; a candidate holding
+        # whitespace (or empty) is never a word.
+        padded = f" {self.spaced} "
+        return sum(1 for word in candidates if word and not any(map(str.isspace, word)) and f" {word} " in padded)
+
+
+# Up to this many candidates, `distinct_present` searches the word string for each one
+# (a few fast substring searches) instead of making a set of the words.
+_FEW_CANDIDATES = 32
 
 
 @functools.lru_cache(maxsize=8)
+def text_words(text: str) -> TextWords:
+    """The `TextWords` of `text`, cached for the last few texts (consecutive steps read the same document)."""
+    chunks = text.split()
+    others = list(itertools.filterfalse(str.isalpha, chunks))
+    wanted = set(others)
+    tokens, classes, counts = _TOKENIZER.learn_set(wanted)
+    # Each chunk's words joined by spaces: a chunk of letters is one word, itself, unless it is
+    # a special case such as "cannot" (those come first, in every text's table).
+    spaced_of = _TOKENIZER.letter_special_spaced.copy()
+    spaced_of.update(zip(wanted, map(" ".join, map(tokens.__getitem__, wanted))))
+    spaced = " ".join(map(spaced_of.get, chunks, chunks))
+    # Token kinds are summed per non-letter chunk: a chunk of letters is only words with a letter.
+    packed = sum(map(counts.__getitem__, others))
+    mask = (1 << _COUNT_SHIFT) - 1
+    word_count = spaced.count(" ") + 1 if spaced else 0
+    # The words' characters are the chunks' characters: every other character is whitespace.
+    whitespace = len(text) - (len(spaced) - max(word_count - 1, 0))
+    single_spaced = "  " not in text and text.count(" ") + text.count("\n") == whitespace
+    return TextWords(
+        spaced, word_count, packed & mask, (packed >> _COUNT_SHIFT) & mask, packed >> 2 * _COUNT_SHIFT,
+        dict(zip(wanted, map(classes.__getitem__, wanted))), single_spaced,
+    )
+
+
 def words(text: str) -> tuple[str, ...]:
     """DataTrove's English words of `text`: spaCy's tokens, whitespace tokens dropped.
 
     Punctuation tokens ("," "." "|" "(") are words here, as in DataTrove.
-    Cached for the last few texts because consecutive steps split the same document.
     """
-    chunks = _chunks(text)
-    tokens, _, _ = _TOKENIZER.learn(chunks)
-    # A chunk not in the cache is made of letters: one token, itself (`zip` makes the 1-tuples in C).
-    return tuple(itertools.chain.from_iterable(map(tokens.get, chunks, zip(chunks))))
+    return text_words(text).words
 
 
 def token_kinds(tokens: Sequence[str]) -> list[int]:
-    """SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER for each token of `words()` (looked up, not computed)."""
-    kinds = _TOKENIZER.kinds  # a clear replaces this dict, never empties it: this one stays whole
-    # Letters-only tokens are not cached (WORD_WITH_LETTER); any other token is, unless another
-    # thread cleared the cache since `words()` learned it: then compute its kind here.
-    if all(map(kinds.__contains__, itertools.filterfalse(str.isalpha, tokens))):
-        return list(map(kinds.get, tokens, itertools.repeat(WORD_WITH_LETTER)))
-    return [kinds[token] if token in kinds else _kind(token) for token in tokens]
+    """SYMBOL, WORD_NO_LETTER or WORD_WITH_LETTER for each token of `words()`."""
+    return [WORD_WITH_LETTER if token.isalpha() else _token_kind(token) for token in tokens]
+
+
+_token_kind = functools.lru_cache(maxsize=1 << 14)(_kind)
 
 
 def kind_counts(text: str) -> tuple[int, int, int]:
-    """(symbol tokens, words with no letter, characters of symbol tokens) among `words(text)`.
-
-    Summed per non-letter chunk from the cache: a chunk of letters is only words with a
-    letter (itself, or a special case such as "cannot"), so it is never looked up.
-    """
-    chunks = _chunks(text)
-    others = list(itertools.filterfalse(str.isalpha, chunks))
-    counts = _TOKENIZER.counts  # a clear replaces this dict, never empties it: this one stays whole
-    if not all(map(counts.__contains__, others)):
-        _, _, counts = _TOKENIZER.learn(chunks)
-    packed = sum(map(counts.__getitem__, others))
-    mask = (1 << _COUNT_SHIFT) - 1
-    return packed & mask, (packed >> _COUNT_SHIFT) & mask, packed >> 2 * _COUNT_SHIFT
+    """(symbol tokens, words with no letter, characters of symbol tokens) among `words(text)`."""
+    units = text_words(text)
+    return units.symbol_tokens, units.letterless_words, units.symbol_chars
 
 
 def is_symbol_word(word: str) -> bool:
@@ -437,23 +380,46 @@ def is_symbol_word(word: str) -> bool:
 
 
 def line_sentence_count(line: str) -> int:
-    """Sentences spaCy's sentencizer finds in `line` (as DataTrove's C4 filter counts them).
-
-    Whitespace between chunks other than one plain space is a token of its own
-    (an ordinary one, so it can start a sentence), as in spaCy.
-    """
+    """Sentences spaCy's sentencizer finds in `line` (as DataTrove's C4 filter counts them)."""
     chunks = line.split()
     if not chunks:
         return 0
-    classes = _TOKENIZER.classes
-    # Usually `words()` has already learned every chunk of the line's text: then skip `learn`
-    # (its lock and sets). The dict read is one a clear replaces, never empties: it stays whole.
+    return sentence_count([line_marks(line, chunks, chunk_classes(chunks))])
+
+
+def chunk_classes(chunks: Sequence[str]) -> Mapping[str, str]:
+    """Sentencizer classes of chunks: a dict holding each of `chunks` not made only of letters."""
+    classes = _TOKENIZER.classes  # a clear replaces this dict, never empties it: this one stays whole
+    # Usually every chunk is known already: then skip `learn` (its lock and sets).
     if not all(map(classes.__contains__, itertools.filterfalse(str.isalpha, chunks))):
         _, classes, _ = _TOKENIZER.learn(chunks)
-    marks = list(map(classes.get, chunks, itertools.repeat("o")))
-    if line.count(" ") != len(chunks) - 1 or len(line) != sum(map(len, chunks)) + len(chunks) - 1:
+    return classes
+
+
+def line_marks(line: str, chunks: Sequence[str], known: Mapping[str, str]) -> str:
+    """The sentencizer class of each token of a non-blank `line` (see `sentence_count`).
+
+    `chunks` is `line.split()`, and `known` holds every chunk of them not made only of
+    letters (a `TextWords.classes` of the line's text, or the cache). Whitespace between
+    chunks other than one plain space is a token of its own (an ordinary one, so it can
+    start a sentence), as in spaCy.
+    """
+    marks = list(map(known.get, chunks, itertools.repeat("o")))
+    if " ".join(chunks) != line:
         marks = _with_space_tokens(line, marks)
-    return 1 + len(_SENTENCE_BREAK_RE.findall("".join(marks)))
+    return "".join(marks)
+
+
+def spaced_line_marks(chunks: Sequence[str], known: Mapping[str, str]) -> str:
+    """`line_marks` of a line that is its `chunks` joined by single spaces (a stripped line of a
+    `TextWords.single_spaced` text): no whitespace token to add."""
+    return "".join(map(known.get, chunks, itertools.repeat("o")))
+
+
+def sentence_count(lines_marks: Sequence[str]) -> int:
+    """Sentences of the lines whose `line_marks` these are, each line counted on its own."""
+    # "|" is no class: no sentence break spans two lines. Each line starts one sentence.
+    return len(lines_marks) + len(_SENTENCE_BREAK_RE.findall("|".join(lines_marks)))
 
 
 def _with_space_tokens(line: str, marks: list[str]) -> list[str]:
@@ -473,12 +439,12 @@ def _with_space_tokens(line: str, marks: list[str]) -> list[str]:
     return out
 
 
-def token_cache() -> tuple[dict, dict, dict, dict]:
+def token_cache() -> tuple[dict, dict, dict]:
     """A copy of the token caches (benchmarks restore it to measure a given cache state)."""
-    return dict(_TOKENIZER.tokens), dict(_TOKENIZER.classes), dict(_TOKENIZER.kinds), dict(_TOKENIZER.counts)
+    return dict(_TOKENIZER.tokens), dict(_TOKENIZER.classes), dict(_TOKENIZER.counts)
 
 
-def set_token_cache(state: tuple[dict, dict, dict, dict] | None) -> None:
+def set_token_cache(state: tuple[dict, dict, dict] | None) -> None:
     """Replace the token caches (None empties them) and forget the per-text cache; outputs never depend on it.
 
     A loaded spaCy pipeline is replaced by a fresh one too, so that its own caches hold nothing either.
@@ -488,6 +454,5 @@ def set_token_cache(state: tuple[dict, dict, dict, dict] | None) -> None:
     if state is None:
         _TOKENIZER.clear()
     else:
-        _TOKENIZER.tokens, _TOKENIZER.classes, _TOKENIZER.kinds, _TOKENIZER.counts = (dict(part) for part in state)
-    words.cache_clear()
-    _chunks.cache_clear()
+        _TOKENIZER.tokens, _TOKENIZER.classes, _TOKENIZER.counts = (dict(part) for part in state)
+    text_words.cache_clear()

@@ -157,3 +157,29 @@ def test_page_too_long():
 @pytest.mark.parametrize("reason", c4.REASONS)
 def test_every_reason_is_a_named_prefixed_constant(reason):
     assert reason.startswith("c4_")
+
+
+def test_substrings_joined_by_citation_removal_still_match():
+    # The page holds no "javascript", "lorem ipsum" or "privacy policy" until "[1]" / "[]" are removed
+    # from a line: the content rules are checked per line after removal, not only once per page.
+    lines = [
+        "Please enable java[1]script to see the comments below.",
+        "Read our privacy[] policy before you continue reading.",
+        *CLEAN_LINES,
+    ]
+    result = run("c4", "\n".join(lines))
+    assert result.signals["c4_lines_removed_javascript"] == 1
+    assert result.signals["c4_lines_removed_policy"] == 1
+    assert result.text == CLEAN_TEXT
+    lorem = run("c4", "\n".join(["This is lorem[2] ipsum dolor sit amet, the filler text.", *CLEAN_LINES]))
+    assert lorem.reason == c4.C4_LOREM_IPSUM
+
+
+def test_sentences_counted_alike_with_irregular_whitespace_in_lines():
+    # Tabs, no-break spaces and double spaces inside lines are tokens of their own for spaCy's
+    # sentencizer (they can start a sentence): pages holding them count line by line in full.
+    lines = [line.replace(" ", "  ", 1).replace(". ", ".\t", 1) for line in CLEAN_LINES]
+    result = run("c4", "\n".join(lines))
+    from winnow.curation.filters import reference_units as ru
+
+    assert result.signals["c4_sentence_count"] == sum(ru.line_sentence_count(line) for line in lines)

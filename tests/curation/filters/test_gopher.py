@@ -271,3 +271,16 @@ def test_quality_config_defaults_are_the_published_numbers():
     assert (config.min_words, config.max_words) == (50, 100_000)
     assert set(config.stop_words["en"]) == {"the", "be", "to", "of", "and", "that", "have", "with"}
     assert GopherRepetitionConfig().max_dup_10gram_char_frac == 0.10
+
+
+def test_split_lines_is_the_newline_run_split():
+    import random
+    import re
+
+    from winnow.curation.filters import gopher
+
+    rng = random.Random(4)
+    samples = ["", "\n", "\n\n", "a", "a\n", "\na", "a\n\n\nb", "\n\na\n\nb\n\n"]
+    samples += ["".join(rng.choice("ab\n ") for _ in range(rng.randint(0, 12))) for _ in range(500)]
+    for text in samples:
+        assert gopher.split_lines(text) == re.split(r"\n+", text), repr(text)

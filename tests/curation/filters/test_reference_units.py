@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
+import numpy as np
 import pytest
 
 spacy = pytest.importorskip("spacy", reason="the reference units need spacy (the curate extra)")
@@ -38,7 +40,7 @@ def test_words_are_spacys_tokens(nlp, text):
     ru.set_token_cache(None)
     assert ru.words(text) == spacy_words(nlp, text)
     # Learned chunks give the same words from the cache.
-    ru.words.cache_clear()
+    ru.text_words.cache_clear()
     assert ru.words(text) == spacy_words(nlp, text)
 
 
@@ -143,3 +145,93 @@ def test_loading_the_tokenizer_does_not_import_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def _top_by_counter(words, n):
+    grams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0
+    gram, count = Counter(grams).most_common(1)[0]
+    return len(gram) * count
+
+
+def _duplicates_by_scan(words, n):
+    # DataTrove's find_all_duplicate, word for word.
+    unique, total, index = set(), 0, 0
+    while index < len(words) - n + 1:
+        gram = "".join(words[index : index + n])
+        if gram in unique:
+            total += len(gram)
+            index += n
+        else:
+            unique.add(gram)
+            index += 1
+    return total
+
+
+def _random_word_lists(count):
+    rng = random.Random(3)
+    vocabulary = ["a", "b", "ab", "ba", "the", "of", ",", ".", "\u201d", "\u201c", "x" * 30]
+    return [[rng.choice(vocabulary[: rng.randint(2, len(vocabulary))]) for _ in range(rng.randint(0, 60))]
+            for _ in range(count)]
+
+
+def test_ngram_counts_match_plain_python_on_random_words():
+    for words in _random_word_lists(400):
+        top = ngrams.top_ngram_chars_by_size(words, (2, 3, 4))
+        assert top == {n: _top_by_counter(words, n) for n in (2, 3, 4)}, words
+        dup = ngrams.duplicate_ngram_chars(words, (2, 5, 6, 10))
+        assert dup == {n: _duplicates_by_scan(words, n) for n in (2, 5, 6, 10)}, words
+
+
+def test_ngram_counts_stay_exact_when_every_hash_collides(monkeypatch):
+    """Hashes only find candidates: texts decide, so even all-equal hashes give the same counts."""
+    def colliding(codes):
+        prefix, powers = original(codes)
+        return np.zeros_like(prefix), powers
+
+    original = ngrams._prefix_hashes
+    monkeypatch.setattr(ngrams, "_prefix_hashes", colliding)
+    for words in _random_word_lists(150):
+        assert ngrams.top_ngram_chars_by_size(words, (2, 3)) == {n: _top_by_counter(words, n) for n in (2, 3)}, words
+        assert ngrams.duplicate_ngram_chars(words, (5,)) == {5: _duplicates_by_scan(words, 5)}, words
+
+
+def test_duplicate_ngrams_found_when_only_one_occurrence_starts_with_short_words():
+    # The same joined 8-gram ("abcdefghijklmnopq") after short words (a 5-gram of 5 characters)
+    # and after long ones (13 characters): both occurrences must be scanned.
+    words = ["a", "b", "c", "d", "e", "fghij", "klmno", "pq", "zz", "abcdefg", "hi", "j", "kl", "m", "no", "p", "q"]
+    expected = {n: _duplicates_by_scan(words, n) for n in (5, 8)}
+    assert expected[8] == 17
+    assert ngrams.duplicate_ngram_chars(words, (5, 8)) == expected
+
+
+def test_number_chunks_match_spacy(nlp):
+    """The number shortcut of `plain_chunks` ("$55.12", "505,796", "3.5%,"): tokens and classes as spaCy's."""
+    rng = random.Random(7)
+    chunks = ["$55.12", "505,796", "3.5%,", "$1,000.50.", "1.", "5%", "$5", "2021.", "1,2,3", "12:", "8.8", "1.2.3.4"]
+    for _ in range(600):
+        groups = [str(rng.randint(0, 10 ** rng.randint(1, 4))) for _ in range(rng.randint(1, 3))]
+        number = groups[0] + "".join(rng.choice(".,") + g for g in groups[1:])
+        chunks.append(rng.choice(["", "$"]) + number + rng.choice(["", "%"]) + rng.choice(["", *",;:!?."]))
+    ru.set_token_cache(None)
+    for chunk in chunks:
+        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
+        assert ru.line_sentence_count(chunk + " Next") == len(list(nlp(chunk + " Next").sents)), repr(chunk)
+        assert ru.kind_counts(chunk) == (
+            sum(map(ru.is_symbol_word, ru.words(chunk))),
+            sum(1 for w in ru.words(chunk) if not ru.is_symbol_word(w) and not any(map(str.isalpha, w))),
+            sum(len(w) for w in ru.words(chunk) if ru.is_symbol_word(w)),
+        ), repr(chunk)
+
+
+def test_hyphenated_digit_chunks_match_spacy(nlp):
+    """Digit parts in hyphenated plain chunks: split from letters after them and from digits,
+    never from letters before them ("COVID-19" stays one token)."""
+    parts = ["5", "2021", "22", "year", "COVID", "B", "km", "am"]
+    chunks = [a + "-" + b + tail for a in parts for b in parts for tail in ("", ",", ".", ")", "\u201d")]
+    chunks += ["(" + chunk for chunk in chunks] + ["1-2-3", "a-1-b", "5-year-old", "9-11,"]
+    ru.set_token_cache(None)
+    for chunk in chunks:
+        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
+        assert ru.line_sentence_count(chunk + " Next") == len(list(nlp(chunk + " Next").sents)), repr(chunk)
