@@ -8,7 +8,8 @@ come from the runs in docs/ablations.md ("Choosing the CPU preset"):
 - `cpu` (the default) is what a 2-core machine affords for a calibration of
   six arms and five seeds in about 45 minutes: the `micro` model (0.11M
   non-embedding parameters) on 1M tokens (about 9 tokens per parameter; 20 is
-  compute-optimal, and the pilots at 2M took twice as long for no less noise),
+  compute-optimal, but 2M tokens would not fit six arms and five seeds in 45
+  minutes),
   the learning rate decayed to zero so the last checkpoints are not dominated
   by optimiser noise, and five paired seeds (with three, a difference must
   exceed 7.3 standard deviations of the paired differences to pass p < 0.01;
