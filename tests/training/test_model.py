@@ -179,7 +179,9 @@ def test_flops_per_token_follows_palm():
 
 
 def test_presets_and_overrides(tmp_path):
-    assert set(PRESETS) == {"tiny", "small", "gpt2-124m"}
+    assert set(PRESETS) == {"micro", "tiny", "small", "gpt2-124m"}
+    # micro is the CPU ablation preset's model: about 0.1M parameters besides the embeddings.
+    assert GPT(config_from_preset("micro", 4096)).num_params(exclude_embeddings=True) == 106_816
     small = GPT(config_from_preset("small", 8192))
     assert 20e6 < small.num_params() < 30e6
     gpt2 = config_from_preset("gpt2-124m", 50304)
