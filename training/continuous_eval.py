@@ -226,7 +226,7 @@ CHECKPOINT_CHOICES = ("latest", "best")
 
 def checkpoint_file(run_dir: str | Path, which: str = "latest") -> Path:
     """The checkpoint file `which` ("latest" or "best") of a run directory."""
-    from winnow.training.checkpoint import CheckpointError, latest_checkpoint_path
+    from winnow.training.checkpoint import CheckpointMissing, latest_checkpoint_path
 
     if which == "latest":
         return latest_checkpoint_path(run_dir)
@@ -234,7 +234,7 @@ def checkpoint_file(run_dir: str | Path, which: str = "latest") -> Path:
         raise ValueError(f"checkpoint must be one of {CHECKPOINT_CHOICES}, got {which!r}")
     path = Path(run_dir) / CHECKPOINT_DIR / BEST_CHECKPOINT_FILE
     if not path.is_file():
-        raise CheckpointError(f"{path}: the run has no best checkpoint; train with best_metric set (and eval_every > 0)")
+        raise CheckpointMissing(f"{path}: the run has no best checkpoint; train with best_metric set (and eval_every > 0)")
     return path
 
 
