@@ -40,8 +40,8 @@ class ReviewInputError(ErrorFamily):
     """The directory is not a Winnow output, or one of its files cannot be read; the message names it."""
 
 
-class ReviewDirMissing(ReviewInputError, ConfigurationError):
-    """The directory named does not exist; exit 2."""
+class ReviewDirError(ReviewInputError, ConfigurationError):
+    """The directory named does not exist or is not a Winnow output; exit 2."""
 
 
 class ReviewDataError(ReviewInputError, InputError):
@@ -118,10 +118,10 @@ def table_files(directory: Path) -> dict[str, list[Path]]:
 def check_output_dir(directory: Path) -> dict[str, list[Path]]:
     """The table files of a Winnow output directory, or ReviewInputError saying what was looked for."""
     if not directory.is_dir():
-        raise ReviewDirMissing(f"{directory}: no such directory (expected a Winnow curate, select or dedup output)")
+        raise ReviewDirError(f"{directory}: no such directory (expected a Winnow curate, select or dedup output)")
     found = table_files(directory)
     if not found:
-        raise ReviewDataError(
+        raise ReviewDirError(
             f"{directory}: not a Winnow output directory: no Parquet files under documents/, rejected/ or duplicates/"
         )
     return found
