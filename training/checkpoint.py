@@ -52,7 +52,8 @@ class CheckpointError(ErrorFamily):
 
 
 class CheckpointMissing(CheckpointError, ConfigurationError):
-    """The checkpoint asked for does not exist (no such file, none written yet); exit 2."""
+    """The checkpoint asked for does not exist (no such file, none written yet, a directory that is
+    not a training run); exit 2."""
 
 
 class CheckpointUnusable(CheckpointError, InputError):
@@ -165,7 +166,7 @@ def load_model_for_inference(
     run_dir = Path(run_dir)
     tokenizer_path = run_dir / TOKENIZER_FILE
     if not tokenizer_path.is_file():
-        raise CheckpointUnusable(f"{tokenizer_path}: run directory has no tokenizer.json")
+        raise CheckpointMissing(f"{tokenizer_path}: run directory has no tokenizer.json")
     source = Path(checkpoint) if checkpoint is not None else run_dir
     state = load_checkpoint(source, expected_tokenizer_sha256=sha256_file(tokenizer_path), map_location=device)
     try:
