@@ -40,7 +40,7 @@ from winnow.training.data import TokenSplit, TokenWindowLoader, load_split
 from winnow.training.model import GPT, ModelConfig
 from winnow.training.run_files import LOSS_PLOT_FILE, METRICS_FILE, plot_losses
 from winnow.training.threads import default_threads
-from winnow.core.errors import ConfigurationError, ErrorFamily, RuntimeFailure
+from winnow.core.errors import ConfigurationError, ErrorFamily, InputError, RuntimeFailure
 # Dense bf16 peak FLOP/s per GPU for MFU; matched against the device name.
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "4090": 165e12}
 
@@ -51,6 +51,10 @@ class TrainError(ErrorFamily):
 
 class TrainConfigError(TrainError, ConfigurationError):
     """What was asked for cannot run (no run length, a batch that does not divide, no CUDA); exit 2."""
+
+
+class TrainInputError(TrainError, InputError):
+    """An evaluation task file or text given to the run exists but cannot be used; exit 3."""
 
 
 class NonFiniteLossError(TrainError, RuntimeFailure):
@@ -207,8 +211,8 @@ class Trainer:
             try:
                 self.suite = build_suite(config.eval, self.val_split, self.train_split.tokenizer_path)
                 check_best_metric(config.eval.best_metric, self.suite, config.eval_every)
-            except EvalSetupError as exc:
-                raise TrainConfigError(str(exc)) from None
+            except EvalSetupError as exc:  # keeps its consequence: a missing file exits 2, a malformed one 3
+                raise (TrainInputError if isinstance(exc, InputError) else TrainConfigError)(str(exc)) from None
         elif config.eval.best_metric is not None:
             raise TrainConfigError(f"best_metric {config.eval.best_metric!r} needs eval_every > 0 (the metric is computed at each evaluation)")
 
@@ -386,6 +390,7 @@ __all__ = [
     "NonFiniteLossError",
     "TrainConfigError",
     "TrainError",
+    "TrainInputError",
     "TrainPlan",
     "TrainResult",
     "Trainer",
