@@ -21,6 +21,12 @@ imports every module and fails on one that is not; its short allow-list says why
 exception there is not, e.g. the report's internal `NotRun`). Where callers catch a
 builtin, the class keeps it as a second base (`TruncatedStream` is also an EOFError).
 
+Where one library's failures have different consequences (a checkpoint file that does
+not exist is a wrong path, exit 2; one that is corrupt is unusable input, exit 3), its
+error is an `ErrorFamily`: callers still catch the one name (`except CheckpointError`),
+each raise site raises the consequence subclass (`CheckpointMissing`, `CheckpointCorrupt`),
+and the family itself cannot be raised, so no failure falls back to a wrong exit status.
+
 Standard library only: `curation/` and `training/` import it.
 """
 from __future__ import annotations
@@ -56,6 +62,16 @@ class RuntimeFailure(WinnowError, RuntimeError):
     """A stage ran and failed (exit 1)."""
 
     exit_code = EXIT_RUNTIME_FAILURE
+
+
+class ErrorFamily(WinnowError):
+    """One library's errors across consequences; subclass it together with one of
+    ConfigurationError, InputError or RuntimeFailure, and raise only those subclasses."""
+
+    def __new__(cls, *args, **kwargs):
+        if ErrorFamily in cls.__bases__:
+            raise TypeError(f"{cls.__name__} groups errors of different consequences; raise one of its subclasses")
+        return super().__new__(cls, *args, **kwargs)
 
 
 # The name every command module has used for "the user asked for something wrong".

@@ -23,14 +23,22 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from winnow.schemas import DOCUMENTS
-from winnow.core.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError, ErrorFamily, InputError
 
 PARQUET_SUFFIX = ".parquet"
 _GLOB_CHARS = frozenset("*?[")
 
 
-class ParquetInputError(ConfigurationError):
+class ParquetInputError(ErrorFamily):
     """An input path matches nothing, or a Parquet file is unreadable or has the wrong columns."""
+
+
+class ParquetPathError(ParquetInputError, ConfigurationError):
+    """An input path, glob or URI names no Parquet file, or cannot be listed; exit 2."""
+
+
+class ParquetDataError(ParquetInputError, InputError):
+    """A Parquet file is unreadable, corrupt or lacks the needed columns or values; exit 3."""
 
 
 def is_remote(spec: str) -> bool:
@@ -53,7 +61,7 @@ def _hidden(name: str) -> bool:
 def _local_glob(spec: str) -> list[str]:
     matches = [p for p in glob.glob(spec, recursive=True) if os.path.isfile(p)]
     if not matches:
-        raise ParquetInputError(f"{spec}: glob matches no files")
+        raise ParquetPathError(f"{spec}: glob matches no files")
     return matches
 
 
@@ -62,7 +70,7 @@ def _local_dir(spec: str) -> list[str]:
         found = sorted(p for p in glob.glob(pattern) if os.path.isfile(p) and not _hidden(os.path.basename(p)))
         if found:
             return found
-    raise ParquetInputError(
+    raise ParquetPathError(
         f"{spec}: directory has no {DOCUMENTS}/*{PARQUET_SUFFIX} and no *{PARQUET_SUFFIX} files"
     )
 
@@ -77,7 +85,7 @@ def _expand_local(spec: str) -> list[str]:
     elif os.path.isfile(spec):
         paths = [spec]
     else:
-        raise ParquetInputError(f"{spec}: no such file or directory")
+        raise ParquetPathError(f"{spec}: no such file or directory")
     return [os.path.abspath(p) for p in paths]
 
 
@@ -89,7 +97,7 @@ def _filesystem(spec: str) -> tuple[pafs.FileSystem, str, str]:
     try:
         fs, path = pafs.FileSystem.from_uri(spec)
     except (pa.ArrowException, ValueError, OSError) as exc:
-        raise ParquetInputError(f"{spec}: cannot open this filesystem ({type(exc).__name__}: {exc})") from exc
+        raise ParquetPathError(f"{spec}: cannot open this filesystem ({type(exc).__name__}: {exc})") from exc
     return fs, path, spec.split("://", 1)[0] + "://"
 
 
@@ -110,13 +118,13 @@ def _remote_glob(spec: str, fs: pafs.FileSystem, path: str, prefix: str) -> list
     try:
         infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
     except (pa.ArrowException, OSError) as exc:
-        raise ParquetInputError(f"{spec}: cannot list {prefix}{base} ({type(exc).__name__}: {exc})") from exc
+        raise ParquetPathError(f"{spec}: cannot list {prefix}{base} ({type(exc).__name__}: {exc})") from exc
     matches = [
         prefix + info.path for info in infos
         if info.type == pafs.FileType.File and _glob_parts_match(rest, info.path[len(base):].strip("/").split("/"))
     ]
     if not matches:
-        raise ParquetInputError(f"{spec}: glob matches no files")
+        raise ParquetPathError(f"{spec}: glob matches no files")
     return matches
 
 
@@ -142,12 +150,12 @@ def _expand_remote(spec: str) -> list[str]:
                 found = _remote_listing(fs, directory)
                 if found:
                     return [prefix + p for p in found]
-            raise ParquetInputError(
+            raise ParquetPathError(
                 f"{spec}: directory has no {DOCUMENTS}/*{PARQUET_SUFFIX} and no *{PARQUET_SUFFIX} files"
             )
     except (pa.ArrowException, OSError) as exc:
-        raise ParquetInputError(f"{spec}: cannot read ({type(exc).__name__}: {exc})") from exc
-    raise ParquetInputError(f"{spec}: no such file or directory")
+        raise ParquetPathError(f"{spec}: cannot read ({type(exc).__name__}: {exc})") from exc
+    raise ParquetPathError(f"{spec}: no such file or directory")
 
 
 # --------------------------------------------------------------------------- public
@@ -161,12 +169,12 @@ def resolve_parquet_inputs(spec: str | os.PathLike | Sequence[str | os.PathLike]
     """
     specs = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
     if not specs:
-        raise ParquetInputError("no input given: expected a directory, glob or Parquet file")
+        raise ParquetPathError("no input given: expected a directory, glob or Parquet file")
     paths: set[str] = set()
     for one in specs:
         text = os.fspath(one)
         if not text:
-            raise ParquetInputError("empty input path: expected a directory, glob or Parquet file")
+            raise ParquetPathError("empty input path: expected a directory, glob or Parquet file")
         paths.update(_expand_remote(text) if is_remote(text) else _expand_local(text))
     return sorted(paths)
 

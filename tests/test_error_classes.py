@@ -73,3 +73,24 @@ def test_the_allow_list_names_real_non_winnow_errors(defined):
     for spec in NOT_WINNOW_ERRORS:
         assert spec in defined, f"{spec}: no longer defined; drop it from NOT_WINNOW_ERRORS"
         assert not issubclass(defined[spec], WinnowError), f"{spec}: now a WinnowError; drop it from NOT_WINNOW_ERRORS"
+
+
+def test_each_family_member_has_one_consequence_and_a_family_cannot_be_raised(defined):
+    # An ErrorFamily (CheckpointError, TokenDirError, ...) groups one library's errors for callers
+    # that catch them together; each member must be exactly one consequence, so the CLI's exit
+    # status follows from the class, and the family itself is never raised (it would exit 1).
+    from winnow.core.errors import ConfigurationError, ErrorFamily, InputError, RuntimeFailure
+
+    consequences = (ConfigurationError, InputError, RuntimeFailure)
+    families = {spec: cls for spec, cls in defined.items() if ErrorFamily in cls.__bases__}
+    assert {"winnow.training.checkpoint:CheckpointError", "winnow.training.tokens:TokenDirError",
+            "winnow.training.trainer:TrainError", "winnow.schemas.inputs:ParquetInputError"} <= set(families)
+    for spec, family in families.items():
+        with pytest.raises(TypeError, match="raise one of its subclasses"):
+            family("message")
+        members = [(s, c) for s, c in defined.items() if issubclass(c, family) and c is not family]
+        assert members, f"{spec}: a family with no member to raise"
+        for member_spec, member in members:
+            kinds = [base for base in consequences if issubclass(member, base)]
+            assert len(kinds) == 1, f"{member_spec}: one consequence expected, found {kinds}"
+            assert member("message").exit_code == kinds[0].exit_code, member_spec

@@ -85,13 +85,15 @@ def test_corrupt_parquet_is_named(tmp_path, capsys):
     bad.write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(InspectError, match="bad.parquet"):
         inspect_path(bad)
-    assert main(["inspect", str(bad)]) == 2
+    assert main(["inspect", str(bad)]) == 3  # a corrupt file is unusable input (exit 3), not a wrong argument
     assert "bad.parquet" in capsys.readouterr().err
 
 
-def test_missing_path(tmp_path):
+def test_missing_path(tmp_path, capsys):
     with pytest.raises(InspectError, match="no such file"):
         inspect_path(tmp_path / "nope")
+    assert main(["inspect", str(tmp_path / "nope")]) == 2  # a path that names nothing: a wrong argument
+    assert "nope: no such file or directory" in capsys.readouterr().err
 
 
 # --- directories without tables: token directories, training runs, runs; dedup outputs ---

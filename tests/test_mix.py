@@ -317,3 +317,17 @@ def test_run_mix_and_cli_warn_or_fail_on_a_share_off_target(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:  # argparse: a whole number of copies
         main([*args, "--output", str(tmp_path / "x"), "--max-repeats", "2.5"])
     assert exit_.value.code == 2 and "--max-repeats" in capsys.readouterr().err
+
+
+def test_cli_mix_exit_status_says_wrong_argument_or_unusable_input(tmp_path, capsys):
+    # A source that names nothing exits 2; a source file that is not Parquet exits 3 (core/errors.py).
+    from winnow.cli import main
+
+    _write_source(tmp_path / "good", "good", ["some text"] * 4)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "part-0.parquet").write_bytes(b"PAR1 not parquet")
+    base = ["mix", "--source", f"good={tmp_path / 'good'}", "--weights", "good=1,other=1"]
+    assert main([*base, "--source", f"other={tmp_path / 'absent'}", "--output", str(tmp_path / "o1")]) == 2
+    assert "source other:" in capsys.readouterr().err
+    assert main([*base, "--source", f"other={tmp_path / 'bad'}", "--output", str(tmp_path / "o2")]) == 3
+    assert "part-0.parquet: not a readable Parquet file" in capsys.readouterr().err

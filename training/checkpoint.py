@@ -24,7 +24,7 @@ import torch
 
 from winnow.core.atomic import atomic_open
 from winnow.training.model import GPT, ModelConfig
-from winnow.core.errors import InputError
+from winnow.core.errors import ConfigurationError, ErrorFamily, InputError
 
 CHECKPOINT_FORMAT = "winnow-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -47,8 +47,17 @@ REQUIRED_KEYS = (
 )
 
 
-class CheckpointError(InputError):
+class CheckpointError(ErrorFamily):
     """A checkpoint is missing, truncated, foreign or does not match the run; names the file."""
+
+
+class CheckpointMissing(CheckpointError, ConfigurationError):
+    """The checkpoint asked for does not exist (no such file, none written yet, a directory that is
+    not a training run); exit 2."""
+
+
+class CheckpointUnusable(CheckpointError, InputError):
+    """A checkpoint (or its run directory) exists but cannot be used: corrupt, foreign, mismatched; exit 3."""
 
 
 def checkpoint_name(step: int) -> str:
@@ -88,11 +97,11 @@ def latest_checkpoint_path(run_dir: str | Path) -> Path:
         record = json.loads(latest.read_text(encoding="utf-8"))
         name = record["file"]
     except FileNotFoundError:
-        raise CheckpointError(f"{latest}: no checkpoint has been written in {run_dir}") from None
+        raise CheckpointMissing(f"{latest}: no checkpoint has been written in {run_dir}") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{latest}: unreadable latest-checkpoint record: {exc!r}") from exc
+        raise CheckpointUnusable(f"{latest}: unreadable latest-checkpoint record: {exc!r}") from exc
     if not isinstance(name, str) or not _NAME.match(name):
-        raise CheckpointError(f"{latest}: names {name!r}, which is not a checkpoint file name")
+        raise CheckpointUnusable(f"{latest}: names {name!r}, which is not a checkpoint file name")
     return directory / name
 
 
@@ -116,20 +125,20 @@ def load_checkpoint(
     if path.is_dir():
         path = latest_checkpoint_path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint file does not exist")
+        raise CheckpointMissing(f"{path}: checkpoint file does not exist")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
-        raise CheckpointError(f"{path}: cannot read checkpoint (truncated or corrupt?): {exc}") from exc
+        raise CheckpointUnusable(f"{path}: cannot read checkpoint (truncated or corrupt?): {exc}") from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a Winnow checkpoint (format must be {CHECKPOINT_FORMAT!r})")
+        raise CheckpointUnusable(f"{path}: not a Winnow checkpoint (format must be {CHECKPOINT_FORMAT!r})")
     if state.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {state.get('version')!r} is not supported")
+        raise CheckpointUnusable(f"{path}: checkpoint version {state.get('version')!r} is not supported")
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
-        raise CheckpointError(f"{path}: checkpoint lacks key(s) {missing}")
+        raise CheckpointUnusable(f"{path}: checkpoint lacks key(s) {missing}")
     if expected_tokenizer_sha256 is not None and state["tokenizer_sha256"] != expected_tokenizer_sha256:
-        raise CheckpointError(
+        raise CheckpointUnusable(
             f"{path}: trained with tokenizer sha256 {state['tokenizer_sha256'][:12]}..., "
             f"but this run's tokenizer is {expected_tokenizer_sha256[:12]}..."
         )
@@ -141,7 +150,7 @@ def load_checkpoint(
             if have.get(k) != want.get(k)
         ]
         if diffs:
-            raise CheckpointError(f"{path}: model config differs from the run's: {'; '.join(diffs)}")
+            raise CheckpointUnusable(f"{path}: model config differs from the run's: {'; '.join(diffs)}")
     return state
 
 
@@ -157,13 +166,13 @@ def load_model_for_inference(
     run_dir = Path(run_dir)
     tokenizer_path = run_dir / TOKENIZER_FILE
     if not tokenizer_path.is_file():
-        raise CheckpointError(f"{tokenizer_path}: run directory has no tokenizer.json")
+        raise CheckpointMissing(f"{tokenizer_path}: run directory has no tokenizer.json")
     source = Path(checkpoint) if checkpoint is not None else run_dir
     state = load_checkpoint(source, expected_tokenizer_sha256=sha256_file(tokenizer_path), map_location=device)
     try:
         config = ModelConfig.from_dict(dict(state["model_config"]))
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{source}: checkpoint model_config is invalid: {exc}") from exc
+        raise CheckpointUnusable(f"{source}: checkpoint model_config is invalid: {exc}") from exc
     model = GPT(config)
     model.load_state_dict(state["model"])
     model.to(device).eval()

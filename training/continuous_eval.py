@@ -32,7 +32,7 @@ from winnow.core.atomic import atomic_open
 from winnow.training.checkpoint import CHECKPOINT_DIR
 from winnow.training.config import EvalConfig
 from winnow.training.data import TokenSplit
-from winnow.core.errors import ConfigurationError
+from winnow.core.errors import ConfigurationError, ErrorFamily, InputError
 
 BEST_CHECKPOINT_FILE = "best.pt"
 BEST_FILE = "best.json"
@@ -43,8 +43,22 @@ TASK_METRICS = ("acc", "acc_norm", "acc_bytes")
 MINIMISED_SUFFIXES = ("loss", "bpb", "perplexity")
 
 
-class EvalSetupError(ConfigurationError):
+class EvalSetupError(ErrorFamily):
     """A continuous-evaluation setting cannot be used; the message names the key and the input."""
+
+
+class EvalSetupConfigError(EvalSetupError, ConfigurationError):
+    """A setting names nothing or cannot apply (no such task file, an unknown metric); exit 2."""
+
+
+class EvalSetupInputError(EvalSetupError, InputError):
+    """A task file, text or best-checkpoint record exists but cannot be used; exit 3."""
+
+
+def _setup_error(key: str, exc: ValueError) -> EvalSetupError:
+    """The loader's error under the setting's key, keeping its consequence (exit 2 or 3)."""
+    kind = EvalSetupInputError if isinstance(exc, InputError) else EvalSetupConfigError
+    return kind(f"{key}: {exc}")
 
 
 class ValidationSet:
@@ -133,18 +147,18 @@ def build_suite(settings: EvalConfig, val_split: TokenSplit | None, tokenizer_pa
             else:
                 name, examples = Path(spec).stem, load_mc_tasks(spec)[:n]
         except ValueError as exc:
-            raise EvalSetupError(f"eval_tasks: {exc}") from None
+            raise _setup_error("eval_tasks", exc) from None
         if name in dict(tasks):
-            raise EvalSetupError(f"eval_tasks: two tasks are named {name!r}; rename one of the files")
+            raise EvalSetupConfigError(f"eval_tasks: two tasks are named {name!r}; rename one of the files")
         tasks.append((name, tuple(examples)))
     text = None
     if settings.eval_text:
         try:
             text = encode_documents(tokenizer, iter_text_source(settings.eval_text), settings.eval_text_tokens)
         except ValueError as exc:
-            raise EvalSetupError(f"eval_text: {exc}") from None
+            raise _setup_error("eval_text", exc) from None
         if not text.doc_tokens:
-            raise EvalSetupError(f"eval_text: {settings.eval_text} holds no documents")
+            raise EvalSetupInputError(f"eval_text: {settings.eval_text} holds no documents")
         if settings.eval_text_tokens is not None:
             # encode_documents stops after the document that reaches the cap; cut there exactly.
             text = _capped(text, settings.eval_text_tokens)
@@ -168,10 +182,10 @@ def check_best_metric(metric: str | None, suite: EvalSuite, eval_every: int) -> 
     if metric is None:
         return
     if not eval_every:
-        raise EvalSetupError(f"best_metric {metric!r} needs eval_every > 0 (the metric is computed at each evaluation)")
+        raise EvalSetupConfigError(f"best_metric {metric!r} needs eval_every > 0 (the metric is computed at each evaluation)")
     available = suite.metric_names()
     if metric not in available:
-        raise EvalSetupError(f"best_metric {metric!r} is not computed by this run; available: {available or 'none'}")
+        raise EvalSetupConfigError(f"best_metric {metric!r} is not computed by this run; available: {available or 'none'}")
 
 
 class BestCheckpoint:
@@ -194,7 +208,7 @@ class BestCheckpoint:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise EvalSetupError(f"{path}: cannot read the best-checkpoint record: {exc}") from exc
+            raise EvalSetupInputError(f"{path}: cannot read the best-checkpoint record: {exc}") from exc
 
     def improves(self, value: float | None) -> bool:
         if value is None or not math.isfinite(value):
@@ -226,7 +240,7 @@ CHECKPOINT_CHOICES = ("latest", "best")
 
 def checkpoint_file(run_dir: str | Path, which: str = "latest") -> Path:
     """The checkpoint file `which` ("latest" or "best") of a run directory."""
-    from winnow.training.checkpoint import CheckpointError, latest_checkpoint_path
+    from winnow.training.checkpoint import CheckpointMissing, latest_checkpoint_path
 
     if which == "latest":
         return latest_checkpoint_path(run_dir)
@@ -234,7 +248,7 @@ def checkpoint_file(run_dir: str | Path, which: str = "latest") -> Path:
         raise ValueError(f"checkpoint must be one of {CHECKPOINT_CHOICES}, got {which!r}")
     path = Path(run_dir) / CHECKPOINT_DIR / BEST_CHECKPOINT_FILE
     if not path.is_file():
-        raise CheckpointError(f"{path}: the run has no best checkpoint; train with best_metric set (and eval_every > 0)")
+        raise CheckpointMissing(f"{path}: the run has no best checkpoint; train with best_metric set (and eval_every > 0)")
     return path
 
 

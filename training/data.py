@@ -25,13 +25,21 @@ import torch
 
 from winnow.training import shard_format
 from winnow.training.shard_format import MANIFEST_FILE, ManifestError, ShardFormatError, open_shard, sha256_file
-from winnow.core.errors import InputError
+from winnow.core.errors import ConfigurationError, ErrorFamily, InputError
 
 SPLITS = shard_format.MANIFEST_SPLITS
 
 
-class TokenDataError(InputError):
+class TokenDataError(ErrorFamily):
     """A token directory is missing, malformed or does not match the run."""
+
+
+class TokenDataMissing(TokenDataError, ConfigurationError):
+    """The token directory named does not exist; exit 2."""
+
+
+class TokenDataUnusable(TokenDataError, InputError):
+    """The token directory is malformed, inconsistent or does not match the run; exit 3."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     try:
         return shard_format.read_manifest(directory)
     except ManifestError as exc:
-        raise TokenDataError(str(exc)) from exc
+        raise TokenDataUnusable(str(exc)) from exc
 
 
 def load_split(directory: str | Path, split: str, verify_tokenizer: bool = True) -> TokenSplit:
@@ -63,34 +71,34 @@ def load_split(directory: str | Path, split: str, verify_tokenizer: bool = True)
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     directory = Path(directory)
     if not directory.is_dir():
-        raise TokenDataError(f"{directory}: token directory does not exist")
+        raise TokenDataMissing(f"{directory}: token directory does not exist")
     manifest = read_manifest(directory)
     where = directory / MANIFEST_FILE
     tok = manifest["tokenizer"]
     tokenizer_path = directory / tok["file"]
     if verify_tokenizer:
         if not tokenizer_path.is_file():
-            raise TokenDataError(f"{tokenizer_path}: tokenizer file named by {where} is missing")
+            raise TokenDataUnusable(f"{tokenizer_path}: tokenizer file named by {where} is missing")
         actual = sha256_file(tokenizer_path)
         if actual != tok["sha256"]:
-            raise TokenDataError(
+            raise TokenDataUnusable(
                 f"{tokenizer_path}: sha256 {actual[:12]}... differs from the manifest's {str(tok['sha256'])[:12]}...;"
                 " the shards were made with another tokenizer"
             )
     entry = manifest["splits"].get(split)
     if not isinstance(entry, dict) or not isinstance(entry.get("shards"), list):
-        raise TokenDataError(f"{where}: split {split!r} is missing or has no 'shards' list")
+        raise TokenDataUnusable(f"{where}: split {split!r} is missing or has no 'shards' list")
     paths = []
     for shard in entry["shards"]:
         path = directory / shard["file"]
         try:
             mm = open_shard(path)
         except ShardFormatError as exc:
-            raise TokenDataError(str(exc)) from exc
+            raise TokenDataUnusable(str(exc)) from exc
         if mm.size != shard.get("tokens", mm.size):
-            raise TokenDataError(f"{path}: holds {mm.size} tokens but {where} says {shard['tokens']}")
+            raise TokenDataUnusable(f"{path}: holds {mm.size} tokens but {where} says {shard['tokens']}")
         if tok["vocab_size"] > np.iinfo(mm.dtype).max + 1:
-            raise TokenDataError(f"{path}: {mm.dtype} tokens cannot hold vocab_size {tok['vocab_size']}")
+            raise TokenDataUnusable(f"{path}: {mm.dtype} tokens cannot hold vocab_size {tok['vocab_size']}")
         paths.append(path)
     return TokenSplit(
         directory=directory,
@@ -127,7 +135,7 @@ class TokenWindowLoader:
         self.n_windows = int(per_shard.sum())
         if self.n_windows == 0:
             total = sum(s.size for s in self.shards)
-            raise TokenDataError(
+            raise TokenDataUnusable(
                 f"{len(self.shards)} train shard(s) with {total} tokens hold no window of {seq_len + 1} tokens"
             )
         self._starts = np.concatenate(([0], np.cumsum(per_shard)))  # window index where each shard begins
@@ -181,4 +189,4 @@ class TokenWindowLoader:
         mine = self.state_dict(int(state.get("next_step", 0)))
         diffs = [f"{k} {state.get(k)!r} -> {v!r}" for k, v in mine.items() if state.get(k) != v]
         if diffs:
-            raise TokenDataError(f"{source}: cannot resume the data stream exactly, it changed: {'; '.join(diffs)}")
+            raise TokenDataUnusable(f"{source}: cannot resume the data stream exactly, it changed: {'; '.join(diffs)}")

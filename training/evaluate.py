@@ -29,7 +29,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from winnow.training.data import TokenDataError, load_split
+from winnow.core.errors import ConfigurationError, InputError
+from winnow.training.data import TokenDataUnusable, load_split
 from winnow.training.model import IGNORE_INDEX
 from winnow.training.parquet_text import is_blank
 from winnow.training.shard_format import open_shard
@@ -173,9 +174,9 @@ def evaluate_split(
     shards = [open_shard(path) for path in info.paths]
     held = sum(len(s) for s in shards)
     if held != info.tokens:
-        raise TokenDataError(f"{info.directory}: split {split!r} lists {info.tokens} tokens but its shards hold {held}")
+        raise TokenDataUnusable(f"{info.directory}: split {split!r} lists {info.tokens} tokens but its shards hold {held}")
     if info.tokens == 0:
-        raise TokenDataError(f"{info.directory}: split {split!r} is empty; nothing to evaluate")
+        raise TokenDataUnusable(f"{info.directory}: split {split!r} is empty; nothing to evaluate")
     seq_len = seq_len or model.config.max_seq_len
     # The leading end-of-text makes the split's first token a prediction too.
     stream = [np.array([info.eot_id], dtype=np.int64), *shards]
@@ -189,7 +190,7 @@ def eot_id_of(tokenizer: Any) -> int:
     """The end-of-text id of a `tokenizers.Tokenizer`."""
     eot_id = tokenizer.token_to_id(EOT_TOKEN)
     if eot_id is None:
-        raise ValueError(f"the tokenizer has no {EOT_TOKEN!r} token")
+        raise InputError(f"the tokenizer has no {EOT_TOKEN!r} token")
     return int(eot_id)
 
 
@@ -279,7 +280,7 @@ def evaluate_text(
     """
     encoded = encode_documents(tokenizer, texts, max_tokens)
     if not encoded.doc_tokens:
-        raise ValueError("no texts to evaluate")
+        raise InputError("no texts to evaluate")
     seq_len = seq_len or model.config.max_seq_len
     result = evaluate_tokens(model, encoded.tokens, seq_len, batch_size, device, max_tokens)
     exact = result.tokens == sum(encoded.doc_tokens)
@@ -298,11 +299,11 @@ def iter_text_source(spec: str) -> Iterator[str]:
     path = Path(spec)
     if path.suffix == ".txt":
         if not path.is_file():
-            raise ValueError(f"{spec}: no such text file")
+            raise ConfigurationError(f"{spec}: no such text file")
         try:
             yield path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            raise ValueError(f"{spec}: not UTF-8 text: {exc}") from exc
+            raise InputError(f"{spec}: not UTF-8 text: {exc}") from exc
         return
     from winnow.schemas.inputs import resolve_parquet_inputs
     from winnow.training.parquet_text import iter_texts
@@ -436,7 +437,7 @@ def evaluate_multiple_choice(
     prints it; `chance` is the mean of 1 / number of choices.
     """
     if not examples:
-        raise ValueError("no multiple-choice examples to evaluate")
+        raise InputError("no multiple-choice examples to evaluate")
     eot_id = eot_id_of(tokenizer)
     requests, spans = [], []
     for ex in examples:

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from winnow.core.errors import ConfigurationError, InputError
 from winnow.core.jsonl import json_lines
 from winnow.schemas.mc_tasks import MIN_ENDINGS, MCExample, parse_row
 
@@ -37,15 +38,17 @@ def load_mc_tasks(path: str | Path) -> list[MCExample]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read task file: {exc}") from exc
+        # A path that names nothing is a wrong argument (exit 2); a file that cannot be read is bad input (3).
+        kind = ConfigurationError if isinstance(exc, FileNotFoundError) else InputError
+        raise kind(f"{path}: cannot read task file: {exc}") from exc
     examples = []
-    for number, row in json_lines(lines, path):
+    for number, row in json_lines(lines, path, InputError):
         try:
             examples.append(parse_row(row))
         except ValueError as exc:
-            raise ValueError(f"{path}:{number}: {exc}") from None
+            raise InputError(f"{path}:{number}: {exc}") from None
     if not examples:
-        raise ValueError(f"{path}: no tasks in the file")
+        raise InputError(f"{path}: no tasks in the file")
     return examples
 
 
@@ -70,7 +73,7 @@ def sentence_completion_tasks(
     language (and uses its context) beats the 1/n_choices chance.
     """
     if n_choices < MIN_ENDINGS:
-        raise ValueError(f"n_choices must be at least {MIN_ENDINGS}")
+        raise ConfigurationError(f"n_choices must be at least {MIN_ENDINGS}")
     rng = random.Random(seed)
     candidates = []  # (preceding text, first words, rest)
     for text in texts:
@@ -83,11 +86,11 @@ def sentence_completion_tasks(
             previous = " ".join(sentences[i - 1].split()) + " " if i else ""
             candidates.append((previous + " ".join(words[:cut]), " ".join(words[cut:])))
     if len(candidates) < n_choices:
-        raise ValueError(f"the texts hold {len(candidates)} usable sentences; need at least {n_choices}")
+        raise InputError(f"the texts hold {len(candidates)} usable sentences; need at least {n_choices}")
     rng.shuffle(candidates)
     pool = list(dict.fromkeys(ending for _, ending in candidates))  # distinct endings, in a seeded order
     if len(pool) < n_choices:
-        raise ValueError(f"the texts hold {len(pool)} distinct sentence endings; need at least {n_choices}")
+        raise InputError(f"the texts hold {len(pool)} distinct sentence endings; need at least {n_choices}")
     examples = []
     for context, ending in candidates[:n_examples]:
         # One spare draw, so the distractors stay distinct after dropping the true ending.
@@ -103,10 +106,10 @@ def copy_tasks(n_examples: int = 200, n_choices: int = 4, list_words: int = 6, s
     its context (an induction head) solves it, one that does not is at chance.
     """
     if not 0 < list_words <= len(COPY_WORDS):
-        raise ValueError(f"list_words must be between 1 and {len(COPY_WORDS)}, got {list_words}")
+        raise ConfigurationError(f"list_words must be between 1 and {len(COPY_WORDS)}, got {list_words}")
     shown = list_words // 2
     if math.factorial(list_words - shown) - 1 < n_choices - 1:
-        raise ValueError(
+        raise ConfigurationError(
             f"list_words={list_words} leaves too few orders of the remaining words for {n_choices} choices"
         )
     rng = random.Random(seed)
@@ -138,4 +141,4 @@ def synthetic_task(name: str, n_examples: int = 200, seed: int = 0) -> list[MCEx
     """A built-in task by name (see SYNTHETIC_TASKS)."""
     if name == "copy":
         return copy_tasks(n_examples=n_examples, seed=seed)
-    raise ValueError(f"unknown built-in task {name!r}; known: {', '.join(SYNTHETIC_TASKS)}")
+    raise ConfigurationError(f"unknown built-in task {name!r}; known: {', '.join(SYNTHETIC_TASKS)}")

@@ -16,7 +16,7 @@ import xxhash
 from winnow.schemas import DOCUMENTS, SchemaMismatch, check_table_schema
 # One resolver for every command that reads Parquet (local and remote): callers import
 # `resolve_parquet_inputs` from winnow.schemas.inputs.
-from winnow.schemas.inputs import ParquetInputError, open_input_file
+from winnow.schemas.inputs import ParquetDataError, ParquetInputError, open_input_file  # noqa: F401 - callers catch ParquetInputError from here
 from winnow.training.config import DEFAULT_BATCH_ROWS  # TokenizerConfig's default too
 
 DEFAULT_COLUMNS = ("id", "text")
@@ -47,11 +47,11 @@ def open_parquet(path: str, columns: Sequence[str] = DEFAULT_COLUMNS, table: str
     try:
         parquet = pq.ParquetFile(open_input_file(path) if "://" in path else path)
     except (pa.ArrowException, OSError) as exc:
-        raise ParquetInputError(f"{path}: not a readable Parquet file: {exc}") from exc
+        raise ParquetDataError(f"{path}: not a readable Parquet file: {exc}") from exc
     try:
         check_table_schema(parquet.schema_arrow, table, path, required=tuple(columns))
     except SchemaMismatch as exc:
-        raise ParquetInputError(str(exc)) from exc
+        raise ParquetDataError(str(exc)) from exc
     return parquet
 
 
@@ -87,7 +87,7 @@ def iter_text_batches(
             for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns), use_threads=False):
                 yield TextBatch(path, batch)
         except (pa.ArrowException, OSError) as exc:
-            raise ParquetInputError(f"{path}: corrupt Parquet data: {exc}") from exc
+            raise ParquetDataError(f"{path}: corrupt Parquet data: {exc}") from exc
         finally:
             parquet.close()
 
@@ -114,7 +114,7 @@ def is_blank(text: str | None) -> bool:
 
 def require_id(doc_id: str | None, path: str) -> str:
     if doc_id is None:
-        raise ParquetInputError(f"{path}: a document has a null id; ids decide the train/validation split")
+        raise ParquetDataError(f"{path}: a document has a null id; ids decide the train/validation split")
     return doc_id
 
 

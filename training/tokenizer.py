@@ -22,7 +22,7 @@ from winnow.core.atomic import atomic_path
 # `winnow tokenizer train` derives its flags from it without importing this module.
 from winnow.training.config import TokenizerConfig
 from winnow.training.parquet_text import (
-    ParquetInputError,
+    ParquetDataError,
     in_validation,
     is_blank,
     iter_text_batches,
@@ -168,7 +168,7 @@ def train_tokenizer(inputs: str | Sequence[str], config: TokenizerConfig, output
     counts = _Counts()
     tokenizer.train_from_iterator(_training_batches(paths, config, threshold, counts), trainer=trainer)
     if counts.trained == 0:
-        raise ParquetInputError(
+        raise ParquetDataError(
             f"no document to train on in {len(paths)} file(s): {counts.skipped} empty, "
             f"{counts.heldout_total} held out, {counts.not_sampled} outside the byte sample"
         )

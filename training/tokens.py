@@ -41,7 +41,7 @@ from winnow.training import shard_format
 from winnow.training.shard_format import MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, ManifestError
 from winnow.training.shard_format import dtype_for_vocab, read_header, sha256_file, write_shard
 from winnow.training.config import EOT_TOKEN
-from winnow.core.errors import InputError
+from winnow.core.errors import ConfigurationError, ErrorFamily, InputError
 
 TOKENIZER_FILE = "tokenizer.json"
 SPLITS = ("train", "val")
@@ -60,8 +60,16 @@ _UNSAFE_STEM_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 THREAD_WORKERS_MAX = 4
 
 
-class TokenDirError(InputError):
+class TokenDirError(ErrorFamily):
     """A token directory is missing, incomplete, inconsistent, or would be overwritten."""
+
+
+class TokenDirConfigError(TokenDirError, ConfigurationError):
+    """The output or the merge asked for is wrong (exists without --overwrite, overlapping inputs); exit 2."""
+
+
+class TokenDirInputError(TokenDirError, InputError):
+    """A tokenizer, manifest or shard on disk cannot be used; exit 3."""
 
 
 # --- Small helpers --------------------------------------------------------------
@@ -83,11 +91,11 @@ def shard_name(split: str, stem: str, index: int) -> str:
 def prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
     """Create `output_dir`; refuse a non-empty one unless `overwrite`, then clear only our files."""
     if output_dir.exists() and not output_dir.is_dir():
-        raise TokenDirError(f"{output_dir}: exists and is not a directory")
+        raise TokenDirConfigError(f"{output_dir}: exists and is not a directory")
     if output_dir.is_dir() and any(output_dir.iterdir()):
         if not overwrite:
             state = "a token directory" if (output_dir / MANIFEST_FILE).exists() else "not empty (an interrupted run?)"
-            raise TokenDirError(f"{output_dir}: output directory is {state}; pass --overwrite to replace it")
+            raise TokenDirConfigError(f"{output_dir}: output directory is {state}; pass --overwrite to replace it")
         # Delete only what a tokenize run writes: a mistyped path must not cost the user other files.
         for pattern in _SHARD_GLOBS:
             for stale in output_dir.glob(pattern):
@@ -296,10 +304,12 @@ def _tokenizer_info(tokenizer_path: Path, eot_token: str) -> dict:
     try:
         tokenizer = Tokenizer.from_file(str(tokenizer_path))
     except Exception as exc:  # tokenizers raises a bare Exception for unreadable JSON
-        raise TokenDirError(f"{tokenizer_path}: not a loadable tokenizer.json: {exc}") from exc
+        # A --tokenizer path that names nothing is a wrong argument; a file that is not a tokenizer is bad input.
+        kind = TokenDirInputError if tokenizer_path.exists() else TokenDirConfigError
+        raise kind(f"{tokenizer_path}: not a loadable tokenizer.json: {exc}") from exc
     eot_id = tokenizer.token_to_id(eot_token)
     if eot_id is None:
-        raise TokenDirError(f"{tokenizer_path}: has no {eot_token!r} token to separate documents")
+        raise TokenDirInputError(f"{tokenizer_path}: has no {eot_token!r} token to separate documents")
     return {
         "file": TOKENIZER_FILE,
         "sha256": sha256_file(tokenizer_path),
@@ -314,7 +324,7 @@ def load_manifest(token_dir: str | os.PathLike) -> dict:
     try:
         return shard_format.read_manifest(token_dir, require_splits=SPLITS)
     except ManifestError as exc:
-        raise TokenDirError(str(exc)) from exc
+        raise TokenDirInputError(str(exc)) from exc
 
 
 def summarize(manifest: dict) -> dict:
@@ -386,7 +396,7 @@ def _same(manifests: list[tuple[Path, dict]], describe: str, get) -> None:
     (first_dir, first), *rest = manifests
     for other_dir, other in rest:
         if get(other) != get(first):
-            raise TokenDirError(f"{other_dir}: {describe} differs from {first_dir} ({get(other)!r} vs {get(first)!r})")
+            raise TokenDirConfigError(f"{other_dir}: {describe} differs from {first_dir} ({get(other)!r} vs {get(first)!r})")
 
 
 def merge_manifests(dirs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, overwrite: bool = False) -> dict:
@@ -398,7 +408,7 @@ def merge_manifests(dirs: Sequence[str | os.PathLike], output_dir: str | os.Path
     hash of its source path.
     """
     if not dirs:
-        raise TokenDirError("merge needs at least one token directory")
+        raise TokenDirConfigError("merge needs at least one token directory")
     manifests = [(Path(d), load_manifest(d)) for d in dirs]
     _same(manifests, "tokenizer", lambda m: m["tokenizer"])
     _same(manifests, "dtype", lambda m: m["dtype"])
@@ -408,7 +418,7 @@ def merge_manifests(dirs: Sequence[str | os.PathLike], output_dir: str | os.Path
     for token_dir, manifest in manifests:
         for source in manifest["sources"]:
             if source["path"] in seen_sources:
-                raise TokenDirError(
+                raise TokenDirConfigError(
                     f"{token_dir}: source {source['path']} was already encoded in {seen_sources[source['path']]}; "
                     "merging would count it twice"
                 )
@@ -416,7 +426,7 @@ def merge_manifests(dirs: Sequence[str | os.PathLike], output_dir: str | os.Path
 
     output = Path(output_dir)
     if output.resolve() in {d.resolve() for d, _ in manifests}:
-        raise TokenDirError(f"{output}: merge output must be a new directory, not one of its inputs")
+        raise TokenDirConfigError(f"{output}: merge output must be a new directory, not one of its inputs")
     prepare_output_dir(output, overwrite)
     first_dir, first = manifests[0]
     atomic_copy(first_dir / first["tokenizer"]["file"], output / TOKENIZER_FILE)
@@ -429,13 +439,13 @@ def merge_manifests(dirs: Sequence[str | os.PathLike], output_dir: str | os.Path
                 src = token_dir / shard["file"]
                 header = read_header(src)
                 if header.token_count != shard["tokens"]:
-                    raise TokenDirError(f"{src}: holds {header.token_count} tokens, its manifest says {shard['tokens']}")
+                    raise TokenDirInputError(f"{src}: holds {header.token_count} tokens, its manifest says {shard['tokens']}")
                 name = shard["file"]
                 if name in used:
                     tag = xxhash.xxh3_64_hexdigest(str(shard.get("source", token_dir)).encode())[:8]
                     name = f"{name.removesuffix('.bin')}-{tag}.bin"
                     if name in used:
-                        raise TokenDirError(f"{src}: shard name {shard['file']} collides with another input's")
+                        raise TokenDirInputError(f"{src}: shard name {shard['file']} collides with another input's")
                 used.add(name)
                 _link_or_copy(src, output / name)
                 shards[split].append({**shard, "file": name})

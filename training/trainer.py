@@ -40,17 +40,25 @@ from winnow.training.data import TokenSplit, TokenWindowLoader, load_split
 from winnow.training.model import GPT, ModelConfig
 from winnow.training.run_files import LOSS_PLOT_FILE, METRICS_FILE, plot_losses
 from winnow.training.threads import default_threads
-from winnow.core.errors import RuntimeFailure
+from winnow.core.errors import ConfigurationError, ErrorFamily, InputError, RuntimeFailure
 # Dense bf16 peak FLOP/s per GPU for MFU; matched against the device name.
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "4090": 165e12}
 
 
-class TrainError(RuntimeFailure):
-    """Training cannot start or continue; the message says why."""
+class TrainError(ErrorFamily):
+    """Training cannot start or continue; the message says why. Raised as one of the two below."""
 
 
-class NonFiniteLossError(TrainError):
-    """The loss or gradient norm became NaN/inf; the message names the step."""
+class TrainConfigError(TrainError, ConfigurationError):
+    """What was asked for cannot run (no run length, a batch that does not divide, no CUDA); exit 2."""
+
+
+class TrainInputError(TrainError, InputError):
+    """An evaluation task file or text given to the run exists but cannot be used; exit 3."""
+
+
+class NonFiniteLossError(TrainError, RuntimeFailure):
+    """The loss or gradient norm became NaN/inf; the message names the step (exit 1)."""
 
 
 @dataclass
@@ -91,7 +99,7 @@ def resolve_device(name: str, info: dist_utils.DistInfo) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         if not torch.cuda.is_available():
-            raise TrainError("--device cuda was requested but CUDA is not available")
+            raise TrainConfigError("--device cuda was requested but CUDA is not available")
         return torch.device("cuda", info.local_rank)
     return torch.device("cpu")
 
@@ -140,11 +148,11 @@ def plan_run(config: TrainConfig, train_split: TokenSplit, world_size: int) -> T
     model_config = model_config_for(config.model, train_split.vocab_size)
     seq_len = config.data.seq_len or model_config.max_seq_len
     if seq_len > model_config.max_seq_len:
-        raise TrainError(f"seq_len {seq_len} exceeds the model's max_seq_len {model_config.max_seq_len}")
+        raise TrainConfigError(f"seq_len {seq_len} exceeds the model's max_seq_len {model_config.max_seq_len}")
     micro_tokens = config.data.batch_size * seq_len * world_size
     tokens_per_step = config.data.tokens_per_step or micro_tokens
     if tokens_per_step % micro_tokens:
-        raise TrainError(
+        raise TrainConfigError(
             f"tokens_per_step {tokens_per_step} is not a multiple of batch_size x seq_len x world_size = "
             f"{config.data.batch_size} x {seq_len} x {world_size} = {micro_tokens}"
         )
@@ -153,7 +161,7 @@ def plan_run(config: TrainConfig, train_split: TokenSplit, world_size: int) -> T
     elif config.max_tokens is not None:
         max_steps = math.ceil(config.max_tokens / tokens_per_step)
     else:
-        raise TrainError("set max_steps or max_tokens (--max-steps / --max-tokens)")
+        raise TrainConfigError("set max_steps or max_tokens (--max-steps / --max-tokens)")
     schedule_steps = config.schedule.schedule_steps or max_steps
     return TrainPlan(model_config, seq_len, tokens_per_step, tokens_per_step // micro_tokens, max_steps, schedule_steps)
 
@@ -203,10 +211,10 @@ class Trainer:
             try:
                 self.suite = build_suite(config.eval, self.val_split, self.train_split.tokenizer_path)
                 check_best_metric(config.eval.best_metric, self.suite, config.eval_every)
-            except EvalSetupError as exc:
-                raise TrainError(str(exc)) from None
+            except EvalSetupError as exc:  # keeps its consequence: a missing file exits 2, a malformed one 3
+                raise (TrainInputError if isinstance(exc, InputError) else TrainConfigError)(str(exc)) from None
         elif config.eval.best_metric is not None:
-            raise TrainError(f"best_metric {config.eval.best_metric!r} needs eval_every > 0 (the metric is computed at each evaluation)")
+            raise TrainConfigError(f"best_metric {config.eval.best_metric!r} needs eval_every > 0 (the metric is computed at each evaluation)")
 
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % 2**32)
@@ -228,7 +236,7 @@ class Trainer:
         try:
             checkpoint_exists = run_files.prepare_run_dir(run_dir, resume, overwrite) if info.is_main else False
         except run_files.RunDirectoryError as exc:
-            raise TrainError(str(exc)) from None
+            raise TrainConfigError(str(exc)) from None
         checkpoint_exists = dist_utils.broadcast_flag(checkpoint_exists, info)
         start_step, tokens_seen = 0, 0
         if checkpoint_exists:
@@ -380,7 +388,9 @@ class Trainer:
 __all__ = [
     "CheckpointError",
     "NonFiniteLossError",
+    "TrainConfigError",
     "TrainError",
+    "TrainInputError",
     "TrainPlan",
     "TrainResult",
     "Trainer",

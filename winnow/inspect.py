@@ -18,15 +18,23 @@ import pyarrow.parquet as pq
 
 from winnow.schemas import signal_fields_of
 from winnow.summaries import StatsError, curation_funnel
-from winnow.core.errors import InputError
+from winnow.core.errors import ConfigurationError, ErrorFamily, InputError
 
 TABLES = ("documents", "rejected", "errors", "duplicates")
 PERCENTILES = (0, 10, 50, 90, 100)
 SAMPLE_CHARS = 240
 
 
-class InspectError(InputError):
+class InspectError(ErrorFamily):
     """The path is missing, corrupt or not a Parquet/Winnow output; the message names it."""
+
+
+class InspectPathError(InspectError, ConfigurationError):
+    """The path names nothing, or nothing `inspect` can describe; exit 2."""
+
+
+class InspectDataError(InspectError, InputError):
+    """A file under the path is corrupt or not what its name says; exit 3."""
 
 
 def parquet_files(path: Path) -> list[Path]:
@@ -34,14 +42,14 @@ def parquet_files(path: Path) -> list[Path]:
         return [path]
     if path.is_dir():
         return sorted(p for p in path.rglob("*.parquet") if not p.name.startswith("."))
-    raise InspectError(f"{path}: no such file or directory")
+    raise InspectPathError(f"{path}: no such file or directory")
 
 
 def open_parquet(path: Path) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InspectError(f"{path}: not a readable Parquet file ({exc})") from exc
+        raise InspectDataError(f"{path}: not a readable Parquet file ({exc})") from exc
 
 
 def iter_column(files: list[Path], column: str) -> Iterator[pa.Array]:
@@ -53,7 +61,7 @@ def iter_column(files: list[Path], column: str) -> Iterator[pa.Array]:
             for batch in pf.iter_batches(columns=[column], batch_size=8192):
                 yield batch.column(0)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise InspectError(f"{f}: corrupt Parquet data in column {column!r} ({exc})") from exc
+            raise InspectDataError(f"{f}: corrupt Parquet data in column {column!r} ({exc})") from exc
 
 
 def percentiles(values: np.ndarray) -> dict[str, float]:
@@ -128,7 +136,7 @@ def funnel(stats: dict[str, Any], where: str = "stats.json") -> list[dict[str, A
     try:
         stages = curation_funnel(stats, where)
     except StatsError as exc:
-        raise InspectError(str(exc)) from None
+        raise InspectDataError(str(exc)) from None
     return [{**stage.row(), "top_reasons": dict(stage.reasons[:TOP_REASONS])} for stage in stages]
 
 
@@ -183,11 +191,11 @@ def inspect_path(path: str | Path, sample: int = 3) -> dict[str, Any]:
             try:
                 stats = json.loads(stats_file.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError) as exc:
-                raise InspectError(f"{stats_file}: cannot read ({exc})") from exc
+                raise InspectDataError(f"{stats_file}: cannot read ({exc})") from exc
             except json.JSONDecodeError as exc:
-                raise InspectError(f"{stats_file}: not valid JSON ({exc})") from exc
+                raise InspectDataError(f"{stats_file}: not valid JSON ({exc})") from exc
             if not isinstance(stats, dict):
-                raise InspectError(f"{stats_file}: expected a JSON object, found {type(stats).__name__}")
+                raise InspectDataError(f"{stats_file}: expected a JSON object, found {type(stats).__name__}")
             report["stats"] = stats
             if "rejected" in stats and "records_in" in stats:
                 report["funnel"] = funnel(stats, str(stats_file))
@@ -209,7 +217,7 @@ def inspect_path(path: str | Path, sample: int = 3) -> dict[str, Any]:
             return described
     files = parquet_files(path)
     if not files:
-        raise InspectError(
+        raise InspectPathError(
             f"{path}: no Parquet files found, and not a Winnow output directory "
             "(no stats.json, token manifest.json, metrics.jsonl, run.json or stage folders)"
         )

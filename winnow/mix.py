@@ -38,7 +38,7 @@ from winnow.curation.mix import (
     BY_TOKENS, SHARE_TOLERANCE, TOKEN_ESTIMATE, MixConfig, MixPlan, SourceDocs, plan_mix, share_warnings, token_estimate,
 )
 from winnow.schemas.inputs import resolve_parquet_inputs
-from winnow.training.parquet_text import ParquetInputError, open_input_file, open_parquet
+from winnow.training.parquet_text import ParquetDataError, ParquetInputError, open_input_file, open_parquet
 from winnow.core.errors import ConfigurationError
 
 MANIFEST = "mix_manifest.json"
@@ -248,6 +248,8 @@ def run_mix(
     try:
         read = {name: _read_sizes(name, paths, config, split_column) for name, paths in files.items()}
         plan = plan_mix([docs for docs, _ in read.values()], config)
+    except ParquetDataError:
+        raise  # a corrupt or unreadable source file is unusable input (exit 3), not a wrong flag
     except (ParquetInputError, ValueError) as exc:
         raise MixError(str(exc)) from exc
     carried = _carried_fields(files)  # before the output is touched: a type clash is refused first

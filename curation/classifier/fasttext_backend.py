@@ -13,27 +13,39 @@ from collections.abc import Sequence
 from typing import Any
 
 from winnow.curation.classifier.normalize import Normalization, normalize_text
-from winnow.core.errors import InputError
+from winnow.core.errors import ConfigurationError, ErrorFamily, InputError, RuntimeFailure
 
 FASTTEXT_SUFFIXES = (".bin", ".ftz")
 # The first four bytes of every fastText model file (FASTTEXT_FILEFORMAT_MAGIC_INT32, little endian).
 _FASTTEXT_MAGIC = (793712314).to_bytes(4, "little")
 
 
-class ClassifierError(InputError):
+class ClassifierError(ErrorFamily):
     """A classifier model or its settings are unusable; the message names the file."""
+
+
+class ClassifierConfigError(ClassifierError, ConfigurationError):
+    """A named model, source or output path is wrong, or a label is not the model's; exit 2."""
+
+
+class ClassifierInputError(ClassifierError, InputError):
+    """A model file or training source exists but cannot be used; exit 3."""
+
+
+class ClassifierTrainingFailed(ClassifierError, RuntimeFailure):
+    """fastText ran and failed (the loss diverged, the quantizer gave up); exit 1."""
 
 
 def check_fasttext_file(path: str) -> None:
     """Fail early, naming the file, when `path` is missing or is not a fastText model."""
     if not os.path.exists(path):
-        raise ClassifierError(f"classifier model not found: {path}")
+        raise ClassifierConfigError(f"classifier model not found: {path}")
     if not os.path.isfile(path):
-        raise ClassifierError(f"classifier model {path} is not a file (a transformers model is a folder with config.json)")
+        raise ClassifierConfigError(f"classifier model {path} is not a file (a transformers model is a folder with config.json)")
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic != _FASTTEXT_MAGIC:
-        raise ClassifierError(f"classifier model {path} is not a fastText model (wrong file header)")
+        raise ClassifierInputError(f"classifier model {path} is not a fastText model (wrong file header)")
 
 
 def load_fasttext(path: str) -> Any:
@@ -44,16 +56,16 @@ def load_fasttext(path: str) -> Any:
     try:
         model = fasttext.load_model(path)
     except ValueError as exc:
-        raise ClassifierError(f"cannot load fastText model {path}: {exc}") from exc
+        raise ClassifierInputError(f"cannot load fastText model {path}: {exc}") from exc
     # Unsupervised (skipgram/cbow) models answer get_labels() with their words.
     if str(model.f.getArgs().model) != "model_name.supervised":
-        raise ClassifierError(f"fastText model {path} is not a supervised classifier (it is a word-vector model)")
+        raise ClassifierInputError(f"fastText model {path} is not a supervised classifier (it is a word-vector model)")
     return model
 
 
 def check_label(labels: Sequence[str], label: str, path: str) -> None:
     if label not in labels:
-        raise ClassifierError(f"classifier model {path} has no label {label!r}; its labels are {sorted(labels)}")
+        raise ClassifierConfigError(f"classifier model {path} has no label {label!r}; its labels are {sorted(labels)}")
 
 
 class FastTextScorer:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from winnow.curation.classifier.fasttext_backend import ClassifierError
+from winnow.curation.classifier.fasttext_backend import ClassifierConfigError, ClassifierInputError
 
 DEVICE_AUTO = "auto"
 
@@ -23,10 +23,10 @@ DEVICE_AUTO = "auto"
 def read_hf_config(folder: str) -> dict[str, Any]:
     """config.json of a model folder; errors name the folder."""
     if not os.path.exists(folder):
-        raise ClassifierError(f"classifier model not found: {folder}")
+        raise ClassifierConfigError(f"classifier model not found: {folder}")
     path = os.path.join(folder, "config.json")
     if not os.path.isfile(path):
-        raise ClassifierError(f"classifier model folder {folder} has no config.json: not a Hugging Face model")
+        raise ClassifierInputError(f"classifier model folder {folder} has no config.json: not a Hugging Face model")
     return read_json_object(path)
 
 
@@ -36,9 +36,9 @@ def read_json_object(path: str) -> dict[str, Any]:
         with open(path, encoding="utf-8") as handle:
             value = json.load(handle)
     except (OSError, ValueError) as exc:
-        raise ClassifierError(f"cannot read {path}: {exc}") from exc
+        raise ClassifierInputError(f"cannot read {path}: {exc}") from exc
     if not isinstance(value, dict):
-        raise ClassifierError(f"{path} is not a JSON object")
+        raise ClassifierInputError(f"{path} is not a JSON object")
     return value
 
 
@@ -54,15 +54,15 @@ def resolve_label(folder: str, label: str | None) -> int | None:
     num_labels, by_name = hf_labels(read_hf_config(folder))
     if num_labels == 1:
         if label is not None and label not in by_name:
-            raise ClassifierError(
+            raise ClassifierConfigError(
                 f"classifier model {folder} has a regression head (one output); "
                 f"it has no label {label!r} (leave label unset)"
             )
         return None
     if label is None:
-        raise ClassifierError(f"classifier model {folder} has {num_labels} labels {sorted(by_name)}; set label to one of them")
+        raise ClassifierConfigError(f"classifier model {folder} has {num_labels} labels {sorted(by_name)}; set label to one of them")
     if label not in by_name:
-        raise ClassifierError(f"classifier model {folder} has no label {label!r}; its labels are {sorted(by_name)}")
+        raise ClassifierConfigError(f"classifier model {folder} has no label {label!r}; its labels are {sorted(by_name)}")
     return by_name[label]
 
 
@@ -103,7 +103,7 @@ class HFScorer:
             self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True)
         except (OSError, ValueError) as exc:
-            raise ClassifierError(f"cannot load transformers model {folder}: {exc}") from exc
+            raise ClassifierInputError(f"cannot load transformers model {folder}: {exc}") from exc
         self._model = model.to(self.device).eval()
 
     def score(self, texts: Sequence[str]) -> list[float]:

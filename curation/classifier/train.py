@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from winnow.curation.classifier.fasttext_backend import ClassifierError, FastTextScorer
+from winnow.curation.classifier.fasttext_backend import ClassifierConfigError, ClassifierInputError, ClassifierTrainingFailed, FastTextScorer
 from winnow.curation.classifier.normalize import DEFAULT_MAX_CHARS, Normalization, normalize_text
 from winnow.curation.classifier.step import MODEL_CARD
 
@@ -156,11 +156,11 @@ def load_source(path: str, role: str, text_format: str = "lines") -> LoadedSourc
 
     p = Path(path)
     if not p.exists():
-        raise ClassifierError(f"{role} source not found: {path}")
+        raise ClassifierConfigError(f"{role} source not found: {path}")
     if p.is_dir():
         kind, files = _output_parquet_files(p)
         if not files:
-            raise ClassifierError(f"{role} source {path}: no documents/*.parquet and no *.parquet files in the folder")
+            raise ClassifierConfigError(f"{role} source {path}: no documents/*.parquet and no *.parquet files in the folder")
         source = LoadedSource(path, role, kind)
         for file in files:
             _read_records(file, "parquet", text_format, source)
@@ -168,14 +168,14 @@ def load_source(path: str, role: str, text_format: str = "lines") -> LoadedSourc
         try:
             fmt = detect_format(path)
         except ValueError as exc:
-            raise ClassifierError(f"{role} source {path}: {exc}") from None
+            raise ClassifierInputError(f"{role} source {path}: {exc}") from None
         if fmt == FORMAT_WARC:
-            raise ClassifierError(f"{role} source {path} is a web archive: curate it first and pass the Winnow output folder")
+            raise ClassifierConfigError(f"{role} source {path} is a web archive: curate it first and pass the Winnow output folder")
         source = LoadedSource(path, role, fmt)
         _read_records(p, fmt, text_format, source)
     if not source.texts:
         detail = f"; first problem: {source.failures[0]}" if source.failures else ""
-        raise ClassifierError(f"{role} source {path} has no text to learn from{detail}")
+        raise ClassifierInputError(f"{role} source {path} has no text to learn from{detail}")
     return source
 
 
@@ -213,7 +213,7 @@ def build_examples(positives: Sequence[str], negatives: Sequence[str], settings:
     n = min(len(pos), len(neg))
     min_needed = 2 if settings.holdout_fraction > 0 else 1
     if n < min_needed:
-        raise ClassifierError(
+        raise ClassifierInputError(
             f"too few distinct examples to train: {len(pos)} positive and {len(neg)} negative "
             f"(need at least {min_needed} of each)"
         )
@@ -325,9 +325,9 @@ def _fit(train_path: Path, out: Path, settings: TrainSettings) -> Path:
                 model.quantize(input=str(train_path), cutoff=settings.cutoff, retrain=bool(settings.cutoff),
                                epoch=settings.epoch, lr=settings.lr, thread=settings.threads, verbose=0, qnorm=True)
     except ValueError as exc:  # the quantizer refuses a table it cannot split
-        raise ClassifierError(f"fastText quantization failed: {exc}") from None
+        raise ClassifierTrainingFailed(f"fastText quantization failed: {exc}") from None
     except RuntimeError as exc:  # fastText's only training failure: the loss diverged
-        raise ClassifierError(f"fastText training failed ({exc}); a lower --lr usually helps (now {settings.lr})") from None
+        raise ClassifierTrainingFailed(f"fastText training failed ({exc}); a lower --lr usually helps (now {settings.lr})") from None
     model_path = out / settings.model_file
     model.save_model(str(model_path))
     return model_path
@@ -345,7 +345,7 @@ def train_classifier(
 
     out = Path(output_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ClassifierError(f"output {output_dir} already exists and is not an empty folder")
+        raise ClassifierConfigError(f"output {output_dir} already exists and is not an empty folder")
     examples = build_examples(
         [t for s in positive_sources for t in s.texts], [t for s in negative_sources for t in s.texts], settings
     )

@@ -43,6 +43,12 @@ def test_train_command_errors_are_one_line(tmp_path, capsys):
     status = main(["classifier", "train", "--positive", str(good), "--negative", str(good),
                    "--output", str(tmp_path / "m"), "--holdout-fraction", "1.5"])
     assert status == 2 and "holdout_fraction" in capsys.readouterr().err
+    # A source that exists but holds nothing to learn from is unusable input (exit 3), not a wrong path.
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    status = main(["classifier", "train", "--positive", str(good), "--negative", str(empty), "--output", str(tmp_path / "m")])
+    assert status == 3
+    assert "negative source" in capsys.readouterr().err
 
 
 def _write_output_with_labels(folder: Path, labels: list[tuple[str, str, str]]) -> None:

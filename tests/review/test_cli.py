@@ -37,7 +37,7 @@ def test_serve_reports_a_corrupt_labels_file(tmp_path, capsys):
     out = make_output(tmp_path / "out")
     review_dir(out).mkdir()
     (review_dir(out) / "labels-ana-1.parquet").write_text("not parquet")
-    assert main(["review", "serve", str(out), "--port", "0"]) == 2
+    assert main(["review", "serve", str(out), "--port", "0"]) == 3  # unusable input, not a wrong argument
     err = capsys.readouterr().err
     assert "labels-ana-1.parquet: corrupt labels file" in err and "move it aside" in err
 
@@ -80,5 +80,7 @@ def test_import_export_summary_commands(tmp_path, capsys):
     assert (tmp_path / "out.csv").read_text().count("\n") == 21
     bad = tmp_path / "bad.csv"
     bad.write_text("id,label\nkept-001,maybe\n")
-    assert main(["review", "import", str(out), str(bad)]) == 2
+    assert main(["review", "import", str(out), str(bad)]) == 3  # a malformed labels file: unusable input
     assert "bad.csv:2: label must be one of" in capsys.readouterr().err
+    assert main(["review", "import", str(out), str(tmp_path / "absent.csv")]) == 2  # a path that names nothing
+    assert "absent.csv: no such labels file" in capsys.readouterr().err

@@ -1,6 +1,8 @@
 """Blind comparison of two runs: same prompts and seeds, shuffled sides, hidden names, votes in both runs."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 pytest.importorskip("torch")
@@ -99,3 +101,17 @@ def test_compare_command_errors(runs, tmp_path, capsys):
     assert main(["review", "compare", "--run", str(tmp_path / "empty"), "--run", str(a), "--samples", "1",
                  "--max-new-tokens", "2", "--device", "cpu", "--port", "0"]) == 2
     assert "tokenizer.json" in capsys.readouterr().err
+    # A prompts file that names nothing exits 2; one that is malformed, or a corrupt checkpoint, exits 3.
+    a_b = ["--run", str(a), "--run", str(runs[1]), "--samples", "1", "--max-new-tokens", "2", "--device", "cpu", "--port", "0"]
+    assert main(["review", "compare", *a_b, "--prompts", str(tmp_path / "absent.txt")]) == 2
+    assert "absent.txt: no such file" in capsys.readouterr().err
+    malformed = tmp_path / "p.jsonl"
+    malformed.write_text('{"text": "x"}\n')
+    assert main(["review", "compare", *a_b, "--prompts", str(malformed)]) == 3
+    assert "p.jsonl:1: expected a string or an object" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    shutil.copytree(a, broken)
+    for checkpoint in (broken / "checkpoints").glob("step-*.pt"):
+        checkpoint.write_bytes(b"not a checkpoint")
+    assert main(["review", "compare", "--run", str(broken), *a_b[2:]]) == 3
+    assert "cannot read checkpoint (truncated or corrupt?)" in capsys.readouterr().err

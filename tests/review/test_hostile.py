@@ -260,7 +260,7 @@ def test_import_refuses_bad_text_naming_file_and_line(out, tmp_path, content, me
 def test_import_of_deeply_nested_json_is_one_line(out, tmp_path, capsys):
     path = tmp_path / "deep.jsonl"
     path.write_text('{"id": "kept-001", "label": "good"}\n' + "[" * 100_000 + "]" * 100_000 + "\n")
-    assert main(["review", "import", str(out), str(path)]) == 2
+    assert main(["review", "import", str(out), str(path)]) == 3  # a malformed labels file: unusable input
     err = capsys.readouterr().err
     assert "deep.jsonl:2:" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert not review_dir(out).exists()

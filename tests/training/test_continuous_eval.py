@@ -119,8 +119,14 @@ def test_bad_settings_fail_before_training_naming_the_key(tmp_path, inputs):
         train(config(model_yaml, max_steps=1, eval_every=1, best_metric="mini/acc"), token_dir, tmp_path / "a", progress=False)
     with pytest.raises(TrainError, match="needs eval_every > 0"):
         train(config(model_yaml, max_steps=1, best_metric="val_loss"), token_dir, tmp_path / "b", progress=False)
-    with pytest.raises(TrainError, match="eval_tasks: .*absent.jsonl: cannot read task file"):
+    with pytest.raises(TrainError, match="eval_tasks: .*absent.jsonl: cannot read task file") as caught:
         train(config(model_yaml, max_steps=1, eval_every=1, eval_tasks=str(tmp_path / "absent.jsonl")), token_dir, tmp_path / "c", progress=False)
+    assert caught.value.exit_code == 2  # a setting that names nothing
+    malformed = tmp_path / "malformed.jsonl"
+    malformed.write_text("not json\n")
+    with pytest.raises(TrainError, match="eval_tasks: .*malformed.jsonl:1: not valid JSON") as caught:
+        train(config(model_yaml, max_steps=1, eval_every=1, eval_tasks=str(malformed)), token_dir, tmp_path / "c2", progress=False)
+    assert caught.value.exit_code == 3  # a task file that exists but cannot be used
     with pytest.raises(TrainError, match="eval_text: .*nope.txt: no such text file"):
         train(config(model_yaml, max_steps=1, eval_every=1, eval_text=str(tmp_path / "nope.txt")), token_dir, tmp_path / "d", progress=False)
     with pytest.raises(ConfigError, match="eval_task_examples"):

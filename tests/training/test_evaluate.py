@@ -194,6 +194,30 @@ def test_evaluate_command_user_errors(tmp_path, tokenizer_and_path, model, capsy
     assert "another tokenizer" in capsys.readouterr().err
 
 
+def test_evaluate_exit_status_says_wrong_argument_or_unusable_input(tmp_path, tokenizer_and_path, model, capsys):
+    # Exit 2: what was asked for names nothing; exit 3: it exists but cannot be used (core/errors.py).
+    _, tokenizer_path = tokenizer_and_path
+    run = write_run(tmp_path / "run", model, tokenizer_path)
+    assert main(["evaluate", "--run", str(run), "--tasks", str(tmp_path / "absent.jsonl")]) == 2
+    assert "absent.jsonl: cannot read task file" in capsys.readouterr().err
+    malformed = tmp_path / "malformed.jsonl"
+    malformed.write_text('{"ctx": "a"\n', encoding="utf-8")
+    assert main(["evaluate", "--run", str(run), "--tasks", str(malformed)]) == 3
+    assert "malformed.jsonl:1: not valid JSON" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(run), "--text", str(tmp_path / "absent.txt")]) == 2
+    assert "absent.txt: no such text file" in capsys.readouterr().err
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+    assert main(["evaluate", "--run", str(run), "--text", str(latin1)]) == 3
+    assert "latin1.txt: not UTF-8 text" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(run), "--tasks", "builtin:copy", "--checkpoint", "best"]) == 2
+    assert "the run has no best checkpoint" in capsys.readouterr().err
+    for checkpoint in (run / "checkpoints").glob("step-*.pt"):
+        checkpoint.write_bytes(b"not a checkpoint")
+    assert main(["evaluate", "--run", str(run), "--tasks", "builtin:copy"]) == 3
+    assert "cannot read checkpoint (truncated or corrupt?)" in capsys.readouterr().err
+
+
 def test_importing_the_command_module_imports_neither_torch_nor_beam():
     # A fresh interpreter: this test process has long imported torch.
     check = (
@@ -236,7 +260,7 @@ def test_empty_val_split_does_not_hide_task_results(tmp_path, tokenizer_and_path
     assert "data" not in results and results["tasks"]["tasks"]["examples"] == 1
     assert "empty" in capsys.readouterr().err
     # Alone, an empty split is still an error.
-    assert main(["evaluate", "--run", str(run), "--data", str(tmp_path / "tokens"), "--device", "cpu"]) == 2
+    assert main(["evaluate", "--run", str(run), "--data", str(tmp_path / "tokens"), "--device", "cpu"]) == 3  # an empty split is unusable input
 
 
 @pytest.mark.slow

@@ -140,6 +140,20 @@ def test_generator_input_errors():
         copy_tasks(n_choices=4, list_words=4)
 
 
+def test_make_tasks_command_exit_status(tmp_path, capsys):
+    # A text that names nothing exits 2; one too short to cut tasks from is unusable input (3).
+    from winnow.cli import main
+
+    short = tmp_path / "short.txt"
+    short.write_text("Too short.", encoding="utf-8")
+    out = str(tmp_path / "tasks.jsonl")
+    assert main(["make-tasks", "--text", str(tmp_path / "absent.txt"), "--output", out]) == 2
+    assert "absent.txt: no such text file" in capsys.readouterr().err
+    assert main(["make-tasks", "--text", str(short), "--output", out]) == 3
+    assert "usable sentences; need at least 4" in capsys.readouterr().err
+    assert main(["make-tasks", "--kind", "copy", "--examples", "3", "--output", out]) == 0
+
+
 def test_continuation_logprobs_match_hand_log_softmax(tokenizer):
     model = make_model(tokenizer.get_vocab_size(), seed=5)
     requests = [([0, 5, 9], [17, 3]), ([0, 40], [8, 8, 100]), ([0] + list(range(1, 30)), [7])]  # the last is cropped

@@ -217,5 +217,9 @@ def test_cli_trains_and_reports_user_errors(tmp_path, capsys):
 
     assert main(["tokenizer", "train", "--input", str(tmp_path / "nope"), "--vocab-size", "320", "--output", str(out)]) == 2
     assert "nope: no such file or directory" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"PAR1 not parquet")  # exists, but is unusable input: exit 3, not 2
+    assert main(["tokenizer", "train", "--input", str(corrupt), "--vocab-size", "320", "--output", str(out)]) == 3
+    assert "corrupt.parquet: not a readable Parquet file" in capsys.readouterr().err
     assert main(argv[:-3] + ["100", "--output", str(out)]) == 2
     assert "vocab_size 100 is below 257" in capsys.readouterr().err

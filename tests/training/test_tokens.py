@@ -250,7 +250,20 @@ def test_cli_tokenize_merge_and_user_errors(tmp_path, tokenizer_path, capsys):
     assert "pass --overwrite" in capsys.readouterr().err
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"garbage")
-    assert main(["tokenize", "--input", str(bad), "--output", str(tmp_path / "Z"), *common]) == 2
+    assert main(["tokenize", "--input", str(bad), "--output", str(tmp_path / "Z"), *common]) == 3  # unusable input
     assert f"{bad}: not a readable Parquet file" in capsys.readouterr().err
+    assert main(["tokenize", "--input", str(tmp_path / "absent"), "--output", str(tmp_path / "Z"), *common]) == 2
+    assert "absent: no such file or directory" in capsys.readouterr().err  # a path that names nothing
+    not_tokenizer = tmp_path / "tokenizer.json"
+    not_tokenizer.write_text("{not json")
+    common_bad = ["--tokenizer", str(not_tokenizer), "--workers", "1"]
+    assert main(["tokenize", "--input", str(tmp_path / "r1"), "--output", str(tmp_path / "Z"), *common_bad]) == 3
+    assert "not a loadable tokenizer.json" in capsys.readouterr().err
+    common_absent = ["--tokenizer", str(tmp_path / "absent.json"), "--workers", "1"]
+    assert main(["tokenize", "--input", str(tmp_path / "r1"), "--output", str(tmp_path / "Z"), *common_absent]) == 2
+    assert "absent.json: not a loadable tokenizer.json" in capsys.readouterr().err
+    # merge: an input merged twice is a wrong request (2), not bad data
+    assert main(["tokenize", "merge", "--input", str(tmp_path / "A"), str(tmp_path / "A"), "--output", str(tmp_path / "M2")]) == 2
+    assert "merging would count it twice" in capsys.readouterr().err
     assert main(["tokenize", "--input", str(bad)]) == 2
     assert "missing --tokenizer, --output" in capsys.readouterr().err

@@ -207,3 +207,11 @@ def test_cli_train_and_user_errors(tmp_path, token_dir, capsys):
     assert winnow_main(["train", "--data", str(token_dir), "--output", str(run), "--max-steps", "3", "--resume", "--no-progress"]) == 0
     assert load_checkpoint(run)["step"] == 3
     assert load_checkpoint(run)["train_config"]["seq_len"] == 16
+    # A setting that cannot run exits 2 (TrainConfigError); a checkpoint that is not one exits 3.
+    other = ["train", "--data", str(token_dir), "--output", str(tmp_path / "other"), "--max-steps", "1", "--no-progress"]
+    assert winnow_main([*other, "--seq-len", "100000"]) == 2
+    assert "exceeds the model's max_seq_len" in capsys.readouterr().err
+    for checkpoint in (run / "checkpoints").glob("step-*.pt"):
+        checkpoint.write_bytes(b"not a checkpoint")
+    assert winnow_main(["train", "--data", str(token_dir), "--output", str(run), "--max-steps", "4", "--resume", "--no-progress"]) == 3
+    assert "cannot read checkpoint (truncated or corrupt?)" in capsys.readouterr().err

@@ -79,7 +79,6 @@ def _non_negative_int(text: str) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     """Handler of `winnow classifier train`."""
-    from winnow.curation.classifier.fasttext_backend import ClassifierError
     from winnow.curation.classifier.normalize import DEFAULT_MAX_CHARS
     from winnow.curation.classifier.train import (
         DEFAULT_BUCKET, DEFAULT_DIM, NEGATIVE, POSITIVE, TrainSettings, load_source, train_classifier,
@@ -98,18 +97,17 @@ def run_train(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    try:
-        positives = [load_source(p, POSITIVE, settings.text_format) for p in args.positive]
-        negatives = [load_source(p, NEGATIVE, settings.text_format) for p in args.negative]
-        review_counts = {}
-        for folder in args.labels:
-            good, bad, counts = load_review_labels(folder)
-            positives.append(good)
-            negatives.append(bad)
-            review_counts[folder] = counts
-        card = train_classifier(positives, negatives, args.output, settings, review_counts or None)
-    except ClassifierError as exc:
-        raise UserError(str(exc)) from None
+    # ClassifierError's subclasses reach the CLI as they are: a missing source exits 2,
+    # an unusable one 3, a diverged fastText run 1.
+    positives = [load_source(p, POSITIVE, settings.text_format) for p in args.positive]
+    negatives = [load_source(p, NEGATIVE, settings.text_format) for p in args.negative]
+    review_counts = {}
+    for folder in args.labels:
+        good, bad, counts = load_review_labels(folder)
+        positives.append(good)
+        negatives.append(bad)
+        review_counts[folder] = counts
+    card = train_classifier(positives, negatives, args.output, settings, review_counts or None)
     _print_summary(args.output, card)
     return 0
 

@@ -32,11 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _curate(args: argparse.Namespace) -> int:
     _warm_up_extraction(args.extra)  # before Beam's import, which the next lines start
-    from winnow.core.errors import UserError
+    from winnow.core.errors import UserError, WinnowError
     from winnow.interrupt import Interrupted, resume_command
-    from winnow.curation.config import RecipeError
-    from winnow.pipelines.outputs import OutputExists
-    from winnow.pipelines.run_curate import CurateInputError, reader_options_of, run_curate
+    from winnow.pipelines.run_curate import reader_options_of, run_curate
     from winnow.pipelines.report import finish_status, print_curate_summary
 
     if not args.inputs or not args.output:
@@ -59,7 +57,9 @@ def _curate(args: argparse.Namespace) -> int:
             reader_options=reader_options_of(args),
             source_name=args.source_name or "",
         )
-    except (RecipeError, OutputExists, CurateInputError, ValueError) as exc:
+    except WinnowError:
+        raise  # RecipeError, OutputExists, CurateInputError (exit 2), a corrupt input (3), a failed stage (1)
+    except ValueError as exc:  # a builtin from Beam's option parsing: what was asked for is wrong
         raise UserError(str(exc)) from exc
     except Interrupted as exc:
         raise Interrupted(f"{exc.message}\n  continue with: {resume_command(args.argv)}") from None

@@ -58,15 +58,14 @@ def _is_remote(path: str) -> bool:
 def _check_paths(input_dir: str, output_dir: str, overwrite: bool) -> None:
     from winnow.core.errors import UserError
 
-    from winnow.schemas.inputs import ParquetInputError, has_glob, resolve_parquet_inputs
+    from winnow.schemas.inputs import has_glob, resolve_parquet_inputs
 
     if not _is_remote(input_dir) and not has_glob(input_dir) and not os.path.exists(input_dir):
         raise UserError(f"input {input_dir} does not exist")
     if not _is_remote(input_dir):
-        try:  # fail here, with the spec and what was looked for, rather than inside a pipeline
-            paths = resolve_parquet_inputs(input_dir)
-        except ParquetInputError as exc:
-            raise UserError(str(exc)) from exc
+        # Fail here, with the spec and what was looked for, rather than inside a pipeline
+        # (ParquetPathError, exit 2).
+        paths = resolve_parquet_inputs(input_dir)
         from winnow.pipelines.dedup.read import check_local_inputs
 
         check_local_inputs(paths)  # a missing id/text column: one line naming file and column, not a Beam traceback
@@ -79,17 +78,13 @@ def _check_paths(input_dir: str, output_dir: str, overwrite: bool) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from winnow.core.errors import UserError
-    from winnow.curation.config import RecipeError
     from winnow.curation.minhash import minhash_config_from_mapping
 
     if len(args.input) > 1:
         raise UserError("dedup reads one --input (a directory, a glob or a file); use a glob to cover several")
     args.input = args.input[0]
     base, where = recipe_dedup_mapping(args.recipe) if args.recipe else ({}, "command line")
-    try:
-        config = minhash_config_from_mapping(config_mapping_from_args(args, base), where)
-    except RecipeError as exc:
-        raise UserError(str(exc)) from exc
+    config = minhash_config_from_mapping(config_mapping_from_args(args, base), where)  # RecipeError: exit 2
     _check_paths(args.input, args.output, args.overwrite)
     if args.overwrite and not _is_remote(args.output):
         import shutil

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from winnow.cli.vocabulary import add_deprecated_alias, deprecation
-from winnow.core.errors import UserError, positive_int
+from winnow.core.errors import InputError, UserError, WinnowError, positive_int
 
 DEVICES = ("auto", "cpu", "cuda")
 CHECKPOINTS = ("latest", "best")  # continuous_eval.CHECKPOINT_CHOICES, without importing torch
@@ -127,29 +127,23 @@ def _require_training_run(run_dir: str) -> None:
 
 
 def _load_run(run_dir: str, device: str, checkpoint: str = "latest") -> tuple[Any, Any, Any]:
-    from winnow.training.checkpoint import CheckpointError
     from winnow.training.continuous_eval import load_model_at
 
     _require_training_run(run_dir)
-    try:
-        return load_model_at(run_dir, checkpoint, device=device)
-    except CheckpointError as exc:
-        raise UserError(str(exc)) from None
+    # CheckpointError's subclasses reach the CLI as they are: no such checkpoint exits 2, a corrupt one 3.
+    return load_model_at(run_dir, checkpoint, device=device)
 
 
 def _load_tasks(specs: list[str]) -> list[tuple[str, list]]:
     from winnow.training.mc_tasks import load_mc_tasks, synthetic_task
 
     loaded = []
-    for spec in specs:
-        try:
-            if spec.startswith(BUILTIN_TASK_PREFIX):
-                name = spec[len(BUILTIN_TASK_PREFIX) :]
-                loaded.append((spec, synthetic_task(name, DEFAULT_BUILTIN_EXAMPLES)))
-            else:
-                loaded.append((Path(spec).stem, load_mc_tasks(spec)))
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+    for spec in specs:  # an unknown task or a missing file exits 2, a malformed file 3 (the loaders decide)
+        if spec.startswith(BUILTIN_TASK_PREFIX):
+            name = spec[len(BUILTIN_TASK_PREFIX) :]
+            loaded.append((spec, synthetic_task(name, DEFAULT_BUILTIN_EXAMPLES)))
+        else:
+            loaded.append((Path(spec).stem, load_mc_tasks(spec)))
     return loaded
 
 
@@ -206,8 +200,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
             lm = make_lm(model, tokenizer, args.batch_size, device)
             results["lm_eval"] = run_lm_eval(lm, args.lm_eval_tasks, args.include_path, args.limit, args.num_fewshot)
-    except ValueError as exc:  # TokenDataError, ParquetInputError, LmEvalError, unreadable text: the message names the input
-        raise UserError(str(exc)) from None
+    except WinnowError:
+        raise  # TokenDataError, ParquetInputError, LmEvalError, unreadable text: each with its own exit status
+    except ValueError as exc:  # a builtin from a library reading the input (the message names it)
+        raise InputError(str(exc)) from None
     if args.json is True:
         print(json.dumps(results, indent=2, allow_nan=True))
     else:
@@ -295,15 +291,12 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from winnow.training.checkpoint import CheckpointError
     from winnow.training.export import export_hf
 
     _require_training_run(args.run)
     try:
         out = export_hf(args.run, args.output, args.checkpoint)
-    except FileExistsError as exc:
-        raise UserError(str(exc)) from None
-    except CheckpointError as exc:
+    except FileExistsError as exc:  # an output that exists: what was asked for is wrong (exit 2)
         raise UserError(str(exc)) from None
     print(f"{out}: Hugging Face LlamaForCausalLM folder (load with AutoModelForCausalLM.from_pretrained)")
     return 0
@@ -312,17 +305,15 @@ def _export(args: argparse.Namespace) -> int:
 def _make_tasks(args: argparse.Namespace) -> int:
     from winnow.training.mc_tasks import copy_tasks, sentence_completion_tasks, write_mc_tasks
 
-    try:
-        if args.kind == "copy":
-            examples = copy_tasks(args.examples, args.choices, seed=args.seed)
-        else:
-            if not args.text:
-                raise UserError("--kind sentences needs --text PARQUET_OR_TXT (held-out text to cut sentences from)")
-            from winnow.training.evaluate import iter_text_source
+    # Wrong settings exit 2, text too short to cut tasks from exits 3 (the generators raise each).
+    if args.kind == "copy":
+        examples = copy_tasks(args.examples, args.choices, seed=args.seed)
+    else:
+        if not args.text:
+            raise UserError("--kind sentences needs --text PARQUET_OR_TXT (held-out text to cut sentences from)")
+        from winnow.training.evaluate import iter_text_source
 
-            examples = sentence_completion_tasks(iter_text_source(args.text), args.examples, args.choices, args.seed)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+        examples = sentence_completion_tasks(iter_text_source(args.text), args.examples, args.choices, args.seed)
     count = write_mc_tasks(examples, args.output)
     print(f"{args.output}: {count} {args.kind} examples with {args.choices} endings each")
     return 0

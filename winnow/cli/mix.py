@@ -63,8 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _mix(args: argparse.Namespace) -> int:
     from winnow.core.config_loader import config_from_mapping, given_flags
     from winnow.curation.mix import MixConfig
-    from winnow.core.errors import UserError
-    from winnow.mix import MixError, run_mix
+    from winnow.core.errors import UserError, WinnowError
+    from winnow.mix import run_mix
     from winnow.progress import Progress
 
     sources = dict(args.source)
@@ -75,7 +75,9 @@ def _mix(args: argparse.Namespace) -> int:
         config = config_from_mapping(MixConfig, {"weights": parse_weights(args.weights), **given_flags(args, MIX_FLAGS)}, "command line")
         with Progress("mix"):
             manifest = run_mix(sources, config, args.output, overwrite=args.overwrite)
-    except (MixError, ValueError) as exc:
+    except WinnowError:
+        raise  # MixError (exit 2), an unreadable source file (3): each with its own exit status
+    except ValueError as exc:  # a builtin about a flag's value
         raise UserError(str(exc)) from exc
     print(format_manifest(manifest), file=sys.stdout)
     for line in manifest["warnings"]:

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from winnow.core.errors import UserError, positive_int
+from winnow.core.errors import UserError, WinnowError, positive_int
 
 DEFAULT_PORT = 8765
 DEFAULT_HOST = "127.0.0.1"
@@ -118,9 +118,8 @@ def _listen(app_factory, host: str, port: int, what: str, allowed: list[str]) ->
 
 def _serve(args: argparse.Namespace) -> int:
     from winnow.review.app import ReviewSession, create_review_app
-    from winnow.review.labels import LabelsError
     from winnow.review.sample import draw_sample
-    from winnow.review.source import ReviewInputError, load_index, load_texts
+    from winnow.review.source import load_index, load_texts
 
     allowed = _allowed_hosts(args)
     try:
@@ -130,7 +129,9 @@ def _serve(args: argparse.Namespace) -> int:
             raise UserError(f"{args.dir}: nothing to review: documents/, rejected/ and duplicates/ hold no records")
         texts = load_texts(item.record for item in items)
         session = ReviewSession(args.dir, items, texts, args.reviewer or _default_reviewer())
-    except (ReviewInputError, LabelsError, ValueError) as exc:
+    except WinnowError:
+        raise  # ReviewInputError, LabelsError: a missing directory exits 2, an unreadable file 3
+    except ValueError as exc:  # the sampler's checks of --sample, --score-bands and --score-column
         raise UserError(str(exc)) from None
     strata = len({item.stratum for item in items})
     print(f"{args.dir}: {len(items)} documents from {strata} strata; "
@@ -139,42 +140,32 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from winnow.review.labels import LabelsError, import_labels
-    from winnow.review.source import ReviewInputError, load_index
+    from winnow.review.labels import import_labels
+    from winnow.review.source import load_index
 
-    try:
-        index = load_index(args.dir)
-        count, folder = import_labels(args.dir, args.file, index.by_id.keys(), args.reviewer)
-    except (ReviewInputError, LabelsError) as exc:
-        raise UserError(str(exc)) from None
+    index = load_index(args.dir)
+    count, folder = import_labels(args.dir, args.file, index.by_id.keys(), args.reviewer)
     print(f"{args.file}: imported {count} labels into {folder}")
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    from winnow.review.labels import LabelsError, export_labels
+    from winnow.review.labels import export_labels
 
     if not args.dir.is_dir():
         raise UserError(f"{args.dir}: no such directory")
-    try:
-        count = export_labels(args.dir, args.output)
-    except LabelsError as exc:
-        raise UserError(str(exc)) from None
+    count = export_labels(args.dir, args.output)
     print(f"{args.output}: {count} labels")
     return 0
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from winnow.review.labels import LabelsError, review_dir
-    from winnow.review.source import ReviewInputError
+    from winnow.review.labels import review_dir
     from winnow.review.stats import review_summary, summary_rows
 
     if not args.dir.is_dir():
         raise UserError(f"{args.dir}: no such directory")
-    try:
-        summary = review_summary(args.dir)
-    except (ReviewInputError, LabelsError) as exc:
-        raise UserError(str(exc)) from None
+    summary = review_summary(args.dir)
     if summary is None:
         raise UserError(f"{review_dir(args.dir)}: no labels or votes (looked for labels-*.parquet and votes-*.parquet)")
     if args.json:
@@ -203,7 +194,6 @@ def _summary(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from winnow.review.compare import CompareSession, create_compare_app, generate_items, plan_items, read_prompts
-    from winnow.review.labels import LabelsError
 
     allowed = _allowed_hosts(args)
     if len(args.run) != 2:
@@ -213,15 +203,11 @@ def _compare(args: argparse.Namespace) -> int:
             raise UserError(f"--run {run}: no such run directory")
     if args.temperature < 0:
         raise UserError(f"--temperature must be >= 0, got {args.temperature}")
-    try:
-        prompts = read_prompts(args.prompts) if args.prompts else [""]
-        items = plan_items(prompts, args.samples, args.seed)
-        session = CompareSession(args.run[0], args.run[1], items, args.reviewer or _default_reviewer())
-    except LabelsError as exc:
-        raise UserError(str(exc)) from None
+    # LabelsError's subclasses reach the CLI as they are: a missing prompts file exits 2, a malformed one 3.
+    prompts = read_prompts(args.prompts) if args.prompts else [""]
+    items = plan_items(prompts, args.samples, args.seed)
+    session = CompareSession(args.run[0], args.run[1], items, args.reviewer or _default_reviewer())
     import torch
-
-    from winnow.training.checkpoint import CheckpointError
 
     device = args.device
     if device == "auto":
@@ -229,11 +215,9 @@ def _compare(args: argparse.Namespace) -> int:
     elif device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available")
     print(f"generating {len(items)} continuations with each run on {device}...", file=sys.stderr, flush=True)
-    try:
-        session.items = generate_items(
-            args.run[0], args.run[1], items, args.max_new_tokens, args.temperature, args.top_k, device
-        )
-    except CheckpointError as exc:
-        raise UserError(str(exc)) from None
+    # CheckpointError's subclasses as they are: a run without a checkpoint exits 2, a corrupt one 3.
+    session.items = generate_items(
+        args.run[0], args.run[1], items, args.max_new_tokens, args.temperature, args.top_k, device
+    )
     return _listen(lambda: create_compare_app(session, args.host, args.allow_host), args.host, args.port, "compare",
                    allowed)

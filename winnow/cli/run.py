@@ -161,10 +161,8 @@ def _name(recipe: str | None) -> str:
 
 
 def _ablate(args: argparse.Namespace) -> int:
-    from winnow.ablate import AblationError, print_table, run_ablation
-    from winnow.curation.config import RecipeError
-    from winnow.core.errors import UserError
-    from winnow.runner import RunError
+    from winnow.ablate import print_table, run_ablation
+    from winnow.core.errors import UserError, WinnowError
 
     if len(args.recipes) < 2:
         raise UserError("give at least two --recipe to compare (or `winnow ablate calibrate`)")
@@ -179,7 +177,9 @@ def _ablate(args: argparse.Namespace) -> int:
             score=instrument.score, max_epochs=instrument.max_epochs, alpha=instrument.alpha,
             calibrate_doses=_doses(args.doses) if args.calibrate else None, anneal=_anneal(args), preset=instrument.preset,
         )
-    except (RecipeError, RunError, AblationError, ValueError) as exc:
+    except WinnowError:
+        raise  # a bad recipe or flag exits 2, an unusable input 3, a failed stage or training run 1
+    except ValueError as exc:  # a builtin about a setting
         raise UserError(str(exc)) from exc
     except Interrupted as exc:  # finished recipes' stages are kept and skipped by the same command
         raise Interrupted(f"{exc.message}\n  continue with: {_same_command(args.argv)}") from None
@@ -188,10 +188,9 @@ def _ablate(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from winnow.ablation.calibrate import CalibrationError, run_calibration
+    from winnow.ablation.calibrate import run_calibration
     from winnow.ablation.report_text import print_calibration
-    from winnow.curation.config import RecipeError
-    from winnow.core.errors import UserError
+    from winnow.core.errors import UserError, WinnowError
 
     instrument = _instrument(args)
     try:
@@ -199,7 +198,9 @@ def _calibrate(args: argparse.Namespace) -> int:
             clean=args.clean, output=args.output, instrument=instrument, doses=_doses(args.doses), junk=args.junk,
             vocab_size=args.vocab_size, tokenizer=args.tokenizer, tier0_recipes=args.recipes, anneal=_anneal(args),
         )
-    except (CalibrationError, RecipeError, ValueError) as exc:
+    except WinnowError:
+        raise  # CalibrationError and RecipeError exit 2; an unusable input 3, a failed training run 1
+    except ValueError as exc:  # a builtin about a setting
         raise UserError(str(exc)) from exc
     print_calibration(calibration)
     return 0
@@ -218,12 +219,9 @@ def _anneal(args: argparse.Namespace):
     if args.base_tokens is not None and args.base_tokens <= 0:
         raise UserError(f"--base-tokens must be positive, got {args.base_tokens}")
     from winnow.ablation.anneal import AnnealSpec
-    from winnow.ablation.calibrate import CalibrationError, read_pages
+    from winnow.ablation.calibrate import read_pages
 
-    try:
-        pages = read_pages(args.base, "base")
-    except CalibrationError as exc:
-        raise UserError(str(exc)) from exc
+    pages = read_pages(args.base, "base")  # CalibrationError, a ConfigurationError (exit 2)
     return AnnealSpec(tuple(pages), args.base_tokens)
 
 

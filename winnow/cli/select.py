@@ -22,17 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _select(args: argparse.Namespace) -> int:
-    from winnow.curation.config import RecipeError
-    from winnow.core.errors import UserError
-    from winnow.select import SelectError, run_select
+    from winnow.select import run_select
 
     from winnow.progress import Progress
 
-    try:
-        with Progress("select"):
-            stats = run_select(args.input, args.recipe, args.output, overwrite=args.overwrite)
-    except (SelectError, RecipeError) as exc:
-        raise UserError(str(exc)) from exc
+    # SelectError and RecipeError exit 2, an unreadable input 3 (each class carries its status).
+    with Progress("select"):
+        stats = run_select(args.input, args.recipe, args.output, overwrite=args.overwrite)
     from winnow.pipelines.report import finish_status, print_curate_summary
 
     print_curate_summary(stats, args.output, command="select")

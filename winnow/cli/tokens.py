@@ -80,7 +80,6 @@ def _check_document_inputs(paths: list[str]) -> None:
 
 
 def _train_tokenizer(args: argparse.Namespace) -> int:
-    from winnow.training.parquet_text import ParquetInputError
     from winnow.core.config_loader import config_from_mapping, given_flags
     from winnow.training.tokenizer import TokenizerConfig, train_tokenizer
 
@@ -91,12 +90,10 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
     )
     from winnow.progress import Progress
 
-    try:
-        # On a terminal the tokenizers library draws its own bar; elsewhere, heartbeat lines.
-        with Progress("tokenizer train", interval_s=0 if sys.stderr.isatty() else None):
-            report = train_tokenizer(args.input, config, args.output)
-    except ParquetInputError as exc:
-        raise UserError(str(exc)) from exc
+    # ParquetInputError's subclasses reach the CLI as they are: no such input exits 2, a corrupt file 3.
+    # On a terminal the tokenizers library draws its own bar; elsewhere, heartbeat lines.
+    with Progress("tokenizer train", interval_s=0 if sys.stderr.isatty() else None):
+        report = train_tokenizer(args.input, config, args.output)
     bpt = f"{report.bytes_per_token:.3f} bytes/token on {report.heldout_documents:,} held-out docs" if report.bytes_per_token else "no held-out docs"
     print(
         f"{report.output_path}: vocab {report.vocab_size:,} trained on {report.documents_trained:,} documents "
@@ -107,9 +104,7 @@ def _train_tokenizer(args: argparse.Namespace) -> int:
 
 
 def _tokenize(args: argparse.Namespace) -> int:
-    from winnow.training.parquet_text import ParquetInputError
-    from winnow.training.shard_format import ShardFormatError
-    from winnow.training.tokens import TokenDirError, tokenize_corpus
+    from winnow.training.tokens import tokenize_corpus
 
     missing = [flag for flag, value in (("--input", args.input), ("--tokenizer", args.tokenizer), ("--output", args.output)) if not value]
     if missing:
@@ -123,31 +118,27 @@ def _tokenize(args: argparse.Namespace) -> int:
     from winnow.progress import Progress
 
     started = time.perf_counter()
-    try:
-        with Progress("tokenize"):
-            manifest = tokenize_corpus(
-                args.input,
-                args.tokenizer,
-                args.output,
-                val_fraction=config.val_fraction,
-                workers=config.workers,
-                shard_tokens=config.shard_tokens,
-                overwrite=args.overwrite,
-            )
-    except (ParquetInputError, TokenDirError, ShardFormatError) as exc:
-        raise UserError(str(exc)) from exc
+    # ParquetInputError, TokenDirError and ShardFormatError reach the CLI as they are: a missing input
+    # or an existing output exits 2, a corrupt Parquet file, tokenizer or shard exits 3.
+    with Progress("tokenize"):
+        manifest = tokenize_corpus(
+            args.input,
+            args.tokenizer,
+            args.output,
+            val_fraction=config.val_fraction,
+            workers=config.workers,
+            shard_tokens=config.shard_tokens,
+            overwrite=args.overwrite,
+        )
     _print_manifest_summary(manifest, args.output, time.perf_counter() - started)
     return 0
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from winnow.training.shard_format import ShardFormatError
-    from winnow.training.tokens import TokenDirError, merge_manifests
+    from winnow.training.tokens import merge_manifests
 
     started = time.perf_counter()
-    try:
-        manifest = merge_manifests(args.merge_inputs, args.merge_output, overwrite=args.merge_overwrite)
-    except (TokenDirError, ShardFormatError) as exc:
-        raise UserError(str(exc)) from exc
+    # Overlapping inputs or an existing output exit 2; a corrupt manifest or shard exits 3.
+    manifest = merge_manifests(args.merge_inputs, args.merge_output, overwrite=args.merge_overwrite)
     _print_manifest_summary(manifest, args.merge_output, time.perf_counter() - started)
     return 0

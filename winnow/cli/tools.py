@@ -96,12 +96,10 @@ def _register_inspect(subparsers: argparse._SubParsersAction) -> None:
 def run_inspect(args: argparse.Namespace) -> int:
     import json
 
-    from winnow.inspect import InspectError, inspect_path
+    from winnow.inspect import inspect_path
 
-    try:
-        report = inspect_path(args.path, sample=args.samples)
-    except InspectError as exc:
-        raise UserError(str(exc)) from exc
+    # InspectError's subclasses reach the CLI as they are: no such path exits 2, a corrupt file 3.
+    report = inspect_path(args.path, sample=args.samples)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
@@ -134,10 +132,7 @@ def run_recipes(args: argparse.Namespace) -> int:
     if args.action == "show":
         if not args.name:
             raise UserError("usage: winnow recipes show NAME")
-        try:
-            text, _ = recipe_source(args.name)
-        except RecipeError as exc:
-            raise UserError(str(exc)) from exc
+        text, _ = recipe_source(args.name)  # an unknown name: RecipeError, a ConfigurationError (exit 2)
         print(text, end="" if text.endswith("\n") else "\n")
         return 0
     for name in builtin_recipe_names():

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from winnow.cli.vocabulary import add_deprecated_alias
-from winnow.core.errors import UserError
+from winnow.core.errors import UserError, WinnowError
 
 # CLI flag destinations that map 1:1 to train-config keys (flat YAML keys).
 CONFIG_FLAGS = (
@@ -85,9 +85,7 @@ def _resumed_config(run_dir: Path) -> Any:
 
 def run_train(args: argparse.Namespace) -> int:
     from winnow.training.config import ConfigError, load_train_config, train_config_from_mapping
-    from winnow.training.data import TokenDataError
-    from winnow.training.checkpoint import CheckpointError
-    from winnow.training.trainer import NonFiniteLossError, TrainError, train
+    from winnow.training.trainer import NonFiniteLossError, train
 
     if args.data is None:
         raise UserError("--input TOKENS_DIR is required: the token directory to train on (winnow tokenize)")
@@ -114,7 +112,9 @@ def run_train(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         raise _interrupted(args) from None
-    except (TrainError, TokenDataError, CheckpointError, ValueError) as exc:
+    except WinnowError:
+        raise  # TrainError, TokenDataError, CheckpointError: each subclass carries its own exit status
+    except ValueError as exc:  # a builtin from torch or numpy about a setting (a learning rate, a shape)
         raise UserError(str(exc)) from exc
     last = f", last loss {result.losses[-1]:.4f}" if result.losses else ""
     print(f"trained to step {result.final_step} ({result.tokens_seen:,} tokens){last}; run directory {result.run_dir}")

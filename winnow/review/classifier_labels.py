@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from winnow.curation.classifier.fasttext_backend import ClassifierError
+from winnow.curation.classifier.fasttext_backend import ClassifierConfigError, ClassifierInputError
 from winnow.curation.classifier.train import NEGATIVE, POSITIVE, LoadedSource, file_digest
 from winnow.review.labels import read_labels, review_dir
 from winnow.review.source import load_index, load_texts
@@ -21,11 +21,11 @@ def load_review_labels(output_dir: str) -> tuple[LoadedSource, LoadedSource, dic
     """
     folder = Path(output_dir)
     if not folder.is_dir():
-        raise ClassifierError(f"labels source not found: {output_dir}")
+        raise ClassifierConfigError(f"labels source not found: {output_dir}")
     try:
         table = read_labels(folder)
     except Exception as exc:  # LabelsError and corrupt files: the message names the file
-        raise ClassifierError(f"labels source {output_dir}: {exc}") from None
+        raise ClassifierInputError(f"labels source {output_dir}: {exc}") from None
     verdicts: dict[str, set[str]] = {}
     for row in table.select(["id", "label"]).to_pylist():
         verdicts.setdefault(str(row["id"]), set()).add(row["label"])
@@ -40,12 +40,12 @@ def load_review_labels(output_dir: str) -> tuple[LoadedSource, LoadedSource, dic
         else:
             wanted[doc_id] = POSITIVE if useful == {"good"} else NEGATIVE
     if not wanted:
-        raise ClassifierError(f"labels source {output_dir}: no document labelled good or bad in {review_dir(folder)}")
+        raise ClassifierInputError(f"labels source {output_dir}: no document labelled good or bad in {review_dir(folder)}")
     try:
         records = [r for r in load_index(folder).records if r.id in wanted]
         texts = load_texts(records)
     except Exception as exc:  # ReviewInputError, schema mismatches: the message names the file
-        raise ClassifierError(f"labels source {output_dir}: {exc}") from None
+        raise ClassifierInputError(f"labels source {output_dir}: {exc}") from None
     positives = LoadedSource(output_dir, POSITIVE, "review labels (good)")
     negatives = LoadedSource(output_dir, NEGATIVE, "review labels (bad)")
     for doc_id, role in sorted(wanted.items()):

@@ -26,7 +26,8 @@ from winnow import schemas
 from winnow.core.jsonl import json_lines
 from winnow.review.app import BadRequest, build_app, handle, item_index, page, read_post
 from winnow.review.labels import (
-    VOTES_PREFIX, LabelsError, SessionFile, check_note, check_reviewer, check_text, now_utc, read_votes, review_dir,
+    VOTES_PREFIX, LabelsConfigError, LabelsError, LabelsInputError, SessionFile, check_note, check_reviewer, check_text,
+    now_utc, read_votes, review_dir,
 )
 from winnow.review.stats import wilson
 
@@ -48,25 +49,25 @@ class CompareItem:
 def read_prompts(path: Path) -> list[str]:
     """Prompts from a .txt file (one per non-empty line) or .jsonl ({"prompt": ...} or a string per line)."""
     if not path.is_file():
-        raise LabelsError(f"--prompts {path}: no such file")
+        raise LabelsConfigError(f"--prompts {path}: no such file")
     prompts: list[str] = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
-        raise LabelsError(f"--prompts {path}: not UTF-8 text ({exc.reason})") from None
+        raise LabelsInputError(f"--prompts {path}: not UTF-8 text ({exc.reason})") from None
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        for n, obj in json_lines(lines, path, LabelsError):
+        for n, obj in json_lines(lines, path, LabelsInputError):
             value = obj.get("prompt") if isinstance(obj, dict) else obj
             if not isinstance(value, str):
-                raise LabelsError(f"{path}:{n}: expected a string or an object with a \"prompt\" string")
+                raise LabelsInputError(f"{path}:{n}: expected a string or an object with a \"prompt\" string")
             try:  # a lone surrogate would make every vote on this prompt unstorable
                 prompts.append(check_text(value, "prompt"))
             except LabelsError as exc:
-                raise LabelsError(f"{path}:{n}: {exc}") from None
+                raise LabelsInputError(f"{path}:{n}: {exc}") from None
     else:
         prompts = [line for line in lines if line.strip()]
     if not prompts:
-        raise LabelsError(f"--prompts {path}: no prompts found (one per line, or JSONL with \"prompt\")")
+        raise LabelsInputError(f"--prompts {path}: no prompts found (one per line, or JSONL with \"prompt\")")
     return prompts
 
 
@@ -106,7 +107,7 @@ class CompareSession:
     def __init__(self, run_a: Path, run_b: Path, items: list[CompareItem], reviewer: str):
         self.run_a, self.run_b = str(run_a.resolve()), str(run_b.resolve())
         if self.run_a == self.run_b:
-            raise LabelsError("--run A and --run B are the same run; compare two different runs")
+            raise LabelsConfigError("--run A and --run B are the same run; compare two different runs")
         self.items = items
         self.reviewer = check_reviewer(reviewer)
         self.token = secrets.token_urlsafe(32)

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from winnow import schemas
 from winnow.core.jsonl import json_lines
-from winnow.core.errors import InputError
+from winnow.core.errors import ConfigurationError, ErrorFamily, InputError
 
 REVIEW_DIR = "review"
 LABELS_PREFIX = "labels-"
@@ -50,8 +50,16 @@ DEFAULT_IMPORT_REVIEWER = "import"
 FORMULA_CELL = re.compile(r"'*[=+\-@\t\r]")
 
 
-class LabelsError(InputError):
+class LabelsError(ErrorFamily):
     """A labels file is corrupt or malformed, or a label is invalid; the message names the file."""
+
+
+class LabelsConfigError(LabelsError, ConfigurationError):
+    """A named file does not exist, a format or reviewer name is wrong, a label asked for is invalid; exit 2."""
+
+
+class LabelsInputError(LabelsError, InputError):
+    """A labels, votes or prompts file exists but is corrupt or malformed; exit 3."""
 
 
 def review_dir(out_dir: str | os.PathLike) -> Path:
@@ -67,14 +75,14 @@ def check_text(value: str, what: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise LabelsError(f"{what} is not valid Unicode text ({exc.reason} at character {exc.start})") from None
+        raise LabelsInputError(f"{what} is not valid Unicode text ({exc.reason} at character {exc.start})") from None
     return value
 
 
 def check_reviewer(name: str) -> str:
     name = check_text(name, "reviewer name").strip()
     if not name or len(name) > MAX_REVIEWER_CHARS or any(ord(c) < 32 for c in name):
-        raise LabelsError(f"reviewer name must be 1-{MAX_REVIEWER_CHARS} printable characters, got {name!r}")
+        raise LabelsConfigError(f"reviewer name must be 1-{MAX_REVIEWER_CHARS} printable characters, got {name!r}")
     return name
 
 
@@ -144,9 +152,9 @@ def _read_all(folder: Path, prefix: str, schema: pa.Schema, table_name: str) -> 
             schemas.check_table_schema(table.schema, table_name, str(path), required=schema.names)
             parts.append(table.select(schema.names).cast(schema))
         except schemas.SchemaMismatch as exc:
-            raise LabelsError(f"corrupt labels file: {exc}") from None
+            raise LabelsInputError(f"corrupt labels file: {exc}") from None
         except (pa.ArrowException, OSError) as exc:
-            raise LabelsError(f"{path}: corrupt labels file, not readable Parquet ({exc}); move it aside to go on") from None
+            raise LabelsInputError(f"{path}: corrupt labels file, not readable Parquet ({exc}); move it aside to go on") from None
     if not parts:
         return schema.empty_table()
     return pa.concat_tables(parts)
@@ -177,7 +185,7 @@ def read_labels(out_dir: str | os.PathLike, latest: bool = True) -> pa.Table:
     table = _read_all(review_dir(out_dir), LABELS_PREFIX, schemas.review_labels_schema(), schemas.REVIEW_LABELS)
     bad = sorted(set(table.column("label").to_pylist()) - set(LABELS))
     if bad:
-        raise LabelsError(f"{review_dir(out_dir)}: labels files hold unknown label(s) {bad}; expected {list(LABELS)}")
+        raise LabelsInputError(f"{review_dir(out_dir)}: labels files hold unknown label(s) {bad}; expected {list(LABELS)}")
     return _latest(table, ["reviewer", "id"]) if latest else table
 
 
@@ -191,7 +199,7 @@ def check_note(note: str | None) -> str | None:
     """A note as stored: stripped, at most MAX_NOTE_CHARS, valid text; empty becomes None."""
     note = check_text((note or "").strip(), "note")
     if len(note) > MAX_NOTE_CHARS:
-        raise LabelsError(f"note is longer than {MAX_NOTE_CHARS} characters")
+        raise LabelsConfigError(f"note is longer than {MAX_NOTE_CHARS} characters")
     return note or None
 
 
@@ -208,7 +216,7 @@ def restore_cell(value: Any) -> Any:
 def label_row(doc_id: str, label: str, reviewer: str, note: str | None, stratum: str | None,
               time: dt.datetime | None = None) -> dict[str, Any]:
     if label not in LABELS:
-        raise LabelsError(f"label must be one of {list(LABELS)}, got {label!r}")
+        raise LabelsConfigError(f"label must be one of {list(LABELS)}, got {label!r}")
     note = check_note(note)
     return {
         "id": check_text(doc_id, "id"), "label": label, "reviewer": check_reviewer(reviewer), "time": time or now_utc(),
@@ -225,38 +233,38 @@ def _rows_of_file(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
         with path.open(encoding="utf-8", newline="") as f:
             if suffix in (".jsonl", ".ndjson"):
                 # json_lines turns bad JSON, deep nesting and lone surrogates into one LabelsError naming the line
-                for n, obj in json_lines(f, path, LabelsError):
+                for n, obj in json_lines(f, path, LabelsInputError):
                     if not isinstance(obj, dict):
-                        raise LabelsError(f"{path}:{n}: expected a JSON object with id and label")
+                        raise LabelsInputError(f"{path}:{n}: expected a JSON object with id and label")
                     yield n, obj
             elif suffix == ".csv":
                 reader = csv.DictReader(f)
                 try:
                     if not reader.fieldnames or not {"id", "label"} <= set(reader.fieldnames):
-                        raise LabelsError(f"{path}: CSV header must name id and label columns, found {reader.fieldnames}")
+                        raise LabelsInputError(f"{path}: CSV header must name id and label columns, found {reader.fieldnames}")
                     for row in reader:
                         yield reader.line_num, {k: restore_cell(v) for k, v in row.items()}
                 except csv.Error as exc:  # e.g. a field over csv.field_size_limit(); the line is the one it broke on
-                    raise LabelsError(f"{path}:{reader.line_num + 1}: not valid CSV ({exc})") from None
+                    raise LabelsInputError(f"{path}:{reader.line_num + 1}: not valid CSV ({exc})") from None
             else:
-                raise LabelsError(f"{path}: unknown labels format {suffix or '(no extension)'!r}; use .jsonl or .csv")
+                raise LabelsConfigError(f"{path}: unknown labels format {suffix or '(no extension)'!r}; use .jsonl or .csv")
     except UnicodeDecodeError as exc:
-        raise LabelsError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        raise LabelsInputError(f"{path}: not UTF-8 text ({exc.reason})") from None
 
 
 def parse_label_file(path: Path, known_ids: Iterable[str], default_reviewer: str = DEFAULT_IMPORT_REVIEWER) -> list[dict]:
     """Validated label rows from `path`; every problem names the file and line."""
     if not path.is_file():
-        raise LabelsError(f"{path}: no such labels file")
+        raise LabelsConfigError(f"{path}: no such labels file")
     known = set(known_ids)
     rows, unknown = [], []
     for n, obj in _rows_of_file(path):
         doc_id, label = obj.get("id"), obj.get("label")
         if not isinstance(doc_id, str) or not doc_id:
-            raise LabelsError(f"{path}:{n}: missing or non-text id")
+            raise LabelsInputError(f"{path}:{n}: missing or non-text id")
         label = str(label).strip().lower() if label is not None else ""
         if label not in LABELS:
-            raise LabelsError(f"{path}:{n}: label must be one of {list(LABELS)}, got {obj.get('label')!r}")
+            raise LabelsInputError(f"{path}:{n}: label must be one of {list(LABELS)}, got {obj.get('label')!r}")
         try:
             check_text(doc_id, "id")  # before it is echoed in a message below
             if doc_id not in known:
@@ -264,15 +272,15 @@ def parse_label_file(path: Path, known_ids: Iterable[str], default_reviewer: str
                 continue
             note = obj.get("note")
             if note is not None and not isinstance(note, str):
-                raise LabelsError("note must be text")
+                raise LabelsInputError("note must be text")
             rows.append(label_row(doc_id, label, str(obj.get("reviewer") or default_reviewer), note, None))
         except LabelsError as exc:
-            raise LabelsError(f"{path}:{n}: {exc}") from None
+            raise LabelsInputError(f"{path}:{n}: {exc}") from None
     if unknown:
         shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-        raise LabelsError(f"{path}: {len(unknown)} id(s) are not in this output: {shown}")
+        raise LabelsInputError(f"{path}: {len(unknown)} id(s) are not in this output: {shown}")
     if not rows:
-        raise LabelsError(f"{path}: no labels found (expected records with id and label)")
+        raise LabelsInputError(f"{path}: no labels found (expected records with id and label)")
     return rows
 
 
@@ -292,10 +300,10 @@ def export_labels(out_dir: Path, output: Path) -> int:
     """Write the latest labels as JSONL or CSV (by `output`'s extension); the number written."""
     suffix = output.suffix.lower()
     if suffix not in (".jsonl", ".ndjson", ".csv"):
-        raise LabelsError(f"{output}: unknown export format {suffix or '(no extension)'!r}; use .jsonl or .csv")
+        raise LabelsConfigError(f"{output}: unknown export format {suffix or '(no extension)'!r}; use .jsonl or .csv")
     table = read_labels(out_dir)
     if table.num_rows == 0:
-        raise LabelsError(f"{review_dir(out_dir)}: no labels to export (looked for {LABELS_PREFIX}*.parquet)")
+        raise LabelsInputError(f"{review_dir(out_dir)}: no labels to export (looked for {LABELS_PREFIX}*.parquet)")
     rows = table.to_pylist()
     for row in rows:
         row["time"] = row["time"].isoformat()

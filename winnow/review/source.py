@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from winnow import schemas
-from winnow.core.errors import InputError
+from winnow.core.errors import ConfigurationError, ErrorFamily, InputError
 
 KEPT = "kept"
 REJECTED = "rejected"
@@ -36,8 +36,16 @@ CLASSIFIER_SUFFIX = "_score"
 _SHOWN_FIELDS = ("url", "domain", "language", "language_score", "stage", "reason", "detail", "representative_id", "kind")
 
 
-class ReviewInputError(InputError):
+class ReviewInputError(ErrorFamily):
     """The directory is not a Winnow output, or one of its files cannot be read; the message names it."""
+
+
+class ReviewDirError(ReviewInputError, ConfigurationError):
+    """The directory named does not exist or is not a Winnow output; exit 2."""
+
+
+class ReviewDataError(ReviewInputError, InputError):
+    """The directory is not a Winnow output, or one of its files cannot be read; exit 3."""
 
 
 def is_classifier_score(name: str) -> bool:
@@ -110,10 +118,10 @@ def table_files(directory: Path) -> dict[str, list[Path]]:
 def check_output_dir(directory: Path) -> dict[str, list[Path]]:
     """The table files of a Winnow output directory, or ReviewInputError saying what was looked for."""
     if not directory.is_dir():
-        raise ReviewInputError(f"{directory}: no such directory (expected a Winnow curate, select or dedup output)")
+        raise ReviewDirError(f"{directory}: no such directory (expected a Winnow curate, select or dedup output)")
     found = table_files(directory)
     if not found:
-        raise ReviewInputError(
+        raise ReviewDirError(
             f"{directory}: not a Winnow output directory: no Parquet files under documents/, rejected/ or duplicates/"
         )
     return found
@@ -137,9 +145,9 @@ def _read_file(
         names = [c for c in (columns if columns is not None else schema.names) if c in schema.names and c not in exclude]
         return pf.read(columns=names), schema
     except schemas.SchemaMismatch as exc:
-        raise ReviewInputError(str(exc)) from None
+        raise ReviewDataError(str(exc)) from None
     except (pa.ArrowException, OSError) as exc:
-        raise ReviewInputError(f"{path}: not a readable Parquet file ({exc})") from None
+        raise ReviewDataError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
 def _records_of(path: Path, expected: str, verdict: str) -> tuple[list[Record], list[str], list[str]]:
