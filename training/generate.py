@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn as nn
 
+from winnow.core.errors import ConfigurationError
 from winnow.training.evaluate import eot_id_of, literal_special_tokens
 
 
@@ -37,11 +38,11 @@ def sample_tokens(
     seed gives the same tokens on the same device.
     """
     if not prompt_ids:
-        raise ValueError("prompt_ids must hold at least one token")
+        raise ConfigurationError("the prompt encodes to no tokens: give a non-empty --prompt")
     if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
+        raise ConfigurationError(f"--temperature must be >= 0, got {temperature}")
     if top_k is not None and top_k <= 0:
-        raise ValueError(f"top_k must be positive, got {top_k}")
+        raise ConfigurationError(f"--top-k must be positive, got {top_k}")
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
     if seed is None:

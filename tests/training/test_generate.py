@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+
+from winnow.core.errors import ConfigurationError
 import torch
 import torch.nn as nn
 
@@ -80,11 +82,11 @@ def test_stops_at_end_of_text(tokenizer_and_path):
 
 
 def test_bad_arguments(model):
-    with pytest.raises(ValueError, match="temperature"):
+    with pytest.raises(ConfigurationError, match="temperature"):
         sample_tokens(model, [0], 1, temperature=-1)
-    with pytest.raises(ValueError, match="top_k"):
+    with pytest.raises(ConfigurationError, match="top-k"):
         sample_tokens(model, [0], 1, top_k=0)
-    with pytest.raises(ValueError, match="at least one token"):
+    with pytest.raises(ConfigurationError, match="no tokens"):
         sample_tokens(model, [], 1)
 
 
