@@ -34,16 +34,17 @@ PLAIN_CLASSES = {
 Split = tuple[tuple[str, ...], str]  # (tokens, one sentencizer class per token)
 
 
-def split_plain(chunk: str, special: Set[str]) -> Split | None:
+def split_plain(chunk: str, special: Set[str], units: Set[str]) -> Split | None:
     """(tokens, classes) of a plain chunk as spaCy splits it, or None for a chunk spaCy must split.
 
-    `special` holds spaCy's special cases (the tokenizer's rules).
+    `special` holds spaCy's special cases (the tokenizer's rules), `units` the ASCII
+    units its suffix rule splits off after a digit ("km", "GB").
     """
     # Many chunks are a word and one mark: what `_split_general` gives them, sooner.
     core, mark = chunk[:-1], chunk[-1:]
     if (
         mark in PLAIN_MARKS and core.isalpha() and chunk not in special and core not in special
-        and (mark != "." or (len(core) > 1 and core[-1].islower()))
+        and (mark != "." or _splits_final_period(core))
     ):
         return (core, mark), "o" + PLAIN_CLASSES[mark]
     # A word and a possessive ("CBP's", "Serbia’s"): spaCy's suffix "'s", nothing else.
@@ -53,10 +54,43 @@ def split_plain(chunk: str, special: Set[str]) -> Split | None:
     split = _split_simple(chunk, special)
     if split is not None:
         return split
+    if chunk.isascii() and chunk.isalnum():
+        return _split_alnum(chunk, special, units)
     tokens = _split_general(chunk, special)
     if tokens is None:
         return _split_number(chunk, special)
     return tokens, "".join([PLAIN_CLASSES.get(token, "o") for token in tokens])
+
+
+def _splits_final_period(word: str) -> bool:
+    """Whether spaCy splits a "." off after this word of letters: after a lower-case letter, or after
+    two ASCII capitals ("NYAG." "AWD."); not after a lone letter or one capital ("B." "SpaceX.")."""
+    if len(word) < 2:
+        return False
+    return word[-1].islower() or (word[-2:].isascii() and word[-2:].isupper())
+
+
+# ASCII letters and digits, a digit last before the trailing letters (if any).
+_ALNUM_RE = re.compile(r"[A-Za-z0-9]*[0-9]([A-Za-z]*)")
+
+
+def _split_alnum(chunk: str, special: Set[str], units: Set[str]) -> Split | None:
+    """(tokens, classes) of a chunk of ASCII letters and digits ("RAV4", "4Motion", "128GB").
+
+    No prefix or infix rule applies to such a chunk; the one suffix rule is a unit
+    right after a digit ("128GB" -> "128", "GB", while "1900R" stays whole). Unless
+    the chunk or a piece of it is a special case ("9am").
+    """
+    match = _ALNUM_RE.fullmatch(chunk)
+    if match is None or chunk in special:
+        return None
+    tail = match.group(1)
+    if tail not in units:
+        return (chunk,), "o"
+    head = chunk[: -len(tail)]
+    if head in special or tail in special:
+        return None
+    return (head, tail), "oo"
 
 
 # A number: an optional "$", ASCII digit groups joined by single "," or "." (`505,796`,

@@ -151,6 +151,7 @@ class _Tokenizer:
         # lookups cost more than anything done with what they return.
         self.entries: dict[str, ChunkEntry] = {}
         self._special: frozenset[str] = frozenset()
+        self._units: frozenset[str] = frozenset()  # the ASCII units of spaCy's suffix rule ("km", "GB")
         self.letter_special: frozenset[str] = frozenset()  # the special cases made only of letters
         self.letter_special_spaced: dict[str, str] = {}  # each of those -> its tokens joined by spaces
         self.letter_special_classes: dict[str, str] = {}  # each of those -> its sentencizer classes
@@ -165,6 +166,7 @@ class _Tokenizer:
         with _torch_hidden_from_thinc():
             import spacy
             from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH
+            from spacy.lang.char_classes import UNITS
             from spacy.pipeline import Sentencizer
 
         self._nlp = spacy.blank("en")
@@ -177,6 +179,7 @@ class _Tokenizer:
         self._attrs = [IDX, LENGTH, IS_SPACE, IS_PUNCT]  # what `_learn_missing` reads of each token
         self._punct_chars = frozenset(Sentencizer.default_punct_chars)
         self._special = frozenset(self._nlp.tokenizer.rules)
+        self._units = frozenset(unit for unit in UNITS.split("|") if unit.isascii() and unit.isalpha())
         self.letter_special = frozenset(rule for rule in self._special if rule.isalpha())
         self._seed()
         # (Never changed once made: threads may read it while another one reloads spaCy.)
@@ -256,9 +259,9 @@ class _Tokenizer:
     def _learn_plain(self, chunks: list[str]) -> list[str]:
         """Cache the plain chunks (`plain_chunks.split_plain`); return the others, for spaCy."""
         rest = []
-        entries, special = self.entries, self._special
+        entries, special, units = self.entries, self._special, self._units
         for chunk in chunks:
-            split = split_plain(chunk, special)
+            split = split_plain(chunk, special, units)
             if split is None:
                 rest.append(chunk)
             else:

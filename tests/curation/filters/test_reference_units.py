@@ -235,3 +235,23 @@ def test_hyphenated_digit_chunks_match_spacy(nlp):
     for chunk in chunks:
         assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
         assert ru.line_sentence_count(chunk + " Next") == len(list(nlp(chunk + " Next").sents)), repr(chunk)
+
+
+def test_capitals_period_and_letter_digit_chunks_match_spacy(nlp):
+    """The shortcuts of `plain_chunks` for "NYAG." (a "." after two ASCII capitals) and for chunks
+    of ASCII letters and digits ("RAV4" whole, "128GB" split at the unit, "9am" a special case)."""
+    rng = random.Random(11)
+    chunks = ["NYAG.", "AWD.", "AB.", "US.", "B.", "SpaceX.", "\u00c4B.", "eAB.", "MR.", "No.", "IT.", "PM."]
+    chunks += ["RAV4", "4Motion", "128GB", "5km", "1900R", "A330neo", "9am", "12pm", "4G", "10x10km", "3rd", "mp3"]
+    for _ in range(400):
+        head = rng.choice(["", "A", "ab", "RAV", "x"]) + str(rng.randint(0, 10 ** rng.randint(0, 4)))
+        chunks.append(head + rng.choice(["", "km", "m", "GB", "mph", "T", "am", "pm", "neo", "x", "th", "R"]))
+    ru.set_token_cache(None)
+    for chunk in chunks:
+        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
+        assert ru.line_sentence_count(chunk + " Next") == len(list(nlp(chunk + " Next").sents)), repr(chunk)
+        assert ru.kind_counts(chunk) == (
+            sum(map(ru.is_symbol_word, ru.words(chunk))),
+            sum(1 for w in ru.words(chunk) if not ru.is_symbol_word(w) and not any(map(str.isalpha, w))),
+            sum(len(w) for w in ru.words(chunk) if ru.is_symbol_word(w)),
+        ), repr(chunk)
