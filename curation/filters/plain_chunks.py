@@ -23,6 +23,9 @@ PLAIN_MARKS = frozenset(",;:!?.")
 # Marks a plain chunk may have between its word and its closers (not ":" or ";", which
 # start emoticons with a closing bracket).
 INNER_MARKS = frozenset(",!?.")
+# What joins words of letters in a chunk that spaCy splits into words and joiners
+# ("well-known", "day—and"). Each joiner is a "q" token.
+JOINERS = ("-", "\u2013", "\u2014")
 # spaCy's English possessive suffixes (never split further, never punctuation).
 POSSESSIVES = frozenset(("'s", "'S", "\u2019s", "\u2019S"))
 # The sentencizer class of each token a plain chunk can have besides words (which are "o").
@@ -119,17 +122,29 @@ def _split_number(chunk: str, special: Set[str]) -> Split | None:
 
 def _split_simple(chunk: str, special: Set[str]) -> Split | None:
     """What `_split_general` gives the three commonest shapes, sooner: one opener and a word
-    ("“We"), a word and one closer ("said”"), words joined by hyphens ("well-known")."""
+    ("“We"), a word and one closer ("said”"), words joined by hyphens ("well-known"); and
+    words joined by en or em dashes ("day—and"), which spaCy splits as it splits hyphens."""
     first, rest = chunk[:1], chunk[1:]
     if first in OPENERS and rest.isalpha() and chunk not in special and rest not in special:
         return (first, rest), PLAIN_CLASSES[first] + "o"
     core, last = chunk[:-1], chunk[-1:]
     if last in CLOSERS and core.isalpha() and chunk not in special and core not in special:
         return (core, last), "o" + PLAIN_CLASSES[last]
-    parts = chunk.split("-")
-    if len(parts) > 1 and all(map(str.isalpha, parts)) and chunk not in special and special.isdisjoint(parts):
-        tokens = tuple(itertools.chain.from_iterable(zip(parts, itertools.repeat("-"))))[:-1]
-        return tokens, "oq" * (len(parts) - 1) + "o"
+    # A word, a mark and one closer ('said,”' 'it."'), as `_split_general` checks them.
+    word, mark = core[:-1], core[-1:]
+    if (
+        last in CLOSERS and mark in INNER_MARKS and word.isalpha()
+        and (mark != "." or (len(word) > 1 and word[-1].islower()))
+        and special.isdisjoint((chunk, core, word, word + last, mark + last))
+    ):
+        return (word, mark, last), "o" + PLAIN_CLASSES[mark] + PLAIN_CLASSES[last]
+    for joiner in JOINERS:
+        if joiner not in chunk:
+            continue
+        parts = chunk.split(joiner)
+        if all(map(str.isalpha, parts)) and chunk not in special and special.isdisjoint(parts):
+            tokens = tuple(itertools.chain.from_iterable(zip(parts, itertools.repeat(joiner))))[:-1]
+            return tokens, "oq" * (len(parts) - 1) + "o"
     return None
 
 

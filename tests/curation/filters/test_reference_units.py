@@ -237,12 +237,15 @@ def test_hyphenated_digit_chunks_match_spacy(nlp):
         assert ru.line_sentence_count(chunk + " Next") == len(list(nlp(chunk + " Next").sents)), repr(chunk)
 
 
-def test_capitals_period_and_letter_digit_chunks_match_spacy(nlp):
-    """The shortcuts of `plain_chunks` for "NYAG." (a "." after two ASCII capitals) and for chunks
-    of ASCII letters and digits ("RAV4" whole, "128GB" split at the unit, "9am" a special case)."""
+def test_capitals_period_letter_digit_and_dash_chunks_match_spacy(nlp):
+    """The shortcuts of `plain_chunks` for "NYAG." (a "." after two ASCII capitals), chunks of
+    ASCII letters and digits ("RAV4" whole, "128GB" split at the unit, "9am" a special case),
+    words joined by dashes ("day—and") and a word, a mark and a closer ('said,”')."""
     rng = random.Random(11)
     chunks = ["NYAG.", "AWD.", "AB.", "US.", "B.", "SpaceX.", "\u00c4B.", "eAB.", "MR.", "No.", "IT.", "PM."]
     chunks += ["RAV4", "4Motion", "128GB", "5km", "1900R", "A330neo", "9am", "12pm", "4G", "10x10km", "3rd", "mp3"]
+    chunks += ["day\u2014and", "well\u2013being", "a\u2014b\u2014c", "a\u20145", "5\u2014a", "it\u2014s", "a\u2014"]
+    chunks += ["said,\u201d", 'it."', "B.\u201d", "Mr.)", "no!]", "U.S.\u201d", "e.\u2019", "said:\u201d"]
     for _ in range(400):
         head = rng.choice(["", "A", "ab", "RAV", "x"]) + str(rng.randint(0, 10 ** rng.randint(0, 4)))
         chunks.append(head + rng.choice(["", "km", "m", "GB", "mph", "T", "am", "pm", "neo", "x", "th", "R"]))
