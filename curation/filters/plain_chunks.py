@@ -66,11 +66,17 @@ def split_plain(chunk: str, special: Set[str], units: Set[str]) -> Split | None:
 
 
 def _splits_final_period(word: str) -> bool:
-    """Whether spaCy splits a "." off after this word of letters: after a lower-case letter, or after
-    two ASCII capitals ("NYAG." "AWD."); not after a lone letter or one capital ("B." "SpaceX.")."""
+    """Whether spaCy splits a "." off after this word of letters: after a lower-case letter or a
+    Hangul syllable (spaCy counts uncased scripts as lower case: "했다."), or after two ASCII
+    capitals ("NYAG." "AWD."); not after a lone letter or one capital ("B." "SpaceX.")."""
     if len(word) < 2:
         return False
-    return word[-1].islower() or (word[-2:].isascii() and word[-2:].isupper())
+    last = word[-1]
+    return last.islower() or _HANGUL_FIRST <= last <= _HANGUL_LAST or (word[-2:].isascii() and word[-2:].isupper())
+
+
+# Hangul syllables, the Korean letters of web text.
+_HANGUL_FIRST, _HANGUL_LAST = "\uac00", "\ud7a3"
 
 
 # ASCII letters and digits, a digit last before the trailing letters (if any).
