@@ -59,6 +59,8 @@ def split_plain(chunk: str, special: Set[str], units: Set[str]) -> Split | None:
         return split
     if chunk.isascii() and chunk.isalnum():
         return _split_alnum(chunk, special, units)
+    if _DIGIT_RUNS_RE.fullmatch(chunk):
+        return _split_digit_runs(chunk, special)
     tokens = _split_general(chunk, special)
     if tokens is None:
         return _split_number(chunk, special)
@@ -100,6 +102,22 @@ def _split_alnum(chunk: str, special: Set[str], units: Set[str]) -> Split | None
     if head in special or tail in special:
         return None
     return (head, tail), "oo"
+
+
+# ASCII digit groups joined by ":", a minus sign or an en dash ("4:25", "30−35"), or "%"
+# and digits ("%24": a percent sign before the number, as some sites write it).
+_DIGIT_RUNS_RE = re.compile("[0-9]+(?:[:\u2212\u2013][0-9]+)+|%[0-9]+")
+
+
+def _split_digit_runs(chunk: str, special: Set[str]) -> Split | None:
+    """(tokens, classes) of a `_DIGIT_RUNS_RE` chunk: one token (no infix rule splits digits from
+    digits on those marks), or "%" (a prefix) and the digits. Unless a special case applies."""
+    if chunk in special:
+        return None
+    if chunk[0] != "%":
+        return (chunk,), "o"
+    digits = chunk[1:]
+    return None if digits in special else (("%", digits), "qo")
 
 
 # A number: an optional "$", ASCII digit groups joined by single "," or "." (`505,796`,

@@ -240,9 +240,11 @@ def test_hyphenated_digit_chunks_match_spacy(nlp):
 def test_capitals_period_letter_digit_and_dash_chunks_match_spacy(nlp):
     """The shortcuts of `plain_chunks` for "NYAG." (a "." after two ASCII capitals), chunks of
     ASCII letters and digits ("RAV4" whole, "128GB" split at the unit, "9am" a special case),
-    words joined by dashes ("day—and") and a word, a mark and a closer ('said,”')."""
+    words joined by dashes ("day—and"), a word, a mark and a closer ('said,”'), digits joined by
+    ":" or dashes ("4:25", "30−35") and "%" before digits ("%24")."""
     rng = random.Random(11)
     chunks = ["NYAG.", "AWD.", "AB.", "US.", "B.", "SpaceX.", "\u00c4B.", "eAB.", "MR.", "No.", "IT.", "PM.", "\ud588\ub2e4.", "\ub2e4.", "\ud55c\uad6dA."]
+    chunks += ["4:25", "20:13", "30\u221235", "7\u201310", "1:2:3", "%24", "%9", "%24,", "4:25.", "%1.5"]
     chunks += ["RAV4", "4Motion", "128GB", "5km", "1900R", "A330neo", "9am", "12pm", "4G", "10x10km", "3rd", "mp3"]
     chunks += ["day\u2014and", "well\u2013being", "a\u2014b\u2014c", "a\u20145", "5\u2014a", "it\u2014s", "a\u2014"]
     chunks += ["said,\u201d", 'it."', "B.\u201d", "Mr.)", "no!]", "U.S.\u201d", "e.\u2019", "said:\u201d"]
