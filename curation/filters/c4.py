@@ -210,6 +210,7 @@ def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> C
     known = units.classes  # the sentence classes of the page's chunks, read once
     hints = _content_hints(text)
     marks: list[str] = []  # the sentencizer classes of each kept line's tokens
+    words_dropped = 0  # the words of the dropped lines and citations
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
@@ -219,21 +220,30 @@ def clean_lines(text: str, config: C4Config, skip_word_rules: bool = False) -> C
         citations += cited
         if fate in removed:
             removed[fate] += 1
+            words_dropped += ru.chunks_word_count(split, known)
             continue
         lorem = lorem or fate == "lorem"
         curly = curly or fate == "curly"
-        if fate == "kept":
-            if cited:  # the line lost citation markers: it may hold chunks the page does not
-                split = line.split()
-                if split:
-                    marks.append(ru.line_marks(line, split, ru.chunk_classes(split)))
-            elif units.single_spaced:
+        if cited:  # the line lost citation markers: it may hold chunks the page does not
+            cited_split = line.split()
+            cited_known = ru.chunk_classes(cited_split)
+            words_dropped += ru.chunks_word_count(split, known) - ru.chunks_word_count(cited_split, cited_known)
+            if fate == "kept" and cited_split:
+                marks.append(ru.line_marks(line, cited_split, cited_known))
+        elif fate == "kept":
+            if units.single_spaced:
                 marks.append(ru.spaced_line_marks(split, known))
             else:
                 marks.append(ru.line_marks(line, split, known))
         kept.append(line)
+    cleaned = "\n".join(kept).strip()
+    words_left = units.word_count - words_dropped
+    # fineweb reads the edited text's word count next (`ru.remember_word_count`). (A text of
+    # one chunk that spaCy reads as whitespace only has no word; `chunks_word_count` counts one.)
+    if cleaned != text and words_left > 1:
+        ru.remember_word_count(cleaned, words_left)
     return CleanedPage(
-        "\n".join(kept).strip(), len(kept), removed["too_long_word"], removed["no_terminal_punct"],
+        cleaned, len(kept), removed["too_long_word"], removed["no_terminal_punct"],
         removed["too_few_words"], removed["javascript"], removed["policy"], citations, ru.sentence_count(marks),
         lorem, curly,
     )

@@ -87,7 +87,7 @@ def fineweb_signals(
     _, dup_chars = tu.duplicate_stats(line_list)
     # Newlines are not text: FineWeb measures duplicate characters against the rest.
     non_newline_chars = len(text) - text.count("\n")
-    n_words = ru.text_words(text).word_count if n_lines else 0
+    n_words = ru.word_count(text) if n_lines else 0
     return n_lines, {
         "fineweb_line_count": n_lines,
         "fineweb_line_punct_ratio": punct / per_line,

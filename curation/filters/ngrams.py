@@ -230,7 +230,8 @@ def duplicate_ngram_chars(words: Words | Sequence[str], sizes: Sequence[int]) ->
         return result
     # The words joined with no separator: drop the spaces, and shift each word's bounds back
     # by the spaces before it.
-    prefix, powers = _prefix_hashes(words.codes[words.codes != np.uint64(_SPACE + 1)])
+    joined_codes = words.codes[words.codes != np.uint64(_SPACE + 1)]
+    prefix, powers = _prefix_hashes(joined_codes)
     before = np.arange(len(words), dtype=np.int64)
     starts, ends = words.starts - before, words.ends - before
     maybe = _may_repeat(prefix, powers, starts, ends, sizes[0])
@@ -240,7 +241,8 @@ def duplicate_ngram_chars(words: Words | Sequence[str], sizes: Sequence[int]) ->
     repeated = _repeated_mask([_hashes_at(prefix, powers, starts, ends, n, at) for n, at in zip(sizes, by_size)])
     if repeated is None:
         return result
-    joined = words.spaced.replace(" ", "")
+    # The joined text, decoded from its codes (cheaper than `str.replace` on a non-ASCII text).
+    joined = (joined_codes - np.uint64(1)).astype(np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
     offset = 0
     for n, at in zip(sizes, by_size):
         candidates = at[repeated[offset : offset + len(at)]]

@@ -23,6 +23,9 @@ PLAIN_MARKS = frozenset(",;:!?.")
 # Marks a plain chunk may have between its word and its closers (not ":" or ";", which
 # start emoticons with a closing bracket).
 INNER_MARKS = frozenset(",!?.")
+# What joins words of letters in a chunk that spaCy splits into words and joiners
+# ("well-known", "day—and"). Each joiner is a "q" token.
+JOINERS = ("-", "\u2013", "\u2014")
 # spaCy's English possessive suffixes (never split further, never punctuation).
 POSSESSIVES = frozenset(("'s", "'S", "\u2019s", "\u2019S"))
 # The sentencizer class of each token a plain chunk can have besides words (which are "o").
@@ -34,16 +37,17 @@ PLAIN_CLASSES = {
 Split = tuple[tuple[str, ...], str]  # (tokens, one sentencizer class per token)
 
 
-def split_plain(chunk: str, special: Set[str]) -> Split | None:
+def split_plain(chunk: str, special: Set[str], units: Set[str]) -> Split | None:
     """(tokens, classes) of a plain chunk as spaCy splits it, or None for a chunk spaCy must split.
 
-    `special` holds spaCy's special cases (the tokenizer's rules).
+    `special` holds spaCy's special cases (the tokenizer's rules), `units` the ASCII
+    units its suffix rule splits off after a digit ("km", "GB").
     """
     # Many chunks are a word and one mark: what `_split_general` gives them, sooner.
     core, mark = chunk[:-1], chunk[-1:]
     if (
         mark in PLAIN_MARKS and core.isalpha() and chunk not in special and core not in special
-        and (mark != "." or (len(core) > 1 and core[-1].islower()))
+        and (mark != "." or _splits_final_period(core))
     ):
         return (core, mark), "o" + PLAIN_CLASSES[mark]
     # A word and a possessive ("CBP's", "Serbia’s"): spaCy's suffix "'s", nothing else.
@@ -53,10 +57,67 @@ def split_plain(chunk: str, special: Set[str]) -> Split | None:
     split = _split_simple(chunk, special)
     if split is not None:
         return split
+    if chunk.isascii() and chunk.isalnum():
+        return _split_alnum(chunk, special, units)
+    if _DIGIT_RUNS_RE.fullmatch(chunk):
+        return _split_digit_runs(chunk, special)
     tokens = _split_general(chunk, special)
     if tokens is None:
         return _split_number(chunk, special)
     return tokens, "".join([PLAIN_CLASSES.get(token, "o") for token in tokens])
+
+
+def _splits_final_period(word: str) -> bool:
+    """Whether spaCy splits a "." off after this word of letters: after a lower-case letter or a
+    Hangul syllable (spaCy counts uncased scripts as lower case: "했다."), or after two ASCII
+    capitals ("NYAG." "AWD."); not after a lone letter or one capital ("B." "SpaceX.")."""
+    if len(word) < 2:
+        return False
+    last = word[-1]
+    return last.islower() or _HANGUL_FIRST <= last <= _HANGUL_LAST or (word[-2:].isascii() and word[-2:].isupper())
+
+
+# Hangul syllables, the Korean letters of web text.
+_HANGUL_FIRST, _HANGUL_LAST = "\uac00", "\ud7a3"
+
+
+# ASCII letters and digits, a digit last before the trailing letters (if any).
+_ALNUM_RE = re.compile(r"[A-Za-z0-9]*[0-9]([A-Za-z]*)")
+
+
+def _split_alnum(chunk: str, special: Set[str], units: Set[str]) -> Split | None:
+    """(tokens, classes) of a chunk of ASCII letters and digits ("RAV4", "4Motion", "128GB").
+
+    No prefix or infix rule applies to such a chunk; the one suffix rule is a unit
+    right after a digit ("128GB" -> "128", "GB", while "1900R" stays whole). Unless
+    the chunk or a piece of it is a special case ("9am").
+    """
+    match = _ALNUM_RE.fullmatch(chunk)
+    if match is None or chunk in special:
+        return None
+    tail = match.group(1)
+    if tail not in units:
+        return (chunk,), "o"
+    head = chunk[: -len(tail)]
+    if head in special or tail in special:
+        return None
+    return (head, tail), "oo"
+
+
+# ASCII digit groups joined by ":", a minus sign or an en dash ("4:25", "30−35"), or "%"
+# and digits ("%24": a percent sign before the number, as some sites write it).
+_DIGIT_RUNS_RE = re.compile("[0-9]+(?:[:\u2212\u2013][0-9]+)+|%[0-9]+")
+
+
+def _split_digit_runs(chunk: str, special: Set[str]) -> Split | None:
+    """(tokens, classes) of a `_DIGIT_RUNS_RE` chunk: one token (no infix rule splits digits from
+    digits on those marks), or "%" (a prefix) and the digits. Unless a special case applies."""
+    if chunk in special:
+        return None
+    if chunk[0] != "%":
+        return (chunk,), "o"
+    digits = chunk[1:]
+    return None if digits in special else (("%", digits), "qo")
 
 
 # A number: an optional "$", ASCII digit groups joined by single "," or "." (`505,796`,
@@ -85,17 +146,29 @@ def _split_number(chunk: str, special: Set[str]) -> Split | None:
 
 def _split_simple(chunk: str, special: Set[str]) -> Split | None:
     """What `_split_general` gives the three commonest shapes, sooner: one opener and a word
-    ("“We"), a word and one closer ("said”"), words joined by hyphens ("well-known")."""
+    ("“We"), a word and one closer ("said”"), words joined by hyphens ("well-known"); and
+    words joined by en or em dashes ("day—and"), which spaCy splits as it splits hyphens."""
     first, rest = chunk[:1], chunk[1:]
     if first in OPENERS and rest.isalpha() and chunk not in special and rest not in special:
         return (first, rest), PLAIN_CLASSES[first] + "o"
     core, last = chunk[:-1], chunk[-1:]
     if last in CLOSERS and core.isalpha() and chunk not in special and core not in special:
         return (core, last), "o" + PLAIN_CLASSES[last]
-    parts = chunk.split("-")
-    if len(parts) > 1 and all(map(str.isalpha, parts)) and chunk not in special and special.isdisjoint(parts):
-        tokens = tuple(itertools.chain.from_iterable(zip(parts, itertools.repeat("-"))))[:-1]
-        return tokens, "oq" * (len(parts) - 1) + "o"
+    # A word, a mark and one closer ('said,”' 'it."'), as `_split_general` checks them.
+    word, mark = core[:-1], core[-1:]
+    if (
+        last in CLOSERS and mark in INNER_MARKS and word.isalpha()
+        and (mark != "." or (len(word) > 1 and word[-1].islower()))
+        and special.isdisjoint((chunk, core, word, word + last, mark + last))
+    ):
+        return (word, mark, last), "o" + PLAIN_CLASSES[mark] + PLAIN_CLASSES[last]
+    for joiner in JOINERS:
+        if joiner not in chunk:
+            continue
+        parts = chunk.split(joiner)
+        if all(map(str.isalpha, parts)) and chunk not in special and special.isdisjoint(parts):
+            tokens = tuple(itertools.chain.from_iterable(zip(parts, itertools.repeat(joiner))))[:-1]
+            return tokens, "oq" * (len(parts) - 1) + "o"
     return None
 
 

@@ -146,16 +146,19 @@ class _Tokenizer:
     def __init__(self) -> None:
         self._nlp: Any = None
         self._punct_chars: frozenset[str] = frozenset()
-        self.tokens: dict[str, tuple[str, ...]] = {}  # chunk -> its tokens
-        self.classes: dict[str, str] = {}  # chunk -> one sentencizer class per token (o, p, q)
-        self.counts: dict[str, int] = {}  # chunk -> its token kinds, summed (`_pack_counts`)
+        # chunk -> (its tokens joined by single spaces, one sentencizer class per token (o, p, q),
+        # its token kinds summed (`_pack_counts`)). One entry, read with one lookup: the cache's
+        # lookups cost more than anything done with what they return.
+        self.entries: dict[str, ChunkEntry] = {}
         self._special: frozenset[str] = frozenset()
+        self._units: frozenset[str] = frozenset()  # the ASCII units of spaCy's suffix rule ("km", "GB")
         self.letter_special: frozenset[str] = frozenset()  # the special cases made only of letters
         self.letter_special_spaced: dict[str, str] = {}  # each of those -> its tokens joined by spaces
+        self.letter_special_classes: dict[str, str] = {}  # each of those -> its sentencizer classes
         self._attrs: list[int] = []
         self._sent_to_spacy = 0
-        # Beam's local workers are threads sharing this one cache. `clear` replaces the dicts
-        # (never empties them in place), and `learn` hands back the dicts it filled, under
+        # Beam's local workers are threads sharing this one cache. `clear` replaces the dict
+        # (never empties it in place), and `learn` hands back the dict it filled, under
         # this lock: a reader never sees a chunk vanish between learning and reading it.
         self._lock = threading.Lock()
 
@@ -163,6 +166,7 @@ class _Tokenizer:
         with _torch_hidden_from_thinc():
             import spacy
             from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH
+            from spacy.lang.char_classes import UNITS
             from spacy.pipeline import Sentencizer
 
         self._nlp = spacy.blank("en")
@@ -175,44 +179,46 @@ class _Tokenizer:
         self._attrs = [IDX, LENGTH, IS_SPACE, IS_PUNCT]  # what `_learn_missing` reads of each token
         self._punct_chars = frozenset(Sentencizer.default_punct_chars)
         self._special = frozenset(self._nlp.tokenizer.rules)
+        self._units = frozenset(unit for unit in UNITS.split("|") if unit.isascii() and unit.isalpha())
         self.letter_special = frozenset(rule for rule in self._special if rule.isalpha())
         self._seed()
         # (Never changed once made: threads may read it while another one reloads spaCy.)
-        self.letter_special_spaced = {rule: " ".join(self.tokens[rule]) for rule in self.letter_special}
+        self.letter_special_spaced = {rule: self.entries[rule][0] for rule in self.letter_special}
+        self.letter_special_classes = {rule: self.entries[rule][1] for rule in self.letter_special}
         return self._nlp
 
     def _seed(self) -> None:
         """Cache the special cases made only of letters ("cannot", "Dont"), the only letter chunks
         that are not one token of their own. Any other chunk of letters is never cached: `words` and
         `line_sentence_count` read it as itself, an ordinary word (class "o", WORD_WITH_LETTER)."""
-        self._learn_missing([rule for rule in self.letter_special if rule not in self.tokens])
+        self._learn_missing([rule for rule in self.letter_special if rule not in self.entries])
 
     def clear(self) -> None:
-        self.tokens, self.classes, self.counts = {}, {}, {}
+        self.entries = {}
         if self._nlp is not None:
             self._seed()
 
-    def learn(self, chunks: Iterable[str]) -> tuple[dict[str, tuple[str, ...]], dict[str, str], dict[str, int]]:
+    def learn(self, chunks: Iterable[str]) -> dict[str, ChunkEntry]:
         """Tokenize, in one spaCy call, the chunks not yet in the cache (chunks of letters need none).
 
-        Returns the (tokens, classes, counts) dicts that hold every non-letter chunk of `chunks`:
-        read those, not the attributes, which another thread may replace meanwhile.
+        Returns the entries dict that holds every non-letter chunk of `chunks`: read that,
+        not the attribute, which another thread may replace meanwhile.
         """
         return self.learn_set(set(itertools.filterfalse(str.isalpha, chunks)))
 
-    def learn_set(self, wanted: set[str]) -> tuple[dict[str, tuple[str, ...]], dict[str, str], dict[str, int]]:
+    def learn_set(self, wanted: set[str]) -> dict[str, ChunkEntry]:
         """`learn` for a set of chunks none of which is made only of letters."""
         with self._lock:
             if self._nlp is None:
                 self._load()
-            missing = list(wanted.difference(self.tokens))
+            missing = list(wanted.difference(self.entries))
             if missing:
-                if len(self.tokens) + len(missing) > CHUNK_CACHE_LIMIT:
+                if len(self.entries) + len(missing) > CHUNK_CACHE_LIMIT:
                     self.clear()
                     # What was cached before the clear is gone too: learn every chunk again.
-                    missing = list(wanted.difference(self.tokens))
+                    missing = list(wanted.difference(self.entries))
                 self._learn_missing(missing)
-            return self.tokens, self.classes, self.counts
+            return self.entries
 
     def _learn_missing(self, missing: list[str]) -> None:
         nlp = self._nlp
@@ -227,7 +233,7 @@ class _Tokenizer:
         # (The order of `missing` does not matter for the same reason.)
         joined = "\n".join(missing)
         punct_chars = self._punct_chars
-        tokens, classes, counts = self.tokens, self.classes, self.counts
+        entries = self.entries
         nlp.max_length = len(joined) + 10
         # Read the tokens as one integer array: a spaCy `Token` object per token cost more
         # than the tokenizing itself.
@@ -240,7 +246,7 @@ class _Tokenizer:
                 continue
             while start >= end:
                 chunk = missing[index]
-                tokens[chunk], classes[chunk], counts[chunk] = tuple(texts), "".join(marks), _pack_counts(texts)
+                entries[chunk] = _entry(texts, "".join(marks))
                 texts, marks = [], []
                 index += 1
                 end += 1 + len(missing[index])
@@ -248,19 +254,18 @@ class _Tokenizer:
             texts.append(text)
             marks.append("p" if text in punct_chars else ("q" if is_punct else "o"))
         chunk = missing[index]
-        tokens[chunk], classes[chunk], counts[chunk] = tuple(texts), "".join(marks), _pack_counts(texts)
+        entries[chunk] = _entry(texts, "".join(marks))
 
     def _learn_plain(self, chunks: list[str]) -> list[str]:
         """Cache the plain chunks (`plain_chunks.split_plain`); return the others, for spaCy."""
         rest = []
-        tokens, classes, counts, special = self.tokens, self.classes, self.counts, self._special
+        entries, special, units = self.entries, self._special, self._units
         for chunk in chunks:
-            split = split_plain(chunk, special)
+            split = split_plain(chunk, special, units)
             if split is None:
                 rest.append(chunk)
-                continue
-            tokens[chunk], classes[chunk] = split
-            counts[chunk] = _pack_counts(split[0])
+            else:
+                entries[chunk] = _entry(*split)
         return rest
 
 
@@ -268,6 +273,13 @@ class _Tokenizer:
 # plus letterless words << 40, plus characters of symbol tokens << 80 (a text's totals never
 # reach 2**40).
 _COUNT_SHIFT = 40
+
+
+ChunkEntry = tuple[str, str, int]  # (tokens joined by spaces, sentencizer classes, packed token kinds)
+
+
+def _entry(tokens: Sequence[str], classes: str) -> ChunkEntry:
+    return " ".join(tokens), classes, _pack_counts(tokens)
 
 
 def _pack_counts(tokens: Sequence[str]) -> int:
@@ -332,15 +344,19 @@ def text_words(text: str) -> TextWords:
     """The `TextWords` of `text`, cached for the last few texts (consecutive steps read the same document)."""
     chunks = text.split()
     others = list(itertools.filterfalse(str.isalpha, chunks))
-    wanted = set(others)
-    tokens, classes, counts = _TOKENIZER.learn_set(wanted)
+    wanted_set = set(others)
+    entries = _TOKENIZER.learn_set(wanted_set)
+    wanted = list(wanted_set)
+    # One cache lookup per distinct chunk, the entries transposed in C; later lookups go to
+    # this text's small dicts.
+    spaced_parts, class_parts, packed_parts = zip(*map(entries.__getitem__, wanted)) if wanted else ((), (), ())
     # Each chunk's words joined by spaces: a chunk of letters is one word, itself, unless it is
     # a special case such as "cannot" (those come first, in every text's table).
     spaced_of = _TOKENIZER.letter_special_spaced.copy()
-    spaced_of.update(zip(wanted, map(" ".join, map(tokens.__getitem__, wanted))))
+    spaced_of.update(zip(wanted, spaced_parts))
     spaced = " ".join(map(spaced_of.get, chunks, chunks))
     # Token kinds are summed per non-letter chunk: a chunk of letters is only words with a letter.
-    packed = sum(map(counts.__getitem__, others))
+    packed = sum(map(dict(zip(wanted, packed_parts)).__getitem__, others))
     mask = (1 << _COUNT_SHIFT) - 1
     word_count = spaced.count(" ") + 1 if spaced else 0
     # The words' characters are the chunks' characters: every other character is whitespace.
@@ -348,8 +364,42 @@ def text_words(text: str) -> TextWords:
     single_spaced = "  " not in text and text.count(" ") + text.count("\n") == whitespace
     return TextWords(
         spaced, word_count, packed & mask, (packed >> _COUNT_SHIFT) & mask, packed >> 2 * _COUNT_SHIFT,
-        dict(zip(wanted, map(classes.__getitem__, wanted))), single_spaced,
+        dict(zip(wanted, class_parts)), single_spaced,
     )
+
+
+def word_count(text: str) -> int:
+    """`text_words(text).word_count`, from `remember_word_count` when an earlier step told it."""
+    count = _KNOWN_WORD_COUNTS.get(text)
+    return text_words(text).word_count if count is None else count
+
+
+def remember_word_count(text: str, count: int) -> None:
+    """Keep the `word_count` of `text` for a later step, as `chunks_word_count` gave it.
+
+    c4 edits 3 pages in 10 by dropping lines, and fineweb reads only the word count of
+    the edited text: c4 gets it by subtracting the dropped lines' words from the page's,
+    instead of fineweb splitting and reading every chunk of the edited text again.
+    """
+    if len(_KNOWN_WORD_COUNTS) >= _KNOWN_WORD_COUNTS_LIMIT:
+        _KNOWN_WORD_COUNTS.clear()  # (threads share it; a count lost is only computed again)
+    _KNOWN_WORD_COUNTS[text] = count
+
+
+_KNOWN_WORD_COUNTS: dict[str, int] = {}
+_KNOWN_WORD_COUNTS_LIMIT = 64
+
+
+def chunks_word_count(chunks: Iterable[str], known: Mapping[str, str]) -> int:
+    """How many words the chunks add to a `TextWords.word_count`.
+
+    `known` holds the classes (one per token) of each chunk not made only of letters
+    (`TextWords.classes` or `chunk_classes`). A chunk of letters is one word unless it
+    is a special case ("cannot"); a chunk spaCy reads as whitespace only still counts
+    one (an empty piece of `TextWords.spaced`).
+    """
+    special = _TOKENIZER.letter_special_classes
+    return sum([len(known.get(chunk) or special.get(chunk, "o")) for chunk in chunks])
 
 
 def words(text: str) -> tuple[str, ...]:
@@ -389,11 +439,12 @@ def line_sentence_count(line: str) -> int:
 
 def chunk_classes(chunks: Sequence[str]) -> Mapping[str, str]:
     """Sentencizer classes of chunks: a dict holding each of `chunks` not made only of letters."""
-    classes = _TOKENIZER.classes  # a clear replaces this dict, never empties it: this one stays whole
+    entries = _TOKENIZER.entries  # a clear replaces this dict, never empties it: this one stays whole
+    others = list(itertools.filterfalse(str.isalpha, chunks))
     # Usually every chunk is known already: then skip `learn` (its lock and sets).
-    if not all(map(classes.__contains__, itertools.filterfalse(str.isalpha, chunks))):
-        _, classes, _ = _TOKENIZER.learn(chunks)
-    return classes
+    if not all(map(entries.__contains__, others)):
+        entries = _TOKENIZER.learn(others)
+    return {chunk: entries[chunk][1] for chunk in others}
 
 
 def line_marks(line: str, chunks: Sequence[str], known: Mapping[str, str]) -> str:
@@ -439,12 +490,12 @@ def _with_space_tokens(line: str, marks: list[str]) -> list[str]:
     return out
 
 
-def token_cache() -> tuple[dict, dict, dict]:
-    """A copy of the token caches (benchmarks restore it to measure a given cache state)."""
-    return dict(_TOKENIZER.tokens), dict(_TOKENIZER.classes), dict(_TOKENIZER.counts)
+def token_cache() -> dict[str, ChunkEntry]:
+    """A copy of the token cache (benchmarks restore it to measure a given cache state)."""
+    return dict(_TOKENIZER.entries)
 
 
-def set_token_cache(state: tuple[dict, dict, dict] | None) -> None:
+def set_token_cache(state: dict[str, ChunkEntry] | None) -> None:
     """Replace the token caches (None empties them) and forget the per-text cache; outputs never depend on it.
 
     A loaded spaCy pipeline is replaced by a fresh one too, so that its own caches hold nothing either.
@@ -454,5 +505,6 @@ def set_token_cache(state: tuple[dict, dict, dict] | None) -> None:
     if state is None:
         _TOKENIZER.clear()
     else:
-        _TOKENIZER.tokens, _TOKENIZER.classes, _TOKENIZER.counts = (dict(part) for part in state)
+        _TOKENIZER.entries = dict(state)
     text_words.cache_clear()
+    _KNOWN_WORD_COUNTS.clear()

@@ -183,3 +183,24 @@ def test_sentences_counted_alike_with_irregular_whitespace_in_lines():
     from winnow.curation.filters import reference_units as ru
 
     assert result.signals["c4_sentence_count"] == sum(ru.line_sentence_count(line) for line in lines)
+
+
+@pytest.mark.parametrize("text", [
+    # Dropped lines (too few words, no end mark, javascript, policy), special cases ("cannot",
+    # "don't"), citations removed from kept and dropped lines, a line left empty by them.
+    "We cannot say it, don't we? Here it is.\nShort line.\nThis line has no end mark at all\n"
+    "Enable javascript to see the rest of it.\nRead our privacy policy before you go.\n"
+    "A cited claim[1] stands here, as written.[23]\n[4]\nA line of “quotes,” (brackets) and U.S. marks.",
+    "The first line is long enough to stay.\n\n\t  Another line that stays as it is.  \nno\n",
+])
+def test_edited_text_word_count_is_the_word_count_of_the_edited_text(text):
+    """c4 hands fineweb the edited text's word count (the page's minus the dropped lines'):
+    it equals the count made from the edited text itself."""
+    from winnow.curation.filters import reference_units as ru
+
+    ru.set_token_cache(None)
+    page = c4.clean_lines(text, c4.C4Config())
+    assert page.text != text
+    remembered = ru._KNOWN_WORD_COUNTS[page.text]
+    ru.set_token_cache(None)
+    assert remembered == ru.text_words(page.text).word_count == ru.word_count(page.text)

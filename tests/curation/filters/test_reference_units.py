@@ -139,7 +139,7 @@ def test_loading_the_tokenizer_does_not_import_torch() -> None:
         "import sys\n"
         "from winnow.curation.filters import reference_units as ru\n"
         "ru._TOKENIZER.learn([\"don't\", 'U.S.', 'hello'])\n"
-        "assert ru._TOKENIZER.tokens[\"don't\"] == ('do', \"n't\"), ru._TOKENIZER.tokens\n"
+        "assert ru._TOKENIZER.entries[\"don't\"][0] == \"do n't\", ru._TOKENIZER.entries\n"
         "assert 'torch' not in sys.modules\n"
         "import torch  # noqa: F401  (nothing else is hidden)\n"
     )
@@ -235,3 +235,28 @@ def test_hyphenated_digit_chunks_match_spacy(nlp):
     for chunk in chunks:
         assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
         assert ru.line_sentence_count(chunk + " Next") == len(list(nlp(chunk + " Next").sents)), repr(chunk)
+
+
+def test_capitals_period_letter_digit_and_dash_chunks_match_spacy(nlp):
+    """The shortcuts of `plain_chunks` for "NYAG." (a "." after two ASCII capitals), chunks of
+    ASCII letters and digits ("RAV4" whole, "128GB" split at the unit, "9am" a special case),
+    words joined by dashes ("day—and"), a word, a mark and a closer ('said,”'), digits joined by
+    ":" or dashes ("4:25", "30−35") and "%" before digits ("%24")."""
+    rng = random.Random(11)
+    chunks = ["NYAG.", "AWD.", "AB.", "US.", "B.", "SpaceX.", "\u00c4B.", "eAB.", "MR.", "No.", "IT.", "PM.", "\ud588\ub2e4.", "\ub2e4.", "\ud55c\uad6dA."]
+    chunks += ["4:25", "20:13", "30\u221235", "7\u201310", "1:2:3", "%24", "%9", "%24,", "4:25.", "%1.5"]
+    chunks += ["RAV4", "4Motion", "128GB", "5km", "1900R", "A330neo", "9am", "12pm", "4G", "10x10km", "3rd", "mp3"]
+    chunks += ["day\u2014and", "well\u2013being", "a\u2014b\u2014c", "a\u20145", "5\u2014a", "it\u2014s", "a\u2014"]
+    chunks += ["said,\u201d", 'it."', "B.\u201d", "Mr.)", "no!]", "U.S.\u201d", "e.\u2019", "said:\u201d"]
+    for _ in range(400):
+        head = rng.choice(["", "A", "ab", "RAV", "x"]) + str(rng.randint(0, 10 ** rng.randint(0, 4)))
+        chunks.append(head + rng.choice(["", "km", "m", "GB", "mph", "T", "am", "pm", "neo", "x", "th", "R"]))
+    ru.set_token_cache(None)
+    for chunk in chunks:
+        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
+        assert ru.line_sentence_count(chunk + " Next") == len(list(nlp(chunk + " Next").sents)), repr(chunk)
+        assert ru.kind_counts(chunk) == (
+            sum(map(ru.is_symbol_word, ru.words(chunk))),
+            sum(1 for w in ru.words(chunk) if not ru.is_symbol_word(w) and not any(map(str.isalpha, w))),
+            sum(len(w) for w in ru.words(chunk) if ru.is_symbol_word(w)),
+        ), repr(chunk)
