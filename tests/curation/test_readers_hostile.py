@@ -311,7 +311,8 @@ def test_winnow_evaluate_prints_one_line_for_a_hostile_task_file(tmp_path, capsy
 
     tasks = tmp_path / "deep.jsonl"
     tasks.write_text("[" * 100_000 + "\n")
-    assert main(["evaluate", "--run", str(tmp_path / "no-run"), "--tasks", str(tasks)]) == 2
+    # An unusable task file is bad input (exit 3), reported before the missing run is looked for.
+    assert main(["evaluate", "--run", str(tmp_path / "no-run"), "--tasks", str(tasks)]) == 3
     err = capsys.readouterr().err.strip()
     assert err.endswith("deep.jsonl:1: JSON nested too deeply to parse") and "Traceback" not in err and len(err.splitlines()) == 1
 
