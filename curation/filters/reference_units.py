@@ -29,18 +29,16 @@ sentences are one regex count over its class string.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import importlib.abc
 import itertools
 import re
-import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from winnow.curation.filters.plain_chunks import split_plain
+from winnow.curation.filters.spacy_import import torch_hidden_from_thinc
 
 
 # Chunks kept in the cache before it is emptied (bounded memory on long runs).
@@ -100,46 +98,6 @@ def _kind(token: str) -> int:
     return WORD_WITH_LETTER if any(map(str.isalpha, token)) else WORD_NO_LETTER
 
 
-class _HideTorchFromThinc(importlib.abc.MetaPathFinder):
-    """Fails `import torch` when thinc's compatibility probe (`thinc.compat`) asks, in one thread.
-
-    spaCy imports thinc, whose probe imports torch if it is installed (about 1.3 CPU-s here)
-    only to note that it could use it; the blank English tokenizer never does. Other
-    threads, and every other importer of torch, are left alone.
-    """
-
-    def __init__(self) -> None:
-        self.thread = threading.get_ident()
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name.partition(".")[0] == "torch" and threading.get_ident() == self.thread and _called_from("thinc.compat"):
-            raise ModuleNotFoundError("torch is not needed by spaCy's tokenizer (hidden by Winnow)", name=name)
-        return None
-
-
-def _called_from(module: str) -> bool:
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_globals.get("__name__") == module:
-            return True
-        frame = frame.f_back
-    return False
-
-
-@contextlib.contextmanager
-def _torch_hidden_from_thinc() -> Iterator[None]:
-    """While spaCy is first imported: thinc does not import torch (unless torch is loaded already)."""
-    if "thinc.compat" in sys.modules or "torch" in sys.modules:
-        yield
-        return
-    finder = _HideTorchFromThinc()
-    sys.meta_path.insert(0, finder)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(finder)
-
-
 class _Tokenizer:
     """spaCy's blank English tokenizer, loaded on first use, with per-chunk and per-token caches."""
 
@@ -163,7 +121,7 @@ class _Tokenizer:
         self._lock = threading.Lock()
 
     def _load(self) -> Any:
-        with _torch_hidden_from_thinc():
+        with torch_hidden_from_thinc():
             import spacy
             from spacy.attrs import IDX, IS_PUNCT, IS_SPACE, LENGTH
             from spacy.lang.char_classes import UNITS

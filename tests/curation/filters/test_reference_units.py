@@ -24,6 +24,22 @@ def spacy_words(nlp, text: str) -> tuple[str, ...]:
     return tuple(t.text.strip() for t in nlp.tokenizer(text) if t.text.strip())
 
 
+def assert_chunks_match_spacy(nlp, chunks, sentence_suffix: str = "", kinds: bool = False) -> None:
+    """Each chunk, from an empty cache, splits into spaCy's tokens and sentences (the chunk
+    followed by `sentence_suffix`); with `kinds`, its kind counts agree with its words."""
+    ru.set_token_cache(None)
+    for chunk in chunks:
+        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
+        line = chunk + sentence_suffix
+        assert ru.line_sentence_count(line) == len(list(nlp(line).sents)), repr(chunk)
+        if kinds:
+            assert ru.kind_counts(chunk) == (
+                sum(map(ru.is_symbol_word, ru.words(chunk))),
+                sum(1 for w in ru.words(chunk) if not ru.is_symbol_word(w) and not any(map(str.isalpha, w))),
+                sum(len(w) for w in ru.words(chunk) if ru.is_symbol_word(w)),
+            ), repr(chunk)
+
+
 TRICKY = [
     "Don't stop: well-known café, naïve! I can't, won't; cannot.",
     "Visit https://example.com/a-b?c=d or e-mail a.b@example.org :) U.S. and U.K. (ok).",
@@ -69,10 +85,7 @@ def test_word_mark_and_quote_chunks_match_spacy(nlp):
     closers = ["", "\u201d", '"', "\u2019", ")", "]", "\u2019\u2019", "\"\"", "\u201d)", "''"]
     chunks = [o + c + m + q for o in openers for c in cores for m in marks for q in closers]
     chunks += [o + c + q + m for o in openers for c in cores for m in marks for q in closers]
-    ru.set_token_cache(None)
-    for chunk in chunks:
-        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
-        assert ru.line_sentence_count(chunk) == len(list(nlp(chunk).sents)), repr(chunk)
+    assert_chunks_match_spacy(nlp, chunks)
 
 
 def test_possessive_chunks_match_spacy(nlp):
@@ -82,15 +95,7 @@ def test_possessive_chunks_match_spacy(nlp):
              "\u4e2d\u6587", "well-known", "(Lam", "Ma"]
     chunks = [stem + suffix for stem in stems for suffix in ("'s", "'S", "\u2019s", "\u2019S")]
     chunks += [chunk + mark for chunk in chunks for mark in (",", ".", "\u201d")]
-    ru.set_token_cache(None)
-    for chunk in chunks:
-        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
-        assert ru.line_sentence_count(chunk) == len(list(nlp(chunk).sents)), repr(chunk)
-        assert ru.kind_counts(chunk) == (
-            sum(map(ru.is_symbol_word, ru.words(chunk))),
-            sum(1 for w in ru.words(chunk) if not ru.is_symbol_word(w) and not any(map(str.isalpha, w))),
-            sum(len(w) for w in ru.words(chunk) if ru.is_symbol_word(w)),
-        ), repr(chunk)
+    assert_chunks_match_spacy(nlp, chunks, kinds=True)
 
 
 def test_sentence_counts_match_the_sentencizer(nlp):
@@ -214,15 +219,7 @@ def test_number_chunks_match_spacy(nlp):
         groups = [str(rng.randint(0, 10 ** rng.randint(1, 4))) for _ in range(rng.randint(1, 3))]
         number = groups[0] + "".join(rng.choice(".,") + g for g in groups[1:])
         chunks.append(rng.choice(["", "$"]) + number + rng.choice(["", "%"]) + rng.choice(["", *",;:!?."]))
-    ru.set_token_cache(None)
-    for chunk in chunks:
-        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
-        assert ru.line_sentence_count(chunk + " Next") == len(list(nlp(chunk + " Next").sents)), repr(chunk)
-        assert ru.kind_counts(chunk) == (
-            sum(map(ru.is_symbol_word, ru.words(chunk))),
-            sum(1 for w in ru.words(chunk) if not ru.is_symbol_word(w) and not any(map(str.isalpha, w))),
-            sum(len(w) for w in ru.words(chunk) if ru.is_symbol_word(w)),
-        ), repr(chunk)
+    assert_chunks_match_spacy(nlp, chunks, sentence_suffix=" Next", kinds=True)
 
 
 def test_hyphenated_digit_chunks_match_spacy(nlp):
@@ -231,10 +228,7 @@ def test_hyphenated_digit_chunks_match_spacy(nlp):
     parts = ["5", "2021", "22", "year", "COVID", "B", "km", "am"]
     chunks = [a + "-" + b + tail for a in parts for b in parts for tail in ("", ",", ".", ")", "\u201d")]
     chunks += ["(" + chunk for chunk in chunks] + ["1-2-3", "a-1-b", "5-year-old", "9-11,"]
-    ru.set_token_cache(None)
-    for chunk in chunks:
-        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
-        assert ru.line_sentence_count(chunk + " Next") == len(list(nlp(chunk + " Next").sents)), repr(chunk)
+    assert_chunks_match_spacy(nlp, chunks, sentence_suffix=" Next")
 
 
 def test_capitals_period_letter_digit_and_dash_chunks_match_spacy(nlp):
@@ -251,12 +245,4 @@ def test_capitals_period_letter_digit_and_dash_chunks_match_spacy(nlp):
     for _ in range(400):
         head = rng.choice(["", "A", "ab", "RAV", "x"]) + str(rng.randint(0, 10 ** rng.randint(0, 4)))
         chunks.append(head + rng.choice(["", "km", "m", "GB", "mph", "T", "am", "pm", "neo", "x", "th", "R"]))
-    ru.set_token_cache(None)
-    for chunk in chunks:
-        assert ru.words(chunk) == spacy_words(nlp, chunk), repr(chunk)
-        assert ru.line_sentence_count(chunk + " Next") == len(list(nlp(chunk + " Next").sents)), repr(chunk)
-        assert ru.kind_counts(chunk) == (
-            sum(map(ru.is_symbol_word, ru.words(chunk))),
-            sum(1 for w in ru.words(chunk) if not ru.is_symbol_word(w) and not any(map(str.isalpha, w))),
-            sum(len(w) for w in ru.words(chunk) if ru.is_symbol_word(w)),
-        ), repr(chunk)
+    assert_chunks_match_spacy(nlp, chunks, sentence_suffix=" Next", kinds=True)
