@@ -12,6 +12,7 @@ a plain subprocess: see extract_pool.choose_isolation.
 """
 from __future__ import annotations
 
+import pickle
 import re
 import threading
 from collections import Counter
@@ -32,10 +33,15 @@ from winnow.curation.extract_pool import (
 )
 from winnow.curation.extract_pool import wall_backstop_s as default_wall_backstop_s
 from winnow.curation.extract_worker import (
+    CHAIN_DOCUMENT,
+    CHAIN_EXTRACT,
     REPLY_ERROR,
     REPLY_NONE,
+    REPLY_STATE,
     SEPARATOR,
     ExtractFunction,
+    cpu_bound,
+    preload_engines,
     run_resiliparse,
     run_trafilatura,
 )
@@ -61,6 +67,9 @@ TRAFILATURA = "trafilatura"  # FineWeb's extractor and settings (the default)
 TRAFILATURA_FAST = "trafilatura_fast"  # the same with trafilatura's fast=True (no fallback extractors)
 RESILIPARSE = "resiliparse"  # Resiliparse extract_plain_text(main_content=True): several times faster
 ENGINES = (TRAFILATURA, TRAFILATURA_FAST, RESILIPARSE)
+# Extractor isolation for code that already runs in an extraction child (document_chain.ChildChain):
+# the engine runs in this process under the CPU bound, whose signal ends this process.
+INLINE = "inline"
 
 
 @dataclass(frozen=True)
@@ -147,20 +156,26 @@ class Extractor:
 
     def __init__(
         self, config: ExtractConfig, extract_fn: ExtractFunction | None = None, isolation: str = AUTO,
-        wall_backstop_s: float | None = None,
+        wall_backstop_s: float | None = None, chain: bytes | None = None,
     ):
         self.config = config
         self._kwargs = engine_kwargs(config)
         self._function = extract_fn or engine_function(config.engine)
         self._child: Child | None = None
         self._lock = threading.Lock()
+        self._chain = chain
         self.restarts = 0  # children replaced after a timeout or crash (for metrics)
-        self.isolation = None if config.timeout_s is None else choose_isolation(isolation)
+        if config.timeout_s is None:
+            self.isolation = None
+        elif isolation == INLINE:
+            self.isolation = INLINE
+        else:
+            self.isolation = choose_isolation(isolation)
         if wall_backstop_s is None and config.timeout_s is not None:
             wall_backstop_s = default_wall_backstop_s(config.timeout_s)
         self.wall_backstop_s = wall_backstop_s
-        if config.timeout_s is None:
-            import trafilatura  # noqa: F401 - load once here, not on the first document
+        if self.isolation is None or self.isolation == INLINE:
+            preload_engines()  # load once here, not on the first document
         else:
             self._start()
 
@@ -177,15 +192,45 @@ class Extractor:
             return Rejection(
                 STAGE_EXTRACT, HTML_TOO_LARGE, f"HTML is {len(data)} bytes, limit {self.config.max_html_bytes}"
             )
-        if self.config.timeout_s is None:
+        if self.isolation is None or self.isolation == INLINE:
             try:
-                text = self._function(html, url, self._kwargs)
+                with cpu_bound(self.config.timeout_s if self.isolation == INLINE else None):
+                    text = self._function(html, url, self._kwargs)
             except Exception as exc:  # noqa: BLE001 - becomes a Rejection the pipeline records
                 return Rejection(STAGE_EXTRACT, EXTRACTION_CRASHED, f"{type(exc).__name__}: {exc}")
             return self._judge(text)
         message = url.replace("\x00", "").encode("utf-8", "surrogatepass") + SEPARATOR + data
+        if self._chain is not None:
+            message = pickle.dumps((CHAIN_EXTRACT, message), protocol=pickle.HIGHEST_PROTOCOL)
         with self._lock:
-            return self._extract_in_child(message)
+            reply = self._exchange(message)
+        if isinstance(reply, Rejection):
+            return reply
+        tag, body = reply[:1], reply[1:]
+        if tag == REPLY_ERROR:
+            return Rejection(STAGE_EXTRACT, EXTRACTION_CRASHED, body.decode("utf-8", "replace"))
+        if tag == REPLY_NONE:
+            return self._judge(None)
+        return self._judge(body.decode("utf-8", "surrogatepass"))
+
+    def run_chain(self, state: Any, mode: str, length: int) -> Any:
+        """A document in flight through the first `length` steps of the child's chain (extraction first).
+
+        Returns what the child's `document_chain.ChildChain` answered (the
+        document still in flight, or its outcome), or a Rejection when the
+        child was ended or died on the way (timeout, crash): the extraction's
+        own result, exactly as `extract` reports it.
+        """
+        if self._chain is None:
+            raise RuntimeError("run_chain needs an Extractor started with a chain")
+        with self._lock:
+            reply = self._exchange(pickle.dumps((CHAIN_DOCUMENT, state, mode, length), protocol=pickle.HIGHEST_PROTOCOL))
+        if isinstance(reply, Rejection):
+            return reply
+        tag, body = reply[:1], reply[1:]
+        if tag == REPLY_STATE:
+            return pickle.loads(body)
+        return Rejection(STAGE_EXTRACT, EXTRACTION_CRASHED, body.decode("utf-8", "replace"))
 
     def _judge(self, text: str | None) -> str | Rejection:
         if text is None or len(text.strip()) < self.config.min_text_chars:
@@ -196,7 +241,8 @@ class Extractor:
             )
         return text
 
-    def _extract_in_child(self, message: bytes) -> str | Rejection:
+    def _exchange(self, message: bytes) -> bytes | Rejection:
+        """The child's reply to one request, or the Rejection when it was ended or died (then replaced)."""
         if self._child is None or not self._child.is_alive():
             failure = self._restart()
             if failure:
@@ -228,17 +274,12 @@ class Extractor:
         except ChildUnreachable as exc:
             self._restart()
             return Rejection(STAGE_EXTRACT, EXTRACTION_CRASHED, str(exc))
-        tag, body = reply[:1], reply[1:]
-        if tag == REPLY_ERROR:
-            return Rejection(STAGE_EXTRACT, EXTRACTION_CRASHED, body.decode("utf-8", "replace"))
-        if tag == REPLY_NONE:
-            return self._judge(None)
-        return self._judge(body.decode("utf-8", "surrogatepass"))
+        return reply
 
     def _start(self) -> str | None:
         """Start a child; returns why that failed (the page is rejected, the next one retries)."""
         try:
-            self._child = start_child(self.isolation, self._kwargs, self._function, self.config.timeout_s)
+            self._child = start_child(self.isolation, self._kwargs, self._function, self.config.timeout_s, self._chain)
         except ChildUnreachable as exc:
             self._child = None
             return str(exc)

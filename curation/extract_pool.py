@@ -32,6 +32,7 @@ timeout)` (timeout: the wall-clock backstop), which returns the reply or raises
 """
 from __future__ import annotations
 
+import base64
 import json
 import multiprocessing
 import os
@@ -132,11 +133,17 @@ def choose_isolation(requested: str = AUTO) -> str:
     return FORKSERVER if requested == AUTO else requested
 
 
-def start_child(isolation: str, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None) -> Child:
-    """A child that answers requests, each bounded at `cpu_limit_s` CPU seconds (None: unbounded)."""
+def start_child(
+    isolation: str, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None,
+    chain: bytes | None = None,
+) -> Child:
+    """A child that answers requests, each extraction bounded at `cpu_limit_s` CPU seconds (None: unbounded).
+
+    With `chain` (document_chain.chain_payload) the child also runs the per-document steps after extraction.
+    """
     if isolation == SUBPROCESS:
-        return SubprocessChild(kwargs, function, cpu_limit_s)
-    return ForkserverChild(kwargs, function, cpu_limit_s)
+        return SubprocessChild(kwargs, function, cpu_limit_s, chain)
+    return ForkserverChild(kwargs, function, cpu_limit_s, chain)
 
 
 # ----------------------------------------------------------------------------- forkserver
@@ -150,7 +157,8 @@ def _preload_modules() -> list[str]:
     apache_beam.runners.worker.sdk_worker_main`) that would cost seconds of
     imports per restart. With the main module preloaded its imports are cached.
     """
-    modules = ["trafilatura", extract_worker.__name__]
+    # The steps a chain child runs after extraction (language ID, filters, spaCy's tokenizer) too.
+    modules = ["trafilatura", extract_worker.__name__, "winnow.curation.chain_preload"]
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     if spec is not None and spec.name and not spec.name.endswith("__main__"):
@@ -196,11 +204,14 @@ def warm_up() -> None:
 class ForkserverChild:
     """One forked extraction process and its multiprocessing pipe."""
 
-    def __init__(self, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None):
+    def __init__(
+        self, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None,
+        chain: bytes | None = None,
+    ):
         ctx = _context()
         self.conn, child_conn = ctx.Pipe(duplex=True)
         self.process = ctx.Process(
-            target=extract_worker.connection_loop, args=(child_conn, kwargs, function, cpu_limit_s), daemon=True
+            target=extract_worker.connection_loop, args=(child_conn, kwargs, function, cpu_limit_s, chain), daemon=True
         )
         self.process.start()
         child_conn.close()
@@ -271,10 +282,13 @@ def _child_environment() -> dict[str, str]:
 class SubprocessChild:
     """`python -m winnow.curation.extract_worker` and its stdin/stdout pipes."""
 
-    def __init__(self, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None):
+    def __init__(
+        self, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None,
+        chain: bytes | None = None,
+    ):
         init = json.dumps({
             "kwargs": kwargs, "function": extract_worker.function_spec(function), "parent_pid": os.getpid(),
-            "cpu_limit_s": cpu_limit_s,
+            "cpu_limit_s": cpu_limit_s, "chain": base64.b64encode(chain).decode("ascii") if chain else None,
         })
         try:
             self.process = subprocess.Popen(

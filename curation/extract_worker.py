@@ -17,15 +17,23 @@ keeps its default action and so terminates the child, even inside C code
 time, does not grow when other processes compete for the cores, so the same
 page is bounded the same way on a quiet and on a busy machine.
 
+A child started with a `chain` (document_chain.py) runs more than the
+engine: each request is a pickled document in flight, which the child takes
+through extraction (under the same CPU bound) and the per-document steps
+after it, and the reply is REPLY_STATE + the pickled result. Language ID and
+the filters then run in as many processes as there are extraction children,
+instead of in the parent's GIL-bound worker threads.
+
 Subprocess protocol (every frame is a 4-byte big-endian length, then the bytes):
-    parent -> child   one JSON init frame {"kwargs", "function", "parent_pid", "cpu_limit_s"},
-                      then requests `url NUL html` (UTF-8)
-    child -> parent   READY once it has imported the engines, then one reply
-                      per request: tag byte + body
+    parent -> child   one JSON init frame {"kwargs", "function", "parent_pid", "cpu_limit_s", "chain"},
+                      then requests `url NUL html` (UTF-8), or with a chain pickled requests
+    child -> parent   READY once it has imported the engines (and built the chain's steps), then
+                      one reply per request: tag byte + body
 EOF on stdin makes the child exit.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib
 import json
@@ -42,6 +50,10 @@ from typing import Any
 REPLY_TEXT = b"T"
 REPLY_NONE = b"N"
 REPLY_ERROR = b"E"
+REPLY_STATE = b"S"  # a chain child's reply: the pickled document in flight or its outcome
+# A chain child's requests are pickled tuples whose first item says what they ask:
+CHAIN_EXTRACT = "extract"  # (CHAIN_EXTRACT, `url NUL html`): the engine alone, a plain reply
+CHAIN_DOCUMENT = "document"  # (CHAIN_DOCUMENT, document in flight, mode, steps): REPLY_STATE
 # Sent once by a child when it is ready: the time it takes to start must not
 # count against the first document's timeout, or a slow start would time out,
 # restart, and time out again.
@@ -57,6 +69,7 @@ _PARENT_CHECK_S = 1.0
 CPU_LIMIT_SIGNAL = signal.SIGPROF
 
 ExtractFunction = Callable[[str, str, dict[str, Any]], "str | None"]
+Handler = Callable[[bytes], bytes]
 
 
 def run_trafilatura(html: str, url: str, kwargs: dict[str, Any]) -> str | None:
@@ -113,6 +126,20 @@ def handle(message: bytes, function: ExtractFunction, kwargs: dict[str, Any], cp
     return REPLY_NONE if text is None else REPLY_TEXT + text.encode("utf-8", "surrogatepass")
 
 
+def make_handler(
+    function: ExtractFunction, kwargs: dict[str, Any], cpu_limit_s: float | None, chain: bytes | None = None
+) -> Handler:
+    """This child's request handler: the engine alone, or with a chain the steps after it too.
+
+    Called before READY, so loading the chain's models is not timed against the first document.
+    """
+    if chain is None:
+        return lambda message: handle(message, function, kwargs, cpu_limit_s)
+    from winnow.curation.document_chain import ChildChain  # the steps' imports, only where they run
+
+    return ChildChain(chain, function, kwargs, cpu_limit_s).handle
+
+
 def function_spec(function: ExtractFunction) -> str:
     """`module:qualname` of a module-level function, as a subprocess can import it."""
     module = getattr(function, "__module__", None)
@@ -143,10 +170,13 @@ def ignore_ctrl_c() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def connection_loop(conn, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None) -> None:
+def connection_loop(
+    conn, kwargs: dict[str, Any], function: ExtractFunction, cpu_limit_s: float | None = None, chain: bytes | None = None
+) -> None:
     """Forkserver child loop over a multiprocessing Connection; exits on EOF."""
     ignore_ctrl_c()
     preload_engines()  # before the first request, so it is not timed
+    handler = make_handler(function, kwargs, cpu_limit_s, chain)
 
     arm_cpu_limit_signal()
     conn.send_bytes(READY)
@@ -155,7 +185,7 @@ def connection_loop(conn, kwargs: dict[str, Any], function: ExtractFunction, cpu
             message = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        conn.send_bytes(handle(message, function, kwargs, cpu_limit_s))
+        conn.send_bytes(handler(message))
 
 
 def _read_exact(fd: int, size: int) -> bytes | None:
@@ -215,7 +245,9 @@ def main() -> int:
     function = resolve_function(config["function"])
     kwargs = config["kwargs"]
     cpu_limit_s = config.get("cpu_limit_s")
+    chain = base64.b64decode(config["chain"]) if config.get("chain") else None
     preload_engines()  # before READY, so it is not timed
+    handler = make_handler(function, kwargs, cpu_limit_s, chain)
 
     arm_cpu_limit_signal()
     write_frame(out_fd, READY)
@@ -223,7 +255,7 @@ def main() -> int:
         message = read_frame(in_fd)
         if message is None:
             return 0
-        write_frame(out_fd, handle(message, function, kwargs, cpu_limit_s))
+        write_frame(out_fd, handler(message))
 
 
 if __name__ == "__main__":

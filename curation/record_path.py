@@ -30,7 +30,7 @@ from winnow.curation.ids import document_id, domain_of
 from winnow.curation.stages import STAGE_EXTRACT, STAGE_READ, STAGE_TRIAGE
 from winnow.curation.steps import BoundStep
 from winnow.curation.triage import EMPTY_PAYLOAD, Rejection, TriageConfig, triage
-from winnow.curation.types import Document, TextRecord
+from winnow.curation.types import Document, StepResult, TextRecord
 
 FILTER = "filter"
 ANNOTATE = "annotate"
@@ -230,9 +230,7 @@ def run_batch(
                     slots[i] = ended
             continue
         for i in active:
-            ended = _run_per_document(slots[i], group, mode)  # type: ignore[arg-type]
-            if ended is not None:
-                slots[i] = ended
+            slots[i] = run_per_document(slots[i], group, mode)  # type: ignore[arg-type]
     return [_finish(s) if isinstance(s, InFlight) else s for s in slots]
 
 
@@ -253,13 +251,45 @@ def _step_groups(steps: Sequence[BoundStep]) -> list[list[BoundStep]]:
     return groups
 
 
-def _run_per_document(state: InFlight, group: Sequence[BoundStep], mode: str) -> Outcome | None:
-    """One document through a run of per-document steps; an outcome when it leaves on the way."""
-    for step in group:
-        ended = _apply(state, step, step.run_one(state.doc), mode)
+def run_per_document(state: InFlight, group: Sequence[BoundStep], mode: str) -> InFlight | Outcome:
+    """One document through a run of per-document steps: the document, or its outcome when it leaves.
+
+    A step offering `run_chain` (extraction with a chain, document_chain.py)
+    takes the document through itself and the chained steps after it in its
+    child process, which runs this same function on the same steps.
+    """
+    position = 0
+    while position < len(group):
+        step = group[position]
+        length = _chained_here(step, group[position:])
+        if length > 1:
+            reply = step.fn.run_chain(state, mode, length)
+            if isinstance(reply, (InFlight, Kept, Rejected, Failed)):
+                if not isinstance(reply, InFlight):
+                    return reply
+                state = reply
+                position += length
+                continue
+            # The child was ended or died: the extraction's own Rejection, applied as if the step had answered it.
+            ended = _apply(state, step, StepResult({}, reason=reply.reason, detail=reply.detail), mode)
+        else:
+            ended = _apply(state, step, step.run_one(state.doc), mode)
         if ended is not None:
             return ended
-    return None
+        position += 1
+    return state
+
+
+def _chained_here(step: BoundStep, rest: Sequence[BoundStep]) -> int:
+    """How many of `rest` (from `step` on) the step's child runs: those that are its chained recipe
+    steps, in order (a caller may have built a chain and then run fewer or other steps)."""
+    chained = getattr(step.fn, "chained", ())
+    length = 0
+    for bound, recipe_step in zip(rest, chained):
+        if bound.name != recipe_step.name or bound.config != recipe_step.config:
+            break
+        length += 1
+    return length
 
 
 def run_record(item: Item, steps: Sequence[BoundStep], triage_config: TriageConfig | None = None, mode: str = FILTER, source_name: str = "") -> Outcome:

@@ -9,6 +9,7 @@ the step scores one document at a time or many at once.
 """
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +22,21 @@ from winnow.curation.triage import Rejection
 from winnow.curation.types import Document, StepResult, StepSpec
 
 
-class _ExtractStep:
-    """The configured extraction engine on HTML documents; text that is not HTML passes through."""
+class ExtractStep:
+    """The configured extraction engine on HTML documents; text that is not HTML passes through.
 
-    def __init__(self, config: ExtractConfig):
-        self._extractor = Extractor(config)
+    With `chained` (set by `build_steps`), its child also runs the recipe
+    steps after it, and the record path hands it the whole document through
+    `run_chain` instead of calling those steps itself.
+    """
+
+    def __init__(self, config: ExtractConfig, extractor: Extractor | None = None, chained: Sequence[Any] = ()):
+        self._extractor = extractor or Extractor(config)
+        self.chained = tuple(chained)  # the recipe steps its child runs, this one first (empty: none)
+
+    def run_chain(self, state: Any, mode: str, length: int) -> Any:
+        """The document in flight through the first `length` chained steps (see document_chain.py)."""
+        return self._extractor.run_chain(state, mode, length)
 
     def __call__(self, doc: Document) -> StepResult:
         if not doc.is_html:
@@ -56,7 +67,7 @@ class _LanguageStep:
 EXTRACT_STEP = StepSpec(
     name=STAGE_EXTRACT,
     config_type=ExtractConfig,
-    build=_ExtractStep,
+    build=ExtractStep,
     signals=(),
     reasons=EXTRACT_REASONS,
     edits_text=True,
@@ -144,19 +155,47 @@ class BoundStep:
             close()
 
 
-def build_steps(steps: Sequence[Any], resources: Mapping[str, Any] | None = None) -> list[BoundStep]:
-    """Build each `RecipeStep` once (per worker); `resources` holds `prepare` results by step name."""
+def build_steps(steps: Sequence[Any], resources: Mapping[str, Any] | None = None, chain: bool = True) -> list[BoundStep]:
+    """Build each `RecipeStep` once (per worker); `resources` holds `prepare` results by step name.
+
+    With `chain`, an extract step that runs in a child process gets the
+    per-document steps after it run in that child too (document_chain.py).
+    They are still built here as well: a bad setting or a missing model fails
+    here, with its own message, before any child starts.
+    """
     bound = []
-    for step in steps:
+    for index, step in enumerate(steps):
         spec = step_spec(step.name)
         if spec.prepare is not None:
             if resources is None or step.name not in resources:
                 raise ValueError(f"step {step.name} needs its prepared resource; call prepare_resources first")
             fn = spec.build(step.config, resources[step.name])
+        elif step.name == STAGE_EXTRACT and chain and step.config.timeout_s is not None and chain_length(steps, index) > 1:
+            chained = steps[index:index + chain_length(steps, index)]
+            fn = ExtractStep(step.config, Extractor(step.config, chain=chain_payload(chained)), chained)
         else:
             fn = spec.build(step.config)
         bound.append(BoundStep(step.name, spec, step.config, fn))
     return bound
+
+
+def chain_length(steps: Sequence[Any], start: int) -> int:
+    """How many steps from `steps[start]` (an extract step) its child can run: the extraction and
+    the per-document steps after it, up to the first batch step or step with a prepared resource
+    (those run in the parent, where the batch and the resource are)."""
+    length = 1
+    for step in steps[start + 1:]:
+        spec = step_spec(step.name)
+        if spec.batch or spec.prepare is not None or step.name == STAGE_EXTRACT:
+            break
+        length += 1
+    return length
+
+
+def chain_payload(steps: Sequence[Any]) -> bytes:
+    """What a chain child builds its steps from: the recipe steps, extract first, pickled
+    (their configs are frozen dataclasses)."""
+    return pickle.dumps(tuple(steps), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def prepare_resources(steps: Sequence[Any], open_binary: Any) -> dict[str, Any]:

@@ -448,6 +448,14 @@ def _with_space_tokens(line: str, marks: list[str]) -> list[str]:
     return out
 
 
+def load_tokenizer() -> None:
+    """Load spaCy's tokenizer now rather than on the first text (the extraction fork server
+    does this once, so that every child it forks starts with it loaded)."""
+    with _TOKENIZER._lock:
+        if _TOKENIZER._nlp is None:
+            _TOKENIZER._load()
+
+
 def token_cache() -> dict[str, ChunkEntry]:
     """A copy of the token cache (benchmarks restore it to measure a given cache state)."""
     return dict(_TOKENIZER.entries)

@@ -1,0 +1,175 @@
+"""Extraction and the per-document steps after it in the extraction child (curation/document_chain.py).
+
+The chain moves where language ID and the filters run, never what they
+decide: every outcome must equal the one the parent computes step by step.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tests.curation import extract_fakes
+from winnow.curation import record_path as rp
+from winnow.curation.decontaminate import DecontaminateConfig
+from winnow.curation.extract import Extractor
+from winnow.curation.recipe import RecipeStep, load_recipe
+from winnow.curation.steps import BoundStep, ExtractStep, build_steps, chain_length, chain_payload
+from winnow.curation.types import TextRecord
+
+ARTICLE = (
+    "The harbour town voted on Tuesday to rebuild the old sea wall before the winter storms arrive. "
+    "Engineers said the stone blocks laid a century ago have shifted by several centimetres since the spring. "
+    "Residents who live along the front told the council that water reached their doors twice last year. "
+    "The new wall will be taller and will use concrete cores behind the original stone facing. "
+    "Work is expected to begin next month and to finish before the end of the year, the mayor said. "
+    "Fishermen asked that the slipway stay open during the works, and the council agreed to keep it clear."
+)
+GERMAN = (
+    "Die kleine Stadt am Meer hat am Dienstag beschlossen, die alte Hafenmauer vor den Winterstürmen neu zu bauen. "
+    "Die Ingenieure sagten, dass sich die Steine seit dem Frühjahr um mehrere Zentimeter verschoben haben. "
+    "Die Arbeiten sollen im nächsten Monat beginnen und vor dem Ende des Jahres abgeschlossen sein."
+)
+
+
+def page(body: str) -> str:
+    paragraphs = "".join(f"<p>{sentence}.</p>" for sentence in body.split(". ") if sentence)
+    return f"<html><head><title>t</title></head><body><nav>Home | News | About</nav><article>{paragraphs}</article></body></html>"
+
+
+PAGES = [
+    page(ARTICLE),
+    page(GERMAN),
+    page("Too short."),
+    page(" ".join(["buy cheap pills now"] * 60)),
+    "<html><body></body></html>",
+    page(ARTICLE + " Contact me at someone@example.com or call 192.168.1.20 for details."),
+]
+
+
+def records(pages: list[str] = PAGES) -> list[TextRecord]:
+    return [TextRecord(text=html, source="pages.jsonl", position=i, url=f"https://e.org/{i}", is_html=True) for i, html in enumerate(pages)]
+
+
+def fineweb_steps(timeout_s: float | None = 5.0) -> list[RecipeStep]:
+    steps = list(load_recipe("fineweb").steps)
+    assert steps[0].name == "extract"
+    steps[0] = RecipeStep("extract", dataclasses.replace(steps[0].config, timeout_s=timeout_s))
+    return steps
+
+
+def close(bound: list[BoundStep]) -> None:
+    for step in bound:
+        step.close()
+
+
+@pytest.mark.parametrize("mode", [rp.FILTER, rp.ANNOTATE])
+def test_the_chain_decides_every_document_as_the_parent_does(mode):
+    steps = fineweb_steps()
+    chained, plain = build_steps(steps), build_steps(steps, chain=False)
+    try:
+        assert len(chained[0].fn.chained) == len(steps) and not plain[0].fn.chained
+        with_chain = rp.run_batch(records(), chained, mode=mode)
+        without = rp.run_batch(records(), plain, mode=mode)
+    finally:
+        close(chained + plain)
+    assert with_chain == without
+    kinds = {type(outcome).__name__ for outcome in with_chain}
+    assert kinds == {"Kept", "Rejected"}, kinds  # both verdicts exercised
+    reasons = {(o.stage, o.reason) for o in with_chain if isinstance(o, rp.Rejected)}
+    assert ("extract", "no_main_text") in reasons and any(stage == "language" for stage, _ in reasons)
+
+
+def test_the_chained_steps_run_in_the_child_not_in_the_parent():
+    steps = fineweb_steps()
+    bound = build_steps(steps)
+
+    def must_not_run(doc):
+        raise AssertionError("a chained step ran in the parent")
+
+    try:
+        for step in bound[1:]:
+            step.fn = must_not_run
+        outcomes = rp.run_batch(records(), bound)
+    finally:
+        close(bound)
+    assert not any(isinstance(outcome, rp.Failed) for outcome in outcomes)
+    assert any(isinstance(outcome, rp.Kept) for outcome in outcomes)
+
+
+def test_running_fewer_steps_than_were_chained_runs_only_those():
+    steps = fineweb_steps()
+    chained, plain = build_steps(steps), build_steps(steps[:2], chain=False)
+    try:
+        with_chain = rp.run_batch(records(), chained[:2])  # extract and language only
+        without = rp.run_batch(records(), plain)
+    finally:
+        close(chained + plain)
+    assert with_chain == without
+    assert all(not outcome.signals for outcome in with_chain if not isinstance(outcome, rp.Failed))
+
+
+def test_a_chained_extractor_still_extracts_one_page_on_its_own():
+    steps = fineweb_steps()
+    (extract, *_) = bound = build_steps(steps)
+    try:
+        text = extract.fn._extractor.extract(PAGES[0], "https://e.org/0")
+    finally:
+        close(bound)
+    assert isinstance(text, str) and "sea wall" in text
+
+
+def test_chain_length_stops_at_a_step_with_a_prepared_resource():
+    steps = fineweb_steps()
+    assert chain_length(steps, 0) == len(steps)
+    decontaminate = RecipeStep("decontaminate", DecontaminateConfig(eval=("eval.jsonl",)))
+    assert chain_length([*steps[:3], decontaminate, *steps[3:]], 0) == 3  # extract, language, url_filter
+    assert chain_length([steps[0]], 0) == 1
+
+
+def chained_with(function, steps: list[RecipeStep]) -> list[BoundStep]:
+    """fineweb's steps with the chain child's engine replaced by a test stand-in."""
+    config = steps[0].config
+    extractor = Extractor(config, extract_fn=function, chain=chain_payload(steps))
+    head = BoundStep("extract", build_steps([steps[0]])[0].spec, config, ExtractStep(config, extractor, steps))
+    return [head, *build_steps(steps[1:])]
+
+
+def test_a_page_over_its_cpu_bound_is_an_extraction_timeout_and_the_chain_goes_on():
+    steps = fineweb_steps(timeout_s=0.3)
+    bound = chained_with(extract_fakes.pathological, steps)
+    plain = build_steps(steps, chain=False)
+    pages = [PAGES[0], "<html><body>PATHOLOGICAL</body></html>", PAGES[5]]
+    try:
+        outcomes = rp.run_batch(records(pages), bound)
+        expected = rp.run_batch(records([PAGES[0], PAGES[5]]), plain)
+    finally:
+        close(bound + plain)
+    assert (outcomes[1].stage, outcomes[1].reason) == ("extract", "extraction_timeout")
+    assert outcomes[1].detail == "extraction ran longer than 0.3 CPU seconds"
+    assert [outcomes[0].signals, outcomes[2].signals] == [expected[0].signals, expected[1].signals]
+    assert bound[0].fn._extractor.restarts == 1
+
+
+def test_a_child_that_crashes_is_an_extraction_crash_in_annotate_mode_too():
+    steps = fineweb_steps()
+    bound = chained_with(extract_fakes.segfault, steps)
+    try:
+        (outcome,) = rp.run_batch(records(PAGES[:1]), bound, mode=rp.ANNOTATE)
+    finally:
+        close(bound)
+    assert (outcome.stage, outcome.reason, outcome.text) == ("extract", "extraction_crashed", None)
+    assert "SIGSEGV" in outcome.detail and outcome.signals == {}
+
+
+def test_the_chain_runs_in_a_plain_subprocess_child_too(monkeypatch):
+    monkeypatch.setenv("WINNOW_EXTRACT_ISOLATION", "subprocess")
+    steps = fineweb_steps()
+    chained, plain = build_steps(steps), build_steps(steps, chain=False)
+    try:
+        assert chained[0].fn._extractor.isolation == "subprocess"
+        with_chain = rp.run_batch(records(), chained)
+        without = rp.run_batch(records(), plain)
+    finally:
+        close(chained + plain)
+    assert with_chain == without
