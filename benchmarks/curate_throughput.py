@@ -83,8 +83,15 @@ def _steps_after_extraction(recipe: str) -> list:
     return build_steps([step for step in load_recipe(recipe).steps if step.name != "extract"])
 
 
-def split_sample(path: Path | list[Path], parts: int, out_dir: Path) -> list[Path]:
-    """Deal the records of one or more WARCs round-robin into `parts` files so both sides can use every worker."""
+def split_sample(path: Path | list[Path], parts: int, out_dir: Path, copies: int = 1) -> list[Path]:
+    """Deal the records of one or more WARCs round-robin into `parts` files so both sides can use every worker.
+
+    `copies` > 1 writes every record that many times; each copy after the first gets its own
+    record id and URL (`.../copy-N/...`), so it is a new document to both sides. Its text is not
+    new: Winnow's token cache has seen every chunk of it (docs/benchmarks.md says what that saves).
+    """
+    import uuid
+
     from warcio.archiveiterator import ArchiveIterator
     from warcio.warcwriter import WARCWriter
 
@@ -92,14 +99,23 @@ def split_sample(path: Path | list[Path], parts: int, out_dir: Path) -> list[Pat
     handles = [open(f, "wb") for f in files]
     writers = [WARCWriter(h, gzip=True) for h in handles]
     index = 0
-    for source in path if isinstance(path, list) else [path]:
-        with open(source, "rb") as stream:
-            try:
-                for record in ArchiveIterator(stream):
-                    writers[index % parts].write_record(record)
-                    index += 1
-            except Exception:
-                pass  # the sample ends with a deliberately truncated record
+    for copy in range(copies):
+        for source in path if isinstance(path, list) else [path]:
+            with open(source, "rb") as stream:
+                try:
+                    for record in ArchiveIterator(stream):
+                        if copy:
+                            headers = record.rec_headers
+                            headers.replace_header("WARC-Record-ID", f"<urn:uuid:{uuid.UUID(int=index)}>")
+                            uri = headers.get_header("WARC-Target-URI")
+                            if uri and "://" in uri:
+                                scheme, rest = uri.split("://", 1)
+                                host, _, tail = rest.partition("/")
+                                headers.replace_header("WARC-Target-URI", f"{scheme}://{host}/copy-{copy}/{tail}")
+                        writers[index % parts].write_record(record)
+                        index += 1
+                except Exception:
+                    pass  # the sample ends with a deliberately truncated record
     for h in handles:
         h.close()
     return files
@@ -230,6 +246,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1,
                         help="run both sides this many times, alternating, and compare the medians (the machine is noisy)")
     parser.add_argument("--copies", type=int, default=6, help="copies of the 181 news pages (articles source)")
+    parser.add_argument("--copies-extra", type=int, default=1,
+                        help="copies of the warc-extra pages (extra source), each with its own record id and URL")
     parser.add_argument("--pages", type=int, default=3000, help="article pages in the generated sample WARC (sample source)")
     parser.add_argument("--recipe", default="extract", help="Winnow recipe to run (fineweb adds language ID and the FineWeb filters; "
                         "fineweb-fast is fineweb with Resiliparse extraction)")
@@ -252,7 +270,7 @@ def main() -> int:
         elif args.source == "extra":
             if not SHARED_WARC_EXTRA.is_dir():
                 parser.error(f"{SHARED_WARC_EXTRA} not found: use --source sample")
-            files = split_sample(sorted(SHARED_WARC_EXTRA.glob("*.warc.gz")), args.workers * 2, work)
+            files = split_sample(sorted(SHARED_WARC_EXTRA.glob("*.warc.gz")), args.workers * 2, work, args.copies_extra)
         else:
             sample = work / "sample.warc.gz"
             write_sample_warc(sample, SampleSpec(pages=args.pages, seed=7))

@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2
+    before_beam = getattr(args, "before_beam", None)
+    if before_beam is not None:
+        before_beam(extra)  # work that overlaps Beam's import, which checking its flags starts
     check_extra(args, extra)
     args.extra = extra
     args.argv = list(sys.argv[1:] if argv is None else argv)  # to say how to resume after Ctrl-C

@@ -27,11 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="process inputs in batches with completion records; re-running with --resume skips finished batches",
     )
     parser.add_argument("--files-per-run", type=int, default=None, metavar="N", help="input files per batch with --resume (default 8)")
-    parser.set_defaults(handler=_curate, accepts_extra=True)
+    parser.set_defaults(handler=_curate, accepts_extra=True, before_beam=_warm_up_extraction)
 
 
 def _curate(args: argparse.Namespace) -> int:
-    _warm_up_extraction(args.extra)  # before Beam's import, which the next lines start
     from winnow.core.errors import UserError, WinnowError
     from winnow.interrupt import Interrupted, resume_command
     from winnow.pipelines.run_curate import reader_options_of, run_curate
@@ -80,8 +79,9 @@ def _check_whole_recipe(spec: str) -> None:
 
 
 def _warm_up_extraction(beam_args: list[str]) -> None:
-    """On a local run, start the extraction fork server now: it imports trafilatura on
-    another core while this process imports Beam (run_curate's own call is then a no-op)."""
+    """On a local run, start the extraction fork server now: it imports trafilatura and the
+    filters on another core while this process imports Beam (which checking Beam's flags
+    starts), so `main` calls it first (`before_beam`); run_curate's own call is then a no-op."""
     from winnow.pipelines.options_cli import runs_in_this_process
 
     if not runs_in_this_process(beam_args):
