@@ -43,6 +43,7 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from winnow.curation import extract_worker
@@ -149,16 +150,24 @@ def start_child(
 # ----------------------------------------------------------------------------- forkserver
 
 
-def _preload_modules() -> list[str]:
+def _preload_modules(step_names: Sequence[str] | None = None) -> list[str]:
     """Modules the forkserver imports once, so that each (re)started child is a cheap fork.
 
     Besides trafilatura this includes the main module: multiprocessing
     re-imports it in every child, and in a Beam worker (`python -m
     apache_beam.runners.worker.sdk_worker_main`) that would cost seconds of
     imports per restart. With the main module preloaded its imports are cached.
+    A chain child also runs the recipe's steps after extraction
+    (document_chain.py): those are preloaded too, and spaCy's tokenizer
+    (chain_preload.py, 0.7 s) when a step besides language ID may need it.
+    `step_names`: the recipe's steps (None: assume every kind).
     """
-    # The steps a chain child runs after extraction (language ID, filters, spaCy's tokenizer) too.
-    modules = ["trafilatura", extract_worker.__name__, "winnow.curation.chain_preload"]
+    modules = ["trafilatura", extract_worker.__name__]
+    after = None if step_names is None else [name for name in step_names if name != "extract"]
+    if after is None or after:
+        modules.append("winnow.curation.document_chain")
+    if after is None or any(name != "language" for name in after):
+        modules.append("winnow.curation.chain_preload")
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     if spec is not None and spec.name and not spec.name.endswith("__main__"):
@@ -173,8 +182,11 @@ def _preload_modules() -> list[str]:
     return modules
 
 
-def _context():
-    """A forkserver context preloaded with trafilatura (spawn where forkserver is missing)."""
+def _context(step_names: Sequence[str] | None = None):
+    """A forkserver context preloaded with trafilatura (spawn where forkserver is missing).
+
+    The first call decides the preloads (see `_preload_modules`); later ones get the same server.
+    """
     global _preloaded
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
@@ -182,19 +194,20 @@ def _context():
     with _PRELOAD_LOCK:
         if not _preloaded:
             # Only effective before the forkserver starts; later children import it themselves.
-            ctx.set_forkserver_preload(_preload_modules())
+            ctx.set_forkserver_preload(_preload_modules(step_names))
             _preloaded = True
     return ctx
 
 
-def warm_up() -> None:
+def warm_up(step_names: Sequence[str] | None = None) -> None:
     """Start the extraction fork server now, so that importing trafilatura in it
     overlaps with whatever the caller does next (e.g. building a Beam pipeline)
-    instead of delaying the first document. Safe to call more than once; a no-op
-    where extraction will use subprocesses."""
+    instead of delaying the first document. `step_names`: the recipe's steps,
+    which decide what else it preloads (`_preload_modules`). Safe to call more
+    than once (the first call decides); a no-op where extraction will use subprocesses."""
     if choose_isolation() != FORKSERVER:
         return
-    ctx = _context()
+    ctx = _context(step_names)
     if ctx.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 

@@ -121,7 +121,9 @@ def run_curate(
         from winnow.curation.extract import warm_up
 
         with sigint_blocked():  # the fork server and its children leave Ctrl-C to this process
-            warm_up()  # trafilatura loads in the fork server while Beam builds and starts the pipeline
+            # trafilatura (and the steps after extraction, run in its children) load in the fork
+            # server while Beam builds and starts the pipeline
+            warm_up([step.name for step in settings.steps])
     if local_output:
         local_files = check_local_inputs(inputs)
         if not FileSystems.exists(output):

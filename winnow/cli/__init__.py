@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     before_beam = getattr(args, "before_beam", None)
     if before_beam is not None:
-        before_beam(extra)  # work that overlaps Beam's import, which checking its flags starts
+        before_beam(args, extra)  # work that overlaps Beam's import, which checking its flags starts
     check_extra(args, extra)
     args.extra = extra
     args.argv = list(sys.argv[1:] if argv is None else argv)  # to say how to resume after Ctrl-C

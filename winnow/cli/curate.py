@@ -78,7 +78,7 @@ def _check_whole_recipe(spec: str) -> None:
     check_recipe(load_recipe(spec), stages=("curate",))
 
 
-def _warm_up_extraction(beam_args: list[str]) -> None:
+def _warm_up_extraction(args: argparse.Namespace, beam_args: list[str]) -> None:
     """On a local run, start the extraction fork server now: it imports trafilatura and the
     filters on another core while this process imports Beam (which checking Beam's flags
     starts), so `main` calls it first (`before_beam`); run_curate's own call is then a no-op."""
@@ -87,7 +87,12 @@ def _warm_up_extraction(beam_args: list[str]) -> None:
     if not runs_in_this_process(beam_args):
         return
     from winnow.curation.extract import warm_up
+    from winnow.curation.recipe import load_recipe
     from winnow.interrupt import sigint_blocked
 
+    try:
+        steps = load_recipe(args.recipe).steps
+    except Exception:  # noqa: BLE001 - the run reports a bad recipe itself, with its own message
+        return
     with sigint_blocked():  # the fork server and its children leave Ctrl-C to this process
-        warm_up()
+        warm_up([step.name for step in steps])  # the steps decide what the children need preloaded
