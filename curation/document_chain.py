@@ -24,15 +24,30 @@ and starts the child with them; `ChildChain` is the child's handler.
 """
 from __future__ import annotations
 
+import base64
+import os
 import pickle
 import traceback
 from typing import Any
 
 from winnow.curation import record_path
 from winnow.curation.extract import INLINE, Extractor
+from winnow.curation.extract_pool import CHAIN_PRELOAD_ENV
 from winnow.curation.extract_worker import CHAIN_EXTRACT, REPLY_ERROR, REPLY_STATE, ExtractFunction, handle
 from winnow.curation.stages import STAGE_EXTRACT
 from winnow.curation.steps import EXTRACT_STEP, BoundStep, ExtractStep, build_steps
+
+
+# Steps after extraction built ahead in the fork server, by chain payload (see chain_preload.py).
+_BUILT_AHEAD: dict[bytes, list[BoundStep]] = {}
+
+
+def build_ahead_from_environment() -> None:
+    """In the fork server: build the steps of every chain payload in CHAIN_PRELOAD_ENV, once."""
+    for encoded in filter(None, os.environ.get(CHAIN_PRELOAD_ENV, "").split(",")):
+        payload = base64.b64decode(encoded)
+        _, *rest = pickle.loads(payload)
+        _BUILT_AHEAD[payload] = build_steps(rest)
 
 
 class ChildChain:
@@ -44,7 +59,7 @@ class ChildChain:
         extractor = Extractor(extract_config.config, extract_fn=function, isolation=INLINE)
         self._steps = [
             BoundStep(STAGE_EXTRACT, EXTRACT_STEP, extract_config.config, ExtractStep(extract_config.config, extractor)),
-            *build_steps(rest),
+            *(_BUILT_AHEAD.get(payload) or build_steps(rest)),  # forked with them built, or build them
         ]
 
     def handle(self, message: bytes) -> bytes:

@@ -55,6 +55,7 @@ SUBPROCESS = "subprocess"
 AUTO = "auto"
 ISOLATIONS = (AUTO, FORKSERVER, SUBPROCESS)
 ISOLATION_ENV = "WINNOW_EXTRACT_ISOLATION"
+CHAIN_PRELOAD_ENV = "WINNOW_CHAIN_PRELOAD"  # chain payloads the fork server builds ahead (warm_up)
 # Seconds to wait for a child to start and for a graceful shutdown.
 STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 2.0
@@ -199,19 +200,30 @@ def _context(step_names: Sequence[str] | None = None):
     return ctx
 
 
-def warm_up(step_names: Sequence[str] | None = None) -> None:
+def warm_up(step_names: Sequence[str] | None = None, chains: Sequence[bytes] = ()) -> None:
     """Start the extraction fork server now, so that importing trafilatura in it
     overlaps with whatever the caller does next (e.g. building a Beam pipeline)
     instead of delaying the first document. `step_names`: the recipe's steps,
-    which decide what else it preloads (`_preload_modules`). Safe to call more
-    than once (the first call decides); a no-op where extraction will use subprocesses."""
+    which decide what else it preloads (`_preload_modules`). `chains`: chain
+    payloads (steps.chain_payloads) whose steps the server builds once, so
+    every child it forks, and every child restarted after a timeout, starts
+    with them built (a large URL blocklist is loaded once, not per child).
+    Safe to call more than once (the first call decides); a no-op where
+    extraction will use subprocesses."""
     if choose_isolation() != FORKSERVER:
         return
     ctx = _context(step_names)
     if ctx.get_start_method() == "forkserver":
         from multiprocessing import forkserver
 
-        forkserver.ensure_running()
+        # The server reads the payloads from its environment (its preloads take no arguments);
+        # it copies the environment when it starts, so the variable is removed again at once.
+        if chains:
+            os.environ[CHAIN_PRELOAD_ENV] = ",".join(base64.b64encode(chain).decode("ascii") for chain in chains)
+        try:
+            forkserver.ensure_running()
+        finally:
+            os.environ.pop(CHAIN_PRELOAD_ENV, None)
 
 
 class ForkserverChild:

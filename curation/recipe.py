@@ -13,6 +13,8 @@ wrong type is a `RecipeError` that names it.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 from collections.abc import Mapping
@@ -166,6 +168,17 @@ def _check_order(steps: list[RecipeStep], name: str) -> None:
     names = [s.name for s in steps]
     if EXTRACT in names and names.index(EXTRACT) != 0:
         raise RecipeError(f"recipe {name}: 'extract' must be the first step (it produces the text the others read)")
+
+
+def curate_steps(recipe: Recipe, lid_model: str | None = None) -> list[RecipeStep]:
+    """The steps `winnow curate` runs: `with_defaults`, with `--lid-model` replacing the language model."""
+    steps = with_defaults(recipe)
+    if lid_model:
+        steps = [
+            RecipeStep(s.name, dataclasses.replace(s.config, model_path=lid_model)) if s.name == LANGUAGE else s
+            for s in steps
+        ]
+    return steps
 
 
 def with_defaults(recipe: Recipe) -> list[RecipeStep]:

@@ -170,13 +170,26 @@ def build_steps(steps: Sequence[Any], resources: Mapping[str, Any] | None = None
             if resources is None or step.name not in resources:
                 raise ValueError(f"step {step.name} needs its prepared resource; call prepare_resources first")
             fn = spec.build(step.config, resources[step.name])
-        elif step.name == STAGE_EXTRACT and chain and step.config.timeout_s is not None and chain_length(steps, index) > 1:
-            chained = steps[index:index + chain_length(steps, index)]
+        elif chain and _chained_from(steps, index):
+            chained = _chained_from(steps, index)
             fn = ExtractStep(step.config, Extractor(step.config, chain=chain_payload(chained)), chained)
         else:
             fn = spec.build(step.config)
         bound.append(BoundStep(step.name, spec, step.config, fn))
     return bound
+
+
+def _chained_from(steps: Sequence[Any], index: int) -> Sequence[Any]:
+    """The recipe steps a chain child runs for the step at `index`; empty when it runs none."""
+    step = steps[index]
+    if step.name != STAGE_EXTRACT or step.config.timeout_s is None or chain_length(steps, index) < 2:
+        return ()
+    return steps[index:index + chain_length(steps, index)]
+
+
+def chain_payloads(steps: Sequence[Any]) -> list[bytes]:
+    """The payload of every chain `build_steps(steps)` starts (what the fork server may build ahead)."""
+    return [chain_payload(_chained_from(steps, index)) for index in range(len(steps)) if _chained_from(steps, index)]
 
 
 def chain_length(steps: Sequence[Any], start: int) -> int:

@@ -13,7 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from winnow.core.config_loader import config_from_mapping, config_to_mapping, given_flags
-from winnow.curation.recipe import LANGUAGE, Recipe, RecipeStep, load_recipe, with_defaults
+from winnow.curation.recipe import Recipe, curate_steps, load_recipe
 from winnow.curation.stages import stage_order
 from winnow.curation.stats import combine_curation_stats
 from winnow.curation.readers import ReaderOptions
@@ -49,12 +49,7 @@ def resolve_settings(
     recipe: Recipe, lid_model: str | None, max_payload_bytes: int, keep_rejected_text: bool, source_name: str = "",
     input_format: str | None = None, reader_options: ReaderOptions | None = None,
 ) -> CurateSettings:
-    steps: list[RecipeStep] = with_defaults(recipe)
-    if lid_model:
-        steps = [
-            RecipeStep(s.name, dataclasses.replace(s.config, model_path=lid_model)) if s.name == LANGUAGE else s
-            for s in steps
-        ]
+    steps = curate_steps(recipe, lid_model)
     return CurateSettings(
         steps=tuple(steps), max_payload_bytes=max_payload_bytes, keep_rejected_text=keep_rejected_text,
         mode=recipe.mode, source_name=source_name, input_format=input_format,
@@ -119,11 +114,12 @@ def run_curate(
     local_output = is_local_runner(args) or ("://" not in output and "--dry_run=True" not in args)
     if is_local_runner(args):
         from winnow.curation.extract import warm_up
+        from winnow.curation.steps import chain_payloads
 
         with sigint_blocked():  # the fork server and its children leave Ctrl-C to this process
             # trafilatura (and the steps after extraction, run in its children) load in the fork
             # server while Beam builds and starts the pipeline
-            warm_up([step.name for step in settings.steps])
+            warm_up([step.name for step in settings.steps], chain_payloads(settings.steps))
     if local_output:
         local_files = check_local_inputs(inputs)
         if not FileSystems.exists(output):

@@ -5,16 +5,22 @@ decide: every outcome must equal the one the parent computes step by step.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
+import multiprocessing
+import os
+from multiprocessing import forkserver
 
 import pytest
 
 from tests.curation import extract_fakes
+from winnow.curation import document_chain, extract_pool
 from winnow.curation import record_path as rp
 from winnow.curation.decontaminate import DecontaminateConfig
 from winnow.curation.extract import Extractor
 from winnow.curation.recipe import RecipeStep, load_recipe
-from winnow.curation.steps import BoundStep, ExtractStep, build_steps, chain_length, chain_payload
+from winnow.curation.extract_worker import run_trafilatura
+from winnow.curation.steps import BoundStep, ExtractStep, build_steps, chain_length, chain_payload, chain_payloads
 from winnow.curation.types import TextRecord
 
 ARTICLE = (
@@ -173,3 +179,28 @@ def test_the_chain_runs_in_a_plain_subprocess_child_too(monkeypatch):
     finally:
         close(chained + plain)
     assert with_chain == without
+
+
+def test_steps_built_ahead_in_the_fork_server_are_the_ones_a_child_uses(monkeypatch):
+    steps = fineweb_steps()
+    (payload,) = chain_payloads(steps)
+    assert chain_payloads(steps[:1]) == [] and chain_payloads(fineweb_steps(timeout_s=None)) == []
+    monkeypatch.setenv(extract_pool.CHAIN_PRELOAD_ENV, base64.b64encode(payload).decode("ascii"))
+    monkeypatch.setattr(document_chain, "_BUILT_AHEAD", {})
+    document_chain.build_ahead_from_environment()
+    built = document_chain._BUILT_AHEAD[payload]
+    assert [step.name for step in built] == [step.name for step in steps[1:]]
+    child = document_chain.ChildChain(payload, run_trafilatura, {}, None)
+    assert child._steps[1:] == built and all(a is b for a, b in zip(child._steps[1:], built))
+    other = chain_payloads([steps[0], steps[1]])[0]  # a chain nobody built ahead: the child builds its own
+    assert document_chain.ChildChain(other, run_trafilatura, {}, None)._steps[1] is not built[0]
+
+
+def test_warm_up_hands_the_payloads_to_the_fork_server_only(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(extract_pool, "choose_isolation", lambda requested="auto": extract_pool.FORKSERVER)
+    monkeypatch.setattr(extract_pool, "_context", lambda names=None: multiprocessing.get_context("forkserver"))
+    monkeypatch.setattr(forkserver, "ensure_running", lambda: seen.setdefault("env", dict(os.environ)))
+    extract_pool.warm_up(["extract", "language"], [b"one", b"two"])
+    assert seen["env"][extract_pool.CHAIN_PRELOAD_ENV] == "b25l,dHdv"  # base64 of each payload
+    assert extract_pool.CHAIN_PRELOAD_ENV not in os.environ
