@@ -109,8 +109,9 @@ class ReadInputs(beam.PTransform):
     def expand(self, pbegin):
         records = pbegin | "Read" >> self._read
         # A local runner holds a Reshuffle's whole input in memory (8 records of 60 MB peaked
-        # at 4.7 GB), and spreading plain-text records buys nothing there: without extraction
-        # in child processes their curation is GIL-bound. Local runs spread web archives only.
+        # at 4.7 GB), so local runs spread web archives only. Plain-text records stay with the
+        # worker thread that read their file; their language ID and filters run in that
+        # thread's extraction child (document_chain.py), so several files use several cores.
         local = runs_locally(pbegin.pipeline.options)
         if self._spread_records and (self._archives or not local):
             records = records | "SpreadRecords" >> beam.Reshuffle()
