@@ -13,11 +13,15 @@ worker's steps then run in their own process.
 Nothing about a document changes: the child runs the record path's own
 `run_per_document` on the same steps built from the same recipe steps, and
 an extraction that is ended or crashes is reported by the parent exactly as
-before (`Extractor.run_chain` returns that Rejection). One difference in what
-can be reported: a crash of the whole child process (a segfault in a C
-extension) while a *later* step runs is reported as `extraction_crashed`,
-because the parent only sees the process die; without a chain that crash
-would have ended the whole worker.
+before (`Extractor.run_chain` returns that Rejection). The child tells the
+parent when the extraction is done (REPLY_EXTRACTED), so the wall-clock
+backstop bounds the extraction only, as before: the steps after it have no
+time limit, as they had none in the worker, and a long filter run on a huge
+text never turns into a timeout on a busy machine. One difference in what can
+be reported: a crash of the whole child process (a segfault in a C extension)
+while a *later* step runs is reported as `extraction_crashed` ("in the steps
+after it"), because the parent only sees the process die; without a chain
+that crash would have ended the whole worker.
 
 `steps.build_steps` decides which steps a child runs (`steps.chain_length`)
 and starts the child with them; `ChildChain` is the child's handler.
@@ -28,6 +32,7 @@ import base64
 import os
 import pickle
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from winnow.curation import record_path
@@ -53,8 +58,12 @@ def build_ahead_from_environment() -> None:
 class ChildChain:
     """In the extraction child: extraction under the CPU bound, then the chained steps."""
 
-    def __init__(self, payload: bytes, function: ExtractFunction, kwargs: dict[str, Any], cpu_limit_s: float | None):
+    def __init__(
+        self, payload: bytes, function: ExtractFunction, kwargs: dict[str, Any], cpu_limit_s: float | None,
+        extracted: Callable[[], None] = lambda: None,
+    ):
         self._function, self._kwargs, self._cpu_limit_s = function, kwargs, cpu_limit_s
+        self._extracted = extracted  # tells the parent the extraction is done (extract_worker.REPLY_EXTRACTED)
         extract_config, *rest = pickle.loads(payload)  # steps.chain_payload: the extract step first
         extractor = Extractor(extract_config.config, extract_fn=function, isolation=INLINE)
         self._steps = [
@@ -66,7 +75,10 @@ class ChildChain:
         """A pickled request (extract_worker.CHAIN_*) -> its reply.
 
         (CHAIN_DOCUMENT, document in flight, mode, n): the document through the
-        first n chained steps -> REPLY_STATE + the pickled document or its outcome.
+        first n chained steps -> REPLY_STATE + the pickled document or its outcome,
+        after a REPLY_EXTRACTED frame as soon as the extraction is done: the
+        parent's wall-clock backstop is for the extraction only (as it was before
+        the chain), so a long filter run on a huge text never becomes a timeout.
         (CHAIN_EXTRACT, `url NUL html`): the engine alone, as a child without a chain answers.
         """
         try:
@@ -74,7 +86,10 @@ class ChildChain:
             if kind == CHAIN_EXTRACT:
                 return handle(request[0], self._function, self._kwargs, self._cpu_limit_s)
             state, mode, length = request
-            result: Any = record_path.run_per_document(state, self._steps[:length], mode)
+            result: Any = record_path.run_per_document(state, self._steps[:1], mode)  # the extraction
+            self._extracted()
+            if isinstance(result, record_path.InFlight) and length > 1:
+                result = record_path.run_per_document(result, self._steps[1:length], mode)
             return REPLY_STATE + pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 - the parent reports it as this document's extraction crash
             return REPLY_ERROR + f"{type(exc).__name__}: {exc}\n{traceback.format_exc()[-2000:]}".encode("utf-8", "replace")

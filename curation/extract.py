@@ -36,6 +36,7 @@ from winnow.curation.extract_worker import (
     CHAIN_DOCUMENT,
     CHAIN_EXTRACT,
     REPLY_ERROR,
+    REPLY_EXTRACTED,
     REPLY_NONE,
     REPLY_STATE,
     SEPARATOR,
@@ -225,6 +226,8 @@ class Extractor:
             raise RuntimeError("run_chain needs an Extractor started with a chain")
         with self._lock:
             reply = self._exchange(pickle.dumps((CHAIN_DOCUMENT, state, mode, length), protocol=pickle.HIGHEST_PROTOCOL))
+            if reply == REPLY_EXTRACTED:
+                reply = self._receive_after_extraction()
         if isinstance(reply, Rejection):
             return reply
         tag, body = reply[:1], reply[1:]
@@ -275,6 +278,19 @@ class Extractor:
             self._restart()
             return Rejection(STAGE_EXTRACT, EXTRACTION_CRASHED, str(exc))
         return reply
+
+    def _receive_after_extraction(self) -> bytes | Rejection:
+        """A chain child's reply once its extraction is done: no wall-clock limit, as the steps
+        after extraction had none in the worker; a child that dies meanwhile is replaced."""
+        assert self._child is not None, "a chain child answered, so it exists"
+        try:
+            return self._child.receive()
+        except (ChildDied, ChildOverCpu) as exc:
+            self._restart()
+            return Rejection(
+                STAGE_EXTRACT, EXTRACTION_CRASHED,
+                f"extraction process died after the extraction, in the steps after it ({exc or type(exc).__name__})",
+            )
 
     def _start(self) -> str | None:
         """Start a child; returns why that failed (the page is rejected, the next one retries)."""

@@ -98,6 +98,7 @@ class Child(Protocol):
     def is_alive(self) -> bool: ...
     def wait_ready(self) -> str | None: ...
     def exchange(self, message: bytes, timeout: float) -> bytes: ...
+    def receive(self) -> bytes: ...
     def kill(self) -> None: ...
     def stop(self) -> None: ...
 
@@ -268,6 +269,10 @@ class ForkserverChild:
             raise ChildUnreachable(f"extraction process unreachable: {exc}") from exc
         if not ready:
             raise ChildTimeout()
+        return self.receive()
+
+    def receive(self) -> bytes:
+        """The child's next reply, however long it takes (a chain child's steps after extraction)."""
         try:
             return self.conn.recv_bytes()
         except (OSError, EOFError):
@@ -365,6 +370,13 @@ class SubprocessChild:
         except ChildDied as exc:
             raise _death(exc.code) from None
 
+    def receive(self) -> bytes:
+        """The child's next reply, however long it takes (a chain child's steps after extraction)."""
+        try:
+            return self._read(None)
+        except ChildDied as exc:
+            raise _death(exc.code) from None
+
     def _write(self, payload: bytes, deadline: float) -> None:
         view = memoryview(FRAME_HEADER.pack(len(payload)) + payload)
         while view:
@@ -377,11 +389,11 @@ class SubprocessChild:
                 raise ChildUnreachable(f"extraction process unreachable: {exc} ({self._exit_code_text()})") from exc
             self._wait(self._writable, deadline)
 
-    def _read(self, deadline: float) -> bytes:
+    def _read(self, deadline: float | None) -> bytes:
         (size,) = FRAME_HEADER.unpack(self._read_exact(FRAME_HEADER.size, deadline))
         return self._read_exact(size, deadline)
 
-    def _read_exact(self, size: int, deadline: float) -> bytes:
+    def _read_exact(self, size: int, deadline: float | None) -> bytes:
         chunks, remaining = [], size
         while remaining:
             try:
@@ -396,7 +408,10 @@ class SubprocessChild:
         return b"".join(chunks)
 
     @staticmethod
-    def _wait(poller: select.poll, deadline: float) -> None:
+    def _wait(poller: select.poll, deadline: float | None) -> None:
+        if deadline is None:  # no limit: wait until the child answers or its pipe closes
+            poller.poll()
+            return
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not poller.poll(remaining * 1000):
             raise ChildTimeout()

@@ -51,6 +51,9 @@ REPLY_TEXT = b"T"
 REPLY_NONE = b"N"
 REPLY_ERROR = b"E"
 REPLY_STATE = b"S"  # a chain child's reply: the pickled document in flight or its outcome
+# A chain child's first frame for a document, sent as soon as its extraction is done: the
+# wall-clock backstop bounds the extraction only, never the steps after it (see document_chain.py).
+REPLY_EXTRACTED = b"X"
 # A chain child's requests are pickled tuples whose first item says what they ask:
 CHAIN_EXTRACT = "extract"  # (CHAIN_EXTRACT, `url NUL html`): the engine alone, a plain reply
 CHAIN_DOCUMENT = "document"  # (CHAIN_DOCUMENT, document in flight, mode, steps): REPLY_STATE
@@ -127,9 +130,11 @@ def handle(message: bytes, function: ExtractFunction, kwargs: dict[str, Any], cp
 
 
 def make_handler(
-    function: ExtractFunction, kwargs: dict[str, Any], cpu_limit_s: float | None, chain: bytes | None = None
+    function: ExtractFunction, kwargs: dict[str, Any], cpu_limit_s: float | None, chain: bytes | None = None,
+    send: Callable[[bytes], None] | None = None,
 ) -> Handler:
-    """This child's request handler: the engine alone, or with a chain the steps after it too.
+    """This child's request handler: the engine alone, or with a chain the steps after it too
+    (`send` writes a frame to the parent before the reply: REPLY_EXTRACTED).
 
     Called before READY, so loading the chain's models is not timed against the first document.
     """
@@ -137,7 +142,8 @@ def make_handler(
         return lambda message: handle(message, function, kwargs, cpu_limit_s)
     from winnow.curation.document_chain import ChildChain  # the steps' imports, only where they run
 
-    return ChildChain(chain, function, kwargs, cpu_limit_s).handle
+    assert send is not None, "a chain child reports the end of each extraction"
+    return ChildChain(chain, function, kwargs, cpu_limit_s, lambda: send(REPLY_EXTRACTED)).handle
 
 
 def function_spec(function: ExtractFunction) -> str:
@@ -176,7 +182,7 @@ def connection_loop(
     """Forkserver child loop over a multiprocessing Connection; exits on EOF."""
     ignore_ctrl_c()
     preload_engines()  # before the first request, so it is not timed
-    handler = make_handler(function, kwargs, cpu_limit_s, chain)
+    handler = make_handler(function, kwargs, cpu_limit_s, chain, conn.send_bytes)
 
     arm_cpu_limit_signal()
     conn.send_bytes(READY)
@@ -247,7 +253,7 @@ def main() -> int:
     cpu_limit_s = config.get("cpu_limit_s")
     chain = base64.b64decode(config["chain"]) if config.get("chain") else None
     preload_engines()  # before READY, so it is not timed
-    handler = make_handler(function, kwargs, cpu_limit_s, chain)
+    handler = make_handler(function, kwargs, cpu_limit_s, chain, lambda frame: write_frame(out_fd, frame))
 
     arm_cpu_limit_signal()
     write_frame(out_fd, READY)

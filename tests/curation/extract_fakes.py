@@ -86,3 +86,31 @@ def in_daemon(isolation: str, queue) -> None:
     with Extractor(ExtractConfig(timeout_s=5.0), extract_fn=segfault, isolation=isolation) as extractor:
         results["crash"] = extractor.extract("<html></html>")
     queue.put(results)
+
+
+def _after_extraction(action) -> None:
+    """In a chain child: make the steps after this extraction run `action` first (the child's
+    handler looks `record_path.run_per_document` up on each call, after the extraction)."""
+    from winnow.curation import record_path
+
+    if getattr(record_path, "_test_action", None) is None:
+        original = record_path.run_per_document
+
+        def patched(state, group, mode):
+            action()
+            return original(state, group, mode)
+
+        record_path._test_action = action
+        record_path.run_per_document = patched
+
+
+def then_slow_steps(html: str, url: str, kwargs: dict) -> str | None:
+    """Extracts at once (the page is its own text); the steps after it then take 2 s of wall-clock time."""
+    _after_extraction(lambda: time.sleep(2.0))
+    return html
+
+
+def then_crash_in_steps(html: str, url: str, kwargs: dict) -> str | None:
+    """Extracts at once; the process then dies in the steps after extraction."""
+    _after_extraction(lambda: os.kill(os.getpid(), signal.SIGSEGV))
+    return html

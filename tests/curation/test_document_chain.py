@@ -204,3 +204,47 @@ def test_warm_up_hands_the_payloads_to_the_fork_server_only(monkeypatch):
     extract_pool.warm_up(["extract", "language"], [b"one", b"two"])
     assert seen["env"][extract_pool.CHAIN_PRELOAD_ENV] == "b25l,dHdv"  # base64 of each payload
     assert extract_pool.CHAIN_PRELOAD_ENV not in os.environ
+
+
+def chain_with_backstop(function, steps: list[RecipeStep], wall_backstop_s: float) -> list[BoundStep]:
+    config = steps[0].config
+    extractor = Extractor(config, extract_fn=function, chain=chain_payload(steps), wall_backstop_s=wall_backstop_s)
+    head = BoundStep("extract", build_steps([steps[0]])[0].spec, config, ExtractStep(config, extractor, steps))
+    return [head, *build_steps(steps[1:])]
+
+
+def test_the_wall_clock_backstop_bounds_the_extraction_not_the_steps_after_it():
+    # Slow steps after a quick extraction (a huge text on a busy machine) must not become a timeout:
+    # before the chain they ran in the worker, with no wall-clock limit.
+    steps = fineweb_steps()
+    bound = chain_with_backstop(extract_fakes.then_slow_steps, steps, wall_backstop_s=1.0)
+    plain = build_steps(steps[1:], chain=False)
+    text = " ".join([ARTICLE] * 3)
+    try:
+        (outcome,) = rp.run_batch(records([text]), bound)
+        (expected,) = rp.run_batch([TextRecord(text=text, source="pages.jsonl", position=0, url="https://e.org/0")], plain)
+    finally:
+        close(bound + plain)
+    assert outcome.signals == expected.signals and type(outcome) is type(expected)
+    assert bound[0].fn._extractor.restarts == 0
+
+
+def test_a_wedged_extraction_still_meets_the_backstop_in_a_chain():
+    steps = fineweb_steps()
+    bound = chain_with_backstop(extract_fakes.sleep_forever, steps, wall_backstop_s=1.0)
+    try:
+        (outcome,) = rp.run_batch(records(PAGES[:1]), bound)
+    finally:
+        close(bound)
+    assert (outcome.stage, outcome.reason) == ("extract", "extraction_timeout") and "wedged" in outcome.detail
+
+
+def test_a_child_that_dies_after_the_extraction_says_so():
+    steps = fineweb_steps()
+    bound = chain_with_backstop(extract_fakes.then_crash_in_steps, steps, wall_backstop_s=30.0)
+    try:
+        (outcome,) = rp.run_batch(records(PAGES[:1]), bound)
+    finally:
+        close(bound)
+    assert (outcome.stage, outcome.reason) == ("extract", "extraction_crashed")
+    assert "in the steps after it" in outcome.detail and "SIGSEGV" in outcome.detail

@@ -152,6 +152,17 @@ def test_hostile_jsonl_lines_become_error_rows_with_distinct_ids(tmp_path):
 
 
 @pytest.mark.slow
+def wait_for_group_to_end(group: int, limit_s: float = 10.0) -> None:
+    """Until no process of `group` is left (a killed process finishes the system call it was in)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
 def test_kill_9_then_changed_resumes_refused_and_the_unchanged_one_completes(tmp_path):
     """Kill a batched run after its first batch; resumes with another --files-per-run, an added
     input or another recipe exit 2 and change nothing; the unchanged resume equals a clean run."""
@@ -172,6 +183,7 @@ def test_kill_9_then_changed_resumes_refused_and_the_unchanged_one_completes(tmp
     assert proc.poll() is None, "the batched run finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    wait_for_group_to_end(proc.pid)  # the fork server and extraction children die a moment later
     snapshot = sorted(str(p.relative_to(killed)) for p in killed.rglob("*"))
     for extra in (["--files-per-run", "2"], ["--input", inputs[4]], ["--recipe", "c4"]):
         refused = subprocess.run([*base, *extra, "--output", str(killed), "--resume"], capture_output=True, text=True, timeout=HANG_GUARD_S)
