@@ -105,8 +105,8 @@ def _after_extraction(action) -> None:
 
 
 def then_slow_steps(html: str, url: str, kwargs: dict) -> str | None:
-    """Extracts at once (the page is its own text); the steps after it then take 2 s of wall-clock time."""
-    _after_extraction(lambda: time.sleep(2.0))
+    """Extracts at once (the page is its own text); the steps after it then take 4 s of wall-clock time."""
+    _after_extraction(lambda: time.sleep(4.0))
     return html
 
 

@@ -217,7 +217,7 @@ def test_the_wall_clock_backstop_bounds_the_extraction_not_the_steps_after_it():
     # Slow steps after a quick extraction (a huge text on a busy machine) must not become a timeout:
     # before the chain they ran in the worker, with no wall-clock limit.
     steps = fineweb_steps()
-    bound = chain_with_backstop(extract_fakes.then_slow_steps, steps, wall_backstop_s=1.0)
+    bound = chain_with_backstop(extract_fakes.then_slow_steps, steps, wall_backstop_s=2.0)  # the steps take 4 s
     plain = build_steps(steps[1:], chain=False)
     text = " ".join([ARTICLE] * 3)
     try:
