@@ -229,8 +229,9 @@ def run_batch(
                 if ended is not None:
                     slots[i] = ended
             continue
+        chained = chain_lengths(group)  # once per group, not per document
         for i in active:
-            slots[i] = run_per_document(slots[i], group, mode)  # type: ignore[arg-type]
+            slots[i] = run_per_document(slots[i], group, mode, chained)  # type: ignore[arg-type]
     return [_finish(s) if isinstance(s, InFlight) else s for s in slots]
 
 
@@ -251,25 +252,28 @@ def _step_groups(steps: Sequence[BoundStep]) -> list[list[BoundStep]]:
     return groups
 
 
-def run_per_document(state: InFlight, group: Sequence[BoundStep], mode: str) -> InFlight | Outcome:
+def run_per_document(
+    state: InFlight, group: Sequence[BoundStep], mode: str, chained: Sequence[int] | None = None
+) -> InFlight | Outcome:
     """One document through a run of per-document steps: the document, or its outcome when it leaves.
 
     A step offering `run_chain` (extraction with a chain, document_chain.py)
     takes the document through itself and the chained steps after it in its
     child process, which runs this same function on the same steps.
+    `chained`: `chain_lengths(group)`, when the caller has it already.
     """
+    chained = chain_lengths(group) if chained is None else chained
     position = 0
     while position < len(group):
-        step = group[position]
-        length = _chained_here(step, group[position:])
+        step, length = group[position], chained[position]
         if length > 1:
             reply = step.fn.run_chain(state, mode, length)
-            if isinstance(reply, (InFlight, Kept, Rejected, Failed)):
-                if not isinstance(reply, InFlight):
-                    return reply
+            if isinstance(reply, InFlight):
                 state = reply
                 position += length
                 continue
+            if not isinstance(reply, Rejection):
+                return reply  # the document's outcome
             # The child was ended or died: the extraction's own Rejection, applied as if the step had answered it.
             ended = _apply(state, step, StepResult({}, reason=reply.reason, detail=reply.detail), mode)
         else:
@@ -280,16 +284,18 @@ def run_per_document(state: InFlight, group: Sequence[BoundStep], mode: str) -> 
     return state
 
 
-def _chained_here(step: BoundStep, rest: Sequence[BoundStep]) -> int:
-    """How many of `rest` (from `step` on) the step's child runs: those that are its chained recipe
-    steps, in order (a caller may have built a chain and then run fewer or other steps)."""
-    chained = getattr(step.fn, "chained", ())
-    length = 0
-    for bound, recipe_step in zip(rest, chained):
-        if bound.name != recipe_step.name or bound.config != recipe_step.config:
-            break
-        length += 1
-    return length
+def chain_lengths(group: Sequence[BoundStep]) -> list[int]:
+    """For each step of `group`, how many steps from it on its child runs (0 or 1: none): those that
+    are its chained recipe steps, in order (a caller may have built a chain and run fewer or other steps)."""
+    lengths = []
+    for position, step in enumerate(group):
+        length = 0
+        for bound, recipe_step in zip(group[position:], getattr(step.fn, "chained", ())):
+            if bound.name != recipe_step.name or bound.config != recipe_step.config:
+                break
+            length += 1
+        lengths.append(length)
+    return lengths
 
 
 def run_record(item: Item, steps: Sequence[BoundStep], triage_config: TriageConfig | None = None, mode: str = FILTER, source_name: str = "") -> Outcome:

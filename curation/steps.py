@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from winnow.curation.extract import EXTRACT_REASONS, ExtractConfig, Extractor
+from winnow.curation.extract_pool import warm_up
 from winnow.curation.filters import FILTER_STEPS
 from winnow.curation.langid import LANGUAGE_REASONS, LanguageConfig, LanguageIdentifier, decide_language
 from winnow.curation.stages import STAGE_EXTRACT, STAGE_LANGUAGE
@@ -166,12 +167,12 @@ def build_steps(steps: Sequence[Any], resources: Mapping[str, Any] | None = None
     bound = []
     for index, step in enumerate(steps):
         spec = step_spec(step.name)
+        chained = _chained_from(steps, index) if chain else ()
         if spec.prepare is not None:
             if resources is None or step.name not in resources:
                 raise ValueError(f"step {step.name} needs its prepared resource; call prepare_resources first")
             fn = spec.build(step.config, resources[step.name])
-        elif chain and _chained_from(steps, index):
-            chained = _chained_from(steps, index)
+        elif chained:
             fn = ExtractStep(step.config, Extractor(step.config, chain=chain_payload(chained)), chained)
         else:
             fn = spec.build(step.config)
@@ -182,14 +183,22 @@ def build_steps(steps: Sequence[Any], resources: Mapping[str, Any] | None = None
 def _chained_from(steps: Sequence[Any], index: int) -> Sequence[Any]:
     """The recipe steps a chain child runs for the step at `index`; empty when it runs none."""
     step = steps[index]
-    if step.name != STAGE_EXTRACT or step.config.timeout_s is None or chain_length(steps, index) < 2:
+    if step.name != STAGE_EXTRACT or step.config.timeout_s is None:
         return ()
-    return steps[index:index + chain_length(steps, index)]
+    length = chain_length(steps, index)
+    return steps[index:index + length] if length > 1 else ()
 
 
 def chain_payloads(steps: Sequence[Any]) -> list[bytes]:
     """The payload of every chain `build_steps(steps)` starts (what the fork server may build ahead)."""
-    return [chain_payload(_chained_from(steps, index)) for index in range(len(steps)) if _chained_from(steps, index)]
+    chains = (_chained_from(steps, index) for index in range(len(steps)))
+    return [chain_payload(chained) for chained in chains if chained]
+
+
+def warm_up_extraction(steps: Sequence[Any]) -> None:
+    """Start the extraction fork server for these recipe steps: it preloads what their chain
+    children need and builds their chains once (extract_pool.warm_up)."""
+    warm_up([step.name for step in steps], chain_payloads(steps))
 
 
 def chain_length(steps: Sequence[Any], start: int) -> int:

@@ -113,13 +113,12 @@ def run_curate(
     # and prepared here; remote outputs are the runner's business.
     local_output = is_local_runner(args) or ("://" not in output and "--dry_run=True" not in args)
     if is_local_runner(args):
-        from winnow.curation.extract import warm_up
-        from winnow.curation.steps import chain_payloads
+        from winnow.curation.steps import warm_up_extraction
 
         with sigint_blocked():  # the fork server and its children leave Ctrl-C to this process
             # trafilatura (and the steps after extraction, run in its children) load in the fork
             # server while Beam builds and starts the pipeline
-            warm_up([step.name for step in settings.steps], chain_payloads(settings.steps))
+            warm_up_extraction(settings.steps)
     if local_output:
         local_files = check_local_inputs(inputs)
         if not FileSystems.exists(output):

@@ -133,10 +133,10 @@ def test_chain_length_stops_at_a_step_with_a_prepared_resource():
     assert chain_length([steps[0]], 0) == 1
 
 
-def chained_with(function, steps: list[RecipeStep]) -> list[BoundStep]:
+def chained_with(function, steps: list[RecipeStep], wall_backstop_s: float | None = None) -> list[BoundStep]:
     """fineweb's steps with the chain child's engine replaced by a test stand-in."""
     config = steps[0].config
-    extractor = Extractor(config, extract_fn=function, chain=chain_payload(steps))
+    extractor = Extractor(config, extract_fn=function, chain=chain_payload(steps), wall_backstop_s=wall_backstop_s)
     head = BoundStep("extract", build_steps([steps[0]])[0].spec, config, ExtractStep(config, extractor, steps))
     return [head, *build_steps(steps[1:])]
 
@@ -206,18 +206,11 @@ def test_warm_up_hands_the_payloads_to_the_fork_server_only(monkeypatch):
     assert extract_pool.CHAIN_PRELOAD_ENV not in os.environ
 
 
-def chain_with_backstop(function, steps: list[RecipeStep], wall_backstop_s: float) -> list[BoundStep]:
-    config = steps[0].config
-    extractor = Extractor(config, extract_fn=function, chain=chain_payload(steps), wall_backstop_s=wall_backstop_s)
-    head = BoundStep("extract", build_steps([steps[0]])[0].spec, config, ExtractStep(config, extractor, steps))
-    return [head, *build_steps(steps[1:])]
-
-
 def test_the_wall_clock_backstop_bounds_the_extraction_not_the_steps_after_it():
     # Slow steps after a quick extraction (a huge text on a busy machine) must not become a timeout:
     # before the chain they ran in the worker, with no wall-clock limit.
     steps = fineweb_steps()
-    bound = chain_with_backstop(extract_fakes.then_slow_steps, steps, wall_backstop_s=2.0)  # the steps take 4 s
+    bound = chained_with(extract_fakes.then_slow_steps, steps, wall_backstop_s=2.0)  # the steps take 4 s
     plain = build_steps(steps[1:], chain=False)
     text = " ".join([ARTICLE] * 3)
     try:
@@ -229,22 +222,22 @@ def test_the_wall_clock_backstop_bounds_the_extraction_not_the_steps_after_it():
     assert bound[0].fn._extractor.restarts == 0
 
 
-def test_a_wedged_extraction_still_meets_the_backstop_in_a_chain():
-    steps = fineweb_steps()
-    bound = chain_with_backstop(extract_fakes.sleep_forever, steps, wall_backstop_s=1.0)
+def first_page_through(function, wall_backstop_s: float) -> rp.Outcome:
+    """The first page's outcome through fineweb's chain with `function` as the child's engine."""
+    bound = chained_with(function, fineweb_steps(), wall_backstop_s)
     try:
         (outcome,) = rp.run_batch(records(PAGES[:1]), bound)
     finally:
         close(bound)
+    return outcome
+
+
+def test_a_wedged_extraction_still_meets_the_backstop_in_a_chain():
+    outcome = first_page_through(extract_fakes.sleep_forever, wall_backstop_s=1.0)
     assert (outcome.stage, outcome.reason) == ("extract", "extraction_timeout") and "wedged" in outcome.detail
 
 
 def test_a_child_that_dies_after_the_extraction_says_so():
-    steps = fineweb_steps()
-    bound = chain_with_backstop(extract_fakes.then_crash_in_steps, steps, wall_backstop_s=30.0)
-    try:
-        (outcome,) = rp.run_batch(records(PAGES[:1]), bound)
-    finally:
-        close(bound)
+    outcome = first_page_through(extract_fakes.then_crash_in_steps, wall_backstop_s=30.0)
     assert (outcome.stage, outcome.reason) == ("extract", "extraction_crashed")
     assert "in the steps after it" in outcome.detail and "SIGSEGV" in outcome.detail

@@ -86,16 +86,13 @@ def _warm_up_extraction(args: argparse.Namespace, beam_args: list[str]) -> None:
 
     if not runs_in_this_process(beam_args):
         return
-    from winnow.curation.extract import warm_up
     from winnow.curation.recipe import curate_steps, load_recipe
-    from winnow.curation.steps import chain_payloads
+    from winnow.curation.steps import warm_up_extraction
     from winnow.interrupt import sigint_blocked
 
     try:
         steps = curate_steps(load_recipe(args.recipe), args.lid_model)  # the steps the run will build
-        chains = chain_payloads(steps)
     except Exception:  # noqa: BLE001 - the run reports a bad recipe itself, with its own message
         return
     with sigint_blocked():  # the fork server and its children leave Ctrl-C to this process
-        # The steps decide what the children need preloaded, and the server builds their chains once.
-        warm_up([step.name for step in steps], chains)
+        warm_up_extraction(steps)
