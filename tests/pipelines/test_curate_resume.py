@@ -151,7 +151,6 @@ def test_hostile_jsonl_lines_become_error_rows_with_distinct_ids(tmp_path):
     assert all(row["stage"] == "read" and "hostile.jsonl: line" in row["error_message"] for row in errors)
 
 
-@pytest.mark.slow
 def wait_for_group_to_end(group: int, limit_s: float = 10.0) -> None:
     """Until no process of `group` is left (a killed process finishes the system call it was in)."""
     deadline = time.monotonic() + limit_s
@@ -163,6 +162,7 @@ def wait_for_group_to_end(group: int, limit_s: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_kill_9_then_changed_resumes_refused_and_the_unchanged_one_completes(tmp_path):
     """Kill a batched run after its first batch; resumes with another --files-per-run, an added
     input or another recipe exit 2 and change nothing; the unchanged resume equals a clean run."""

@@ -102,11 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     args.extra = extra
     args.argv = list(sys.argv[1:] if argv is None else argv)  # to say how to resume after Ctrl-C
     if argv is None:  # the command line, not a caller's in-process use
+        from winnow import gc_policy
         from winnow.interrupt import install_sigint_flag
 
         install_sigint_flag()
+        gc_policy.command_line()
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
+        from winnow.gc_policy import freeze_long_lived
+
+        freeze_long_lived()  # the command line exits next: skip the collector's last walk over every object
+        return status
     except WinnowError as exc:
         print(f"{args.command_parser.prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -1,0 +1,32 @@
+"""The garbage collector in the `winnow` command (never in a caller's own process).
+
+Importing Beam and what it brings (pandas, protobuf, gRPC), building a
+pipeline graph and the recipe's steps leaves a few hundred thousand
+long-lived objects that every full collection walks again. In a run, such a
+collection holds the interpreter lock while Beam's worker threads wait to
+feed their extraction children; at interpreter exit the last one takes about
+half a second (0.42-0.54 s after a 100-element pipeline here; 0.04 s
+frozen). `gc.freeze()` moves every object alive at that moment out of the
+collector's sight; reference counting still frees them, and garbage made
+later is collected as usual.
+
+Only the command line does this: in a long-lived caller (a test session, a
+notebook) any cyclic garbage frozen with the rest would never be collected.
+"""
+from __future__ import annotations
+
+import gc
+
+_command_line = False
+
+
+def command_line() -> None:
+    """Called once by `winnow`'s own entry point: the process ends when the command does."""
+    global _command_line
+    _command_line = True
+
+
+def freeze_long_lived() -> None:
+    """Before a local pipeline runs and before the command exits: what is alive now stays alive."""
+    if _command_line:
+        gc.freeze()
