@@ -23,9 +23,32 @@ def test_the_command_line_freezes_before_it_exits():
         "from winnow.cli import main\n"
         "sys.argv = ['winnow', 'recipes']\n"
         "status = main()\n"
-        "print('frozen', gc.get_freeze_count(), 'status', status, file=sys.stderr)\n"
+        "print('frozen', gc.get_freeze_count(), 'status', status, 'enabled', gc.isenabled(), file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     frozen = int(done.stderr.split("frozen ")[1].split()[0])
     assert frozen > 1000 and "status 0" in done.stderr  # every module object the command imported
+    assert "enabled True" in done.stderr  # the pause for imports ended
+
+
+def test_the_pause_for_imports_ends_when_they_fail():
+    script = (
+        "import gc\n"
+        "from winnow import gc_policy\n"
+        "gc_policy.command_line()\n"
+        "try:\n"
+        "    with gc_policy.paused_for_imports():\n"
+        "        assert not gc.isenabled()\n"
+        "        raise ImportError('no such module')\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "print('enabled', gc.isenabled())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "enabled True" in done.stdout, done.stderr
+
+
+def test_an_in_process_caller_is_never_paused():
+    with gc_policy.paused_for_imports():
+        assert gc.isenabled()

@@ -10,12 +10,19 @@ frozen). `gc.freeze()` moves every object alive at that moment out of the
 collector's sight; reference counting still frees them, and garbage made
 later is collected as usual.
 
+While the command imports Beam and its dependencies, the collector is paused
+instead: each full collection there walks every object imported so far, and
+the five of them cost about 0.28 s here, while imports make next to no
+cyclic garbage. The pause ends with the imports, whatever happens.
+
 Only the command line does this: in a long-lived caller (a test session, a
 notebook) any cyclic garbage frozen with the rest would never be collected.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 
 _command_line = False
 
@@ -29,4 +36,19 @@ def command_line() -> None:
 def freeze_long_lived() -> None:
     """Before a local pipeline runs and before the command exits: what is alive now stays alive."""
     if _command_line:
+        gc.freeze()
+
+
+@contextlib.contextmanager
+def paused_for_imports() -> Iterator[None]:
+    """No collections while the command imports (Beam, pandas, gRPC: objects that live as long as
+    the process), then those objects are frozen; the collector always runs again afterwards."""
+    if not _command_line or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
         gc.freeze()

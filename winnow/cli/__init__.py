@@ -95,23 +95,24 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return 2
+    from winnow import gc_policy
+
+    if argv is None:  # the command line, not a caller's in-process use
+        gc_policy.command_line()
     before_beam = getattr(args, "before_beam", None)
     if before_beam is not None:
         before_beam(args, extra)  # work that overlaps Beam's import, which checking its flags starts
-    check_extra(args, extra)
+    with gc_policy.paused_for_imports():
+        check_extra(args, extra)
     args.extra = extra
     args.argv = list(sys.argv[1:] if argv is None else argv)  # to say how to resume after Ctrl-C
-    if argv is None:  # the command line, not a caller's in-process use
-        from winnow import gc_policy
+    if argv is None:
         from winnow.interrupt import install_sigint_flag
 
         install_sigint_flag()
-        gc_policy.command_line()
     try:
         status = int(args.handler(args) or 0)
-        from winnow.gc_policy import freeze_long_lived
-
-        freeze_long_lived()  # the command line exits next: skip the collector's last walk over every object
+        gc_policy.freeze_long_lived()  # the command line exits next: skip the collector's last walk over every object
         return status
     except WinnowError as exc:
         print(f"{args.command_parser.prog}: error: {exc}", file=sys.stderr)
