@@ -237,9 +237,11 @@ def _run_batches(paths, inputs, output, settings, loaded, args, output_shards, f
     batches = [paths[i : i + files_per_run] for i in range(0, len(paths), files_per_run)]
     keys = [_batch_key(fingerprint, batch) for batch in batches]
     done = {key: stats for key, batch in zip(keys, batches) if (stats := _completed(output, key, batch, fingerprint)) is not None}
-    stray = stray_outputs(output, [f"part-{key}" for key in keys])
+    # What a killed attempt left: files no batch of this run writes, and Beam's temporary folders
+    # (a kill during a table's write leaves one; Beam's file matching lists files, never folders).
+    stray = stray_outputs(output, [f"part-{key}" for key in keys]) + _temp_folders(output)
     if stray:
-        FileSystems.delete(stray)  # temporary folders of a killed attempt
+        FileSystems.delete(stray)
     _report_progress(batches, keys, done, len(stray), output)
     done_stats, metrics_total = [], {}
     with Progress("curate", total=len(batches) - len(done), unit="batches") as progress:

@@ -170,3 +170,34 @@ def test_curate_options_parse_winnow_flags():
     curate = opts.view_as(CurateOptions)
     assert curate.inputs == ["a.warc.gz", "b.warc.gz"] and curate.output == "out" and curate.recipe == "fineweb"
     assert curate.max_payload_bytes == 10_000_000 and curate.rejected_text == "keep"
+
+
+def test_one_combine_counts_what_stats_json_needs():
+    from winnow.pipelines.curate import RECORD_READ_KEY, STATS_SEED_KEY, CountKeys, build_stats
+
+    keys = [STATS_SEED_KEY] + [RECORD_READ_KEY] * 5 + [("kept", "en")] * 2 + [("rejected", "language/language_not_kept")] * 2
+    keys += [("errors", "read/ReadFailure")]
+    with TestPipeline() as p:
+        stats = p | beam.Create(keys) | beam.CombineGlobally(CountKeys()).without_defaults() | beam.Map(build_stats, recipe="r")
+        assert_that(stats | beam.Map(lambda s: (s["records_in"], s["kept"], s["rejected_total"], s["errors"], s["accounting"]["ok"])),
+                    equal_to([(5, 2, 2, 1, True)]))
+
+
+def test_stats_json_waits_for_every_table(tmp_path):
+    """stats.json is the last file a run writes: the table files reach its write as a side input."""
+    from winnow.pipelines.curate import build_curate_pipeline
+
+    pipeline = beam.Pipeline()
+    build_curate_pipeline(pipeline, [str(tmp_path / "in.jsonl")], str(tmp_path / "out"), settings(), "test")
+    graph = pipeline.to_runner_api()
+    write_stats = next(t for t in graph.components.transforms.values() if t.unique_name.endswith("WriteCurated/WriteStats"))
+    tables_written = next(t for t in graph.components.transforms.values() if t.unique_name.endswith("WriteCurated/TablesWritten"))
+    written = set(tables_written.outputs.values())
+    assert written and any(pcoll in written for pcoll in _inputs_of(graph, write_stats)), "WriteStats does not read the table files"
+
+
+def _inputs_of(graph, transform) -> set[str]:
+    found = set(transform.inputs.values())
+    for sub in transform.subtransforms:
+        found |= _inputs_of(graph, graph.components.transforms[sub])
+    return found

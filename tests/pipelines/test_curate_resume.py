@@ -106,6 +106,25 @@ def test_an_unchanged_resume_takes_the_recorded_batch_size_and_skips_everything(
     assert stats["on_disk"]["ok"]
 
 
+def test_resume_removes_the_temporary_folders_a_killed_write_left(batched, tmp_path):
+    """A kill while Beam writes a table leaves its beam-temp folder (empty, or holding shards);
+    Beam's file matching lists files only, so the resume must find the folders itself."""
+    _, inputs, output, first = batched
+    copy = tmp_path / "killed"
+    shutil.copytree(output, copy)
+    (copy / "_progress" / sorted(p.name for p in (copy / "_progress").glob("*.json") if ".stats." not in p.name and p.name != "manifest.json")[-1]).unlink()
+    empty = copy / "documents" / "beam-temp-part-0123456789abcdef-00000000000000000000000000000001"
+    holding = copy / "rejected" / "beam-temp-part-0123456789abcdef-00000000000000000000000000000002"
+    empty.mkdir()
+    holding.mkdir()
+    (holding / "shard.parquet").write_bytes(b"half a file")
+    stats = run_curate(inputs[:3], str(copy), beam_args=IN_MEMORY, resume=True)
+    assert not empty.exists() and not holding.exists()
+    assert not [p for p in copy.rglob("*") if "beam-temp" in p.name]
+    assert stats["batches"]["skipped_complete"] == 2 and stats["batches"]["stray_files_removed"] >= 2
+    assert stats["on_disk"]["ok"] and stats["kept"] == first["kept"]
+
+
 def test_resume_refuses_results_without_a_manifest(tmp_path):
     inputs = write_inputs(tmp_path, 1, lines=2)
     output = tmp_path / "plain"
