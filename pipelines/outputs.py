@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -32,7 +33,11 @@ def existing_outputs(output: str, names: Sequence[str]) -> list[str]:
 
 
 def prepare_output(output: str, names: Sequence[str], overwrite: bool) -> None:
-    """Refuse to mix a new run with old results; with `overwrite`, delete the old ones first."""
+    """Refuse to mix a new run with old results; with `overwrite`, delete the old ones first.
+
+    Beam's temporary folders that an interrupted run left (a kill -9 during its
+    writes) are not results: they are removed, and the removal is said on stderr.
+    """
     present = existing_outputs(output, names)
     if present and not overwrite:
         raise OutputExists(
@@ -45,6 +50,22 @@ def prepare_output(output: str, names: Sequence[str], overwrite: bool) -> None:
             files = [m.path for m in FileSystems.match([FileSystems.join(path, "*")])[0].metadata_list]
             if files:
                 FileSystems.delete(files)
+    leftovers = beam_temp_folders(output)
+    if leftovers:
+        FileSystems.delete(leftovers)
+        print(f"note: removed {len(leftovers)} temporary folder(s) that an interrupted run left in {output}", file=sys.stderr)
+
+
+def beam_temp_folders(output: str) -> list[str]:
+    """Beam's temporary folders of an interrupted write in a local `output` (in its tables,
+    _progress/ and the folder itself). Beam's file matching lists files only, never folders."""
+    import glob
+    import os
+
+    if "://" in output:
+        return []
+    return sorted(glob.glob(os.path.join(glob.escape(output), "beam-temp-*"))
+                  + glob.glob(os.path.join(glob.escape(output), "*", "beam-temp-*")))
 
 
 def read_json(path: str) -> Any:

@@ -33,7 +33,7 @@ from winnow.pipelines.read_sources import expand_pattern
 from winnow.pipelines.dataflow import worker_setup_args
 from winnow.pipelines.options import is_local_runner, with_local_defaults
 from winnow.pipelines.options_cli import READER_FLAGS
-from winnow.pipelines.outputs import prepare_output, read_json, write_json
+from winnow.pipelines.outputs import beam_temp_folders, prepare_output, read_json, write_json
 from winnow.core.errors import ConfigurationError
 from winnow.interrupt import Interrupted, kill_children, run_interruptibly, sigint_blocked
 from winnow.progress import Progress
@@ -239,7 +239,7 @@ def _run_batches(paths, inputs, output, settings, loaded, args, output_shards, f
     done = {key: stats for key, batch in zip(keys, batches) if (stats := _completed(output, key, batch, fingerprint)) is not None}
     # What a killed attempt left: files no batch of this run writes, and Beam's temporary folders
     # (a kill during a table's write leaves one; Beam's file matching lists files, never folders).
-    stray = stray_outputs(output, [f"part-{key}" for key in keys]) + _temp_folders(output)
+    stray = stray_outputs(output, [f"part-{key}" for key in keys]) + beam_temp_folders(output)
     if stray:
         FileSystems.delete(stray)
     _report_progress(batches, keys, done, len(stray), output)
@@ -279,7 +279,7 @@ def _interrupted_batch(output, keys, key, number, complete, args) -> Interrupted
         )
     kill_children()  # Beam's worker processes and extraction children stop writing first
     _delete_batch_outputs(output, key)
-    _delete(stray_outputs(output, [f"part-{k}" for k in keys if k != key]) + _temp_folders(output))
+    _delete(stray_outputs(output, [f"part-{k}" for k in keys if k != key]) + beam_temp_folders(output))
     return Interrupted(
         f"batch {number} of {len(keys)} stopped and its partial output removed; "
         f"{complete} complete batch(es) kept in {output}"
@@ -294,22 +294,10 @@ def _interrupted_single_run(output: str, local_output: bool) -> Interrupted:
     stats = FileSystems.join(output, "stats.json")
 
     def partial() -> list[str]:
-        return stray_outputs(output, []) + _temp_folders(output) + ([stats] if FileSystems.exists(stats) else [])
+        return stray_outputs(output, []) + beam_temp_folders(output) + ([stats] if FileSystems.exists(stats) else [])
 
     _delete_until_quiet(partial)
     return Interrupted(f"the run was not batched, so nothing in it was complete; its partial output in {output} was removed")
-
-
-def _temp_folders(output: str) -> list[str]:
-    """Beam's temporary folders of an interrupted write in a local `output` (its tables,
-    _progress/ and the folder itself); Beam's file matching lists files only."""
-    import glob
-    import os
-
-    if "://" in output:
-        return []
-    return sorted(glob.glob(os.path.join(glob.escape(output), "beam-temp-*"))
-                  + glob.glob(os.path.join(glob.escape(output), "*", "beam-temp-*")))
 
 
 def _delete_until_quiet(find: Callable[[], list[str]], sweeps: int = 10, pause_s: float = 0.05) -> None:

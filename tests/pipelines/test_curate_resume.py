@@ -125,6 +125,21 @@ def test_resume_removes_the_temporary_folders_a_killed_write_left(batched, tmp_p
     assert stats["on_disk"]["ok"] and stats["kept"] == first["kept"]
 
 
+def test_a_new_run_removes_what_a_killed_unbatched_run_left(tmp_path, capsys):
+    """A kill -9 during an unbatched run leaves only Beam's temporary folders (no results, so no
+    --overwrite is needed); the next run into that folder removes them and says so."""
+    inputs = write_inputs(tmp_path, 1, lines=2)
+    output = tmp_path / "out"
+    leftovers = [output / "documents" / "beam-temp-part-5c61a7cf25211f1a91302fc00000001", output / "beam-temp-abc"]
+    for folder in leftovers:
+        folder.mkdir(parents=True)
+    (leftovers[0] / "half.parquet").write_bytes(b"half a file")
+    stats = run_curate(inputs, str(output), beam_args=IN_MEMORY)
+    assert stats["accounting"]["ok"] and stats["on_disk"]["ok"] and stats["kept"] == 2
+    assert not [p for p in output.rglob("*") if "beam-temp" in p.name]
+    assert "removed 2 temporary folder(s) that an interrupted run left" in capsys.readouterr().err
+
+
 def test_resume_refuses_results_without_a_manifest(tmp_path):
     inputs = write_inputs(tmp_path, 1, lines=2)
     output = tmp_path / "plain"
