@@ -168,14 +168,13 @@ class Extractor:
         self.restarts = 0  # children replaced after a timeout or crash (for metrics)
         if config.timeout_s is None:
             self.isolation = None
-        elif isolation == INLINE:
-            self.isolation = INLINE
         else:
-            self.isolation = choose_isolation(isolation)
+            self.isolation = INLINE if isolation == INLINE else choose_isolation(isolation)
+        self._in_process = self.isolation in (None, INLINE)  # the engine runs here, not in a child
         if wall_backstop_s is None and config.timeout_s is not None:
             wall_backstop_s = default_wall_backstop_s(config.timeout_s)
         self.wall_backstop_s = wall_backstop_s
-        if self.isolation is None or self.isolation == INLINE:
+        if self._in_process:
             preload_engines()  # load once here, not on the first document
         else:
             self._start()
@@ -193,7 +192,7 @@ class Extractor:
             return Rejection(
                 STAGE_EXTRACT, HTML_TOO_LARGE, f"HTML is {len(data)} bytes, limit {self.config.max_html_bytes}"
             )
-        if self.isolation is None or self.isolation == INLINE:
+        if self._in_process:
             try:
                 with cpu_bound(self.config.timeout_s if self.isolation == INLINE else None):
                     text = self._function(html, url, self._kwargs)

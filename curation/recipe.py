@@ -13,12 +13,10 @@ wrong type is a `RecipeError` that names it.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -175,7 +173,7 @@ def curate_steps(recipe: Recipe, lid_model: str | None = None) -> list[RecipeSte
     steps = with_defaults(recipe)
     if lid_model:
         steps = [
-            RecipeStep(s.name, dataclasses.replace(s.config, model_path=lid_model)) if s.name == LANGUAGE else s
+            RecipeStep(s.name, replace(s.config, model_path=lid_model)) if s.name == LANGUAGE else s
             for s in steps
         ]
     return steps

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -258,8 +259,6 @@ def write_stats(stats: dict[str, Any], path: str, tables: Sequence[str] = ()) ->
     `tables`: the table files written; the pipeline passes them only so that this runs after them.
     """
     if "://" not in path:
-        import os
-
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     write_json(path, stats)
 

@@ -1,7 +1,9 @@
 """Output directories and small JSON files on any Beam filesystem (local, gs://, s3://)."""
 from __future__ import annotations
 
+import glob
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -59,9 +61,6 @@ def prepare_output(output: str, names: Sequence[str], overwrite: bool) -> None:
 def beam_temp_folders(output: str) -> list[str]:
     """Beam's temporary folders of an interrupted write in a local `output` (in its tables,
     _progress/ and the folder itself). Beam's file matching lists files only, never folders."""
-    import glob
-    import os
-
     if "://" in output:
         return []
     return sorted(glob.glob(os.path.join(glob.escape(output), "beam-temp-*"))
