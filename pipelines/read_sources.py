@@ -1,6 +1,10 @@
 """ReadSources: file patterns of any input format -> TextRecord | ArchiveRecord | ReadFailure.
 
-    Patterns -> Match (an empty pattern is an error) -> Paths -> SpreadFiles -> Read
+    Patterns -> Match (an empty pattern is an error) -> PlanRanges -> SpreadFiles -> Read
+
+A large gzipped WARC is planned as several byte ranges (`curation.archive_ranges`),
+so its records spread over workers without a shuffle holding them in memory;
+every other file is one whole-file read.
 
 JSONL, Parquet and text files go through `curation.readers`; web archives
 (WARC/ARC/WET, for `--input-format warc` or inferred from the extension) go
@@ -20,6 +24,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from winnow.curation.archive import DEFAULT_MAX_PAYLOAD_BYTES, ArchiveRecord, ReadFailure, iter_archive
+from winnow.curation import archive_ranges
+from winnow.curation.archive_ranges import FileRange, iter_archive_range, plan_ranges
 from winnow.curation.readers import FORMAT_WARC, FORMATS, ReaderOptions, detect_format, iter_records
 from winnow.curation.readers.common import ERROR_UNKNOWN_FORMAT, clean_text, failure
 from winnow.curation.types import TextRecord
@@ -51,7 +57,8 @@ class ReadSourceFn(beam.DoFn):
     def setup(self) -> None:
         self._records_in = Metrics.counter(NAMESPACE, RECORDS_IN)
 
-    def process(self, path: str) -> Iterator[TextRecord | ArchiveRecord | ReadFailure]:
+    def process(self, part: FileRange) -> Iterator[TextRecord | ArchiveRecord | ReadFailure]:
+        path = part.path
         try:
             fmt = self._format or detect_format(path)
         except ValueError as exc:
@@ -66,7 +73,9 @@ class ReadSourceFn(beam.DoFn):
             yield ReadFailure(path, None, "", "", type(exc).__name__, f"cannot open {path}: {exc}")
             return
         with stream:
-            if fmt == FORMAT_WARC:
+            if not part.whole:  # planned only for gzipped WARC files (PlanRangesFn)
+                items = iter_archive_range(stream, path, part.start, part.end, self._max_payload_bytes)
+            elif fmt == FORMAT_WARC:
                 items = iter_archive(stream, source=path, max_payload_bytes=self._max_payload_bytes)
             else:
                 items = iter_records(stream, path, fmt, self._options)
@@ -79,11 +88,43 @@ class ReadSourceFn(beam.DoFn):
                 yield ReadFailure(path, None, "", "", ERROR_READER_FAILED, clean_text(f"{path}: reading stopped: {type(exc).__name__}: {exc}"))
 
 
+def plan_file(path: str, size: int, input_format: str | None, split_bytes: int | None = None) -> list[FileRange]:
+    """The reads of one matched file: byte ranges for a large gzipped WARC (`plan_ranges`), else the whole file.
+
+    `split_bytes` None: `archive_ranges.SPLIT_BYTES`.
+    """
+    split_bytes = archive_ranges.SPLIT_BYTES if split_bytes is None else split_bytes
+    try:
+        is_archive = (input_format or detect_format(path)) == FORMAT_WARC
+    except ValueError:
+        is_archive = False  # the whole-file read reports the unknown format
+    if size <= split_bytes or not is_archive:
+        return [FileRange(path)]
+    try:
+        stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    except Exception:  # noqa: BLE001 - the whole-file read reports why it cannot be opened
+        return [FileRange(path)]
+    with stream:
+        return plan_ranges(path, size, stream, split_bytes)
+
+
+class PlanRangesFn(beam.DoFn):
+    """A matched file -> the FileRanges to read it in (`plan_file`)."""
+
+    def __init__(self, input_format: str | None, split_bytes: int):
+        self._format = input_format
+        self._split_bytes = split_bytes
+
+    def process(self, metadata) -> Iterator[FileRange]:
+        yield from plan_file(metadata.path, metadata.size_in_bytes, self._format, self._split_bytes)
+
+
 class ReadSources(beam.PTransform):
     """Match `patterns` (local or any Beam filesystem), then read each file in its format.
 
     `input_format` None infers each file's format from its extension; a file
-    whose format cannot be inferred is one ReadFailure naming it.
+    whose format cannot be inferred is one ReadFailure naming it. Gzipped WARC
+    files over `split_bytes` are read in byte ranges of that size.
     """
 
     def __init__(
@@ -92,19 +133,21 @@ class ReadSources(beam.PTransform):
         input_format: str | None = None,
         reader_options: ReaderOptions = ReaderOptions(),
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        split_bytes: int | None = None,
     ):
         super().__init__()
         if not patterns:
             raise ValueError("ReadSources needs at least one input pattern")
         self._patterns = [expand_pattern(p) for p in patterns]
         self._fn = ReadSourceFn(input_format, reader_options, max_payload_bytes)
+        self._plan = PlanRangesFn(input_format, archive_ranges.SPLIT_BYTES if split_bytes is None else split_bytes)
 
     def expand(self, pbegin):
         return (
             pbegin
             | "Patterns" >> beam.Create(self._patterns)
             | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.DISALLOW)
-            | "Paths" >> beam.Map(lambda metadata: metadata.path)
+            | "PlanRanges" >> beam.ParDo(self._plan)
             | "SpreadFiles" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(self._fn)
         )

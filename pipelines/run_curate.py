@@ -29,7 +29,7 @@ from winnow.pipelines.curate_resume import (
     start_or_continue,
     stray_outputs,
 )
-from winnow.pipelines.read_sources import expand_pattern
+from winnow.pipelines.read_sources import expand_pattern, plan_file
 from winnow.pipelines.dataflow import worker_setup_args
 from winnow.pipelines.options import is_local_runner, with_local_defaults
 from winnow.pipelines.options_cli import READER_FLAGS
@@ -155,12 +155,13 @@ def run_curate(
 DEFAULT_FILES_PER_RUN = 8
 
 
-FILES_PER_WORKER_TO_SKIP_RECORD_SHUFFLE = 2
+READS_PER_WORKER_TO_SKIP_RECORD_SHUFFLE = 2
 
 
-def spread_records_needed(file_count: int | None, workers: int) -> bool:
-    """Redistribute individual records unless a local run has enough files to keep every worker busy."""
-    return file_count is None or file_count < FILES_PER_WORKER_TO_SKIP_RECORD_SHUFFLE * workers
+def spread_records_needed(read_count: int | None, workers: int) -> bool:
+    """Redistribute individual records unless a local run has enough reads (whole files, or byte
+    ranges of a large gzipped WARC: read_sources.plan_file) to keep every worker busy."""
+    return read_count is None or read_count < READS_PER_WORKER_TO_SKIP_RECORD_SHUFFLE * workers
 
 
 def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, output_shards, prefix, stats_name):
@@ -172,14 +173,20 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
 
     if not is_local_runner(args):
         file_count = None  # remote workers always get records redistributed
-    input_bytes = None if file_count is None else local_input_bytes(patterns)
+    local_files = None if file_count is None else local_file_sizes(patterns)
+    input_bytes = None if local_files is None else sum(local_files.values())
+    # Reads, not files, decide: one large WARC read in byte ranges spreads without a shuffle that would
+    # hold all its records in memory (Beam's local runner finishes a Reshuffle's input before going on).
+    read_count = None if local_files is None else sum(
+        len(plan_file(path, size, settings.input_format)) for path, size in local_files.items()
+    )
     options = PipelineOptions(with_local_defaults(args, input_bytes=input_bytes) + worker_setup_args(args))
     workers = options.view_as(DirectOptions).direct_num_workers or 1
     started = time.time()
     pipeline = beam.Pipeline(options=options)
     build_curate_pipeline(
         pipeline, patterns, output, settings, recipe_name, output_shards, prefix, stats_name,
-        spread_records=spread_records_needed(file_count, workers),
+        spread_records=spread_records_needed(read_count, workers),
     )
 
     def run_and_wait():
@@ -195,15 +202,15 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
     return read_json(stats_path), wall, _counter_values(result)
 
 
-def local_input_bytes(patterns: Sequence[str]) -> int | None:
-    """Total size of the local files `patterns` match (each file once); None when one is remote.
+def local_file_sizes(patterns: Sequence[str]) -> dict[str, int] | None:
+    """Size of each local file `patterns` match (each file once); None when one is remote.
 
-    Picks the local running mode (threads for a small input): sizes, not load, decide.
+    Picks the local running mode (threads for a small input) and whether records are
+    shuffled: sizes, not load, decide.
     """
     if any("://" in pattern for pattern in patterns):
         return None
-    sizes = {m.path: m.size_in_bytes for r in FileSystems.match([expand_pattern(p) for p in patterns]) for m in r.metadata_list}
-    return sum(sizes.values())
+    return {m.path: m.size_in_bytes for r in FileSystems.match([expand_pattern(p) for p in patterns]) for m in r.metadata_list}
 
 
 def _finish(output, stats, wall, metrics, loaded, settings, inputs) -> dict[str, Any]:

@@ -224,7 +224,7 @@ def test_running_mode_follows_the_input_size_only(tmp_path: Path) -> None:
 def test_curate_on_many_cores_keeps_small_inputs_in_threads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Above 4 cores curate defaults to worker processes; a small local input stays in threads."""
     from winnow.pipelines import options
-    from winnow.pipelines.run_curate import local_input_bytes
+    from winnow.pipelines.run_curate import local_file_sizes
 
     monkeypatch.setattr(options.os, "cpu_count", lambda: 16)
     assert "--direct_running_mode=multi_processing" in with_local_defaults([])
@@ -233,5 +233,6 @@ def test_curate_on_many_cores_keeps_small_inputs_in_threads(monkeypatch: pytest.
     assert "--direct_running_mode=multi_threading" in small and "--direct_num_workers=16" in small
     (tmp_path / "a.txt").write_bytes(b"x" * 10)
     (tmp_path / "b.txt").write_bytes(b"y" * 5)
-    assert local_input_bytes([str(tmp_path / "*.txt"), str(tmp_path / "a.txt")]) == 15  # each file once
-    assert local_input_bytes([str(tmp_path / "a.txt"), "gs://bucket/x.warc.gz"]) is None
+    sizes = local_file_sizes([str(tmp_path / "*.txt"), str(tmp_path / "a.txt")])  # each file once
+    assert sizes is not None and sorted(sizes.values()) == [5, 10]
+    assert local_file_sizes([str(tmp_path / "a.txt"), "gs://bucket/x.warc.gz"]) is None

@@ -24,10 +24,10 @@ def _collect(item) -> None:
     _COLLECTED.append(item)
 
 
-def _run(patterns, input_format=None, options=ReaderOptions()):
+def _run(patterns, input_format=None, options=ReaderOptions(), split_bytes=None):
     _COLLECTED.clear()
     pipeline = TestPipeline()
-    _ = pipeline | ReadSources(patterns, input_format, options) | beam.Map(_collect)
+    _ = pipeline | ReadSources(patterns, input_format, options, split_bytes=split_bytes) | beam.Map(_collect)
     result = pipeline.run()
     result.wait_until_finish()
     collected = list(_COLLECTED)
@@ -109,3 +109,20 @@ def test_a_reader_that_raises_costs_the_rest_of_its_file_only(tmp_path, monkeypa
     assert records_in == len(items) == 2
     (failure,) = [i for i in items if isinstance(i, ReadFailure)]
     assert failure.error_type == "ReaderFailed" and "RecursionError: a reader bug" in failure.message
+
+
+def test_a_large_gzipped_warc_is_read_in_byte_ranges_with_the_same_records(tmp_path, monkeypatch):
+    from tests.curation.test_archive_ranges import warc_gz
+    import winnow.pipelines.read_sources as read_sources
+
+    path = tmp_path / "big.warc.gz"
+    path.write_bytes(warc_gz([4000] * 30))
+    whole, whole_in = _run([str(path)])
+    planned = []
+    plan_file = read_sources.plan_file
+    monkeypatch.setattr(read_sources, "plan_file", lambda *a, **k: planned.extend(plan_file(*a, **k)) or plan_file(*a, **k))
+    ranged, ranged_in = _run([str(path)], split_bytes=10_000)
+    assert len(planned) == -(-path.stat().st_size // 10_000) > 5
+    key = lambda item: item.offset  # noqa: E731
+    assert sorted(ranged, key=key) == sorted(whole, key=key)
+    assert ranged_in == whole_in == len(whole) == 31
