@@ -34,10 +34,12 @@ from winnow.curation.archive import (
     _read_up_to, _seekable, _sniff_format,
 )
 
-# Gzipped WARC files larger than this are read in ranges of this size: 8 MiB is
-# about 500 web pages, a few seconds of extraction, so a file's last range leaves
-# a worker idle only briefly, while a 1 GB file is 120 ranges.
-SPLIT_BYTES = 8 << 20
+# Gzipped WARC files larger than this are read in ranges of this size. A local run
+# shuffles records only when it has fewer than two reads per worker, and that shuffle
+# costs far more memory than the file (1.1 GB for a 20 MB WARC), so ranges are small:
+# 2 MiB is about 130 web pages, a second of extraction; a 1 GB file is 500 ranges,
+# each costing two boundary scans of a few milliseconds.
+SPLIT_BYTES = 2 << 20
 # The first member (the first record, usually a small warcinfo) must end within this
 # many compressed bytes for the file to count as one member per record.
 _FIRST_MEMBER_PROBE = 1 << 20

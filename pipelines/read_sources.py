@@ -123,8 +123,9 @@ class ReadSources(beam.PTransform):
     """Match `patterns` (local or any Beam filesystem), then read each file in its format.
 
     `input_format` None infers each file's format from its extension; a file
-    whose format cannot be inferred is one ReadFailure naming it. Gzipped WARC
-    files over `split_bytes` are read in byte ranges of that size.
+    whose format cannot be inferred is one ReadFailure naming it. With
+    `split_archives`, gzipped WARC files over `split_bytes` (None:
+    `archive_ranges.SPLIT_BYTES`) are read in byte ranges of that size.
     """
 
     def __init__(
@@ -133,6 +134,7 @@ class ReadSources(beam.PTransform):
         input_format: str | None = None,
         reader_options: ReaderOptions = ReaderOptions(),
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        split_archives: bool = True,
         split_bytes: int | None = None,
     ):
         super().__init__()
@@ -140,14 +142,14 @@ class ReadSources(beam.PTransform):
             raise ValueError("ReadSources needs at least one input pattern")
         self._patterns = [expand_pattern(p) for p in patterns]
         self._fn = ReadSourceFn(input_format, reader_options, max_payload_bytes)
-        self._plan = PlanRangesFn(input_format, archive_ranges.SPLIT_BYTES if split_bytes is None else split_bytes)
+        self._plan = PlanRangesFn(input_format, archive_ranges.SPLIT_BYTES if split_bytes is None else split_bytes) if split_archives else None
 
     def expand(self, pbegin):
         return (
             pbegin
             | "Patterns" >> beam.Create(self._patterns)
             | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.DISALLOW)
-            | "PlanRanges" >> beam.ParDo(self._plan)
+            | "PlanRanges" >> (beam.ParDo(self._plan) if self._plan else beam.Map(lambda metadata: FileRange(metadata.path)))
             | "SpreadFiles" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(self._fn)
         )

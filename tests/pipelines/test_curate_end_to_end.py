@@ -232,10 +232,10 @@ def test_one_large_warc_read_in_byte_ranges_curates_the_same_rows_without_a_reco
     spread = []
     build = run_curate_module.build_curate_pipeline
     monkeypatch.setattr(run_curate_module, "build_curate_pipeline",
-                        lambda *a, **k: spread.append(k["spread_records"]) or build(*a, **k))
+                        lambda *a, **k: spread.append((k["split_archives"], k["spread_records"])) or build(*a, **k))
     output = tmp_path / "out"
     stats = run_curate([str(warc)], str(output), recipe="extract", beam_args=["--direct_num_workers=2"])
-    assert spread == [False]
+    assert spread == [(True, False)]  # split, and no record shuffle
     assert stats["accounting"]["ok"] and stats["records_in"] == len(labels)
     def rows(folder: Path, source: Path) -> list[str]:  # the same file in another folder: its path aside
         return sorted(json.dumps(row, sort_keys=True, default=str).replace(str(source), "WARC") for row in read_table(folder, table))
@@ -243,3 +243,11 @@ def test_one_large_warc_read_in_byte_ranges_curates_the_same_rows_without_a_reco
     for table in ("documents", "rejected", "errors"):
         assert rows(output, warc) == rows(whole_output, whole_output.parent / "sample.warc.gz"), table
     assert read_table(output, "errors")  # the sample's broken records are read the same way too
+
+    # Two files per worker keep every worker busy as they are: no split, no shuffle.
+    folder = tmp_path / "four"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"copy-{i}.warc.gz").write_bytes(warc.read_bytes())
+    run_curate([str(folder)], str(tmp_path / "out-four"), recipe="extract", beam_args=["--direct_num_workers=2"])
+    assert spread[1:] == [(False, False)]
