@@ -147,7 +147,7 @@ class ReadSources(beam.PTransform):
     def expand(self, pbegin):
         return (
             pbegin
-            | "Patterns" >> beam.Create(self._patterns)
+            | "Patterns" >> beam.Create(self._patterns, reshuffle=False)  # a few patterns: a shuffle stage buys nothing
             | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.DISALLOW)
             | "PlanRanges" >> (beam.ParDo(self._plan) if self._plan else beam.Map(lambda metadata: FileRange(metadata.path)))
             | "SpreadFiles" >> beam.Reshuffle()
