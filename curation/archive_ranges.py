@@ -47,11 +47,16 @@ _FIRST_MEMBER_PROBE = 1 << 20
 
 @dataclass(frozen=True)
 class FileRange:
-    """Part of one input file to read: [start, end) of a split gzipped WARC, or (end None) the whole file."""
+    """Part of one input file to read: [start, end) of a split file, or (end None) the whole file.
+
+    `first_line`: the number of the range's first line, for a JSONL file split at line ends
+    (readers/line_ranges.py), so records keep the positions they have when the file is read whole.
+    """
 
     path: str
     start: int = 0
     end: int | None = None
+    first_line: int = 1
 
     @property
     def whole(self) -> bool:
@@ -99,16 +104,16 @@ def iter_archive_range(
     if first is None or first >= end:
         return
     stop = _find_resync_point(stream, end, gzipped=True)
-    window = _Window(stream, first, stop)
+    window = ByteWindow(stream, first, stop)
     yield from _iter_warc_resyncing(window, window, source, max_payload_bytes, gzipped=True)
 
 
-class _Window(io.RawIOBase):
+class ByteWindow(io.RawIOBase):
     """Bytes [start, stop) of a seekable stream (stop None: to its end), at their file offsets.
 
     FastWARC and the resynchronising reader see file offsets, so records keep
-    the offsets (and ids) they have when the file is read whole, and neither can
-    read into the next range.
+    the offsets (and ids) they have when the file is read whole, and no reader
+    can read into the next range.
     """
 
     def __init__(self, inner: BinaryIO, start: int, stop: int | None):

@@ -100,10 +100,10 @@ class ReadInputs(beam.PTransform):
         spread_records: bool = True,
         input_format: str | None = None,
         reader_options: ReaderOptions = ReaderOptions(),
-        split_archives: bool = True,
+        split_large_files: bool = True,
     ):
         super().__init__()
-        self._read = ReadSources(patterns, input_format, reader_options, max_payload_bytes, split_archives=split_archives)
+        self._read = ReadSources(patterns, input_format, reader_options, max_payload_bytes, split_large_files=split_large_files)
         self._spread_records = spread_records
         self._archives = may_hold_archives(patterns, input_format)
 
@@ -341,15 +341,15 @@ def build_curate_pipeline(
     prefix: str = "part",
     stats_name: str = "stats",
     spread_records: bool = True,
-    split_archives: bool = True,
+    split_large_files: bool = True,
 ) -> None:
     """Attach the whole curation graph to `pipeline`; tables are written as `<table>/<prefix>-*.parquet`.
 
-    `split_archives`: read large gzipped WARC files in byte ranges (read_sources.plan_file).
+    `split_large_files`: read large gzipped WARC and plain JSONL files in byte ranges (read_sources.plan_file).
     """
     records = pipeline | "ReadInputs" >> ReadInputs(
         patterns, settings.max_payload_bytes, spread_records, settings.input_format, settings.reader_options,
-        split_archives,
+        split_large_files,
     )
     outputs = records | "CurateRecords" >> CurateRecords(settings)
     kept, rejected = _keep_top_fractions(outputs.kept, outputs[REJECTED_TAG], settings)

@@ -2,9 +2,10 @@
 
     Patterns -> Match (an empty pattern is an error) -> PlanRanges -> SpreadFiles -> Read
 
-A large gzipped WARC is planned as several byte ranges (`curation.archive_ranges`),
-so its records spread over workers without a shuffle holding them in memory;
-every other file is one whole-file read.
+A large gzipped WARC (`curation.archive_ranges`) or plain JSONL file
+(`curation.readers.line_ranges`) is planned as several byte ranges, so its
+records spread over workers without a shuffle holding them in memory; every
+other file is one whole-file read.
 
 JSONL, Parquet and text files go through `curation.readers`; web archives
 (WARC/ARC/WET, for `--input-format warc` or inferred from the extension) go
@@ -14,6 +15,7 @@ Every item read (archive record, text record or read failure) counts once in
 """
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator, Sequence
 
@@ -25,8 +27,10 @@ from apache_beam.metrics import Metrics
 
 from winnow.curation.archive import DEFAULT_MAX_PAYLOAD_BYTES, ArchiveRecord, ReadFailure, iter_archive
 from winnow.curation import archive_ranges
-from winnow.curation.archive_ranges import FileRange, iter_archive_range, plan_ranges
-from winnow.curation.readers import FORMAT_WARC, FORMATS, ReaderOptions, detect_format, iter_records
+from winnow.curation.archive_ranges import ByteWindow, FileRange, iter_archive_range, plan_ranges
+from winnow.curation.readers.jsonl import iter_jsonl
+from winnow.curation.readers.line_ranges import plan_line_ranges, splittable_lines
+from winnow.curation.readers import FORMAT_JSONL, FORMAT_WARC, FORMATS, ReaderOptions, detect_format, iter_records
 from winnow.curation.readers.common import ERROR_UNKNOWN_FORMAT, clean_text, failure
 from winnow.curation.types import TextRecord
 
@@ -73,8 +77,11 @@ class ReadSourceFn(beam.DoFn):
             yield ReadFailure(path, None, "", "", type(exc).__name__, f"cannot open {path}: {exc}")
             return
         with stream:
-            if not part.whole:  # planned only for gzipped WARC files (PlanRangesFn)
+            if not part.whole and fmt == FORMAT_WARC:  # planned for gzipped WARC and plain JSONL only (plan_file)
                 items = iter_archive_range(stream, path, part.start, part.end, self._max_payload_bytes)
+            elif not part.whole:
+                lines = io.BufferedReader(ByteWindow(stream, part.start, part.end), buffer_size=1 << 20)
+                items = iter_jsonl(lines, path, self._options, first_line=part.first_line, whole_file=False)
             elif fmt == FORMAT_WARC:
                 items = iter_archive(stream, source=path, max_payload_bytes=self._max_payload_bytes)
             else:
@@ -89,23 +96,27 @@ class ReadSourceFn(beam.DoFn):
 
 
 def plan_file(path: str, size: int, input_format: str | None, split_bytes: int | None = None) -> list[FileRange]:
-    """The reads of one matched file: byte ranges for a large gzipped WARC (`plan_ranges`), else the whole file.
+    """The reads of one matched file: byte ranges for a large gzipped WARC (`plan_ranges`) or a
+    large plain JSONL file (`plan_line_ranges`), else the whole file.
 
     `split_bytes` None: `archive_ranges.SPLIT_BYTES`.
     """
     split_bytes = archive_ranges.SPLIT_BYTES if split_bytes is None else split_bytes
     try:
-        is_archive = (input_format or detect_format(path)) == FORMAT_WARC
+        fmt = input_format or detect_format(path)
     except ValueError:
-        is_archive = False  # the whole-file read reports the unknown format
-    if size <= split_bytes or not is_archive:
+        return [FileRange(path)]  # the whole-file read reports the unknown format
+    splittable = fmt == FORMAT_WARC or (fmt == FORMAT_JSONL and splittable_lines(path))
+    if size <= split_bytes or not splittable:
         return [FileRange(path)]
     try:
         stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
     except Exception:  # noqa: BLE001 - the whole-file read reports why it cannot be opened
         return [FileRange(path)]
     with stream:
-        return plan_ranges(path, size, stream, split_bytes)
+        if fmt == FORMAT_WARC:
+            return plan_ranges(path, size, stream, split_bytes)
+        return plan_line_ranges(path, size, stream, split_bytes)
 
 
 class PlanRangesFn(beam.DoFn):
@@ -124,8 +135,8 @@ class ReadSources(beam.PTransform):
 
     `input_format` None infers each file's format from its extension; a file
     whose format cannot be inferred is one ReadFailure naming it. With
-    `split_archives`, gzipped WARC files over `split_bytes` (None:
-    `archive_ranges.SPLIT_BYTES`) are read in byte ranges of that size.
+    `split_large_files`, gzipped WARC and plain JSONL files over `split_bytes`
+    (None: `archive_ranges.SPLIT_BYTES`) are read in byte ranges of about that size.
     """
 
     def __init__(
@@ -134,7 +145,7 @@ class ReadSources(beam.PTransform):
         input_format: str | None = None,
         reader_options: ReaderOptions = ReaderOptions(),
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-        split_archives: bool = True,
+        split_large_files: bool = True,
         split_bytes: int | None = None,
     ):
         super().__init__()
@@ -142,7 +153,7 @@ class ReadSources(beam.PTransform):
             raise ValueError("ReadSources needs at least one input pattern")
         self._patterns = [expand_pattern(p) for p in patterns]
         self._fn = ReadSourceFn(input_format, reader_options, max_payload_bytes)
-        self._plan = PlanRangesFn(input_format, archive_ranges.SPLIT_BYTES if split_bytes is None else split_bytes) if split_archives else None
+        self._plan = PlanRangesFn(input_format, archive_ranges.SPLIT_BYTES if split_bytes is None else split_bytes) if split_large_files else None
 
     def expand(self, pbegin):
         return (

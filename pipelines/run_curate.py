@@ -178,12 +178,12 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
     options = PipelineOptions(with_local_defaults(args, input_bytes=input_bytes) + worker_setup_args(args))
     workers = options.view_as(DirectOptions).direct_num_workers or 1
     # Beam's local runner holds a record shuffle's whole input in memory (1.1 GB for one 20 MB WARC), so a
-    # local run with too few files for its workers reads large WARCs in byte ranges instead, and shuffles
-    # records only when the reads are still too few. Remote runs split and shuffle always.
-    split_archives = local_files is None or spread_records_needed(len(local_files), workers)
+    # local run with too few files for its workers reads large WARC and JSONL files in byte ranges instead,
+    # and shuffles (web archive) records only when the reads are still too few. Remote runs split always.
+    split_large_files = local_files is None or spread_records_needed(len(local_files), workers)
     if local_files is None:
         read_count = None
-    elif split_archives:
+    elif split_large_files:
         read_count = sum(len(plan_file(path, size, settings.input_format)) for path, size in local_files.items())
     else:
         read_count = len(local_files)
@@ -191,7 +191,7 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
     pipeline = beam.Pipeline(options=options)
     build_curate_pipeline(
         pipeline, patterns, output, settings, recipe_name, output_shards, prefix, stats_name,
-        spread_records=spread_records_needed(read_count, workers), split_archives=split_archives,
+        spread_records=spread_records_needed(read_count, workers), split_large_files=split_large_files,
     )
 
     def run_and_wait():

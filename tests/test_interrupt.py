@@ -1,6 +1,7 @@
 """Ctrl-C is never lost: winnow.interrupt's flag outlives a KeyboardInterrupt that Python swallowed."""
 from __future__ import annotations
 
+import threading
 import signal
 
 import pytest
@@ -45,3 +46,36 @@ def test_a_ctrl_c_during_the_wait_stops_it(sigint_flag):
 
 def test_without_ctrl_c_the_result_comes_back(sigint_flag):
     assert interrupt.run_interruptibly(lambda: 42) == 42
+
+
+def test_what_other_threads_log_after_the_kill_is_dropped_until_the_next_run(monkeypatch):
+    """A pipeline thread that was starting an extraction child when Ctrl-C killed it logs the broken
+    pipe as an error with a traceback; after the kill that is noise, printed after the message."""
+    import io
+    import logging
+
+    from winnow import interrupt
+
+    monkeypatch.setattr(interrupt, "child_pids", lambda pid: [])  # kill nothing of pytest's
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    beam = logging.getLogger("apache_beam.runners.common")
+
+    def from_a_thread(message: str) -> None:
+        thread = threading.Thread(target=beam.error, args=(message,))
+        thread.start()
+        thread.join()
+
+    try:
+        from_a_thread("before the kill")
+        interrupt.kill_children()
+        from_a_thread("unexpected EOF")
+        beam.error("from the main thread")
+        interrupt.run_interruptibly(lambda: None)  # a new run
+        from_a_thread("a later run")
+    finally:
+        root.removeHandler(handler)
+        interrupt._ABANDONED.abandoned = False
+    assert stream.getvalue().splitlines() == ["before the kill", "from the main thread", "a later run"]

@@ -21,6 +21,7 @@ is skipped and Ctrl-C behaves as Python's default.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -32,6 +33,24 @@ T = TypeVar("T")
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 _WAIT_SLICE_S = 0.1  # the main thread wakes this often, so Ctrl-C is seen at once
 _CAN_MASK = hasattr(signal, "pthread_sigmask")
+
+
+class _AbandonedRunFilter(logging.Filter):
+    """Drops what other threads log once `kill_children` has ended their processes.
+
+    A thread that was starting or talking to an extraction child when the kill came
+    fails (the fork server or the child is gone), and Beam logs that as an error with
+    a traceback: noise after a Ctrl-C, printed after the message that says what stopped.
+    Records from the main thread, and any record before the kill, pass.
+    """
+
+    abandoned = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.abandoned and record.thread != threading.main_thread().ident)
+
+
+_ABANDONED = _AbandonedRunFilter()
 
 
 class Interrupted(KeyboardInterrupt):
@@ -86,6 +105,7 @@ def run_interruptibly(fn: Callable[[], T]) -> T:
     if threading.current_thread() is not threading.main_thread() or not _CAN_MASK:
         return fn()
     _raise_if_requested()  # a Ctrl-C that arrived (and was swallowed) before this run
+    _ABANDONED.abandoned = False  # a new run: its threads' errors are worth reading again
     outcome: dict[str, object] = {}
 
     def target() -> None:
@@ -133,7 +153,13 @@ def child_pids(pid: int) -> list[int]:
 
 def kill_children() -> None:
     """SIGKILL every descendant process (Beam's workers, extraction children): they hold no
-    output of their own that a resumed run would miss."""
+    output of their own that a resumed run would miss. What the kill breaks in this
+    process's pipeline threads is not logged (`_AbandonedRunFilter`)."""
+    # On the handlers: a logger's own filters do not see what its child loggers propagate.
+    for handler in [*logging.getLogger().handlers, logging.lastResort]:
+        if handler is not None and _ABANDONED not in handler.filters:
+            handler.addFilter(_ABANDONED)
+    _ABANDONED.abandoned = True
     for pid in child_pids(os.getpid()):
         with contextlib.suppress(OSError):
             with open(f"/proc/{pid}/cmdline", "rb") as f:

@@ -250,16 +250,18 @@ def optional_str(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def numbered_lines(stream: BinaryIO, source: str, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[tuple[int, bytes] | ReadFailure]:
-    """(line number from 1, raw line; the first without a UTF-8 byte order mark) for each line of
-    the decompressed stream, holding at most `max_bytes` of a line in memory.
+def numbered_lines(
+    stream: BinaryIO, source: str, max_bytes: int = DEFAULT_MAX_RECORD_BYTES, first_number: int = 1
+) -> Iterator[tuple[int, bytes] | ReadFailure]:
+    """(line number from `first_number`, raw line; line 1 without a UTF-8 byte order mark) for each
+    line of the decompressed stream, holding at most `max_bytes` of a line in memory.
 
     A longer line is one `RecordTooLarge` failure naming it; its rest is skipped
     in bounded reads and the next line counts. A decompression or read error
     (truncation included) ends the file with one ReadFailure for the rest of it
     (a compressed stream cannot be resumed mid-frame).
     """
-    number = 0
+    number = first_number - 1
     try:
         reader = decompressed(stream, source)
         while True:

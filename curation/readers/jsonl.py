@@ -27,16 +27,20 @@ from winnow.curation.readers.metadata import MetadataError, encode_metadata, met
 from winnow.curation.types import TextRecord
 
 
-def iter_jsonl(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOptions()) -> Iterator[TextRecord | ReadFailure]:
+def iter_jsonl(
+    stream: BinaryIO, source: str, options: ReaderOptions = ReaderOptions(), first_line: int = 1, whole_file: bool = True
+) -> Iterator[TextRecord | ReadFailure]:
     """One TextRecord per non-blank line; a bad line is a ReadFailure naming it, and reading goes on.
 
     A line longer than `options.max_record_bytes` is a ReadFailure and is
     never held whole. A decompression error, truncation or read error ends the
     file with one ReadFailure for the rest of it (a compressed stream cannot
-    be resumed mid-frame).
+    be resumed mid-frame). A file without records is one EmptyFile failure;
+    with `whole_file` False the stream is one range of a file (line_ranges.py),
+    numbered from `first_line`, and an empty range is no failure.
     """
     count = 0
-    for line in numbered_lines(stream, source, options.max_record_bytes):
+    for line in numbered_lines(stream, source, options.max_record_bytes, first_line):
         if isinstance(line, ReadFailure):
             count += 1
             yield line
@@ -46,7 +50,7 @@ def iter_jsonl(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOpt
         if item is not None:  # blank lines are not records
             count += 1
             yield item
-    if count == 0:
+    if count == 0 and whole_file:
         yield failure(source, "", ERROR_EMPTY_FILE, "no JSON records in the file")
 
 

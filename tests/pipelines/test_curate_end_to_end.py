@@ -232,7 +232,7 @@ def test_one_large_warc_read_in_byte_ranges_curates_the_same_rows_without_a_reco
     spread = []
     build = run_curate_module.build_curate_pipeline
     monkeypatch.setattr(run_curate_module, "build_curate_pipeline",
-                        lambda *a, **k: spread.append((k["split_archives"], k["spread_records"])) or build(*a, **k))
+                        lambda *a, **k: spread.append((k["split_large_files"], k["spread_records"])) or build(*a, **k))
     output = tmp_path / "out"
     stats = run_curate([str(warc)], str(output), recipe="extract", beam_args=["--direct_num_workers=2"])
     assert spread == [(True, False)]  # split, and no record shuffle

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 
 import apache_beam as beam
 import pyarrow as pa
@@ -13,7 +14,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from winnow.curation.archive import ArchiveRecord, ReadFailure
 from winnow.curation.readers import ReaderOptions
 from winnow.curation.types import TextRecord
-from winnow.pipelines.read_sources import ReadSources, expand_pattern
+from winnow.pipelines.read_sources import ReadSources, expand_pattern, plan_file
 
 
 # Filled by a module-level function, which Beam pickles by reference (the runner is in-process).
@@ -126,3 +127,17 @@ def test_a_large_gzipped_warc_is_read_in_byte_ranges_with_the_same_records(tmp_p
     key = lambda item: item.offset  # noqa: E731
     assert sorted(ranged, key=key) == sorted(whole, key=key)
     assert ranged_in == whole_in == len(whole) == 31
+
+
+def test_a_large_plain_jsonl_file_is_read_in_line_ranges_with_the_same_records(tmp_path):
+    lines = [json.dumps({"id": f"d{i}", "text": f"document {i} " * (i % 7 + 1)}) for i in range(200)]
+    lines[50] = "{broken"
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    whole, whole_in = _run([str(path)])
+    ranged, ranged_in = _run([str(path)], split_bytes=1000)
+    assert len(plan_file(str(path), path.stat().st_size, None, 1000)) > 5
+    key = lambda item: getattr(item, "position", None) or item.message  # noqa: E731
+    assert sorted(ranged, key=key) == sorted(whole, key=key)
+    assert ranged_in == whole_in == 200
+    assert any(isinstance(i, ReadFailure) and "big.jsonl: line 51:" in i.message for i in ranged)
