@@ -16,7 +16,7 @@ from winnow.core.config_loader import config_from_mapping, config_to_mapping, gi
 from winnow.curation.recipe import Recipe, curate_steps, load_recipe
 from winnow.curation.stages import stage_order
 from winnow.curation.stats import combine_curation_stats
-from winnow.curation.readers import ReaderOptions
+from winnow.curation.readers import FORMAT_WARC, ReaderOptions, detect_format
 from winnow.curation.readers.common import metadata_columns_of
 from winnow.pipelines.curate import CurateSettings, build_curate_pipeline
 from winnow.pipelines.curate_resume import (
@@ -184,7 +184,7 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
     if local_files is None:
         read_count = None
     elif split_large_files:
-        read_count = sum(len(plan_file(path, size, settings.input_format)) for path, size in local_files.items())
+        read_count = sum(archive_reads(path, size, settings.input_format) for path, size in local_files.items())
     else:
         read_count = len(local_files)
     started = time.time()
@@ -205,6 +205,19 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
     if str(state) not in ("DONE", "PipelineState.DONE") or not FileSystems.exists(stats_path):
         return None
     return read_json(stats_path), wall, _counter_values(result)
+
+
+def archive_reads(path: str, size: int, input_format: str | None) -> int:
+    """How many reads a local web archive takes (read_sources.plan_file); any other file counts as one.
+
+    Only web archive records are ever shuffled locally, so only their reads decide
+    whether to; planning a JSONL file means scanning it whole, which the pipeline does anyway.
+    """
+    try:
+        is_archive = (input_format or detect_format(path)) == FORMAT_WARC
+    except ValueError:
+        return 1
+    return len(plan_file(path, size, input_format)) if is_archive else 1
 
 
 def local_file_sizes(patterns: Sequence[str]) -> dict[str, int] | None:

@@ -251,3 +251,26 @@ def test_one_large_warc_read_in_byte_ranges_curates_the_same_rows_without_a_reco
         (folder / f"copy-{i}.warc.gz").write_bytes(warc.read_bytes())
     run_curate([str(folder)], str(tmp_path / "out-four"), recipe="extract", beam_args=["--direct_num_workers=2"])
     assert spread[1:] == [(False, False)]
+
+
+def test_one_large_jsonl_file_read_in_line_ranges_curates_the_same_rows(tmp_path, monkeypatch):
+    from winnow.curation import archive_ranges
+    from winnow.pipelines import read_sources
+
+    source = tmp_path / "docs.jsonl"
+    lines = [json.dumps({"id": f"d{i}", "text": f"Document number {i} is about rivers and their towns. " * (i % 5 + 1)})
+             for i in range(300)]
+    lines[123] = "{not json"
+    source.write_text("\n".join(lines) + "\n")
+    whole = run_curate([str(source)], str(tmp_path / "whole"), recipe="extract", beam_args=["--direct_num_workers=2"])
+    monkeypatch.setattr(archive_ranges, "SPLIT_BYTES", source.stat().st_size // 9)
+    planned = []
+    plan_file = read_sources.plan_file
+    monkeypatch.setattr(read_sources, "plan_file", lambda *a, **k: planned.append(plan_file(*a, **k)) or planned[-1])
+    ranged = run_curate([str(source)], str(tmp_path / "ranged"), recipe="extract", beam_args=["--direct_num_workers=2"])
+    assert [len(plan) for plan in planned] == [9] or [len(plan) for plan in planned] == [10]
+    assert ranged["accounting"]["ok"] and ranged["records_in"] == whole["records_in"] == 300
+    for table in ("documents", "rejected", "errors"):
+        key = lambda row: json.dumps(row, sort_keys=True, default=str)  # noqa: E731
+        assert sorted(map(key, read_table(tmp_path / "ranged", table))) == sorted(map(key, read_table(tmp_path / "whole", table))), table
+    assert read_table(tmp_path / "ranged", "errors")[0]["error_message"].endswith("line 124: not valid JSON: Expecting property name enclosed in double quotes (column 2)")
