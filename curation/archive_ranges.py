@@ -3,7 +3,7 @@
 A local run used to spread a single large archive over its workers by
 reshuffling its records, and Beam's local runner holds a Reshuffle's whole
 input in memory before the next stage starts: an 83 MB WARC (5,512 pages)
-peaked at 2.3 GB, so a 1 GB Common Crawl file would not fit a laptop. Reading
+peaked at 2.5 GB, so a 1 GB Common Crawl file would not fit a laptop. Reading
 byte ranges instead gives each worker its own part of the file from the start,
 with nothing held back.
 
@@ -81,8 +81,8 @@ def plan_ranges(path: str, size: int, stream: BinaryIO | None, split_bytes: int 
     """How to read one file: several ranges for a large splittable WARC, else the whole file.
 
     `stream` is the file opened at its start (None when it cannot be opened: the
-    whole-file reader then reports why). The plan depends on the file alone,
-    never on the number of workers, so the output never depends on the machine.
+    whole-file reader then reports why). The plan depends on the file alone; and
+    as the ranges tile the file, reading it split or whole yields the same items.
     """
     if split_bytes <= 0:
         raise ValueError(f"split_bytes must be positive, got {split_bytes}")

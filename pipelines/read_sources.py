@@ -77,15 +77,15 @@ class ReadSourceFn(beam.DoFn):
             yield ReadFailure(path, None, "", "", type(exc).__name__, f"cannot open {path}: {exc}")
             return
         with stream:
-            if not part.whole and fmt == FORMAT_WARC:  # planned for gzipped WARC and plain JSONL only (plan_file)
+            if part.whole and fmt == FORMAT_WARC:
+                items = iter_archive(stream, source=path, max_payload_bytes=self._max_payload_bytes)
+            elif part.whole:
+                items = iter_records(stream, path, fmt, self._options)
+            elif fmt == FORMAT_WARC:
                 items = iter_archive_range(stream, path, part.start, part.end, self._max_payload_bytes)
-            elif not part.whole:
+            else:  # plan_file splits gzipped WARC and plain JSONL files only
                 lines = io.BufferedReader(ByteWindow(stream, part.start, part.end), buffer_size=1 << 20)
                 items = iter_jsonl(lines, path, self._options, first_line=part.first_line, whole_file=False)
-            elif fmt == FORMAT_WARC:
-                items = iter_archive(stream, source=path, max_payload_bytes=self._max_payload_bytes)
-            else:
-                items = iter_records(stream, path, fmt, self._options)
             try:
                 for item in items:
                     self._records_in.inc()
@@ -153,7 +153,8 @@ class ReadSources(beam.PTransform):
             raise ValueError("ReadSources needs at least one input pattern")
         self._patterns = [expand_pattern(p) for p in patterns]
         self._fn = ReadSourceFn(input_format, reader_options, max_payload_bytes)
-        self._plan = PlanRangesFn(input_format, archive_ranges.SPLIT_BYTES if split_bytes is None else split_bytes) if split_large_files else None
+        split_bytes = archive_ranges.SPLIT_BYTES if split_bytes is None else split_bytes
+        self._plan = PlanRangesFn(input_format, split_bytes) if split_large_files else None
 
     def expand(self, pbegin):
         return (
