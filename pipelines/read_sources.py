@@ -2,8 +2,8 @@
 
     Patterns -> Match (an empty pattern is an error) -> PlanRanges -> SpreadFiles -> Read
 
-A large gzipped WARC (`curation.archive_ranges`) or plain JSONL file
-(`curation.readers.line_ranges`) is planned as several byte ranges, so its
+A large gzipped WARC (`curation.archive_ranges`) or plain JSONL or text-lines
+file (`curation.readers.line_ranges`) is planned as several byte ranges, so its
 records spread over workers without a shuffle holding them in memory; every
 other file is one whole-file read.
 
@@ -29,9 +29,10 @@ from winnow.curation.archive import DEFAULT_MAX_PAYLOAD_BYTES, ArchiveRecord, Re
 from winnow.curation import archive_ranges
 from winnow.curation.archive_ranges import ByteWindow, FileRange, iter_archive_range, plan_ranges
 from winnow.curation.readers.jsonl import iter_jsonl
+from winnow.curation.readers.text import iter_text
 from winnow.curation.readers.line_ranges import plan_line_ranges, splittable_lines
-from winnow.curation.readers import FORMAT_JSONL, FORMAT_WARC, FORMATS, ReaderOptions, detect_format, iter_records
-from winnow.curation.readers.common import ERROR_UNKNOWN_FORMAT, clean_text, failure
+from winnow.curation.readers import FORMAT_JSONL, FORMAT_TEXT, FORMAT_WARC, FORMATS, ReaderOptions, detect_format, iter_records
+from winnow.curation.readers.common import ERROR_UNKNOWN_FORMAT, TEXT_FORMAT_LINES, clean_text, failure
 from winnow.curation.types import TextRecord
 
 NAMESPACE = "curate"
@@ -83,9 +84,10 @@ class ReadSourceFn(beam.DoFn):
                 items = iter_records(stream, path, fmt, self._options)
             elif fmt == FORMAT_WARC:
                 items = iter_archive_range(stream, path, part.start, part.end, self._max_payload_bytes)
-            else:  # plan_file splits gzipped WARC and plain JSONL files only
+            else:  # plan_file splits gzipped WARC, plain JSONL and plain text lines only
                 lines = io.BufferedReader(ByteWindow(stream, part.start, part.end), buffer_size=1 << 20)
-                items = iter_jsonl(lines, path, self._options, first_line=part.first_line, whole_file=False)
+                read_lines = iter_jsonl if fmt == FORMAT_JSONL else iter_text
+                items = read_lines(lines, path, self._options, first_line=part.first_line, whole_file=False)
             try:
                 for item in items:
                     self._records_in.inc()
@@ -95,9 +97,11 @@ class ReadSourceFn(beam.DoFn):
                 yield ReadFailure(path, None, "", "", ERROR_READER_FAILED, clean_text(f"{path}: reading stopped: {type(exc).__name__}: {exc}"))
 
 
-def plan_file(path: str, size: int, input_format: str | None, split_bytes: int | None = None) -> list[FileRange]:
+def plan_file(
+    path: str, size: int, input_format: str | None, split_bytes: int | None = None, options: ReaderOptions = ReaderOptions()
+) -> list[FileRange]:
     """The reads of one matched file: byte ranges for a large gzipped WARC (`plan_ranges`) or a
-    large plain JSONL file (`plan_line_ranges`), else the whole file.
+    large plain JSONL or text-lines file (`plan_line_ranges`), else the whole file.
 
     `split_bytes` None: `archive_ranges.SPLIT_BYTES`.
     """
@@ -106,7 +110,8 @@ def plan_file(path: str, size: int, input_format: str | None, split_bytes: int |
         fmt = input_format or detect_format(path)
     except ValueError:
         return [FileRange(path)]  # the whole-file read reports the unknown format
-    splittable = fmt == FORMAT_WARC or (fmt == FORMAT_JSONL and splittable_lines(path))
+    lines = fmt == FORMAT_JSONL or (fmt == FORMAT_TEXT and options.text_format == TEXT_FORMAT_LINES)
+    splittable = fmt == FORMAT_WARC or (lines and splittable_lines(path))
     if size <= split_bytes or not splittable:
         return [FileRange(path)]
     try:
@@ -122,12 +127,13 @@ def plan_file(path: str, size: int, input_format: str | None, split_bytes: int |
 class PlanRangesFn(beam.DoFn):
     """A matched file -> the FileRanges to read it in (`plan_file`)."""
 
-    def __init__(self, input_format: str | None, split_bytes: int):
+    def __init__(self, input_format: str | None, split_bytes: int, options: ReaderOptions):
         self._format = input_format
         self._split_bytes = split_bytes
+        self._options = options
 
     def process(self, metadata) -> Iterator[FileRange]:
-        yield from plan_file(metadata.path, metadata.size_in_bytes, self._format, self._split_bytes)
+        yield from plan_file(metadata.path, metadata.size_in_bytes, self._format, self._split_bytes, self._options)
 
 
 class ReadSources(beam.PTransform):
@@ -135,7 +141,7 @@ class ReadSources(beam.PTransform):
 
     `input_format` None infers each file's format from its extension; a file
     whose format cannot be inferred is one ReadFailure naming it. With
-    `split_large_files`, gzipped WARC and plain JSONL files over `split_bytes`
+    `split_large_files`, gzipped WARC, plain JSONL and text-lines files over `split_bytes`
     (None: `archive_ranges.SPLIT_BYTES`) are read in byte ranges of about that size.
     """
 
@@ -154,7 +160,7 @@ class ReadSources(beam.PTransform):
         self._patterns = [expand_pattern(p) for p in patterns]
         self._fn = ReadSourceFn(input_format, reader_options, max_payload_bytes)
         split_bytes = archive_ranges.SPLIT_BYTES if split_bytes is None else split_bytes
-        self._plan = PlanRangesFn(input_format, split_bytes) if split_large_files else None
+        self._plan = PlanRangesFn(input_format, split_bytes, reader_options) if split_large_files else None
 
     def expand(self, pbegin):
         return (

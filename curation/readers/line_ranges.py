@@ -1,8 +1,8 @@
-"""Reading one large uncompressed JSONL file as several byte ranges that end at line ends.
+"""Reading one large uncompressed JSONL (or `--text-format lines`) file as byte ranges that end at line ends.
 
 A local run keeps a plain-text record with the worker thread that read its
 file (shuffling records costs memory, see docs/reliability.md), so one large
-JSONL file kept one core busy however many the machine had. Split at line
+JSONL file kept one worker busy however many the machine had. Split at line
 ends, its ranges go to every worker.
 
 Range k starts just after the first newline at or after byte k x split - 1

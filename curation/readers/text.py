@@ -26,11 +26,19 @@ from winnow.curation.readers.common import (
 from winnow.curation.types import TextRecord
 
 
-def iter_text(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOptions()) -> Iterator[TextRecord | ReadFailure]:
-    """Records of one text file, in `options.text_format` (file or lines)."""
+def iter_text(
+    stream: BinaryIO, source: str, options: ReaderOptions = ReaderOptions(), first_line: int = 1, whole_file: bool = True
+) -> Iterator[TextRecord | ReadFailure]:
+    """Records of one text file, in `options.text_format` (file or lines).
+
+    In lines format, `whole_file` False means the stream is one range of a file
+    (line_ranges.py) whose lines are numbered from `first_line`; an empty range is no failure.
+    """
     if options.text_format == TEXT_FORMAT_LINES:
-        yield from _iter_lines(stream, source, options)
+        yield from _iter_lines(stream, source, options, first_line, whole_file)
         return
+    if not whole_file:
+        raise ValueError(f"{source}: only --text-format lines can be read in ranges")
     limit = options.max_record_bytes
     try:
         # Read at most one byte past the limit: a bomb costs `limit` bytes, not its inflated size.
@@ -55,9 +63,11 @@ def iter_text(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOpti
     yield TextRecord(text=text, source=source, position="", source_name=options.source_name)
 
 
-def _iter_lines(stream: BinaryIO, source: str, options: ReaderOptions) -> Iterator[TextRecord | ReadFailure]:
+def _iter_lines(
+    stream: BinaryIO, source: str, options: ReaderOptions, first_line: int, whole_file: bool
+) -> Iterator[TextRecord | ReadFailure]:
     count = 0
-    for line in numbered_lines(stream, source, options.max_record_bytes):
+    for line in numbered_lines(stream, source, options.max_record_bytes, first_line):
         if isinstance(line, ReadFailure):
             count += 1
             yield line
@@ -77,7 +87,7 @@ def _iter_lines(stream: BinaryIO, source: str, options: ReaderOptions) -> Iterat
         record = TextRecord(text=clean_text(text), source=source, position=f"line {number}", source_name=options.source_name)
         del text
         yield record
-    if count == 0:
+    if count == 0 and whole_file:
         yield failure(source, "", ERROR_EMPTY_FILE, "no non-blank lines in the file")
 
 

@@ -11,25 +11,30 @@ from hypothesis import strategies as st
 from winnow.curation.archive_ranges import ByteWindow, FileRange
 from winnow.curation.readers import ReaderOptions
 from winnow.curation.readers.jsonl import iter_jsonl
+from winnow.curation.readers.text import iter_text
 from winnow.curation.readers import line_ranges
 from winnow.curation.readers.line_ranges import plan_line_ranges
 
 OPTIONS = ReaderOptions(max_record_bytes=300)
+TEXT_LINES = ReaderOptions(max_record_bytes=300, text_format="lines")
+READERS = {"jsonl": (iter_jsonl, OPTIONS), "text lines": (iter_text, TEXT_LINES)}
 
 
-def read_whole(data: bytes) -> list:
-    return list(iter_jsonl(io.BytesIO(data), "big.jsonl", OPTIONS))
+def read_whole(data: bytes, reader: str = "jsonl") -> list:
+    read, options = READERS[reader]
+    return list(read(io.BytesIO(data), "big.jsonl", options))
 
 
-def read_in_ranges(data: bytes, split_bytes: int) -> tuple[list[FileRange], list]:
+def read_in_ranges(data: bytes, split_bytes: int, reader: str = "jsonl") -> tuple[list[FileRange], list]:
+    read, options = READERS[reader]
     parts = plan_line_ranges("big.jsonl", len(data), io.BytesIO(data), split_bytes)
     items = []
     for part in parts:
         if part.whole:
-            items += read_whole(data)
+            items += read_whole(data, reader)
             continue
         lines = io.BufferedReader(ByteWindow(io.BytesIO(data), part.start, part.end))
-        items += iter_jsonl(lines, "big.jsonl", OPTIONS, first_line=part.first_line, whole_file=False)
+        items += read(lines, "big.jsonl", options, first_line=part.first_line, whole_file=False)
     return parts, items
 
 
@@ -39,18 +44,19 @@ LINE = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines=st.lists(LINE, min_size=1, max_size=40), split_bytes=st.integers(1, 800),
-       bom=st.booleans(), crlf=st.booleans(), final_newline=st.booleans(), scan_chunk=st.sampled_from([1, 7, 64, 1 << 20]))
-def test_line_ranges_read_every_line_once_at_its_line_number(lines, split_bytes, bom, crlf, final_newline, scan_chunk):
+       bom=st.booleans(), crlf=st.booleans(), final_newline=st.booleans(), scan_chunk=st.sampled_from([1, 7, 64, 1 << 20]),
+       reader=st.sampled_from(sorted(READERS)))
+def test_line_ranges_read_every_line_once_at_its_line_number(lines, split_bytes, bom, crlf, final_newline, scan_chunk, reader):
     eol = "\r\n" if crlf else "\n"
     data = (("\ufeff" if bom else "") + eol.join(lines) + (eol if final_newline else "")).encode("utf-8")
     chunk, line_ranges._SCAN_CHUNK = line_ranges._SCAN_CHUNK, scan_chunk  # lines and cuts across scan pieces
     try:
-        parts, items = read_in_ranges(data, split_bytes)
+        parts, items = read_in_ranges(data, split_bytes, reader)
     finally:
         line_ranges._SCAN_CHUNK = chunk
-    assert items == read_whole(data)  # same records and failures, same positions, same order
+    assert items == read_whole(data, reader)  # same records and failures, same positions, same order
     if len(parts) > 1:
         assert parts[0].start == 0 and parts[-1].end == len(data)
         assert all(a.end == b.start for a, b in zip(parts, parts[1:]))  # the ranges tile the file

@@ -141,3 +141,15 @@ def test_a_large_plain_jsonl_file_is_read_in_line_ranges_with_the_same_records(t
     assert sorted(ranged, key=key) == sorted(whole, key=key)
     assert ranged_in == whole_in == 200
     assert any(isinstance(i, ReadFailure) and "big.jsonl: line 51:" in i.message for i in ranged)
+
+
+def test_a_large_text_file_in_lines_format_is_read_in_line_ranges_and_a_whole_text_file_is_not(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("".join(f"line {i} of the corpus\n" if i % 9 else "\n" for i in range(400)))
+    lines = ReaderOptions(text_format="lines")
+    whole, whole_in = _run([str(path)], options=lines)
+    ranged, ranged_in = _run([str(path)], options=lines, split_bytes=500)
+    assert len(plan_file(str(path), path.stat().st_size, None, 500, lines)) > 5
+    assert len(plan_file(str(path), path.stat().st_size, None, 500)) == 1  # one document per file: never split
+    assert sorted(ranged, key=lambda r: r.position) == sorted(whole, key=lambda r: r.position)
+    assert ranged_in == whole_in == len(whole) == 355
