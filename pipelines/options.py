@@ -135,9 +135,9 @@ class LocalRunner(PipelineRunner):
         from apache_beam.runners.portability.fn_api_runner import fn_runner
         from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
-        from winnow.gc_policy import freeze_long_lived
+        from winnow.gc_policy import before_pipeline
 
-        freeze_long_lived()  # the modules and the graph outlive the run: full collections in it skip them
+        before_pipeline()  # the modules and the graph outlive the run: full collections in it skip them
         encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
         provision = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
         return fn_runner.FnApiRunner(provision_info=provision).run_pipeline(pipeline, options)
