@@ -9,6 +9,13 @@ from winnow import gc_policy
 from winnow.cli import main
 
 
+def run_script(script: str) -> subprocess.CompletedProcess:
+    """`script` in a fresh interpreter (the collector's state is per process); it must succeed."""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_an_in_process_caller_keeps_its_collector_unfrozen(capsys):
     before = gc.get_freeze_count()
     assert main(["recipes"]) == 0
@@ -26,8 +33,7 @@ def test_the_command_line_freezes_before_it_exits():
         "status = main()\n"
         "print('frozen', gc.get_freeze_count(), 'status', status, 'enabled', gc.isenabled(), file=sys.stderr)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = run_script(script)
     frozen = int(done.stderr.split("frozen ")[1].split()[0])
     assert frozen > 1000 and "status 0" in done.stderr  # every module object the command imported
     assert "enabled True" in done.stderr  # the pause for imports ended
@@ -46,8 +52,7 @@ def test_the_pause_for_imports_ends_when_they_fail():
         "    pass\n"
         "print('enabled', gc.isenabled())\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and "enabled True" in done.stdout, done.stderr
+    assert "enabled True" in run_script(script).stdout
 
 
 def test_an_in_process_caller_is_never_paused():
@@ -72,6 +77,5 @@ def test_a_later_pipeline_of_the_command_collects_what_the_earlier_one_left():
         "gc_policy.before_pipeline()  # the next pipeline\n"
         "print('left', alive() is not None, 'frozen', gc.get_freeze_count() > 0)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    done = run_script(script)
     assert done.stdout.split() == ["left", "False", "frozen", "True"]
