@@ -273,13 +273,16 @@ def _seekable(stream: BinaryIO) -> bool:
         return False
 
 
-def _find_resync_point(raw: BinaryIO, start: int, gzipped: bool) -> int | None:
-    """The first offset >= `start` where a readable WARC record (or gzip member holding one) begins."""
+def _find_resync_point(raw: BinaryIO, start: int, gzipped: bool, chunk_bytes: int = _RESYNC_CHUNK) -> int | None:
+    """The first offset >= `start` where a readable WARC record (or gzip member holding one) begins.
+
+    The stream is scanned `chunk_bytes` at a time (at least 16)."""
     marker = _GZIP_MAGIC + b"\x08" if gzipped else _WARC_LINE
+    chunk_bytes = max(chunk_bytes, 16)
     position = start
     while True:
         raw.seek(position)
-        chunk = _read_up_to(raw, _RESYNC_CHUNK)
+        chunk = _read_up_to(raw, chunk_bytes)
         if len(chunk) < len(marker):
             return None
         index = chunk.find(marker)

@@ -43,6 +43,9 @@ SPLIT_BYTES = 2 << 20
 # The first member (the first record, usually a small warcinfo) must end within this
 # many compressed bytes for the file to count as one member per record.
 _FIRST_MEMBER_PROBE = 1 << 20
+# A range's boundary is usually within one record of where it is looked for: scanning
+# in small pieces keeps a remote read (GCS) from fetching a megabyte per boundary.
+BOUNDARY_SCAN_BYTES = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -100,10 +103,10 @@ def iter_archive_range(
     holds no record of its own and yields nothing. Bad bytes inside the range
     come out as ReadFailures, as `iter_archive` reports them.
     """
-    first = 0 if start == 0 else _find_resync_point(stream, start, gzipped=True)
+    first = 0 if start == 0 else _find_resync_point(stream, start, True, BOUNDARY_SCAN_BYTES)
     if first is None or first >= end:
         return
-    stop = _find_resync_point(stream, end, gzipped=True)
+    stop = _find_resync_point(stream, end, True, BOUNDARY_SCAN_BYTES)
     window = ByteWindow(stream, first, stop)
     yield from _iter_warc_resyncing(window, window, source, max_payload_bytes, gzipped=True)
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.curation.test_archive import http_response, warc_record
 from winnow.curation.archive import ArchiveRecord, ReadFailure, iter_archive
+from winnow.curation import archive_ranges
 from winnow.curation.archive_ranges import FileRange, has_record_members, iter_archive_range, plan_ranges
 
 
@@ -49,10 +50,15 @@ def read_in_ranges(data: bytes, split_bytes: int) -> tuple[list[FileRange], list
     sizes=st.lists(st.integers(min_value=0, max_value=6000), min_size=1, max_size=25),
     split_bytes=st.integers(min_value=1, max_value=40_000),
     seed=st.integers(min_value=0, max_value=1000),
+    scan_bytes=st.sampled_from([1, 100, 4096, 1 << 20]),
 )
-def test_ranges_read_every_record_once_with_its_file_offset(sizes, split_bytes, seed):
+def test_ranges_read_every_record_once_with_its_file_offset(sizes, split_bytes, seed, scan_bytes):
     data = warc_gz(sizes, seed)
-    parts, items = read_in_ranges(data, split_bytes)
+    scan, archive_ranges.BOUNDARY_SCAN_BYTES = archive_ranges.BOUNDARY_SCAN_BYTES, scan_bytes  # boundaries across pieces
+    try:
+        parts, items = read_in_ranges(data, split_bytes)
+    finally:
+        archive_ranges.BOUNDARY_SCAN_BYTES = scan
     assert items == read_whole(data)  # same records, same offsets, same order
     assert len(items) == len(sizes) + 1
     if len(data) > split_bytes:
