@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import random
 
 import pytest
@@ -78,7 +77,7 @@ def test_a_range_smaller_than_a_record_reads_nothing_and_loses_nothing():
 def test_a_corrupt_member_is_reported_once_and_the_records_after_it_are_read():
     members = [gzip.compress(page(i, 3000)) for i in range(12)]
     bad = bytearray(members[5])
-    bad[len(bad) // 2 : len(bad) // 2 + 40] = os.urandom(40)
+    bad[len(bad) // 2 : len(bad) // 2 + 40] = random.Random(40).randbytes(40)
     members[5] = bytes(bad)
     data = b"".join(members)
     whole = read_whole(data)
@@ -105,3 +104,20 @@ def test_only_gzipped_warcs_with_one_member_per_record_are_split():
     assert plan_ranges("f", 10**9, None, 1000) == [FileRange("f")]
     with pytest.raises(ValueError, match="split_bytes"):
         plan_ranges("f", 10, None, 0)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage between members", "garbage at the end"])
+def test_damaged_files_read_in_ranges_give_the_whole_file_items(damage):
+    members = [gzip.compress(page(i, 2500, seed=7)) for i in range(15)]
+    if damage == "truncated":
+        data = b"".join(members)[:-700]  # the file ends inside the last record
+    elif damage == "garbage between members":
+        data = b"".join(members[:8]) + random.Random(3).randbytes(3000) + b"".join(members[8:])
+    else:
+        data = b"".join(members) + random.Random(5).randbytes(5000)
+    whole = read_whole(data)
+    assert any(isinstance(item, ReadFailure) for item in whole)
+    for split_bytes in (700, 2000, 5000, 11_000):
+        _, items = read_in_ranges(data, split_bytes)
+        assert [i for i in items if isinstance(i, ArchiveRecord)] == [i for i in whole if isinstance(i, ArchiveRecord)], split_bytes
+        assert sum(isinstance(i, ReadFailure) for i in items) == sum(isinstance(i, ReadFailure) for i in whole), split_bytes
