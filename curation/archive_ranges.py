@@ -43,6 +43,8 @@ SPLIT_BYTES = 2 << 20
 # The first member (the first record, usually a small warcinfo) must end within this
 # many compressed bytes for the file to count as one member per record.
 _FIRST_MEMBER_PROBE = 1 << 20
+# ... and inflate to at most this much (a first record larger than this is not a small warcinfo).
+_FIRST_MEMBER_MAX_INFLATED = 16 << 20
 # A range's boundary is usually within one record of where it is looked for: scanning
 # in small pieces keeps a remote read (GCS) from fetching a megabyte per boundary.
 BOUNDARY_SCAN_BYTES = 64 << 10
@@ -73,8 +75,12 @@ def has_record_members(stream: BinaryIO) -> bool:
     if head[:2] != _GZIP_MAGIC or _sniff_format(head)[0] != "warc":
         return False
     member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pending, inflated = head, 0
     try:
-        member.decompress(head)
+        # In bounded pieces, output discarded: a decompression bomb costs a piece of memory, not its size.
+        while pending and not member.eof and inflated <= _FIRST_MEMBER_MAX_INFLATED:
+            inflated += len(member.decompress(pending, 1 << 16))
+            pending = member.unconsumed_tail
     except zlib.error:
         return False
     return member.eof and member.unused_data[:2] == _GZIP_MAGIC

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import io
 import random
+import tracemalloc
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -99,6 +100,13 @@ def test_only_gzipped_warcs_with_one_member_per_record_are_split():
         assert not has_record_members(io.BytesIO(data))
         assert plan_ranges("f", len(data), io.BytesIO(data), 1000) == [FileRange("f")]
     assert len(plan_ranges("f", len(one_member_each), io.BytesIO(one_member_each), 1000)) > 1
+    # A first member that inflates past 16 MiB (a bomb) is not split, and probing it holds one piece at a time.
+    bomb_head = warc_record(b"0" * (40 << 20), record_type="resource", content_type="text/plain")
+    bomb = gzip.compress(bomb_head, 9) + one_member_each
+    tracemalloc.start()
+    assert not has_record_members(io.BytesIO(bomb))
+    assert tracemalloc.get_traced_memory()[1] < 8 << 20
+    tracemalloc.stop()
     # Small files, and files that could not be opened, are read whole.
     assert plan_ranges("f", len(one_member_each), io.BytesIO(one_member_each), len(one_member_each)) == [FileRange("f")]
     assert plan_ranges("f", 10**9, None, 1000) == [FileRange("f")]
