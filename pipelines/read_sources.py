@@ -1,6 +1,6 @@
 """ReadSources: file patterns of any input format -> TextRecord | ArchiveRecord | ReadFailure.
 
-    Patterns -> Match (an empty pattern is an error) -> PlanRanges -> SpreadFiles -> Read
+    Patterns -> Match (each file once; an empty pattern is an error) -> PlanRanges -> SpreadFiles -> Read
 
 A large gzipped WARC (`curation.archive_ranges`) or plain JSONL or text-lines
 file (`curation.readers.line_ranges`) is planned as several byte ranges, so its
@@ -20,8 +20,7 @@ import os
 from collections.abc import Iterator, Sequence
 
 import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import CompressionTypes, FileMetadata
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
@@ -47,6 +46,18 @@ def expand_pattern(pattern: str) -> str:
     if "://" not in pattern and os.path.isdir(pattern):
         return os.path.join(pattern, "**")
     return pattern
+
+
+def match_each_file_once(patterns: Sequence[str]) -> Iterator[FileMetadata]:
+    """The files `patterns` match, each once, in path order; a pattern that matches nothing is an error."""
+    found: dict[str, FileMetadata] = {}
+    for pattern, result in zip(patterns, FileSystems.match(list(patterns))):
+        if not result.metadata_list:
+            raise FileNotFoundError(f"input {pattern!r} matches no file")
+        for metadata in result.metadata_list:
+            found.setdefault(metadata.path, metadata)
+    for path in sorted(found):
+        yield found[path]
 
 
 class ReadSourceFn(beam.DoFn):
@@ -165,8 +176,10 @@ class ReadSources(beam.PTransform):
     def expand(self, pbegin):
         return (
             pbegin
-            | "Patterns" >> beam.Create(self._patterns, reshuffle=False)  # a few patterns: a shuffle stage buys nothing
-            | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.DISALLOW)
+            # All patterns in one element, matched together, so a file two patterns match
+            # (`books/` and `books/a.txt`) is read once; a few patterns: no shuffle stage.
+            | "Patterns" >> beam.Create([tuple(self._patterns)], reshuffle=False)
+            | "Match" >> beam.FlatMap(match_each_file_once)
             | "PlanRanges" >> (beam.ParDo(self._plan) if self._plan else beam.Map(lambda metadata: FileRange(metadata.path)))
             | "SpreadFiles" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(self._fn)

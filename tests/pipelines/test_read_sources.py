@@ -153,3 +153,15 @@ def test_a_large_text_file_in_lines_format_is_read_in_line_ranges_and_a_whole_te
     assert len(plan_file(str(path), path.stat().st_size, None, 500)) == 1  # one document per file: never split
     assert sorted(ranged, key=lambda r: r.position) == sorted(whole, key=lambda r: r.position)
     assert ranged_in == whole_in == len(whole) == 355
+
+
+def test_a_file_that_two_patterns_match_is_read_once(tmp_path):
+    """`--input books/ --input books/a.txt` used to read a.txt twice: duplicated documents, and an
+    accounting that still held."""
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "a.txt").write_text("A whole book.")
+    (books / "b.txt").write_text("Another book.")
+    items, records_in = _run([str(books), str(books / "a.txt"), str(books / "*.txt")])
+    assert sorted(i.text for i in items) == ["A whole book.", "Another book."]
+    assert records_in == 2
