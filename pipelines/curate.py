@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -230,22 +231,21 @@ STATS_SEED_KEY = ("seed", "")
 class CountKeys(beam.CombineFn):
     """How many elements carry each (table, key): all the counts of stats.json in one combine."""
 
-    def create_accumulator(self) -> dict[tuple[str, str], int]:
-        return {}
+    def create_accumulator(self) -> Counter:
+        return Counter()
 
-    def add_input(self, counts: dict[tuple[str, str], int], key: tuple[str, str]) -> dict[tuple[str, str], int]:
-        counts[key] = counts.get(key, 0) + 1
+    def add_input(self, counts: Counter, key: tuple[str, str]) -> Counter:
+        counts[key] += 1
         return counts
 
-    def merge_accumulators(self, accumulators: Iterable[dict[tuple[str, str], int]]) -> dict[tuple[str, str], int]:
-        merged: dict[tuple[str, str], int] = {}
+    def merge_accumulators(self, accumulators: Iterable[Counter]) -> Counter:
+        merged: Counter = Counter()
         for counts in accumulators:
-            for key, n in counts.items():
-                merged[key] = merged.get(key, 0) + n
+            merged.update(counts)
         return merged
 
-    def extract_output(self, counts: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
-        return counts
+    def extract_output(self, counts: Counter) -> dict[tuple[str, str], int]:
+        return dict(counts)
 
 
 def build_stats(counts: dict[tuple[str, str], int], recipe: str, mode: str = record_path.FILTER) -> dict[str, Any]:

@@ -29,9 +29,9 @@ from winnow.curation import archive_ranges
 from winnow.curation.archive_ranges import ByteWindow, FileRange, iter_archive_range, plan_ranges
 from winnow.curation.readers.jsonl import iter_jsonl
 from winnow.curation.readers.text import iter_text
-from winnow.curation.readers.line_ranges import plan_line_ranges, splittable_lines
+from winnow.curation.readers.line_ranges import plan_line_ranges
 from winnow.curation.readers import FORMAT_JSONL, FORMAT_TEXT, FORMAT_WARC, FORMATS, ReaderOptions, detect_format, iter_records
-from winnow.curation.readers.common import ERROR_UNKNOWN_FORMAT, TEXT_FORMAT_LINES, clean_text, failure
+from winnow.curation.readers.common import ERROR_UNKNOWN_FORMAT, TEXT_FORMAT_LINES, clean_text, failure, is_compressed
 from winnow.curation.types import TextRecord
 
 NAMESPACE = "curate"
@@ -108,6 +108,14 @@ class ReadSourceFn(beam.DoFn):
                 yield ReadFailure(path, None, "", "", ERROR_READER_FAILED, clean_text(f"{path}: reading stopped: {type(exc).__name__}: {exc}"))
 
 
+def file_format(path: str, input_format: str | None) -> str | None:
+    """`input_format`, else the format `path`'s extension says; None when it says none."""
+    try:
+        return input_format or detect_format(path)
+    except ValueError:
+        return None
+
+
 def plan_file(
     path: str, size: int, input_format: str | None, split_bytes: int | None = None, options: ReaderOptions = ReaderOptions()
 ) -> list[FileRange]:
@@ -117,12 +125,9 @@ def plan_file(
     `split_bytes` None: `archive_ranges.SPLIT_BYTES`.
     """
     split_bytes = archive_ranges.SPLIT_BYTES if split_bytes is None else split_bytes
-    try:
-        fmt = input_format or detect_format(path)
-    except ValueError:
-        return [FileRange(path)]  # the whole-file read reports the unknown format
+    fmt = file_format(path, input_format)  # None: the whole-file read reports the unknown format
     lines = fmt == FORMAT_JSONL or (fmt == FORMAT_TEXT and options.text_format == TEXT_FORMAT_LINES)
-    splittable = fmt == FORMAT_WARC or (lines and splittable_lines(path))
+    splittable = fmt == FORMAT_WARC or (lines and not is_compressed(path))
     if size <= split_bytes or not splittable:
         return [FileRange(path)]
     try:

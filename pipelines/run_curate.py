@@ -16,7 +16,7 @@ from winnow.core.config_loader import config_from_mapping, config_to_mapping, gi
 from winnow.curation.recipe import Recipe, curate_steps, load_recipe
 from winnow.curation.stages import stage_order
 from winnow.curation.stats import combine_curation_stats
-from winnow.curation.readers import FORMAT_WARC, ReaderOptions, detect_format
+from winnow.curation.readers import FORMAT_WARC, ReaderOptions
 from winnow.curation.readers.common import metadata_columns_of
 from winnow.pipelines.curate import CurateSettings, build_curate_pipeline
 from winnow.pipelines.curate_resume import (
@@ -29,7 +29,7 @@ from winnow.pipelines.curate_resume import (
     start_or_continue,
     stray_outputs,
 )
-from winnow.pipelines.read_sources import expand_pattern, plan_file
+from winnow.pipelines.read_sources import expand_pattern, file_format, plan_file
 from winnow.pipelines.dataflow import worker_setup_args
 from winnow.pipelines.options import is_local_runner, with_local_defaults
 from winnow.pipelines.options_cli import READER_FLAGS
@@ -213,11 +213,7 @@ def archive_reads(path: str, size: int, input_format: str | None) -> int:
     Only web archive records are ever shuffled locally, so only their reads decide
     whether to; planning a JSONL file means scanning it whole, which the pipeline does anyway.
     """
-    try:
-        is_archive = (input_format or detect_format(path)) == FORMAT_WARC
-    except ValueError:
-        return 1
-    return len(plan_file(path, size, input_format)) if is_archive else 1
+    return len(plan_file(path, size, input_format)) if file_format(path, input_format) == FORMAT_WARC else 1
 
 
 def local_file_sizes(patterns: Sequence[str]) -> dict[str, int] | None:

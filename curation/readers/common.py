@@ -142,6 +142,10 @@ def detect_format(path: str) -> str:
     )
 
 
+GZIP_SUFFIX = ".gz"
+ZSTD_SUFFIXES = (".zst", ".zstd")
+
+
 def decompressed(stream: BinaryIO, path: str) -> BinaryIO:
     """Wrap `stream` in a decompressor chosen by the extension of `path` (.gz, .zst); else return it.
 
@@ -149,11 +153,16 @@ def decompressed(stream: BinaryIO, path: str) -> BinaryIO:
     both raise EOFError when the input ends inside a compressed block.
     """
     name = path.lower()
-    if name.endswith(".gz"):
+    if name.endswith(GZIP_SUFFIX):
         return gzip.GzipFile(fileobj=stream, mode="rb")  # raises EOFError on a truncated member
-    if name.endswith(".zst") or name.endswith(".zstd"):
+    if name.endswith(ZSTD_SUFFIXES):
         return io.BufferedReader(ZstdFrames(stream), buffer_size=1024 * 1024)
     return stream
+
+
+def is_compressed(path: str) -> bool:
+    """True when `decompressed` would decompress `path` (so it cannot be entered mid-stream)."""
+    return path.lower().endswith((GZIP_SUFFIX, *ZSTD_SUFFIXES))
 
 
 class TruncatedStream(InputError, EOFError):

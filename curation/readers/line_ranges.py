@@ -23,15 +23,10 @@ import re
 from typing import BinaryIO
 
 from winnow.curation.archive_ranges import FileRange
+from winnow.curation.readers.common import is_compressed
 
 _SCAN_CHUNK = 1 << 20
 _PRINTABLE = re.compile(rb"[\x21-\x7e]")
-_COMPRESSED_SUFFIXES = (".gz", ".zst", ".zstd")
-
-
-def splittable_lines(path: str) -> bool:
-    """True for a file read as plain lines (not compressed)."""
-    return not path.lower().endswith(_COMPRESSED_SUFFIXES)
 
 
 def plan_line_ranges(path: str, size: int, stream: BinaryIO, split_bytes: int) -> list[FileRange]:
@@ -42,7 +37,7 @@ def plan_line_ranges(path: str, size: int, stream: BinaryIO, split_bytes: int) -
     """
     if split_bytes <= 0:
         raise ValueError(f"split_bytes must be positive, got {split_bytes}")
-    if size <= split_bytes or not splittable_lines(path):
+    if size <= split_bytes or is_compressed(path):
         return [FileRange(path)]
     starts = [(0, 1)]  # (byte offset, number of the line starting there)
     cut = 1  # range k starts after the first newline at or after byte cut x split_bytes - 1
