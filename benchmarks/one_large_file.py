@@ -17,6 +17,10 @@ its output tables with the first tree's, layout by layout.
     .venv/bin/python benchmarks/one_large_file.py [--copies 4] [--recipe fineweb-fast] [--rounds 1]
     git archive REV | tar -x -C /tmp/before
     .venv/bin/python benchmarks/one_large_file.py --tree before=/tmp/before --tree after=.
+
+`--format parquet` does the same with text documents in Parquet instead: the
+warc-extra truth texts (1,319 documents) `--copies` times, in row groups of
+250 rows, as one file and as four.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ from small_jobs import compare  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WARC_EXTRA = ROOT / ".." / "shared" / "data" / "warc-extra"
+PARQUET_GROUP_ROWS = 250
 # Runs the command as its child and prints wall s and the largest RSS of its process tree. (No CPU
 # seconds: the extraction children are the fork server's, and their CPU never reaches this rusage.)
 _MEASURE = """
@@ -59,12 +64,31 @@ def measure(argv: list[str], tree: Path) -> tuple[float, int]:
     return float(wall), int(peak)
 
 
+def write_parquet_documents(parts: int, folder: Path, copies: int) -> None:
+    """The warc-extra truth texts, `copies` times (each copy its own ids), dealt round-robin into `parts` Parquet files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    documents = []
+    for copy in range(copies):
+        for truth in sorted(WARC_EXTRA.glob("*.truth.jsonl")):
+            for line in truth.read_text(encoding="utf-8").split("\n"):  # not splitlines: U+2028 sits inside texts
+                if line.strip():
+                    row = json.loads(line)
+                    documents.append({"id": f"{copy}-{truth.name.split('.')[0]}-{row['id']}", "url": row["url"], "text": row["text"]})
+    for part in range(parts):
+        table = pa.Table.from_pylist(documents[part::parts])
+        pq.write_table(table, folder / f"part-{part}.parquet", row_group_size=PARQUET_GROUP_ROWS)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=4, help="times the warc-extra pages are written (default 4)")
     parser.add_argument("--recipe", default="fineweb-fast")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--format", choices=("warc", "parquet"), default="warc",
+                        help="warc: the warc-extra pages (default); parquet: their truth texts as Parquet documents")
     parser.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
                         help="a checkout to run too (default: this one); outputs compared with the first tree's")
     args = parser.parse_args()
@@ -78,20 +102,26 @@ def main() -> int:
         for name, parts in (("one file", 1), ("four files", 4)):
             folder = work / "in" / name.replace(" ", "-")
             folder.mkdir(parents=True)
-            split_sample(sources, parts, folder, copies=args.copies)
+            if args.format == "warc":
+                split_sample(sources, parts, folder, copies=args.copies)
+            else:
+                write_parquet_documents(parts, folder, args.copies)
             layouts[name] = folder
         sizes = {name: sum(f.stat().st_size for f in folder.iterdir()) for name, folder in layouts.items()}
-        print(f"input: {len(sources)} warc-extra files x {args.copies} copies, {sizes['one file'] / 2**20:.1f} MiB; "
+        # The one file named by itself too: a folder names no format, and used to decide differently.
+        inputs = {"one file, by its folder": layouts["one file"], "one file, by its name": next(layouts["one file"].iterdir()),
+                  "four files, by their folder": layouts["four files"]}
+        print(f"input: {len(sources)} warc-extra files x {args.copies} copies as {args.format}, {sizes['one file'] / 2**20:.1f} MiB; "
               f"recipe {args.recipe}; {args.workers} workers; {os.cpu_count()} cores")
         print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         results: dict[tuple[str, str], list[tuple[float, int]]] = {}
         records = {}
         for _ in range(args.rounds):
-            for layout, folder in layouts.items():
+            for layout, given in inputs.items():
                 for tree, path in trees.items():  # alternate: a change of load hits both trees alike
-                    output = work / "out" / tree / layout.replace(" ", "-")
+                    output = work / "out" / tree / layout.replace(" ", "-").replace(",", "")
                     shutil.rmtree(output, ignore_errors=True)
-                    argv = [sys.executable, "-m", "winnow.cli", "curate", "--recipe", args.recipe, "--input", str(folder),
+                    argv = [sys.executable, "-m", "winnow.cli", "curate", "--recipe", args.recipe, "--input", str(given),
                             "--output", str(output), f"--direct_num_workers={args.workers}"]
                     results.setdefault((tree, layout), []).append(measure(argv, path))
                     records[layout] = json.loads((output / "stats.json").read_text())["records_in"]

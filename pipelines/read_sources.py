@@ -30,7 +30,10 @@ from winnow.curation.archive_ranges import ByteWindow, FileRange, iter_archive_r
 from winnow.curation.readers.jsonl import iter_jsonl
 from winnow.curation.readers.text import iter_text
 from winnow.curation.readers.line_ranges import plan_line_ranges
-from winnow.curation.readers import FORMAT_JSONL, FORMAT_TEXT, FORMAT_WARC, FORMATS, ReaderOptions, detect_format, iter_records
+from winnow.curation.readers import (
+    FORMAT_JSONL, FORMAT_PARQUET, FORMAT_TEXT, FORMAT_WARC, FORMATS, ReaderOptions, detect_format, iter_records,
+)
+from winnow.curation.readers.parquet import iter_parquet, plan_row_group_ranges
 from winnow.curation.readers.common import ERROR_UNKNOWN_FORMAT, TEXT_FORMAT_LINES, clean_text, failure, is_compressed
 from winnow.curation.types import TextRecord
 
@@ -95,7 +98,9 @@ class ReadSourceFn(beam.DoFn):
                 items = iter_records(stream, path, fmt, self._options)
             elif fmt == FORMAT_WARC:
                 items = iter_archive_range(stream, path, part.start, part.end, self._max_payload_bytes)
-            else:  # plan_file splits gzipped WARC, plain JSONL and plain text lines only
+            elif fmt == FORMAT_PARQUET:  # a run of row groups, not bytes (plan_file)
+                items = iter_parquet(stream, path, self._options, row_groups=range(part.start, part.end))
+            else:  # plan_file splits gzipped WARC, Parquet, plain JSONL and plain text lines only
                 lines = io.BufferedReader(ByteWindow(stream, part.start, part.end), buffer_size=1 << 20)
                 read_lines = iter_jsonl if fmt == FORMAT_JSONL else iter_text
                 items = read_lines(lines, path, self._options, first_line=part.first_line, whole_file=False)
@@ -120,14 +125,16 @@ def plan_file(
     path: str, size: int, input_format: str | None, split_bytes: int | None = None, options: ReaderOptions = ReaderOptions()
 ) -> list[FileRange]:
     """The reads of one matched file: byte ranges for a large gzipped WARC (`plan_ranges`) or a
-    large plain JSONL or text-lines file (`plan_line_ranges`), else the whole file.
+    large plain JSONL or text-lines file (`plan_line_ranges`), runs of row groups for a large
+    Parquet file (`plan_row_group_ranges`; the FileRange's start and end are row group
+    numbers), else the whole file.
 
     `split_bytes` None: `archive_ranges.SPLIT_BYTES`.
     """
     split_bytes = archive_ranges.SPLIT_BYTES if split_bytes is None else split_bytes
     fmt = file_format(path, input_format)  # None: the whole-file read reports the unknown format
     lines = fmt == FORMAT_JSONL or (fmt == FORMAT_TEXT and options.text_format == TEXT_FORMAT_LINES)
-    splittable = fmt == FORMAT_WARC or (lines and not is_compressed(path))
+    splittable = fmt == FORMAT_WARC or ((lines or fmt == FORMAT_PARQUET) and not is_compressed(path))
     if size <= split_bytes or not splittable:
         return [FileRange(path)]
     try:
@@ -137,6 +144,9 @@ def plan_file(
     with stream:
         if fmt == FORMAT_WARC:
             return plan_ranges(path, size, stream, split_bytes)
+        if fmt == FORMAT_PARQUET:
+            runs = plan_row_group_ranges(stream, split_bytes)
+            return [FileRange(path, run.start, run.stop) for run in runs] or [FileRange(path)]
         return plan_line_ranges(path, size, stream, split_bytes)
 
 

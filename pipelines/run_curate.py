@@ -187,11 +187,15 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
         read_count = sum(archive_reads(path, size, settings.input_format) for path, size in local_files.items())
     else:
         read_count = len(local_files)
+    # Locally only web archive records are shuffled (curate.ReadInputs), but a folder pattern names no
+    # format: a folder holding one large Parquet file had its records shuffled, all held in memory.
+    # The files are known here: without a web archive among them, no record shuffle.
+    archives = local_files is None or any(file_format(path, settings.input_format) == FORMAT_WARC for path in local_files)
     started = time.time()
     pipeline = beam.Pipeline(options=options)
     build_curate_pipeline(
         pipeline, patterns, output, settings, recipe_name, output_shards, prefix, stats_name,
-        spread_records=spread_records_needed(read_count, workers), split_large_files=split_large_files,
+        spread_records=archives and spread_records_needed(read_count, workers), split_large_files=split_large_files,
     )
 
     def run_and_wait():

@@ -14,6 +14,11 @@ Python in slices, so that at most about one limit's worth of values is held;
 a row over the limit is an error row without being converted, and
 dictionary-encoded columns stay encoded. A corrupt row group costs that
 group only.
+
+A large file can be read as several runs of row groups (`plan_row_group_ranges`),
+so that one file reaches every worker: each run knows its rows' whole-file
+numbers from the footer, and only the run that starts at the first group reports
+what is wrong with the file as a whole (unreadable, a missing column, no rows).
 """
 from __future__ import annotations
 
@@ -58,34 +63,73 @@ class _BadValue:
         self.error_type, self.message = error_type, message
 
 
-def iter_parquet(stream: BinaryIO, source: str, options: ReaderOptions = ReaderOptions()) -> Iterator[TextRecord | ReadFailure]:
-    """One TextRecord per row; a null, non-string or undecodable value is a ReadFailure for that row."""
+def iter_parquet(
+    stream: BinaryIO, source: str, options: ReaderOptions = ReaderOptions(), row_groups: range | None = None
+) -> Iterator[TextRecord | ReadFailure]:
+    """One TextRecord per row; a null, non-string or undecodable value is a ReadFailure for that row.
+
+    `row_groups`: read only these row groups (a range from `plan_row_group_ranges`); None reads them all.
+    Rows keep their whole-file numbers either way.
+    """
     import pyarrow.parquet as pq
 
+    # What is wrong with the whole file is said once: by the read of its first row group.
+    says_file_failures = row_groups is None or row_groups.start == 0
     try:
         if not stream.seekable():  # Parquet's footer is at the end: spool pipes to a temporary file
             stream = _spooled(stream)
         parquet = pq.ParquetFile(stream)
     except Exception as exc:
-        yield failure(source, "", ERROR_UNREADABLE, f"not a readable Parquet file: {type(exc).__name__}: {exc}")
+        if says_file_failures:
+            yield failure(source, "", ERROR_UNREADABLE, f"not a readable Parquet file: {type(exc).__name__}: {exc}")
         return
     names = list(parquet.schema_arrow.names)
     columns, missing = _columns(names, options)
     if missing:
-        yield failure(
-            source, "", ERROR_MISSING_COLUMN,
-            f"no column {missing!r} (columns: {', '.join(sorted(names))}); "
-            "choose one with --text-column/--id-column/--url-column/--keep-columns",
-        )
+        if says_file_failures:
+            yield failure(
+                source, "", ERROR_MISSING_COLUMN,
+                f"no column {missing!r} (columns: {', '.join(sorted(names))}); "
+                "choose one with --text-column/--id-column/--url-column/--keep-columns",
+            )
         return
     if parquet.metadata.num_rows == 0:
-        yield failure(source, "", ERROR_EMPTY_FILE, "the Parquet file has no rows")
+        if says_file_failures:
+            yield failure(source, "", ERROR_EMPTY_FILE, "the Parquet file has no rows")
         return
-    first_row = 1
-    for group in range(parquet.metadata.num_row_groups):
+    groups = range(parquet.metadata.num_row_groups)
+    wanted = groups if row_groups is None else groups[row_groups.start : row_groups.stop]
+    first_row = 1 + sum(parquet.metadata.row_group(group).num_rows for group in range(wanted.start))
+    for group in wanted:
         rows = parquet.metadata.row_group(group).num_rows
         yield from _iter_group(parquet, stream, group, first_row, columns, source, options)
         first_row += rows
+
+
+def plan_row_group_ranges(stream: BinaryIO, split_bytes: int) -> list[range]:
+    """Runs of consecutive row groups holding about `split_bytes` of data each; [] to read the file whole.
+
+    Sizes are the row groups' uncompressed bytes (the reading and the curation work
+    follow them); a row group is never divided. A file with one run, or whose
+    footer cannot be read (the whole-file read then says why), is read whole.
+    """
+    import pyarrow.parquet as pq
+
+    if split_bytes <= 0:
+        raise ValueError(f"split_bytes must be positive, got {split_bytes}")
+    try:
+        metadata = pq.ParquetFile(stream).metadata
+        sizes = [metadata.row_group(group).total_byte_size for group in range(metadata.num_row_groups)]
+    except Exception:  # noqa: BLE001 - the whole-file read reports an unreadable file
+        return []
+    runs, start, held = [], 0, 0
+    for group, size in enumerate(sizes):
+        if held and held + size > split_bytes:
+            runs.append(range(start, group))
+            start, held = group, 0
+        held += size
+    runs.append(range(start, len(sizes)))
+    return runs if len(runs) > 1 else []
 
 
 def _spooled(stream: BinaryIO) -> BinaryIO:

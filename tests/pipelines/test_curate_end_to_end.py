@@ -274,3 +274,37 @@ def test_one_large_jsonl_file_read_in_line_ranges_curates_the_same_rows(tmp_path
         key = lambda row: json.dumps(row, sort_keys=True, default=str)  # noqa: E731
         assert sorted(map(key, read_table(tmp_path / "ranged", table))) == sorted(map(key, read_table(tmp_path / "whole", table))), table
     assert read_table(tmp_path / "ranged", "errors")[0]["error_message"].endswith("line 124: not valid JSON: Expecting property name enclosed in double quotes (column 2)")
+
+
+def test_one_large_parquet_file_read_in_runs_of_row_groups_curates_the_same_rows(tmp_path, monkeypatch):
+    """One Parquet shard used to be read, and curated, by one worker however many the machine had."""
+    import pyarrow as pa
+
+    from winnow.curation import archive_ranges
+    from winnow.pipelines import read_sources
+    from winnow.pipelines import run_curate as run_curate_module
+
+    (tmp_path / "in").mkdir()
+    source = tmp_path / "in" / "shard.parquet"
+    texts = [f"Document number {i} is about rivers and their towns. " * (i % 5 + 1) for i in range(300)]
+    texts[123] = None
+    pq.write_table(pa.table({"id": [f"d{i}" for i in range(300)], "text": texts}), source, row_group_size=30)
+    whole = run_curate([str(source)], str(tmp_path / "whole"), recipe="extract", beam_args=["--direct_num_workers=2"])
+    monkeypatch.setattr(archive_ranges, "SPLIT_BYTES", 1)  # every row group its own read
+    planned = []
+    plan_file = read_sources.plan_file
+    monkeypatch.setattr(read_sources, "plan_file", lambda *a, **k: planned.append(plan_file(*a, **k)) or planned[-1])
+    spread = []
+    build = run_curate_module.build_curate_pipeline
+    monkeypatch.setattr(run_curate_module, "build_curate_pipeline",
+                        lambda *a, **k: spread.append((k["split_large_files"], k["spread_records"])) or build(*a, **k))
+    # Named by its folder: a folder says nothing of the formats inside it, and its one Parquet
+    # file's records used to be shuffled (a local runner holds a shuffle's whole input in memory).
+    ranged = run_curate([str(tmp_path / "in")], str(tmp_path / "ranged"), recipe="extract", beam_args=["--direct_num_workers=2"])
+    assert spread == [(True, False)]  # split, and no record shuffle
+    assert [len(plan) for plan in planned] == [10]
+    assert ranged["accounting"]["ok"] and ranged["records_in"] == whole["records_in"] == 300
+    for table in ("documents", "rejected", "errors"):
+        key = lambda row: json.dumps(row, sort_keys=True, default=str)  # noqa: E731
+        assert sorted(map(key, read_table(tmp_path / "ranged", table))) == sorted(map(key, read_table(tmp_path / "whole", table))), table
+    assert "row 124:" in read_table(tmp_path / "ranged", "errors")[0]["error_message"]

@@ -155,6 +155,21 @@ def test_a_large_text_file_in_lines_format_is_read_in_line_ranges_and_a_whole_te
     assert ranged_in == whole_in == len(whole) == 355
 
 
+def test_a_large_parquet_file_is_read_in_runs_of_row_groups_with_the_same_records(tmp_path):
+    texts = [None if i == 77 else f"parquet document {i} " * (i % 6 + 1) for i in range(300)]
+    path = tmp_path / "shard.parquet"
+    pq.write_table(pa.table({"id": [f"p{i}" for i in range(300)], "text": texts}), path, row_group_size=25)
+    whole, whole_in = _run([str(path)])
+    ranged, ranged_in = _run([str(path)], split_bytes=1000)
+    plan = plan_file(str(path), path.stat().st_size, None, 1000)
+    assert len(plan) == 12 and [(r.start, r.end) for r in plan[:2]] == [(0, 1), (1, 2)]  # row groups, not bytes
+    assert len(plan_file(str(path), path.stat().st_size, None, 10**9)) == 1
+    key = lambda item: getattr(item, "position", None) or item.message  # noqa: E731
+    assert sorted(ranged, key=key) == sorted(whole, key=key)
+    assert ranged_in == whole_in == 300
+    assert any(isinstance(i, ReadFailure) and "shard.parquet: row 78:" in i.message for i in ranged)
+
+
 def test_a_file_that_two_patterns_match_is_read_once(tmp_path):
     """`--input books/ --input books/a.txt` used to read a.txt twice: duplicated documents, and an
     accounting that still held."""
