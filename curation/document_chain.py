@@ -74,7 +74,8 @@ class ChildChain:
     def handle(self, message: bytes) -> bytes:
         """A pickled request (extract_worker.CHAIN_*) -> its reply.
 
-        (CHAIN_DOCUMENT, document in flight, mode, n): the document through the
+        (CHAIN_DOCUMENT, document in flight, mode, n): the document (or an
+        untriaged web archive record, triaged here first) through the
         first n chained steps -> REPLY_STATE + the pickled document or its outcome,
         after a REPLY_EXTRACTED frame as soon as the extraction is done: the
         parent's wall-clock backstop is for the extraction only (as it was before
@@ -86,6 +87,10 @@ class ChildChain:
             if kind == CHAIN_EXTRACT:
                 return handle(request[0], self._function, self._kwargs, self._cpu_limit_s)
             state, mode, length = request
+            if isinstance(state, record_path.Untriaged):  # the parent left the record's triage to this child
+                state = record_path.start(state.item, state.triage_config, state.source_name)
+                if not isinstance(state, record_path.InFlight):  # triage's outcome: nothing to extract
+                    return REPLY_STATE + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
             result: Any = record_path.run_per_document(state, self._steps[:1], mode)  # the extraction
             self._extracted()
             if isinstance(result, record_path.InFlight) and length > 1:

@@ -241,3 +241,104 @@ def test_a_child_that_dies_after_the_extraction_says_so():
     outcome = first_page_through(extract_fakes.then_crash_in_steps, wall_backstop_s=30.0)
     assert (outcome.stage, outcome.reason) == ("extract", "extraction_crashed")
     assert "in the steps after it" in outcome.detail and "SIGSEGV" in outcome.detail
+
+
+# Web archive records: the chain child triages them itself (record_path.Untriaged).
+
+def archive_records() -> list:
+    from winnow.curation.archive import ArchiveRecord
+
+    def record(i: int, payload: bytes, **fields) -> ArchiveRecord:
+        base = dict(
+            source="pages.warc.gz", offset=1000 * i, record_type="response", warc_record_id=f"<urn:uuid:{i}>",
+            url=f"https://e.org/{i}", date="2024-01-01T00:00:00Z", http_status=200,
+            content_type="text/html; charset=utf-8", identified_payload_type=None, payload=payload,
+            payload_truncated=False, content_length=len(payload),
+        )
+        base.update(fields)
+        return ArchiveRecord(**base)
+
+    pages = [record(i, html.encode("utf-8")) for i, html in enumerate(PAGES)]
+    return pages + [
+        record(10, PAGES[0].encode("utf-8"), http_status=404),  # triage: http_status
+        record(11, b"%PDF-1.7 binary", content_type="application/pdf"),  # triage: not_html
+        record(12, b"\xff\xfe\xfa" * 4000, content_type="text/html; charset=nosuch"),  # decode, or binary
+        record(13, PAGES[0].encode("cp1252", "replace"), content_type="text/html; charset=windows-1252"),
+        record(14, b"", record_type="request", http_status=None),  # triage: not_response
+    ]
+
+
+@pytest.mark.parametrize("mode", [rp.FILTER, rp.ANNOTATE])
+def test_web_archive_records_are_triaged_in_the_child_with_the_parents_outcomes(mode):
+    steps = fineweb_steps()
+    chained, plain = build_steps(steps), build_steps(steps, chain=False)
+    try:
+        with_chain = rp.run_batch(archive_records(), chained, mode=mode)
+        without = rp.run_batch(archive_records(), plain, mode=mode)
+    finally:
+        close(chained + plain)
+    assert with_chain == without
+    stages = {o.stage for o in with_chain if isinstance(o, rp.Rejected)}
+    assert {"triage", "extract", "language"} <= stages, stages
+    assert any(isinstance(o, rp.Kept) for o in with_chain)
+
+
+def test_the_parent_leaves_a_web_archive_records_triage_to_the_chain_child(monkeypatch):
+    steps = fineweb_steps()
+    bound = build_steps(steps)  # the child was forked from a server that never saw this patch
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the parent triaged a record the chain child was to triage")
+
+    monkeypatch.setattr(rp, "triage", must_not_run)
+    try:
+        outcomes = rp.run_batch(archive_records(), bound)
+    finally:
+        close(bound)
+    assert not any(isinstance(o, rp.Failed) for o in outcomes)
+    assert any(isinstance(o, rp.Kept) for o in outcomes)
+
+
+@pytest.mark.parametrize("mode", [rp.FILTER, rp.ANNOTATE])
+def test_when_the_child_dies_the_parent_triages_and_only_pages_become_extraction_crashes(mode):
+    steps = fineweb_steps()
+    bound = chained_with(extract_fakes.segfault, steps)
+    plain = build_steps(steps, chain=False)
+    try:
+        outcomes = rp.run_batch(archive_records(), bound, mode=mode)
+        expected = rp.run_batch(archive_records(), plain, mode=mode)
+    finally:
+        close(bound + plain)
+    for outcome, reference in zip(outcomes, expected):
+        if isinstance(reference, rp.Rejected) and reference.stage == "triage":
+            assert outcome == reference  # triage's verdict, as if no child had been asked
+        else:
+            assert (outcome.stage, outcome.reason) == ("extract", "extraction_crashed")
+            assert outcome.identity == reference.identity
+
+
+def test_a_child_ended_before_answering_leaves_each_records_triage_to_the_parent(monkeypatch):
+    """The child can be ended (timeout, kill) before it has triaged a record: the parent triages it then."""
+    from winnow.curation.triage import Rejection
+
+    steps = fineweb_steps()
+    bound, plain = build_steps(steps), build_steps(steps, chain=False)
+    asked = []
+
+    def ended(self, state, mode, length):
+        asked.append(type(state).__name__)
+        return Rejection("extract", "extraction_crashed", "extraction process died (simulated)")
+
+    try:
+        expected = rp.run_batch(archive_records(), plain)
+        monkeypatch.setattr(Extractor, "run_chain", ended)
+        outcomes = rp.run_batch(archive_records(), bound)
+    finally:
+        close(bound + plain)
+    assert set(asked) == {"Untriaged"} and len(asked) == len(expected)
+    for outcome, reference in zip(outcomes, expected):
+        if isinstance(reference, rp.Rejected) and reference.stage in ("triage", "decode"):
+            assert outcome == reference  # triage's verdict, as without a chain
+        else:
+            assert (outcome.stage, outcome.reason, outcome.text) == ("extract", "extraction_crashed", None)
+            assert outcome.identity == reference.identity
