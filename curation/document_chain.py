@@ -88,7 +88,7 @@ class ChildChain:
                 return handle(request[0], self._function, self._kwargs, self._cpu_limit_s)
             state, mode, length = request
             if isinstance(state, record_path.Untriaged):  # the parent left the record's triage to this child
-                state = record_path.start(state.item, state.triage_config, state.source_name)
+                state = state.triaged()
                 if not isinstance(state, record_path.InFlight):  # triage's outcome: nothing to extract
                     return REPLY_STATE + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
             result: Any = record_path.run_per_document(state, self._steps[:1], mode)  # the extraction

@@ -179,12 +179,9 @@ class Untriaged:
     triage_config: TriageConfig
     source_name: str
 
-
-def _defers_triage(groups: Sequence[Sequence[BoundStep]]) -> bool:
-    """Whether the first run of steps starts with a chain (extraction and the steps after it in a child)."""
-    if not groups or groups[0][0].spec.batch:
-        return False
-    return chain_lengths(groups[0][:2])[0] > 1
+    def triaged(self) -> InFlight | Outcome:
+        """`start` on the record: in the chain child, or in the parent when the child could not answer."""
+        return start(self.item, self.triage_config, self.source_name)
 
 
 def _rejected(state: InFlight, stage: str, reason: str, detail: str) -> Rejected:
@@ -243,12 +240,14 @@ def run_batch(
         raise ValueError(f"unknown curation mode {mode!r}; expected one of {MODES}")
     config = triage_config or TriageConfig()
     groups = _step_groups(steps)
-    defer = _defers_triage(groups)
+    # Per run of per-document steps, `chain_lengths` once per batch, not per document (None: a batch step).
+    chains = [None if group[0].spec.batch else chain_lengths(group) for group in groups]
+    defer = bool(chains) and chains[0] is not None and chains[0][0] > 1  # the first run starts with a chain
     slots: list[InFlight | Untriaged | Outcome] = [
         Untriaged(item, config, source_name) if defer and isinstance(item, ArchiveRecord) else start(item, config, source_name)
         for item in items
     ]
-    for group in groups:
+    for group, chained in zip(groups, chains):
         active = [
             i for i, s in enumerate(slots)
             if isinstance(s, Untriaged) or (isinstance(s, InFlight) and (mode == ANNOTATE or s.verdict is None))
@@ -263,7 +262,6 @@ def run_batch(
                 if ended is not None:
                     slots[i] = ended
             continue
-        chained = chain_lengths(group)  # once per group, not per document
         for i in active:
             slots[i] = run_per_document(slots[i], group, mode, chained)  # type: ignore[arg-type]
     return [_finish(s) if isinstance(s, InFlight) else s for s in slots]
@@ -294,14 +292,11 @@ def run_per_document(
     A step offering `run_chain` (extraction with a chain, document_chain.py)
     takes the document through itself and the chained steps after it in its
     child process, which runs this same function on the same steps; an
-    `Untriaged` record is triaged there first (`start`).
+    `Untriaged` record (only ever handed over with such a step first: `run_batch`)
+    is triaged there first.
     `chained`: `chain_lengths(group)`, when the caller has it already.
     """
     chained = chain_lengths(group) if chained is None else chained
-    if isinstance(state, Untriaged) and not (group and chained[0] > 1):
-        state = start(state.item, state.triage_config, state.source_name)  # no chain to triage it
-        if not isinstance(state, InFlight):
-            return state
     position = 0
     while position < len(group):
         step, length = group[position], chained[position]
@@ -316,7 +311,7 @@ def run_per_document(
             if isinstance(state, Untriaged):
                 # The child was ended or died before answering: triage here, as without a chain.
                 # A record that triage rejects never reached an extraction, so its outcome is triage's.
-                state = start(state.item, state.triage_config, state.source_name)
+                state = state.triaged()
                 if not isinstance(state, InFlight):
                     return state
             # The child was ended or died: the extraction's own Rejection, applied as if the step had answered it.

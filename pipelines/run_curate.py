@@ -158,10 +158,10 @@ DEFAULT_FILES_PER_RUN = 8
 READS_PER_WORKER_TO_SKIP_RECORD_SHUFFLE = 2
 
 
-def spread_records_needed(read_count: int | None, workers: int) -> bool:
-    """Redistribute individual records unless a local run has enough reads (whole files, or byte
-    ranges of a large gzipped WARC: read_sources.plan_file) to keep every worker busy."""
-    return read_count is None or read_count < READS_PER_WORKER_TO_SKIP_RECORD_SHUFFLE * workers
+def spread_records_needed(read_count: int, workers: int) -> bool:
+    """Whether a local run's reads (whole files, or byte ranges of a large gzipped WARC:
+    read_sources.plan_file) are too few to keep every worker busy without redistributing records."""
+    return read_count < READS_PER_WORKER_TO_SKIP_RECORD_SHUFFLE * workers
 
 
 def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, output_shards, prefix, stats_name):
@@ -182,20 +182,23 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
     # and shuffles (web archive) records only when the reads are still too few. Remote runs split always.
     split_large_files = local_files is None or spread_records_needed(len(local_files), workers)
     if local_files is None:
-        read_count = None
-    elif split_large_files:
-        read_count = sum(archive_reads(path, size, settings.input_format) for path, size in local_files.items())
+        spread_records = True
     else:
-        read_count = len(local_files)
-    # Locally only web archive records are shuffled (curate.ReadInputs), but a folder pattern names no
-    # format: a folder holding one large Parquet file had its records shuffled, all held in memory.
-    # The files are known here: without a web archive among them, no record shuffle.
-    archives = local_files is None or any(file_format(path, settings.input_format) == FORMAT_WARC for path in local_files)
+        # Locally only web archive records are ever shuffled, so only their reads decide (planning
+        # one means a 1 MiB probe; planning a JSONL file would be a full scan). The files, not the
+        # patterns, decide: a folder names no format, and a folder holding one large Parquet file
+        # had its records shuffled, all held in memory.
+        archives = {path: size for path, size in local_files.items() if file_format(path, settings.input_format) == FORMAT_WARC}
+        if not split_large_files:
+            read_count = len(local_files)
+        else:
+            read_count = len(local_files) - len(archives) + sum(len(plan_file(path, size, settings.input_format)) for path, size in archives.items())
+        spread_records = bool(archives) and spread_records_needed(read_count, workers)
     started = time.time()
     pipeline = beam.Pipeline(options=options)
     build_curate_pipeline(
         pipeline, patterns, output, settings, recipe_name, output_shards, prefix, stats_name,
-        spread_records=archives and spread_records_needed(read_count, workers), split_large_files=split_large_files,
+        spread_records=spread_records, split_large_files=split_large_files,
     )
 
     def run_and_wait():
@@ -209,15 +212,6 @@ def _run_pipeline(patterns, file_count, output, settings, recipe_name, args, out
     if str(state) not in ("DONE", "PipelineState.DONE") or not FileSystems.exists(stats_path):
         return None
     return read_json(stats_path), wall, _counter_values(result)
-
-
-def archive_reads(path: str, size: int, input_format: str | None) -> int:
-    """How many reads a local web archive takes (read_sources.plan_file); any other file counts as one.
-
-    Only web archive records are ever shuffled locally, so only their reads decide
-    whether to; planning a JSONL file means scanning it whole, which the pipeline does anyway.
-    """
-    return len(plan_file(path, size, input_format)) if file_format(path, input_format) == FORMAT_WARC else 1
 
 
 def local_file_sizes(patterns: Sequence[str]) -> dict[str, int] | None:
